@@ -1,0 +1,171 @@
+package ledger
+
+import "fmt"
+
+// Outcome is how a call ended (contract section 4).
+type Outcome uint8
+
+// Outcomes. The values are stored in records: never renumber.
+const (
+	OutcomeOK                 Outcome = 1
+	OutcomeRejected           Outcome = 2
+	OutcomeUpstreamError      Outcome = 3
+	OutcomeStreamError        Outcome = 4
+	OutcomeClientDisconnected Outcome = 5
+	OutcomeTimeout            Outcome = 6
+	OutcomeRecovered          Outcome = 7
+)
+
+var outcomeNames = [...]string{
+	OutcomeOK:                 "ok",
+	OutcomeRejected:           "rejected",
+	OutcomeUpstreamError:      "upstream_error",
+	OutcomeStreamError:        "stream_error",
+	OutcomeClientDisconnected: "client_disconnected",
+	OutcomeTimeout:            "timeout",
+	OutcomeRecovered:          "recovered",
+}
+
+// String returns the contract's name of o.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) && outcomeNames[o] != "" {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
+}
+
+// Attempt is one try of a call against one upstream.
+type Attempt struct {
+	Upstream   string
+	Status     int
+	ErrorType  string
+	DurationMs int64
+}
+
+// CallRecord is the record of one authenticated call (contract section 4),
+// stored with the settlement or void that ends its hold, or alone for a call
+// rejected before any hold. Token counts are as folded from the stream.
+type CallRecord struct {
+	RequestID string
+	AccountID string
+	KeyID     string
+	TimeNanos int64
+	// Model is the model as the client asked for it.
+	Model   string
+	Status  int
+	Outcome Outcome
+
+	InputTokens                int64
+	OutputTokens               int64
+	CacheCreationInputTokens   int64
+	CacheCreation5mInputTokens int64
+	CacheCreation1hInputTokens int64
+	CacheReadInputTokens       int64
+	WebSearchRequests          int64
+
+	Held           int64
+	Charged        int64
+	UsageEstimated bool
+	// SourceIPDigest is the keyed digest of the client's address (hex), never
+	// the address itself.
+	SourceIPDigest string
+	DurationMs     int64
+	TTFBMs         int64
+
+	// Admin-only fields.
+	Upstream          string
+	UpstreamRequestID string
+	UpstreamCost      int64
+	Attempts          []Attempt
+}
+
+// callRecordVersion is the first byte of an encoded call record.
+const callRecordVersion = 1
+
+// appendCallRecord encodes c. Layout: version byte, then the fields in
+// declaration order: strings as uvarint length + bytes, integers as varints,
+// bools as one byte, attempts as a uvarint count followed by each attempt's
+// fields.
+func appendCallRecord(dst []byte, c *CallRecord) []byte {
+	dst = append(dst, callRecordVersion)
+	dst = appendString(dst, c.RequestID)
+	dst = appendString(dst, c.AccountID)
+	dst = appendString(dst, c.KeyID)
+	dst = appendVarint(dst, c.TimeNanos)
+	dst = appendString(dst, c.Model)
+	dst = appendVarint(dst, int64(c.Status))
+	dst = append(dst, byte(c.Outcome))
+	dst = appendVarint(dst, c.InputTokens)
+	dst = appendVarint(dst, c.OutputTokens)
+	dst = appendVarint(dst, c.CacheCreationInputTokens)
+	dst = appendVarint(dst, c.CacheCreation5mInputTokens)
+	dst = appendVarint(dst, c.CacheCreation1hInputTokens)
+	dst = appendVarint(dst, c.CacheReadInputTokens)
+	dst = appendVarint(dst, c.WebSearchRequests)
+	dst = appendVarint(dst, c.Held)
+	dst = appendVarint(dst, c.Charged)
+	dst = appendBool(dst, c.UsageEstimated)
+	dst = appendString(dst, c.SourceIPDigest)
+	dst = appendVarint(dst, c.DurationMs)
+	dst = appendVarint(dst, c.TTFBMs)
+	dst = appendString(dst, c.Upstream)
+	dst = appendString(dst, c.UpstreamRequestID)
+	dst = appendVarint(dst, c.UpstreamCost)
+	dst = appendUvarint(dst, uint64(len(c.Attempts)))
+	for i := range c.Attempts {
+		a := &c.Attempts[i]
+		dst = appendString(dst, a.Upstream)
+		dst = appendVarint(dst, int64(a.Status))
+		dst = appendString(dst, a.ErrorType)
+		dst = appendVarint(dst, a.DurationMs)
+	}
+	return dst
+}
+
+// maxAttempts bounds the attempts a decoded call record may list.
+const maxAttempts = 64
+
+func (d *decoder) callRecord(c *CallRecord) {
+	if v := d.byte(); v != callRecordVersion && d.err == nil {
+		d.fail(fmt.Errorf("ledger: unknown call record version %d", v))
+		return
+	}
+	c.RequestID = d.string()
+	c.AccountID = d.string()
+	c.KeyID = d.string()
+	c.TimeNanos = d.varint()
+	c.Model = d.string()
+	c.Status = int(d.varint())
+	c.Outcome = Outcome(d.byte())
+	c.InputTokens = d.varint()
+	c.OutputTokens = d.varint()
+	c.CacheCreationInputTokens = d.varint()
+	c.CacheCreation5mInputTokens = d.varint()
+	c.CacheCreation1hInputTokens = d.varint()
+	c.CacheReadInputTokens = d.varint()
+	c.WebSearchRequests = d.varint()
+	c.Held = d.varint()
+	c.Charged = d.varint()
+	c.UsageEstimated = d.bool()
+	c.SourceIPDigest = d.string()
+	c.DurationMs = d.varint()
+	c.TTFBMs = d.varint()
+	c.Upstream = d.string()
+	c.UpstreamRequestID = d.string()
+	c.UpstreamCost = d.varint()
+	n := d.uvarint()
+	if n > maxAttempts {
+		d.fail(fmt.Errorf("ledger: call record lists %d attempts", n))
+		return
+	}
+	if n > 0 {
+		c.Attempts = make([]Attempt, n)
+		for i := range c.Attempts {
+			a := &c.Attempts[i]
+			a.Upstream = d.string()
+			a.Status = int(d.varint())
+			a.ErrorType = d.string()
+			a.DurationMs = d.varint()
+		}
+	}
+}

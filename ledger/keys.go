@@ -1,0 +1,250 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// MaxKeyModels bounds a key's model allow-list.
+const MaxKeyModels = 256
+
+// Key is an API key's record. The secret itself is never stored: only its
+// SHA-256 hash. A *Key returned by the ledger is an immutable snapshot: a
+// change replaces it, so callers may read it without locks.
+type Key struct {
+	ID        string
+	AccountID string
+	Hash      [32]byte
+	Name      string
+	// Hint is the display form of the secret ("tg-…abcd").
+	Hint   string
+	Limits Limits
+	// SpendLimit bounds what the key may spend per SpendPeriod (0: no limit).
+	SpendLimit  int64
+	SpendPeriod time.Duration
+	// ExpiresAtNanos is when the key stops working (0: never).
+	ExpiresAtNanos int64
+	// Models is the allow-list of models (empty: all).
+	Models         []string
+	Revoked        bool
+	CreatedAtNanos int64
+}
+
+// KeyPatch changes a key's settings; nil fields stay as they are.
+type KeyPatch struct {
+	Name           *string
+	Limits         *Limits
+	SpendLimit     *int64
+	SpendPeriod    *time.Duration
+	ExpiresAtNanos *int64
+	Models         *[]string
+}
+
+func validKey(k *Key) error {
+	err := errors.Join(validText("name", k.Name), validText("hint", k.Hint), validLimits(k.Limits))
+	if k.SpendLimit < 0 || k.SpendPeriod < 0 || k.ExpiresAtNanos < 0 {
+		err = errors.Join(err, fmt.Errorf("%w: spend limit, spend period and expiry must not be negative", ErrInvalid))
+	}
+	if len(k.Models) > MaxKeyModels {
+		err = errors.Join(err, fmt.Errorf("%w: at most %d models", ErrInvalid, MaxKeyModels))
+	}
+	for _, m := range k.Models {
+		err = errors.Join(err, validText("model", m))
+	}
+	return err
+}
+
+func appendKeyFields(dst []byte, k *Key) []byte {
+	dst = appendVarint(dst, k.Limits.RPM)
+	dst = appendVarint(dst, k.Limits.TPM)
+	dst = appendVarint(dst, k.Limits.Concurrency)
+	dst = appendVarint(dst, k.SpendLimit)
+	dst = appendVarint(dst, int64(k.SpendPeriod))
+	dst = appendVarint(dst, k.ExpiresAtNanos)
+	dst = appendUvarint(dst, uint64(len(k.Models)))
+	for _, m := range k.Models {
+		dst = appendString(dst, m)
+	}
+	return dst
+}
+
+func (d *decoder) keyFields(k *Key) {
+	k.Limits.RPM = d.varint()
+	k.Limits.TPM = d.varint()
+	k.Limits.Concurrency = d.varint()
+	k.SpendLimit = d.varint()
+	k.SpendPeriod = time.Duration(d.varint())
+	k.ExpiresAtNanos = d.varint()
+	n := d.uvarint()
+	if n > MaxKeyModels {
+		d.fail(fmt.Errorf("ledger: key lists %d models", n))
+		return
+	}
+	k.Models = nil
+	for range n {
+		k.Models = append(k.Models, d.string())
+	}
+}
+
+// CreateKey stores a new API key for an existing account and returns once it
+// is synced. k.CreatedAtNanos and k.Revoked are set by the ledger.
+func (l *Ledger) CreateKey(k Key) (*Key, error) {
+	if err := errors.Join(validID("key ID", k.ID), validKey(&k)); err != nil {
+		return nil, err
+	}
+	k.Models = slices.Clone(k.Models)
+	k.Revoked = false
+	s := l.shardOf(k.AccountID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.accounts[k.AccountID] == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, k.AccountID)
+	}
+	l.keys.Lock()
+	if l.keys.byID[k.ID] != nil || l.keys.byHash[k.Hash] != nil {
+		l.keys.Unlock()
+		return nil, fmt.Errorf("%w: %q", ErrKeyExists, k.ID)
+	}
+	k.CreatedAtNanos = l.now()
+	kp := &k
+	l.keys.byID[k.ID] = kp
+	l.keys.byHash[k.Hash] = kp
+	body := appendString(s.mu.scratch[:0], k.ID)
+	body = appendString(body, string(k.Hash[:]))
+	body = appendString(body, k.Name)
+	body = appendString(body, k.Hint)
+	body = appendKeyFields(body, kp)
+	s.mu.scratch = body
+	seq := l.appendLocked(kindKeyCreate, false, k.AccountID, k.CreatedAtNanos, body)
+	l.keys.Unlock()
+	return kp, l.waitSyncedUnlocking(s, seq)
+}
+
+// waitSyncedUnlocking releases s.mu (the caller's deferred Unlock must then
+// not run twice, so it re-locks) and waits for seq.
+func (l *Ledger) waitSyncedUnlocking(s *shard, seq uint64) error {
+	s.mu.Unlock()
+	err := l.waitSynced(seq)
+	s.mu.Lock()
+	return err
+}
+
+// UpdateKey applies p to the key and returns the new snapshot once synced.
+func (l *Ledger) UpdateKey(id string, p KeyPatch) (*Key, error) {
+	cur := l.Key(id)
+	if cur == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+	}
+	s := l.shardOf(cur.AccountID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.keys.Lock()
+	cur = l.keys.byID[id]
+	k := *cur
+	if p.Name != nil {
+		k.Name = *p.Name
+	}
+	if p.Limits != nil {
+		k.Limits = *p.Limits
+	}
+	if p.SpendLimit != nil {
+		k.SpendLimit = *p.SpendLimit
+	}
+	if p.SpendPeriod != nil {
+		k.SpendPeriod = *p.SpendPeriod
+	}
+	if p.ExpiresAtNanos != nil {
+		k.ExpiresAtNanos = *p.ExpiresAtNanos
+	}
+	if p.Models != nil {
+		k.Models = slices.Clone(*p.Models)
+	}
+	if err := validKey(&k); err != nil {
+		l.keys.Unlock()
+		return nil, err
+	}
+	kp := &k
+	l.keys.byID[id] = kp
+	l.keys.byHash[k.Hash] = kp
+	body := appendString(s.mu.scratch[:0], k.ID)
+	body = appendString(body, k.Name)
+	body = appendKeyFields(body, kp)
+	s.mu.scratch = body
+	seq := l.appendLocked(kindKeyUpdate, false, k.AccountID, l.now(), body)
+	l.keys.Unlock()
+	return kp, l.waitSyncedUnlocking(s, seq)
+}
+
+// RevokeKey revokes the key from the next lookup on and returns once synced.
+// Revoking a revoked key is a no-op.
+func (l *Ledger) RevokeKey(id string) error {
+	cur := l.Key(id)
+	if cur == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownKey, id)
+	}
+	s := l.shardOf(cur.AccountID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.keys.Lock()
+	cur = l.keys.byID[id]
+	if cur.Revoked {
+		l.keys.Unlock()
+		return nil
+	}
+	k := *cur
+	k.Revoked = true
+	l.keys.byID[id] = &k
+	l.keys.byHash[k.Hash] = &k
+	body := appendString(s.mu.scratch[:0], id)
+	s.mu.scratch = body
+	seq := l.appendLocked(kindKeyRevoke, false, k.AccountID, l.now(), body)
+	l.keys.Unlock()
+	return l.waitSyncedUnlocking(s, seq)
+}
+
+// KeyByHash returns the key whose secret hashes to h, revoked or not, or nil.
+func (l *Ledger) KeyByHash(h [32]byte) *Key {
+	l.keys.RLock()
+	k := l.keys.byHash[h]
+	l.keys.RUnlock()
+	return k
+}
+
+// Key returns the key with that ID, or nil.
+func (l *Ledger) Key(id string) *Key {
+	l.keys.RLock()
+	k := l.keys.byID[id]
+	l.keys.RUnlock()
+	return k
+}
+
+// Keys returns the account's keys, oldest first.
+func (l *Ledger) Keys(accountID string) []*Key {
+	l.keys.RLock()
+	var out []*Key
+	for _, k := range l.keys.byID {
+		if k.AccountID == accountID {
+			out = append(out, k)
+		}
+	}
+	l.keys.RUnlock()
+	slices.SortFunc(out, func(a, b *Key) int {
+		if a.CreatedAtNanos != b.CreatedAtNanos {
+			return int(a.CreatedAtNanos - b.CreatedAtNanos)
+		}
+		return compareStrings(a.ID, b.ID)
+	})
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
