@@ -159,7 +159,7 @@ func (l *Ledger) apply(v wal.RecordView) error {
 		availableAfter, checkAvailable = e.AvailableAfter, true
 	case kindExpire:
 		bucketID := d.uvarint()
-		_ = d.byte()  // credit
+		_ = d.byte()   // credit
 		_ = d.varint() // expiresAt
 		amount := d.varint()
 		availableAfter, checkAvailable = d.varint(), true
