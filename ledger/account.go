@@ -43,6 +43,8 @@ type mark struct {
 // where available() is the free credit minus debt. debt > 0 only when no
 // unexpired free credit is left: any credit that becomes free repays it first.
 type account struct {
+	// shard is the shard that owns the account (saves rehashing its ID).
+	shard      *shard
 	id         string
 	email      string
 	multiplier int64

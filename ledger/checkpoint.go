@@ -204,7 +204,8 @@ func (l *Ledger) decodeState(state []byte) error {
 			a.buckets = append(a.buckets, bucket{id: d.uvarint(), credit: Credit(d.byte()), expiresAt: d.varint(), remaining: d.varint(), earmarked: d.varint()})
 		}
 		byID[a.id] = a
-		l.shardOf(a.id).mu.accounts[a.id] = a
+		a.shard = l.shardOf(a.id)
+		a.shard.mu.accounts[a.id] = a
 	}
 	for range count() {
 		h := &hold{requestID: d.string()}

@@ -116,7 +116,7 @@ func (l *Ledger) CreateAccount(spec AccountSpec) (AccountInfo, error) {
 		s.mu.Unlock()
 		return AccountInfo{}, fmt.Errorf("%w: %q", ErrAccountExists, spec.ID)
 	}
-	a := &account{id: spec.ID, createdAt: now}
+	a := &account{shard: s, id: spec.ID, createdAt: now}
 	applyAccountFields(a, spec.Email, spec.Multiplier, spec.Limits)
 	s.mu.accounts[spec.ID] = a
 	body := appendAccountFields(s.mu.scratch[:0], a)
@@ -376,11 +376,14 @@ func (l *Ledger) Hold(accountID, requestID, keyID string, amount int64) (Commit,
 		s.mu.Unlock()
 		return Commit{}, err
 	}
-	body := appendString(s.mu.scratch[:0], requestID)
-	body = appendVarint(body, amount)
-	body = appendString(body, keyID)
-	body = appendVarint(body, a.available())
-	s.mu.scratch = body
+	var body []byte
+	if l.recording() {
+		body = appendString(s.mu.scratch[:0], requestID)
+		body = appendVarint(body, amount)
+		body = appendString(body, keyID)
+		body = appendVarint(body, a.available())
+		s.mu.scratch = body
+	}
 	seq := l.appendLocked(kindHold, true, a.id, now, body)
 	hs.mu.holds[h.requestID] = h
 	hs.mu.Unlock()
@@ -420,7 +423,7 @@ func (l *Ledger) takeHold(requestID string) (h *hold, s *shard, err error) {
 		return nil, nil, ErrNoOpenHold
 	}
 	a := h.account
-	s = l.shardOf(a.id)
+	s = a.shard
 	s.mu.Lock()
 	hs.mu.Lock()
 	// Another settle or void may have taken it, and the pool may have reused
@@ -459,12 +462,18 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 		s.mu.Unlock()
 		return Commit{}, err
 	}
-	body := appendString(s.mu.scratch[:0], requestID)
-	body = appendVarint(body, h.amount)
-	body = appendVarint(body, actual)
-	body = appendVarint(body, a.available())
-	body = l.appendCall(body, call, h.amount, actual)
-	s.mu.scratch = body
+	var body []byte
+	if call != nil {
+		call.Held, call.Charged = h.amount, actual
+	}
+	if l.recording() {
+		body = appendString(s.mu.scratch[:0], requestID)
+		body = appendVarint(body, h.amount)
+		body = appendVarint(body, actual)
+		body = appendVarint(body, a.available())
+		body = appendOptionalCall(body, call)
+		s.mu.scratch = body
+	}
 	seq := l.appendLocked(kindSettle, true, a.id, now, body)
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
@@ -474,13 +483,11 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 	return Commit{log: l.log, seq: seq}, nil
 }
 
-func (l *Ledger) appendCall(body []byte, call *CallRecord, held, charged int64) []byte {
+func appendOptionalCall(body []byte, call *CallRecord) []byte {
 	if call == nil {
 		return append(body, 0)
 	}
-	call.Held, call.Charged = held, charged
-	body = append(body, 1)
-	return appendCallRecord(body, call)
+	return appendCallRecord(append(body, 1), call)
 }
 
 // settleLocked applies a settlement. It checks for overflow before changing
@@ -519,12 +526,18 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 	a := h.account
 	now := l.now()
 	voidLocked(a, h, now)
-	body := appendString(s.mu.scratch[:0], requestID)
-	body = appendVarint(body, h.amount)
-	body = appendString(body, reason)
-	body = appendVarint(body, a.available())
-	body = l.appendCall(body, call, h.amount, 0)
-	s.mu.scratch = body
+	var body []byte
+	if call != nil {
+		call.Held, call.Charged = h.amount, 0
+	}
+	if l.recording() {
+		body = appendString(s.mu.scratch[:0], requestID)
+		body = appendVarint(body, h.amount)
+		body = appendString(body, reason)
+		body = appendVarint(body, a.available())
+		body = appendOptionalCall(body, call)
+		s.mu.scratch = body
+	}
 	seq := l.appendLocked(kindVoid, true, a.id, now, body)
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last

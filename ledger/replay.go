@@ -48,7 +48,7 @@ func (l *Ledger) apply(v wal.RecordView) error {
 		if a != nil {
 			return fmt.Errorf("%w: account %q created twice", ErrReplay, accountID)
 		}
-		a = &account{id: accountID, createdAt: now}
+		a = &account{shard: s, id: accountID, createdAt: now}
 		d.accountFields(a)
 		s.mu.accounts[accountID] = a
 	case kindAccountUpdate:
