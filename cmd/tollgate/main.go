@@ -1,0 +1,37 @@
+// Command tollgate is the Tollgate gateway: `tollgate serve` runs it,
+// `tollgate simulator` runs the upstream simulator alone, and
+// `tollgate verify` checks a stopped gateway's data directory offline.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: tollgate <command> [flags]
+
+commands:
+  verify     replay a data directory offline, check every invariant, print a summary
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "verify":
+		err = runVerify(args, os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "tollgate: unknown command %q\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tollgate %s: %s\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
