@@ -235,10 +235,25 @@ func (c Commit) Seq() uint64 { return c.seq }
 // appendLocked records one operation. The caller holds the lock under which
 // it applied the operation, so records reach the log in apply order.
 func (l *Ledger) appendLocked(kind uint8, entry bool, accountID string, timeNanos int64, body []byte) uint64 {
+	return l.appendCallLocked(kind, entry, accountID, timeNanos, body, "")
+}
+
+// appendCallLocked is appendLocked for a record that carries the call record
+// of requestID (when not empty), which the log then indexes as a call.
+func (l *Ledger) appendCallLocked(kind uint8, entry bool, accountID string, timeNanos int64, body []byte, requestID string) uint64 {
 	if l.log == nil {
 		return l.memSeq.Add(1)
 	}
-	return l.log.Append(&wal.Record{Kind: kind, Entry: entry, TimeNanos: timeNanos, Account: accountID, Body: body})
+	return l.log.Append(&wal.Record{Kind: kind, Entry: entry, TimeNanos: timeNanos, Account: accountID, Body: body, RequestID: requestID})
+}
+
+// callRequestID is the request ID under which a record carrying call is
+// indexed: none when there is no call record.
+func callRequestID(call *CallRecord) string {
+	if call == nil {
+		return ""
+	}
+	return call.RequestID
 }
 
 // waitSynced waits until seq is synced whatever the log's mode: the

@@ -474,7 +474,7 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 		body = appendOptionalCall(body, call)
 		s.mu.scratch = body
 	}
-	seq := l.appendLocked(kindSettle, true, a.id, now, body)
+	seq := l.appendCallLocked(kindSettle, true, a.id, now, body, callRequestID(call))
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
 	}
@@ -538,7 +538,7 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 		body = appendOptionalCall(body, call)
 		s.mu.scratch = body
 	}
-	seq := l.appendLocked(kindVoid, true, a.id, now, body)
+	seq := l.appendCallLocked(kindVoid, true, a.id, now, body, callRequestID(call))
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
 	}
@@ -556,14 +556,24 @@ func voidLocked(a *account, h *hold, now int64) {
 }
 
 // RecordCall stores the record of a call that ended without a hold (rejected
-// after authentication).
-func (l *Ledger) RecordCall(call *CallRecord) Commit {
-	buf := appendCallRecord(nil, call)
+// after authentication). The account must exist.
+func (l *Ledger) RecordCall(call *CallRecord) (Commit, error) {
+	if err := validID("request ID", call.RequestID); err != nil {
+		return Commit{}, err
+	}
 	s := l.shardOf(call.AccountID)
 	s.mu.Lock()
-	seq := l.appendLocked(kindCall, false, call.AccountID, l.now(), buf)
-	s.mu.Unlock()
-	return Commit{log: l.log, seq: seq}
+	defer s.mu.Unlock()
+	if s.mu.accounts[call.AccountID] == nil {
+		return Commit{}, fmt.Errorf("%w: %q", ErrUnknownAccount, call.AccountID)
+	}
+	var body []byte
+	if l.recording() {
+		body = appendCallRecord(s.mu.scratch[:0], call)
+		s.mu.scratch = body
+	}
+	seq := l.appendCallLocked(kindCall, false, call.AccountID, l.now(), body, call.RequestID)
+	return Commit{log: l.log, seq: seq}, nil
 }
 
 // AdjustRequest is a billing correction.

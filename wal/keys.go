@@ -10,6 +10,9 @@ import "encoding/binary"
 //	'e' account 0x00 seq(8, big endian)       record frame again, for the account's entry list (kept)
 //	'c' seq(8) chunk(4, big endian)           checkpoint chunk
 //	'm'                                       manifest of the latest checkpoint: seq(8) chunks(4) totalLen(8) crc32c(4)
+//	'k' account 0x00 seq(8, big endian)       record frame again, for the account's call records (pruned by age)
+//	't' time(8, big endian) seq(8)            account length(1) account requestID: every call record by record time
+//	'q' requestID                             seq(8) time(8) account: the call record of a request
 //
 // Account IDs never contain 0x00 (the ledger validates them), so the separator
 // keeps "ab" and "abc" apart.
@@ -18,6 +21,9 @@ const (
 	prefixEntry      = 'e'
 	prefixCheckpoint = 'c'
 	prefixManifest   = 'm'
+	prefixCall       = 'k'
+	prefixCallTime   = 't'
+	prefixCallID     = 'q'
 )
 
 func appendRecordKey(dst []byte, seq uint64) []byte {
@@ -39,3 +45,21 @@ func appendCheckpointKey(dst []byte, seq uint64, chunk uint32) []byte {
 }
 
 var manifestKey = []byte{prefixManifest}
+
+func appendCallKey(dst []byte, account string, seq uint64) []byte {
+	dst = append(dst, prefixCall)
+	dst = append(dst, account...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+func appendCallTimeKey(dst []byte, timeNanos int64, seq uint64) []byte {
+	dst = append(dst, prefixCallTime)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(timeNanos))
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+func appendCallIDKey(dst []byte, requestID string) []byte {
+	dst = append(dst, prefixCallID)
+	return append(dst, requestID...)
+}

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -129,8 +130,10 @@ type group struct {
 type pendingRecord struct {
 	start, end int // frame bounds in buf
 	seq        uint64
+	timeNanos  int64
 	entry      bool
 	account    string
+	requestID  string
 }
 
 func (g *group) reset() {
@@ -235,7 +238,11 @@ func (l *Log) Append(r *Record) uint64 {
 	wasEmpty := len(g.recs) == 0
 	start := len(g.buf)
 	g.buf = appendFrame(g.buf, r, seq)
-	g.recs = append(g.recs, pendingRecord{start: start, end: len(g.buf), seq: seq, entry: r.Entry, account: r.Account})
+	if len(r.RequestID) > MaxRequestIDBytes {
+		panic(fmt.Sprintf("BUG: request ID of %d bytes exceeds %d", len(r.RequestID), MaxRequestIDBytes))
+	}
+	g.recs = append(g.recs, pendingRecord{start: start, end: len(g.buf), seq: seq, timeNanos: r.TimeNanos,
+		entry: r.Entry, account: r.Account, requestID: r.RequestID})
 	g.last = seq
 	l.mu.Unlock()
 	if wasEmpty && l.cfg.Mode != ModeInterval {
@@ -360,19 +367,30 @@ func (l *Log) run() {
 func (l *Log) commit(g *group, sync bool) error {
 	start := time.Now()
 	b := l.db.NewBatchWithSize(len(g.buf)*2 + len(g.recs)*64)
-	var key [64 + MaxAccountBytes]byte
+	var key [64 + MaxAccountBytes + MaxRequestIDBytes]byte
+	var val [17 + MaxAccountBytes + MaxRequestIDBytes]byte
 	for i := range g.recs {
 		pr := &g.recs[i]
 		frame := g.buf[pr.start:pr.end]
-		if err := b.Set(appendRecordKey(key[:0], pr.seq), frame, nil); err != nil {
+		err := b.Set(appendRecordKey(key[:0], pr.seq), frame, nil)
+		if err == nil && pr.entry {
+			err = b.Set(appendEntryKey(key[:0], pr.account, pr.seq), frame, nil)
+		}
+		if err == nil && pr.requestID != "" {
+			err = b.Set(appendCallKey(key[:0], pr.account, pr.seq), frame, nil)
+			if err == nil {
+				v := append(append(val[:0], byte(len(pr.account))), pr.account...)
+				err = b.Set(appendCallTimeKey(key[:0], pr.timeNanos, pr.seq), append(v, pr.requestID...), nil)
+			}
+			if err == nil {
+				v := binary.BigEndian.AppendUint64(val[:0], pr.seq)
+				v = binary.BigEndian.AppendUint64(v, uint64(pr.timeNanos))
+				err = b.Set(appendCallIDKey(key[:0], pr.requestID), append(v, pr.account...), nil)
+			}
+		}
+		if err != nil {
 			_ = b.Close()
 			return fmt.Errorf("cannot stage record %d: %w", pr.seq, err)
-		}
-		if pr.entry {
-			if err := b.Set(appendEntryKey(key[:0], pr.account, pr.seq), frame, nil); err != nil {
-				_ = b.Close()
-				return fmt.Errorf("cannot stage entry %d: %w", pr.seq, err)
-			}
 		}
 	}
 	opts := pebble.NoSync

@@ -20,6 +20,9 @@ const MaxBodyBytes = 1 << 20
 // MaxAccountBytes bounds the account ID carried by a record.
 const MaxAccountBytes = 255
 
+// MaxRequestIDBytes bounds the request ID of a call record.
+const MaxRequestIDBytes = 255
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrCorrupt reports a record frame that fails its checks (version, length,
@@ -40,6 +43,9 @@ type Record struct {
 	Account string
 	// Body is the kind-specific payload. Append copies it.
 	Body []byte
+	// RequestID, when set, marks a record that carries the call record of
+	// that request: it is also stored in the call indexes (see keys.go).
+	RequestID string
 }
 
 // Frame layout (all integers big endian):
