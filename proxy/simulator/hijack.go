@@ -1,0 +1,161 @@
+package simulator
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hijackJob is a response the simulator writes on the raw connection:
+// hang=headers (reply nil: nothing is ever written), a stream that ends in
+// hang_after or truncate_after, or a split stream. fasthttp's stream writer
+// cannot do those: it writes through a pipe that another goroutine copies
+// to the connection, so it can neither close the connection right after its
+// last byte, nor notice a silent client going away, nor keep write
+// boundaries (the copier merges what the pipe holds into one chunk). Here
+// each flush is one HTTP chunk, so a client sees split's pieces exactly.
+type hijackJob struct {
+	reqID string
+	reply *reply
+	dir   directives
+	delay time.Duration
+}
+
+// hijack hands the connection to serveHijacked once the handler returns;
+// fasthttp writes no response of its own and closes the connection after.
+func (s *Simulator) hijack(ctx *fasthttp.RequestCtx, job *hijackJob) {
+	ctx.SetConnectionClose()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) { s.serveHijacked(c, job) })
+}
+
+// serveHijacked runs on fasthttp's hijack goroutine. It watches the
+// connection for the client leaving (a read returning an error) and for
+// Shutdown (which sets a past deadline to unblock any read or write), and
+// waits for both watchers before returning.
+func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
+	defer c.Close() // fasthttp closes it too, unless the server keeps hijacked connections
+	if !s.enter() {
+		return
+	}
+	defer s.leave()
+
+	gone := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		var b [512]byte
+		for {
+			// Bytes after the request (a pipelined request) are dropped: the
+			// connection closes after this response anyway.
+			if _, err := c.Read(b[:]); err != nil {
+				close(gone)
+				return
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		select {
+		case <-s.done:
+			_ = c.SetDeadline(time.Now())
+		case <-stop:
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-monitorDone
+		_ = c.SetReadDeadline(time.Now())
+		<-readerDone
+	}()
+
+	if job.reply == nil {
+		s.countHang(s.wait(s.cfg.MaxHang, gone))
+		return
+	}
+
+	if _, err := c.Write(appendStreamHead(nil, job.reqID)); err != nil {
+		s.countHang(endClientGone)
+		return
+	}
+	sw := &sseWriter{w: &chunkWriter{c: c}, padded: job.dir.padded, split: job.dir.split}
+	switch end := s.play(sw, job.reply, &job.dir, job.delay, gone); end {
+	case endDone:
+		if _, err := c.Write([]byte("0\r\n\r\n")); err == nil {
+			s.completed.Add(1)
+		}
+	case endFault:
+		switch job.dir.fault {
+		case faultHang:
+			s.countHang(s.wait(s.cfg.MaxHang, gone))
+		case faultTruncate:
+			// Return: the connection closes with the chunked body
+			// unterminated and no message_stop.
+		default:
+			s.writeFault(sw, &job.dir)
+			_, _ = c.Write([]byte("0\r\n\r\n"))
+		}
+	default:
+		s.countHang(end)
+	}
+}
+
+// countHang counts a hang or stream that ended because the client left
+// (and not because Shutdown broke the connection).
+func (s *Simulator) countHang(end waitEnd) {
+	if end != endClientGone {
+		return
+	}
+	select {
+	case <-s.done:
+	default:
+		s.clientGone.Add(1)
+	}
+}
+
+// appendStreamHead appends the status line and headers of a streamed reply
+// written on a hijacked connection: the headers fasthttp would send, chunked,
+// with Connection: close.
+func appendStreamHead(b []byte, reqID string) []byte {
+	b = append(b, "HTTP/1.1 200 OK\r\nDate: "...)
+	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	b = append(b, "\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"...)
+	for _, kv := range commonHeaders(reqID) {
+		b = append(b, kv[0]...)
+		b = append(b, ": "...)
+		b = append(b, kv[1]...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+}
+
+// chunkWriter is a sink on a raw connection: each Flush sends what was
+// written since the last one as one HTTP/1.1 chunk, in one write.
+type chunkWriter struct {
+	c   net.Conn
+	buf []byte // written, not yet flushed
+	out []byte // the chunk being sent
+}
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *chunkWriter) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	w.out = strconv.AppendInt(w.out[:0], int64(len(w.buf)), 16)
+	w.out = append(w.out, "\r\n"...)
+	w.out = append(w.out, w.buf...)
+	w.out = append(w.out, "\r\n"...)
+	w.buf = w.buf[:0]
+	_, err := w.c.Write(w.out)
+	return err
+}

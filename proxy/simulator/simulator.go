@@ -1,0 +1,729 @@
+package simulator
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults of Config's zero fields.
+const (
+	// DefaultMaxBodySize is Anthropic's Messages API body limit, 32 MiB.
+	DefaultMaxBodySize = 32 << 20
+	// DefaultMaxHang bounds hang=headers, hang_after, delay and ttfb.
+	DefaultMaxHang = 10 * time.Minute
+	// DefaultShutdownTimeout bounds Shutdown.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes keep-alive connections idle this long (Serve only).
+	DefaultIdleTimeout = 90 * time.Second
+	// maxIdleWorkerDuration is how long Serve's idle fasthttp workers live;
+	// it also bounds how long the worker pool's cleaner outlives Shutdown.
+	maxIdleWorkerDuration = time.Second
+)
+
+// ErrShutdown is returned by Serve after Shutdown.
+var ErrShutdown = errors.New("simulator: shut down")
+
+// Config configures a Simulator. The zero value is a working simulator that
+// accepts any credential.
+type Config struct {
+	// APIKey, when not empty, is the one upstream credential the simulator
+	// accepts: a request must carry it as x-api-key or as Authorization:
+	// Bearer, and every one of the two that is present must equal it; other
+	// requests get Anthropic's 401 authentication_error. Empty accepts any
+	// credential or none.
+	APIKey string
+
+	// EventDelay is the default pause between two consecutive events of a
+	// stream (a non-streaming reply waits the sum over the events it would
+	// have streamed). The delay=D directive overrides it. Zero: no pause.
+	EventDelay time.Duration
+
+	// MaxBodySize is the largest request body, in bytes; a larger one gets 413
+	// request_too_large (refused by Serve's server before the body is read).
+	// Zero: DefaultMaxBodySize.
+	MaxBodySize int
+
+	// MaxHang bounds every wait a request can ask for: hang=headers and
+	// hang_after end after it even if the client stays, and delay or ttfb
+	// directives above it are refused with 400. Zero: DefaultMaxHang.
+	MaxHang time.Duration
+
+	// ShutdownTimeout bounds how long Shutdown waits for connections and
+	// streams to end. Zero: DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// RequireVersion answers requests without an anthropic-version header
+	// with 400, as api.anthropic.com does. Off by default so that plain curl
+	// lines work against the simulator.
+	RequireVersion bool
+
+	// ModelAliases maps a requested model to the model the reply names (the
+	// API answers the alias claude-haiku-4-5 with claude-haiku-4-5-20251001).
+	// Models not in the map are echoed unchanged. Nil: DefaultModelAliases();
+	// an empty, non-nil map echoes every model unchanged.
+	ModelAliases map[string]string
+
+	// OnRequest, when set, is called synchronously with a copy of every
+	// request before it is answered, from the handler's goroutine; tests use
+	// it to see exactly what reached the upstream. It must be safe for
+	// concurrent use.
+	OnRequest func(RequestInfo)
+
+	// Logger receives the errors of Serve's fasthttp server. Nil: discarded.
+	Logger fasthttp.Logger
+}
+
+// RequestInfo is a copy of one request as the simulator received it.
+type RequestInfo struct {
+	// Method is the HTTP method.
+	Method string
+	// Path is the request path, without the query string.
+	Path string
+	// Query is the raw query string, without '?'.
+	Query string
+	// Header holds every request header line, keys canonicalized.
+	Header http.Header
+	// Body is a copy of the request body.
+	Body []byte
+}
+
+// DefaultModelAliases returns a new copy of the simulator's default alias
+// table: the first-party aliases that have a dated model ID, mapped to it.
+// Aliases of models without a dated ID (claude-opus-4-6 and later) are
+// their own ID and are echoed unchanged.
+func DefaultModelAliases() map[string]string {
+	return map[string]string{
+		"claude-haiku-4-5":         "claude-haiku-4-5-20251001",
+		"claude-sonnet-4-5":        "claude-sonnet-4-5-20250929",
+		"claude-opus-4-5":          "claude-opus-4-5-20251101",
+		"claude-opus-4-1":          "claude-opus-4-1-20250805",
+		"claude-opus-4-0":          "claude-opus-4-20250514",
+		"claude-sonnet-4-0":        "claude-sonnet-4-20250514",
+		"claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
+		"claude-3-5-haiku-latest":  "claude-3-5-haiku-20241022",
+	}
+}
+
+// Stats is a snapshot of a Simulator's counters.
+type Stats struct {
+	Requests    int64 // every request the handler saw
+	Messages    int64 // POST /v1/messages, valid or not, streaming or not
+	Streams     int64 // of Messages, valid ones that asked for "stream": true
+	CountTokens int64 // POST /v1/messages/count_tokens
+	NotFound    int64 // answered 404 (unknown route or method)
+	Rejected    int64 // answered 400, 401 or 413 by the simulator's own checks
+	Injected    int64 // answered with a directive's failure: status, json_error_200, hang, garbage or a *_after fault
+	Completed   int64 // replies delivered whole: a stream to message_stop, a JSON body, a token count
+	ClientGone  int64 // streams and hangs ended because the client went away
+	InFlight    int64 // requests being answered now, streams and hangs included
+}
+
+// Simulator is Anthropic's Messages API with deterministic, request-derived
+// replies and failures selected by directives in the request (see the
+// package comment). It is safe for concurrent use.
+type Simulator struct {
+	cfg     Config
+	aliases map[string]string
+	server  *fasthttp.Server
+	done    chan struct{} // closed by Shutdown: every wait ends
+
+	mu struct {
+		sync.Mutex
+		closed    bool           // no request may start, no listener may be served
+		running   int            // requests being answered, streams and hangs included
+		listeners []net.Listener // given to Serve; closed by Shutdown
+	}
+
+	requests, messages, streams, countTokens, notFound atomic.Int64
+	rejected, injected, completed, clientGone          atomic.Int64
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New returns a Simulator configured by cfg (zero fields take their defaults).
+func New(cfg Config) *Simulator {
+	if cfg.MaxBodySize <= 0 {
+		cfg.MaxBodySize = DefaultMaxBodySize
+	}
+	if cfg.MaxHang <= 0 {
+		cfg.MaxHang = DefaultMaxHang
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	aliases := cfg.ModelAliases
+	if aliases == nil {
+		aliases = DefaultModelAliases()
+	} else {
+		aliases = maps.Clone(aliases)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = discardLogger{}
+	}
+	s := &Simulator{cfg: cfg, aliases: aliases, done: make(chan struct{})}
+	s.server = &fasthttp.Server{
+		Handler:               s.Handler,
+		ErrorHandler:          s.errorHandler,
+		MaxRequestBodySize:    cfg.MaxBodySize,
+		IdleTimeout:           DefaultIdleTimeout,
+		MaxIdleWorkerDuration: maxIdleWorkerDuration,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		Logger:                logger,
+	}
+	return s
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+
+// Serve serves the simulator on ln until Shutdown; it may be called for
+// several listeners. It returns nil after Shutdown, ErrShutdown if called
+// after it, or the listener's permanent error.
+func (s *Simulator) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrShutdown
+	}
+	// Shutdown closes ln itself: fasthttp's Shutdown misses a listener
+	// whose Serve has not registered it yet.
+	s.mu.listeners = append(s.mu.listeners, ln)
+	s.mu.Unlock()
+	return s.server.Serve(ln)
+}
+
+// Shutdown stops the simulator: listeners close, every delay, hang and
+// stream ends at once (streams without message_stop), idle connections
+// close, and Shutdown waits, at most Config.ShutdownTimeout, for every
+// connection and stream goroutine to finish. Later calls return the first
+// call's result. Requests arriving meanwhile get 503 overloaded_error.
+func (s *Simulator) Shutdown() error {
+	s.shutdownOnce.Do(func() {
+		s.mu.Lock()
+		s.mu.closed = true
+		listeners := s.mu.listeners
+		s.mu.listeners = nil
+		s.mu.Unlock()
+		close(s.done)
+		for _, ln := range listeners {
+			_ = ln.Close() // fasthttp closes them too; the second close's error means nothing
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		var err error
+		if serr := s.server.ShutdownWithContext(ctx); errors.Is(serr, context.DeadlineExceeded) {
+			err = fmt.Errorf("cannot close the simulator's connections within %s: %w", s.cfg.ShutdownTimeout, serr)
+		}
+		for {
+			n := s.running()
+			if n == 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				err = fmt.Errorf("cannot shut down the simulator within %s: %d requests still running", s.cfg.ShutdownTimeout, n)
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		s.shutdownErr = err
+	})
+	return s.shutdownErr
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Simulator) Stats() Stats {
+	return Stats{
+		Requests:    s.requests.Load(),
+		Messages:    s.messages.Load(),
+		Streams:     s.streams.Load(),
+		CountTokens: s.countTokens.Load(),
+		NotFound:    s.notFound.Load(),
+		Rejected:    s.rejected.Load(),
+		Injected:    s.injected.Load(),
+		Completed:   s.completed.Load(),
+		ClientGone:  s.clientGone.Load(),
+		InFlight:    int64(s.running()),
+	}
+}
+
+// enter registers a request being answered; it reports false once Shutdown
+// has begun. Every true enter is matched by one leave.
+func (s *Simulator) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return false
+	}
+	s.mu.running++
+	return true
+}
+
+func (s *Simulator) leave() {
+	s.mu.Lock()
+	s.mu.running--
+	n := s.mu.running
+	s.mu.Unlock()
+	if n < 0 {
+		panic(fmt.Sprintf("BUG: simulator running count is %d", n))
+	}
+}
+
+func (s *Simulator) running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.running
+}
+
+// waitEnd says why a wait or a stream ended.
+type waitEnd uint8
+
+const (
+	endDone       waitEnd = iota // the timer fired, or the stream wrote message_stop
+	endFault                     // the stream reached its *_after fault
+	endClientGone                // the client went away (a write failed or the connection closed)
+	endShutdown                  // Shutdown began
+)
+
+// wait sleeps d, ending early on Shutdown or when gone (which may be nil) closes.
+func (s *Simulator) wait(d time.Duration, gone <-chan struct{}) waitEnd {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return endDone
+	case <-s.done:
+		return endShutdown
+	case <-gone:
+		return endClientGone
+	}
+}
+
+// Handler is the simulator's fasthttp.RequestHandler, usable in any fasthttp
+// server. It answers POST /v1/messages and POST /v1/messages/count_tokens,
+// and 404 not_found_error for anything else.
+func (s *Simulator) Handler(ctx *fasthttp.RequestCtx) {
+	s.requests.Add(1)
+	reqID := newRandomID("req_sim_")
+	setCommonHeaders(&ctx.Response.Header, reqID)
+	if !s.enter() {
+		ctx.SetConnectionClose()
+		writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
+		return
+	}
+	if !s.serve(ctx, reqID) {
+		s.leave()
+	}
+}
+
+// serve answers one request; it reports whether it handed the request's
+// leave over to a stream writer.
+func (s *Simulator) serve(ctx *fasthttp.RequestCtx, reqID string) (handedOff bool) {
+	if s.cfg.OnRequest != nil {
+		s.cfg.OnRequest(requestInfo(ctx))
+	}
+	if !s.authorized(ctx) {
+		s.rejected.Add(1)
+		writeError(ctx, reqID, fasthttp.StatusUnauthorized, "authentication_error", "invalid x-api-key")
+		return false
+	}
+	path := string(ctx.Path())
+	route := ""
+	if ctx.IsPost() && (path == "/v1/messages" || path == "/v1/messages/count_tokens") {
+		route = path
+	}
+	if route == "" {
+		s.notFound.Add(1)
+		writeError(ctx, reqID, fasthttp.StatusNotFound, "not_found_error",
+			"Not Found: "+string(ctx.Method())+" "+path)
+		return false
+	}
+	if route == "/v1/messages" {
+		s.messages.Add(1)
+	} else {
+		s.countTokens.Add(1)
+	}
+	if len(ctx.PostBody()) > s.cfg.MaxBodySize {
+		s.rejected.Add(1)
+		writeError(ctx, reqID, fasthttp.StatusRequestEntityTooLarge, "request_too_large",
+			"Request exceeds the maximum allowed number of bytes.")
+		return false
+	}
+	if s.cfg.RequireVersion && len(ctx.Request.Header.Peek("anthropic-version")) == 0 {
+		s.rejected.Add(1)
+		writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", "anthropic-version: header is required")
+		return false
+	}
+	countTokens := route == "/v1/messages/count_tokens"
+	req, err := parseRequest(ctx.PostBody(), countTokens)
+	if err == nil {
+		err = s.checkWaits(&req.dir)
+	}
+	if err != nil {
+		s.rejected.Add(1)
+		writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", err.Error())
+		return false
+	}
+	d := &req.dir
+	if req.stream {
+		s.streams.Add(1)
+	}
+	if d.ttfb > 0 && s.wait(d.ttfb, nil) != endDone {
+		s.writeShuttingDown(ctx, reqID)
+		return false
+	}
+	switch {
+	case d.status != 0:
+		s.injected.Add(1)
+		errType, msg := statusError(d.status, d)
+		if d.hasRetryAfter {
+			ctx.Response.Header.Set("retry-after", strconv.Itoa(d.retryAfter))
+		}
+		writeError(ctx, reqID, d.status, errType, msg)
+		return false
+	case d.jsonError200:
+		s.injected.Add(1)
+		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
+		writeError(ctx, reqID, fasthttp.StatusOK, errType, msg)
+		return false
+	case d.hangHeaders:
+		s.injected.Add(1)
+		s.hijack(ctx, &hijackJob{})
+		return false
+	}
+	if countTokens {
+		n := req.inputWords
+		if d.hasInput {
+			n = d.input
+		}
+		ctx.SetContentType("application/json")
+		ctx.SetBody(appendInt(append([]byte(nil), `{"input_tokens":`...), n))
+		ctx.Response.AppendBodyString("}")
+		s.completed.Add(1)
+		return false
+	}
+
+	r := buildReply(req, s.resolveModel(req.model), newRandomID("msg_sim_"))
+	delay := s.cfg.EventDelay
+	if d.hasDelay {
+		delay = d.delay
+	}
+	if !req.stream {
+		return s.serveMessage(ctx, reqID, r, d, delay)
+	}
+	ctx.SetContentType("text/event-stream; charset=utf-8")
+	ctx.Response.Header.Set("cache-control", "no-cache")
+	switch {
+	case d.garbage:
+		s.injected.Add(1)
+		ctx.SetBody(garbageBytes)
+		return false
+	case d.fault == faultHang || d.fault == faultTruncate || d.split != 0:
+		if d.fault != faultNone {
+			s.injected.Add(1)
+		}
+		s.hijack(ctx, &hijackJob{reply: r, dir: *d, delay: delay, reqID: reqID})
+		return false
+	case d.fault != faultNone:
+		s.injected.Add(1)
+	}
+	// The closure owns copies only: r and dir hold no view into ctx.
+	dir := *d
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.leave()
+		sw := &sseWriter{w: w, padded: dir.padded, split: dir.split}
+		end := s.play(sw, r, &dir, delay, nil)
+		s.finishStream(sw, end, &dir)
+	})
+	return true
+}
+
+// serveMessage answers a non-streaming request with the Message JSON.
+func (s *Simulator) serveMessage(ctx *fasthttp.RequestCtx, reqID string, r *reply, d *directives, delay time.Duration) bool {
+	ctx.SetContentType("application/json")
+	if d.garbage {
+		s.injected.Add(1)
+		ctx.SetBody(garbageBytes)
+		return false
+	}
+	if delay > 0 {
+		total := min(delay*time.Duration(r.eventCount()-1), s.cfg.MaxHang)
+		if s.wait(total, nil) != endDone {
+			s.writeShuttingDown(ctx, reqID)
+			return false
+		}
+	}
+	body := r.appendMessage(nil)
+	if d.padded {
+		body = padBeforeLastBrace(body, 9)
+	}
+	ctx.SetBody(body)
+	s.completed.Add(1)
+	return false
+}
+
+// play writes r's events to sw, pausing delay between events, until
+// message_stop (endDone), the directives' *_after fault (endFault), a failed
+// write or gone closing (endClientGone), or Shutdown (endShutdown). A fault
+// after N deltas fires right after the Nth content_block_delta (after
+// message_start for N=0), or before message_delta when the reply has fewer.
+func (s *Simulator) play(sw *sseWriter, r *reply, d *directives, delay time.Duration, gone <-chan struct{}) waitEnd {
+	end := endDone
+	faultAt := -1
+	if d.fault != faultNone {
+		faultAt = d.faultAfter
+	}
+	deltas := 0
+	first := true
+	r.events(func(name string, data []byte) bool {
+		if faultAt >= 0 && name == evMessageDelta {
+			end = endFault
+			return false
+		}
+		if !first && delay > 0 {
+			if sw.flush(true) != nil {
+				end = endClientGone
+				return false
+			}
+			if end = s.wait(delay, gone); end != endDone {
+				return false
+			}
+		}
+		first = false
+		if sw.writeEvent(name, data) != nil {
+			end = endClientGone
+			return false
+		}
+		if name == evContentBlockDelta {
+			deltas++
+		}
+		if faultAt >= 0 && deltas >= faultAt && (name == evContentBlockDelta || name == evMessageStart) {
+			end = endFault
+			return false
+		}
+		return true
+	})
+	if (end == endDone || end == endFault) && sw.flush(true) != nil {
+		end = endClientGone
+	}
+	return end
+}
+
+// finishStream ends a stream written through fasthttp's stream writer:
+// counts it, and for error_after and garbage_after sends the error event or
+// the garbage. Returning from the stream writer ends the chunked body.
+func (s *Simulator) finishStream(sw *sseWriter, end waitEnd, d *directives) {
+	switch end {
+	case endDone:
+		s.completed.Add(1)
+	case endClientGone:
+		s.countHang(end)
+	case endFault:
+		s.writeFault(sw, d)
+	}
+}
+
+// writeFault sends what error_after and garbage_after end a stream with.
+func (s *Simulator) writeFault(sw *sseWriter, d *directives) {
+	var err error
+	switch d.fault {
+	case faultError:
+		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
+		err = sw.writeEvent(evError, appendErrorJSON(nil, errType, msg, ""))
+	case faultGarbage:
+		err = sw.writeRaw(garbageBytes)
+	default:
+		panic(fmt.Sprintf("BUG: writeFault called for fault %d", d.fault))
+	}
+	if err == nil {
+		_ = sw.flush(true)
+	}
+}
+
+// garbageBytes is what garbage and garbage_after send: no SSE framing, NUL
+// and invalid UTF-8 bytes, an HTML error page and a data line that is not JSON.
+var garbageBytes = []byte("\x00\x01\x02garbage\xff\xfe\r\n<html><body><h1>502 Bad Gateway</h1></body></html>\ndata: {not json\n\n")
+
+// checkWaits refuses waits above Config.MaxHang.
+func (s *Simulator) checkWaits(d *directives) error {
+	if d.delay > s.cfg.MaxHang || d.ttfb > s.cfg.MaxHang {
+		return errDirective("delay and ttfb may not exceed the simulator's max hang of %s", s.cfg.MaxHang)
+	}
+	return nil
+}
+
+func (s *Simulator) resolveModel(model string) string {
+	if m, ok := s.aliases[model]; ok {
+		return m
+	}
+	return model
+}
+
+// authorized applies Config.APIKey.
+func (s *Simulator) authorized(ctx *fasthttp.RequestCtx) bool {
+	if s.cfg.APIKey == "" {
+		return true
+	}
+	key := ctx.Request.Header.Peek("x-api-key")
+	auth := ctx.Request.Header.Peek("authorization")
+	if len(key) == 0 && len(auth) == 0 {
+		return false
+	}
+	want := []byte(s.cfg.APIKey)
+	if len(key) > 0 && subtle.ConstantTimeCompare(key, want) != 1 {
+		return false
+	}
+	if len(auth) > 0 {
+		const prefix = "Bearer "
+		if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix ||
+			subtle.ConstantTimeCompare(auth[len(prefix):], want) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// errorHandler answers the errors fasthttp's server detects before the
+// handler runs, in Anthropic's shape.
+func (s *Simulator) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	reqID := newRandomID("req_sim_")
+	setCommonHeaders(&ctx.Response.Header, reqID)
+	s.requests.Add(1)
+	s.rejected.Add(1)
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeError(ctx, reqID, fasthttp.StatusRequestEntityTooLarge, "request_too_large",
+			"Request exceeds the maximum allowed number of bytes.")
+		return
+	}
+	writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", "Error when parsing request")
+}
+
+func (s *Simulator) writeShuttingDown(ctx *fasthttp.RequestCtx, reqID string) {
+	ctx.SetConnectionClose()
+	writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
+}
+
+// writeError answers with Anthropic's error body.
+func writeError(ctx *fasthttp.RequestCtx, reqID string, status int, errType, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(appendErrorJSON(nil, errType, msg, reqID))
+}
+
+// statusError returns the error type and message Anthropic pairs with
+// status, as overridden by error_type= and message=.
+func statusError(status int, d *directives) (errType, msg string) {
+	switch status {
+	case 400:
+		errType, msg = "invalid_request_error", "Invalid request"
+	case 401:
+		errType, msg = "authentication_error", "invalid x-api-key"
+	case 402:
+		errType, msg = "billing_error", "Your credit balance is too low to access the Anthropic API."
+	case 403:
+		errType, msg = "permission_error", "Your API key does not have permission to use the specified resource."
+	case 404:
+		errType, msg = "not_found_error", "Not found"
+	case 409:
+		errType, msg = "conflict_error", "Conflict"
+	case 413:
+		errType, msg = "request_too_large", "Request exceeds the maximum allowed number of bytes."
+	case 429:
+		errType, msg = "rate_limit_error", "Number of requests has exceeded your rate limit."
+	case 500:
+		errType, msg = "api_error", "Internal server error"
+	case 504:
+		errType, msg = "timeout_error", "Request timed out"
+	case 529:
+		errType, msg = "overloaded_error", "Overloaded"
+	default:
+		if status < 500 {
+			errType, msg = "invalid_request_error", "Invalid request"
+		} else {
+			errType, msg = "api_error", "Internal server error"
+		}
+	}
+	return errorOverride(errType, msg, d)
+}
+
+func errorOverride(errType, msg string, d *directives) (string, string) {
+	if d.errorType != "" {
+		errType = d.errorType
+	}
+	if d.message != "" {
+		msg = d.message
+	}
+	return errType, msg
+}
+
+// simOrganizationID is the anthropic-organization-id the simulator sends,
+// like the API does (a gateway must not pass it on).
+const simOrganizationID = "00000000-0000-4000-8000-00000000051a"
+
+// commonHeaders returns the headers of every simulator response besides
+// content-type: the request ID, the organization and a fixed rate-limit set.
+func commonHeaders(reqID string) [][2]string {
+	reset := time.Now().UTC().Add(time.Second).Format(time.RFC3339)
+	return [][2]string{
+		{"request-id", reqID},
+		{"anthropic-organization-id", simOrganizationID},
+		{"anthropic-ratelimit-requests-limit", "4000"},
+		{"anthropic-ratelimit-requests-remaining", "3999"},
+		{"anthropic-ratelimit-requests-reset", reset},
+		{"anthropic-ratelimit-tokens-limit", "2000000"},
+		{"anthropic-ratelimit-tokens-remaining", "2000000"},
+		{"anthropic-ratelimit-tokens-reset", reset},
+	}
+}
+
+func setCommonHeaders(h *fasthttp.ResponseHeader, reqID string) {
+	for _, kv := range commonHeaders(reqID) {
+		h.Set(kv[0], kv[1])
+	}
+}
+
+// requestInfo copies what RequestInfo needs out of ctx.
+func requestInfo(ctx *fasthttp.RequestCtx) RequestInfo {
+	h := make(http.Header)
+	for k, v := range ctx.Request.Header.All() {
+		h.Add(string(k), string(v))
+	}
+	return RequestInfo{
+		Method: string(ctx.Method()),
+		Path:   string(ctx.Path()),
+		Query:  string(ctx.URI().QueryString()),
+		Header: h,
+		Body:   append([]byte(nil), ctx.PostBody()...),
+	}
+}
+
+// padBeforeLastBrace inserts n spaces before the last byte of a JSON object.
+func padBeforeLastBrace(b []byte, n int) []byte {
+	if len(b) == 0 || b[len(b)-1] != '}' {
+		return b
+	}
+	out := make([]byte, 0, len(b)+n)
+	out = append(out, b[:len(b)-1]...)
+	for range n {
+		out = append(out, ' ')
+	}
+	return append(out, '}')
+}
