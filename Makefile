@@ -12,8 +12,12 @@ RACE_PKGS := ./ledger/... ./wal/... ./proxy/... ./cmd/...
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
 
+# run starts the gateway with configs/tollgate.yaml, data in ./data: on the
+# built-in simulator unless ANTHROPIC_API_KEY is set; it prints the admin
+# token (generated when TOLLGATE_ADMIN_TOKEN is unset), a demo key and curl
+# lines to try.
 run: build
-	$(BIN)/tollgate serve --config configs/tollgate.yaml --data-dir $(DATA_DIR)
+	$(BIN)/tollgate serve --demo --config configs/tollgate.yaml --data-dir $(DATA_DIR)
 
 # test runs every test with the expensive invariant checks compiled in, then the
 # concurrent packages again under the race detector. Fuzz corpora in testdata/fuzz

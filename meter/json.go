@@ -1,6 +1,9 @@
 package meter
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // This file is a small JSON scanner over caller-owned bytes. It validates what it
 // walks (strings, numbers, literals, nesting), never allocates, and never builds
@@ -24,6 +27,16 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+// hasStop reports whether any byte of w is a quote, a backslash or below 0x20
+// (the classic SWAR tests: x - n*ones & ^x & highs is nonzero when some byte
+// of x is below n).
+func hasStop(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := w ^ ('"' * ones)
+	s := w ^ ('\\' * ones)
+	return ((w-0x20*ones)&^w|(q-ones)&^q|(s-ones)&^s)&highs != 0
+}
+
 func isWS(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
@@ -42,6 +55,11 @@ func scanString(b []byte, i int) (end int, n int64, esc, ok bool) {
 	i++
 	for {
 		start := i
+		// Eight bytes at a time while none of them ends the fast path: text
+		// deltas and prompts are mostly plain runs.
+		for i+8 <= len(b) && !hasStop(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && !strStop[b[i]] {
 			i++
 		}
@@ -224,10 +242,10 @@ func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
 type intResult uint8
 
 const (
-	intOK        intResult = iota
-	intBad                 // not a JSON number at all
-	intNotInt              // a valid number with a fraction or exponent
-	intOverflow            // an integer outside int64
+	intOK       intResult = iota
+	intBad                // not a JSON number at all
+	intNotInt             // a valid number with a fraction or exponent
+	intOverflow           // an integer outside int64
 )
 
 // parseInt parses the JSON number at b[i] as an int64.
@@ -329,6 +347,7 @@ type objIter struct {
 	key    []byte
 	keyEsc bool
 	bad    bool
+	done   bool // an empty walk (null)
 }
 
 // openObject starts an objIter at the object at b[i] (leading whitespace allowed).
@@ -341,7 +360,7 @@ func openObject(b []byte, i int) objIter {
 }
 
 func (it *objIter) next() bool {
-	if it.bad {
+	if it.bad || it.done {
 		return false
 	}
 	b := it.b
@@ -396,6 +415,24 @@ func (it *objIter) skip(depth int) bool {
 
 // fail marks the object malformed and stops the walk.
 func (it *objIter) fail() { it.bad = true }
+
+// sub starts a walk of the current member's value as an object; null gives an
+// empty walk. Finish it with exit.
+func (it *objIter) sub() objIter {
+	if isNull(it.b, it.i) {
+		return objIter{b: it.b, i: it.i + 4, done: true}
+	}
+	return openObject(it.b, it.i)
+}
+
+// exit resumes it after the sub-object walk s.
+func (it *objIter) exit(s *objIter) {
+	if s.bad {
+		it.bad = true
+		return
+	}
+	it.i = s.i
+}
 
 // arrIter walks the elements of an array, in the same way as objIter: start it
 // just after '['; next leaves i at an element.

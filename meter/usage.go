@@ -83,13 +83,13 @@ const (
 // usageFields is one usage object as parsed, with which fields were present and
 // not null: message_delta overwrites only those (WIRE §1.4).
 type usageFields struct {
-	set                                         uint16
-	input, output, cacheCreation, cacheRead     int64
-	eph5m, eph1h                                int64
-	webSearch, webFetch                         int64
-	speed                                       Speed
-	geo                                         Geo
-	tier                                        Tier
+	set                                     uint16
+	input, output, cacheCreation, cacheRead int64
+	eph5m, eph1h                            int64
+	webSearch, webFetch                     int64
+	speed                                   Speed
+	geo                                     Geo
+	tier                                    Tier
 }
 
 const (
@@ -123,7 +123,8 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 		case it.keyIs("cache_read_input_tokens"):
 			it.intField(&u.cacheRead, &u.set, fCacheRead)
 		case it.keyIs("cache_creation"):
-			it.subObject(func(s *objIter) {
+			s := it.sub()
+			for s.next() {
 				switch {
 				case s.keyIs("ephemeral_5m_input_tokens"):
 					s.intField(&u.eph5m, &u.set, fEph5m)
@@ -132,9 +133,11 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 				default:
 					s.skip(2)
 				}
-			})
+			}
+			it.exit(&s)
 		case it.keyIs("server_tool_use"):
-			it.subObject(func(s *objIter) {
+			s := it.sub()
+			for s.next() {
 				switch {
 				case s.keyIs("web_search_requests"):
 					s.intField(&u.webSearch, &u.set, fWebSearch)
@@ -143,7 +146,8 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 				default:
 					s.skip(2)
 				}
-			})
+			}
+			it.exit(&s)
 		case it.keyIs("speed"):
 			if raw, esc, ok := it.stringField(&u.set, fSpeed); ok {
 				u.speed = speedOf(raw, esc)
@@ -202,24 +206,6 @@ func (it *objIter) stringField(set *uint16, bit uint16) (raw []byte, esc, ok boo
 	it.i = end
 	*set |= bit
 	return raw, esc, true
-}
-
-// subObject walks the current value, an object or null, calling member for each
-// of its members; member must consume the value or mark the iterator bad.
-func (it *objIter) subObject(member func(s *objIter)) {
-	if isNull(it.b, it.i) {
-		it.i += 4
-		return
-	}
-	s := openObject(it.b, it.i)
-	for s.next() {
-		member(&s)
-	}
-	if s.bad {
-		it.bad = true
-		return
-	}
-	it.i = s.i
 }
 
 func speedOf(raw []byte, esc bool) Speed {

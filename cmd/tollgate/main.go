@@ -11,6 +11,8 @@ import (
 const usage = `usage: tollgate <command> [flags]
 
 commands:
+  serve      run the gateway (tollgate serve -h for its flags)
+  simulator  run the upstream simulator alone
   verify     replay a data directory offline, check every invariant, print a summary
 `
 
@@ -21,6 +23,10 @@ func main() {
 	}
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = runServe(args, os.Stdout)
+	case "simulator":
+		err = runSimulator(args)
 	case "verify":
 		err = runVerify(args, os.Stdout)
 	case "-h", "--help", "help":

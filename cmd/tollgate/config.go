@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate/tollgate/configs"
+)
+
+// fileConfig is configs/tollgate.yaml. Every field is documented in that file.
+type fileConfig struct {
+	Listen      string `yaml:"listen"`
+	AdminListen string `yaml:"admin_listen"`
+	DataDir     string `yaml:"data_dir"`
+	Catalogue   string `yaml:"catalogue"`
+	Ledger      struct {
+		Shards             int      `yaml:"shards"`
+		HoldTimeout        duration `yaml:"hold_timeout"`
+		SweepInterval      duration `yaml:"sweep_interval"`
+		ExpiryInterval     duration `yaml:"expiry_interval"`
+		PaidCreditLifetime duration `yaml:"paid_credit_lifetime"`
+	} `yaml:"ledger"`
+	WAL struct {
+		Mode                   string   `yaml:"mode"`
+		Interval               duration `yaml:"interval"`
+		CheckpointEveryRecords uint64   `yaml:"checkpoint_every_records"`
+		CheckpointInterval     duration `yaml:"checkpoint_interval"`
+		MinFreeBytes           uint64   `yaml:"min_free_bytes"`
+	} `yaml:"wal"`
+	Upstreams []struct {
+		Name     string `yaml:"name"`
+		Kind     string `yaml:"kind"`
+		BaseURL  string `yaml:"base_url"`
+		MaxConns int    `yaml:"max_conns"`
+	} `yaml:"upstreams"`
+	Timeouts struct {
+		Connect               duration `yaml:"connect"`
+		FirstByte             duration `yaml:"first_byte"`
+		FirstByteNonStreaming duration `yaml:"first_byte_non_streaming"`
+		BetweenEvents         duration `yaml:"between_events"`
+		Total                 duration `yaml:"total"`
+		Drain                 duration `yaml:"drain"`
+		ClientRead            duration `yaml:"client_read"`
+		ClientIdle            duration `yaml:"client_idle"`
+		ShutdownGrace         duration `yaml:"shutdown_grace"`
+	} `yaml:"timeouts"`
+	Limits struct {
+		MaxRequestBodyBytes  int         `yaml:"max_request_body_bytes"`
+		MaxResponseBodyBytes int         `yaml:"max_response_body_bytes"`
+		MaxEventBytes        int         `yaml:"max_event_bytes"`
+		HoldMaxOutputTokens  int64       `yaml:"hold_max_output_tokens"`
+		DefaultWebSearchUses int64       `yaml:"default_web_search_uses"`
+		MaxConnsPerIP        int         `yaml:"max_conns_per_ip"`
+		Concurrency          int         `yaml:"concurrency"`
+		KeyDefaults          limitConfig `yaml:"key_defaults"`
+		AccountDefaults      limitConfig `yaml:"account_defaults"`
+	} `yaml:"limits"`
+	Policies struct {
+		Disconnect   string `yaml:"disconnect"`
+		DrainWorkers int    `yaml:"drain_workers"`
+		Recovery     string `yaml:"recovery"`
+	} `yaml:"policies"`
+	DisputeWindow  duration `yaml:"dispute_window"`
+	CallRetention  duration `yaml:"call_retention"`
+	DeniedBetas    []string `yaml:"denied_betas"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// dir is the directory of the file, for relative paths ("" when embedded).
+	dir string
+}
+
+type limitConfig struct {
+	RPM         int64 `yaml:"rpm"`
+	TPM         int64 `yaml:"tpm"`
+	Concurrency int64 `yaml:"concurrency"`
+}
+
+// duration is a time.Duration written as a Go duration string.
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration such as \"90s\"", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// loadConfig reads the gateway configuration from path, or the embedded
+// default when path is the default and does not exist. Unknown keys fail,
+// naming the key and its line.
+func loadConfig(path string, isDefault bool) (*fileConfig, error) {
+	data, err := os.ReadFile(path)
+	dir := filepath.Dir(path)
+	if err != nil {
+		if !isDefault || !os.IsNotExist(err) {
+			return nil, fmt.Errorf("cannot read config: %w", err)
+		}
+		data, dir = configs.Gateway, ""
+	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("invalid config %s: %w", path, err)
+	}
+	cfg.dir = dir
+	return cfg, nil
+}
+
+func parseConfig(data []byte) (*fileConfig, error) {
+	var cfg fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *fileConfig) validate() error {
+	if c.Listen == "" || c.AdminListen == "" {
+		return fmt.Errorf("listen and admin_listen are required")
+	}
+	if len(c.Upstreams) == 0 {
+		return fmt.Errorf("upstreams: at least one is required")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("trusted_proxies: %q is not a CIDR prefix", p)
+		}
+	}
+	if hold, need := time.Duration(c.Ledger.HoldTimeout), time.Duration(c.Timeouts.Total+c.Timeouts.Drain); hold != 0 && hold <= need {
+		return fmt.Errorf("ledger.hold_timeout %s must exceed timeouts.total + timeouts.drain = %s", hold, need)
+	}
+	return nil
+}
+
+// cataloguePath resolves the catalogue file relative to the config file.
+func (c *fileConfig) cataloguePath() string {
+	if c.Catalogue == "" || filepath.IsAbs(c.Catalogue) || c.dir == "" {
+		return c.Catalogue
+	}
+	return filepath.Join(c.dir, c.Catalogue)
+}
+
+func (c *fileConfig) trustedProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}

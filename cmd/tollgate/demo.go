@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy"
+)
+
+const (
+	demoAccount = "demo"
+	demoKeyName = "demo"
+	demoCredit  = 10 * ledger.NanosPerCredit
+)
+
+// runDemo sets up what `make run` shows: the demo account (created and
+// credited once), a fresh demo key (the previous one revoked: keys are
+// stored only as hashes, so an old secret cannot be shown again), and the
+// commands to try.
+func runDemo(w io.Writer, g *proxy.Gateway, adminToken, clientAddr, adminAddr string, generatedToken bool) error {
+	l := g.Ledger()
+	if _, err := l.CreateAccount(ledger.AccountSpec{ID: demoAccount, Email: "demo@example.com", Limits: ledger.DefaultLimits}); err != nil && !errors.Is(err, ledger.ErrAccountExists) {
+		return err
+	}
+	if _, _, err := l.TopUp(ledger.TopUpRequest{Account: demoAccount, Amount: demoCredit, OrderID: "demo-initial-credit", Credit: ledger.CreditPaid, Actor: "demo"}); err != nil {
+		return err
+	}
+	for _, k := range l.Keys(demoAccount) {
+		if k.Name == demoKeyName && !k.Revoked {
+			if err := l.RevokeKey(k.ID); err != nil {
+				return err
+			}
+		}
+	}
+	secret, _, err := g.NewKey(ledger.Key{AccountID: demoAccount, Name: demoKeyName, Limits: ledger.DefaultLimits})
+	if err != nil {
+		return err
+	}
+	tokenNote := ""
+	if generatedToken {
+		tokenNote = " (generated: TOLLGATE_ADMIN_TOKEN was not set)"
+	}
+	fmt.Fprintf(w, `
+Tollgate is ready.
+  client API    http://%[1]s
+  admin API     http://%[2]s
+  admin token   %[3]s%[5]s
+  demo key      %[4]s   (account %[6]q)
+
+Stream a reply:
+  curl -sN http://%[1]s/v1/messages -H "x-api-key: %[4]s" -H "anthropic-version: 2023-06-01" -H "content-type: application/json" -d '{"model":"claude-haiku-4-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Hello from Tollgate"}]}'
+
+See the balance go down:
+  curl -s http://%[1]s/v1/balance -H "x-api-key: %[4]s"
+
+`, clientAddr, adminAddr, adminToken, secret, tokenNote, demoAccount)
+	return nil
+}

@@ -1,0 +1,56 @@
+package meter
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseMessage(t *testing.T) {
+	f := func(body string, want Usage, wantModel string) {
+		t.Helper()
+		u, model, err := ParseMessage([]byte("prefix:"), []byte(body))
+		if err != nil {
+			t.Fatalf("unexpected error for %s: %s", body, err)
+		}
+		if u != want {
+			t.Fatalf("unexpected usage for %s;\ngot  %+v\nwant %+v", body, u, want)
+		}
+		if string(model) != "prefix:"+wantModel {
+			t.Fatalf("unexpected model; got %q; want %q", model, "prefix:"+wantModel)
+		}
+		if u2, err := ParseMessageUsage([]byte(body)); err != nil || u2 != want {
+			t.Fatalf("unexpected ParseMessageUsage result; got %+v, %v; want %+v", u2, err, want)
+		}
+	}
+	// WIRE §2, verbatim.
+	f(`{"id":"msg_014aLUQSouuj3wj2qP3ThkWw","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[{"type":"text","text":"Hello"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":22,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}`,
+		Usage{InputTokens: 22, OutputTokens: 1}, "claude-3-7-sonnet-20250219")
+	f(`{"model":"claude-opus-4-5-20251101","usage":{"input_tokens":3,"cache_creation_input_tokens":22175,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":22175,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard","inference_geo":"not_available"}}`,
+		Usage{InputTokens: 3, OutputTokens: 1, CacheCreationInputTokens: 22175, CacheCreation5mInputTokens: 22175}, "claude-opus-4-5-20251101")
+	f(`{"usage":{"input_tokens":100,"output_tokens":50,"server_tool_use":{"web_search_requests":1,"web_fetch_requests":1}}}`,
+		Usage{InputTokens: 100, OutputTokens: 50, WebSearchRequests: 1, WebFetchRequests: 1}, "")
+	// A 1h split, usage before content, usage-shaped content, padding and an escaped model.
+	f(` { "usage" : { "input_tokens" : 7 , "cache_creation_input_tokens" : 30 , "cache_creation" : { "ephemeral_1h_input_tokens" : 20 , "ephemeral_5m_input_tokens" : 10 } , "output_tokens" : 9 , "speed" : "fast" } , `+
+		`"content" : [ { "type" : "text" , "text" : "\"usage\":{\"output_tokens\":999}" } ] , "model" : "claude\u002dopus-4-6" }   `,
+		Usage{InputTokens: 7, OutputTokens: 9, CacheCreationInputTokens: 30, CacheCreation5mInputTokens: 10, CacheCreation1hInputTokens: 20,
+			Modifiers: Modifiers{Speed: SpeedFast}}, "claude-opus-4-6")
+
+	bad := func(body string, wantErr error) {
+		t.Helper()
+		_, model, err := ParseMessage([]byte("dst"), []byte(body))
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("unexpected error for %s; got %v; want %v", body, err, wantErr)
+		}
+		if string(model) != "dst" {
+			t.Fatalf("unexpected model on error; got %q; want %q", model, "dst")
+		}
+	}
+	bad(``, ErrMalformedMessage)
+	bad(`{"usage":{"input_tokens":1}`, ErrMalformedMessage)
+	bad(`{"usage":{"input_tokens":-1}}`, ErrMalformedMessage)
+	bad(`{"usage":{"input_tokens":"1"}}`, ErrMalformedMessage)
+	bad(`{"usage":[]}`, ErrMalformedMessage)
+	bad(`{"usage":{}} {}`, ErrMalformedMessage)
+	bad(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, ErrNoUsage)
+	bad(`{"content":[{"usage":{"input_tokens":1}}]}`, ErrNoUsage)
+}

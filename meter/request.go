@@ -1,0 +1,709 @@
+package meter
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+)
+
+// RequestError is a request the gateway refuses with 400
+// invalid_request_error (CONTRACT §2). Message names the field at fault.
+type RequestError struct {
+	Message string
+}
+
+// Error returns the message.
+func (e *RequestError) Error() string { return e.Message }
+
+func requestErrorf(format string, args ...any) error {
+	return &RequestError{Message: fmt.Sprintf(format, args...)}
+}
+
+// CacheTTL is the longest prompt-cache lifetime a request asks for anywhere
+// through cache_control.
+type CacheTTL uint8
+
+const (
+	// CacheNone is a request with no cache_control.
+	CacheNone CacheTTL = iota
+	// Cache5m is cache_control without a ttl, or with "5m".
+	Cache5m
+	// Cache1h is cache_control with "ttl": "1h".
+	Cache1h
+)
+
+// Token costs of the parts of a request whose tokens cannot be counted from its
+// text (InspectRequest's estimate). Each is an upper bound for current models,
+// so the hold covers the call; settlement returns the difference at once.
+const (
+	// RequestOverheadTokens covers the prompt framing of any request.
+	RequestOverheadTokens = 16
+	// ToolsOverheadTokens covers the tool-use system prompt Anthropic adds when
+	// a request has tools (313 to 530 tokens per the pricing page).
+	ToolsOverheadTokens = 1000
+	// ServerToolTokens covers each Anthropic-defined tool (web search, bash,
+	// text editor, computer use, ...), whose definition and instructions are
+	// added server-side: up to about 2,700 tokens for web search.
+	ServerToolTokens = 3000
+	// MCPServerTokens covers the tool definitions of each mcp_servers entry,
+	// which are fetched upstream and unknown here.
+	MCPServerTokens = 10000
+	// ImageTokens covers one image: the largest images current models accept,
+	// about 5 megapixels at 750 pixels per token.
+	ImageTokens = 7000
+	// DocumentTokens covers a document the gateway cannot see (a URL or a
+	// Files API file_id).
+	DocumentTokens = 100000
+)
+
+// maxTokensLimit is the largest max_tokens accepted before the model is known
+// (Anthropic's own field is a 32-bit integer); Model.Supports then checks the
+// model's own maximum.
+const maxTokensLimit = math.MaxInt32
+
+// Request is what the meter needs from a Messages request body: the fields the
+// hold and the routing depend on, and an upper bound of its input tokens.
+// InspectRequest fills it; a Request may be reused, and a reused one keeps its
+// Model string when the next body names the same model, so steady-state
+// inspection does not allocate for it.
+type Request struct {
+	// Model is the model as the client asked for it.
+	Model string
+	// ModelStart and ModelEnd delimit the model's JSON string (quotes included)
+	// in the body, for AppendRewriteModel.
+	ModelStart, ModelEnd int
+	// MaxTokens is max_tokens, at least 1.
+	MaxTokens int64
+	// Stream is the stream flag.
+	Stream bool
+	// EstimatedInputTokens is an upper bound of the input tokens (uncached +
+	// cache writes + cache reads) the request will be charged for, before any
+	// server-tool loop: text at one token per two UTF-8 bytes (English runs
+	// near four bytes per token, code near three, CJK three bytes per
+	// character and about one token each), JSON keys and numbers likewise,
+	// base64 PDF documents at one token per decoded byte plus ImageTokens, and
+	// the fixed costs above for images, unseen documents, tools and MCP servers.
+	EstimatedInputTokens int64
+	// CacheTTL is the longest cache lifetime asked for anywhere.
+	CacheTTL CacheTTL
+	// HasWebSearch is true when tools include a web_search tool.
+	HasWebSearch bool
+	// WebSearchMaxUses is the sum of max_uses over the web_search tools that
+	// set it.
+	WebSearchMaxUses int64
+	// WebSearchToolsWithoutMaxUses counts web_search tools without max_uses;
+	// Hold charges each a configured default number of uses.
+	WebSearchToolsWithoutMaxUses int64
+	// UnpricedTool is the type of the first server tool whose own price the
+	// meter cannot meter (code execution is billed per container-hour, which no
+	// usage field reports); empty when there is none. Model.Supports refuses it.
+	UnpricedTool string
+	// Speed, ServiceTier and InferenceGeo are the request's values, empty when
+	// absent; Modifiers is what they mean for the price.
+	Speed, ServiceTier, InferenceGeo string
+	Modifiers                        Modifiers
+	// Messages, Images and Documents count what the estimate saw.
+	Messages, Images, Documents int
+}
+
+// Top-level keys InspectRequest reads; a second occurrence of any of them is
+// refused, because the gateway and the upstream could read different ones.
+var inspectedKeys = [...]string{
+	"model", "max_tokens", "stream", "messages", "system", "tools",
+	"speed", "service_tier", "inference_geo", "cache_control", "mcp_servers",
+}
+
+// InspectRequest reads a Messages request body into r, validating what the
+// gateway relies on: the body is a JSON object, well-formed throughout; model
+// is a non-empty string; max_tokens an integer from 1 to 2^31-1; stream a
+// boolean; messages an array of objects; system a string or an array; tools an
+// array of objects; speed, service_tier and inference_geo strings; no
+// duplicate of these keys. It returns a *RequestError naming the field for
+// every refusal (400 invalid_request_error). Other fields pass unchecked: the
+// upstream judges them.
+func InspectRequest(body []byte, r *Request) error {
+	model := r.Model
+	*r = Request{}
+	it := openObject(body, 0)
+	if it.bad {
+		return requestErrorf("invalid JSON: the body must be a JSON object")
+	}
+	e := estimator{r: r}
+	var seen uint16
+	haveModel, haveMaxTokens, haveMessages := false, false, false
+	for it.next() {
+		k := -1
+		for j, name := range inspectedKeys {
+			if it.keyIs(name) {
+				k = j
+				break
+			}
+		}
+		if k < 0 {
+			if !it.skip(1) {
+				return errInvalidJSON
+			}
+			continue
+		}
+		if seen&(1<<k) != 0 {
+			return requestErrorf("%s: duplicate key", inspectedKeys[k])
+		}
+		seen |= 1 << k
+		v := it.i
+		if isNull(body, v) && k != 0 && k != 1 && k != 3 {
+			it.i += 4 // an optional field set to null is absent
+			continue
+		}
+		var err error
+		switch inspectedKeys[k] {
+		case "model":
+			raw, esc, end, ok := stringAt(body, v)
+			if !ok {
+				return typeError(body, v, "model", "a string")
+			}
+			if len(raw) == 0 {
+				return requestErrorf("model: must not be empty")
+			}
+			r.Model = internString(model, raw, esc)
+			r.ModelStart, r.ModelEnd, it.i = v, end, end
+			haveModel = true
+		case "max_tokens":
+			n, end, res := parseInt(body, v)
+			switch res {
+			case intBad:
+				return typeError(body, v, "max_tokens", "an integer")
+			case intNotInt:
+				return requestErrorf("max_tokens: must be an integer")
+			case intOverflow:
+				n = math.MaxInt64
+			}
+			if n < 1 || n > maxTokensLimit {
+				return requestErrorf("max_tokens: %s is out of range (1 to %d)", body[v:end], maxTokensLimit)
+			}
+			r.MaxTokens, it.i = n, end
+			haveMaxTokens = true
+		case "stream":
+			switch {
+			case bytes.HasPrefix(body[v:], []byte("true")):
+				r.Stream, it.i = true, v+4
+			case bytes.HasPrefix(body[v:], []byte("false")):
+				it.i = v + 5
+			default:
+				return typeError(body, v, "stream", "a boolean")
+			}
+		case "messages":
+			it.i, err = e.messages(body, v)
+			haveMessages = true
+		case "system":
+			it.i, err = e.content(body, v, "system", 1)
+		case "tools":
+			it.i, err = e.tools(body, v)
+		case "mcp_servers":
+			it.i, err = e.mcpServers(body, v)
+		case "cache_control":
+			it.i, err = e.cacheControl(body, v)
+		case "speed":
+			it.i, err = stringOption(body, v, "speed", &r.Speed, "standard", "fast")
+			r.Modifiers.Speed = speedOf([]byte(r.Speed), false)
+		case "service_tier":
+			it.i, err = stringOption(body, v, "service_tier", &r.ServiceTier, "auto", "standard_only")
+			r.Modifiers.ServiceTier = tierOf([]byte(r.ServiceTier), false)
+		case "inference_geo":
+			it.i, err = stringOption(body, v, "inference_geo", &r.InferenceGeo, "global", "us")
+			r.Modifiers.InferenceGeo = geoOf([]byte(r.InferenceGeo), false)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if it.bad || !atEnd(body, it.i) {
+		return errInvalidJSON
+	}
+	switch {
+	case !haveModel:
+		return requestErrorf("model: field required")
+	case !haveMaxTokens:
+		return requestErrorf("max_tokens: field required")
+	case !haveMessages:
+		return requestErrorf("messages: field required")
+	}
+	if r.Speed == "" {
+		r.Modifiers.Speed = SpeedStandard
+	}
+	if r.ServiceTier == "" {
+		r.Modifiers.ServiceTier = TierStandard
+	}
+	if r.InferenceGeo == "" {
+		r.Modifiers.InferenceGeo = GeoDefault
+	}
+	r.EstimatedInputTokens = e.total()
+	return nil
+}
+
+var errInvalidJSON = &RequestError{Message: "invalid JSON: the body is not well-formed JSON"}
+
+// typeError is the error for a value of the wrong type at b[i], or for
+// malformed JSON there.
+func typeError(b []byte, i int, field, want string) error {
+	if _, ok := skipValue(b, i, 1); !ok {
+		return errInvalidJSON
+	}
+	return requestErrorf("%s: must be %s", field, want)
+}
+
+// internString returns old when raw decodes to it, else the decoded string:
+// reused Requests keep their Model without allocating.
+func internString(old string, raw []byte, esc bool) string {
+	if rawEqual(raw, esc, old) {
+		return old
+	}
+	if !esc {
+		return string(raw)
+	}
+	d, _ := appendUnescaped(make([]byte, 0, len(raw)), raw, false)
+	return string(d)
+}
+
+// stringOption reads the string option at b[i] into *dst, interning the known
+// values.
+func stringOption(b []byte, i int, field string, dst *string, known ...string) (int, error) {
+	raw, esc, end, ok := stringAt(b, i)
+	if !ok {
+		return 0, typeError(b, i, field, "a string")
+	}
+	*dst = ""
+	for _, k := range known {
+		if rawEqual(raw, esc, k) {
+			*dst = k
+			return end, nil
+		}
+	}
+	*dst = internString("", raw, esc)
+	return end, nil
+}
+
+// AppendRewriteModel appends body to dst with its model value replaced by
+// model (the catalogue's upstream ID), leaving every other byte as it is.
+// r must come from InspectRequest(body, r).
+func AppendRewriteModel(dst, body []byte, r *Request, model string) []byte {
+	dst = append(dst, body[:r.ModelStart]...)
+	dst = appendJSONString(dst, model)
+	return append(dst, body[r.ModelEnd:]...)
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// estimator accumulates the input estimate of a request.
+type estimator struct {
+	r      *Request
+	bytes  int64 // UTF-8 bytes of text, keys and numbers
+	fixed  int64 // tokens of the fixed costs
+	nTools int
+}
+
+func (e *estimator) total() int64 {
+	t := sat(RequestOverheadTokens, e.fixed)
+	if e.nTools > 0 {
+		t = sat(t, ToolsOverheadTokens)
+	}
+	return sat(t, e.bytes/2+e.bytes%2)
+}
+
+// messages walks the messages array.
+func (e *estimator) messages(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, typeError(b, i, "messages", "an array")
+	}
+	a := arrIter{b: b, i: i + 1}
+	for a.next() {
+		if b[a.i] != '{' {
+			return 0, typeError(b, a.i, fmt.Sprintf("messages.%d", a.n-1), "an object")
+		}
+		e.r.Messages++
+		m := openObject(b, a.i)
+		for m.next() {
+			var err error
+			if m.keyIs("content") {
+				e.key(&m)
+				m.i, err = e.content(b, m.i, "messages.content", 2)
+			} else {
+				err = e.member(&m, 2)
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		if m.bad {
+			return 0, errInvalidJSON
+		}
+		a.i = m.i
+	}
+	if a.bad {
+		return 0, errInvalidJSON
+	}
+	return a.i, nil
+}
+
+// content walks a content value: a string, or an array of content blocks.
+func (e *estimator) content(b []byte, i int, field string, depth int) (int, error) {
+	if depth >= maxJSONDepth {
+		return 0, errInvalidJSON
+	}
+	switch {
+	case i < len(b) && b[i] == '"':
+		return e.any(b, i, depth)
+	case i < len(b) && b[i] == '[':
+	default:
+		return 0, typeError(b, i, field, "a string or an array")
+	}
+	a := arrIter{b: b, i: i + 1}
+	for a.next() {
+		end, err := e.block(b, a.i, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		a.i = end
+	}
+	if a.bad {
+		return 0, errInvalidJSON
+	}
+	return a.i, nil
+}
+
+// block walks one content block. Images and documents are costed by rule;
+// tool results, search results and document content may nest blocks; anything
+// else counts as text.
+func (e *estimator) block(b []byte, i, depth int) (int, error) {
+	if i >= len(b) || b[i] != '{' {
+		return e.any(b, i, depth)
+	}
+	typ := memberString(b, i, "type")
+	switch {
+	case bytes.Equal(typ, []byte("image")):
+		e.r.Images++
+		e.fixed = sat(e.fixed, ImageTokens)
+		return e.mediaBlock(b, i, false, depth)
+	case bytes.Equal(typ, []byte("document")):
+		e.r.Documents++
+		return e.mediaBlock(b, i, true, depth)
+	}
+	o := openObject(b, i)
+	for o.next() {
+		var err error
+		if o.keyIs("content") {
+			e.key(&o)
+			o.i, err = e.content(b, o.i, "content", depth+1)
+		} else {
+			err = e.member(&o, depth+1)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if o.bad {
+		return 0, errInvalidJSON
+	}
+	return o.i, nil
+}
+
+// mediaBlock walks an image or document block: its source is costed by rule,
+// everything else (title, context, citations) counts as text.
+func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error) {
+	o := openObject(b, i)
+	for o.next() {
+		if !o.keyIs("source") || byteAt(b, o.i) != '{' {
+			if err := e.member(&o, depth+1); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		srcType := memberString(b, o.i, "type")
+		s := openObject(b, o.i)
+		for s.next() {
+			var err error
+			switch {
+			case !doc:
+				// An image costs ImageTokens whatever its source.
+				if !s.skip(4) {
+					return 0, errInvalidJSON
+				}
+				continue
+			case s.keyIs("data") && bytes.Equal(srcType, []byte("base64")):
+				end, n, _, ok := scanString(b, s.i)
+				if !ok {
+					return 0, typeError(b, s.i, "source.data", "a string")
+				}
+				// A PDF: one token per decoded byte, plus one page image.
+				e.fixed = sat(sat(e.fixed, n/4*3), ImageTokens)
+				s.i = end
+				continue
+			case s.keyIs("data"):
+				s.i, err = e.any(b, s.i, depth+2) // plain text
+			case s.keyIs("content"):
+				s.i, err = e.content(b, s.i, "source.content", depth+2)
+			case s.keyIs("url"), s.keyIs("file_id"):
+				e.fixed = sat(e.fixed, DocumentTokens)
+				if !s.skip(4) {
+					return 0, errInvalidJSON
+				}
+				continue
+			default:
+				if !s.skip(4) {
+					return 0, errInvalidJSON
+				}
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		o.exit(&s)
+	}
+	if o.bad {
+		return 0, errInvalidJSON
+	}
+	return o.i, nil
+}
+
+// tools walks the tools array, classifying each tool by its type.
+func (e *estimator) tools(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, typeError(b, i, "tools", "an array")
+	}
+	a := arrIter{b: b, i: i + 1}
+	for a.next() {
+		if b[a.i] != '{' {
+			return 0, typeError(b, a.i, fmt.Sprintf("tools.%d", a.n-1), "an object")
+		}
+		e.nTools++
+		var typ []byte
+		maxUses, haveMaxUses := int64(0), false
+		o := openObject(b, a.i)
+		for o.next() {
+			switch {
+			case o.keyIs("type"):
+				e.key(&o)
+				raw, esc, end, ok := stringAt(b, o.i)
+				if !ok {
+					return 0, typeError(b, o.i, fmt.Sprintf("tools.%d.type", a.n-1), "a string")
+				}
+				if esc {
+					d, _ := appendUnescaped(nil, raw, false)
+					raw = d
+				}
+				typ = raw
+				e.bytes += int64(len(raw))
+				o.i = end
+			case o.keyIs("max_uses"):
+				e.key(&o)
+				n, end, res := parseInt(b, o.i)
+				if res != intOK || n < 0 {
+					if res == intBad && isNull(b, o.i) {
+						o.i += 4
+						continue
+					}
+					return 0, requestErrorf("tools.%d.max_uses: must be a non-negative integer", a.n-1)
+				}
+				maxUses, haveMaxUses = n, true
+				e.bytes += int64(end - o.i)
+				o.i = end
+			default:
+				if err := e.member(&o, 3); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if o.bad {
+			return 0, errInvalidJSON
+		}
+		a.i = o.i
+		e.tool(typ, maxUses, haveMaxUses)
+	}
+	if a.bad {
+		return 0, errInvalidJSON
+	}
+	return a.i, nil
+}
+
+// tool classifies one tool by type: a custom tool (no type, or "custom") costs
+// only its text; an Anthropic-defined tool adds ServerToolTokens; web search
+// is priced per use; code execution cannot be metered.
+func (e *estimator) tool(typ []byte, maxUses int64, haveMaxUses bool) {
+	r := e.r
+	switch {
+	case len(typ) == 0 || bytes.Equal(typ, []byte("custom")):
+		return
+	case bytes.HasPrefix(typ, []byte("web_search_")):
+		r.HasWebSearch = true
+		if haveMaxUses {
+			r.WebSearchMaxUses = sat(r.WebSearchMaxUses, maxUses)
+		} else {
+			r.WebSearchToolsWithoutMaxUses++
+		}
+	case bytes.HasPrefix(typ, []byte("code_execution_")):
+		if r.UnpricedTool == "" {
+			r.UnpricedTool = string(typ)
+		}
+	}
+	e.fixed = sat(e.fixed, ServerToolTokens)
+}
+
+// mcpServers walks the mcp_servers array: each server costs MCPServerTokens.
+func (e *estimator) mcpServers(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, typeError(b, i, "mcp_servers", "an array")
+	}
+	a := arrIter{b: b, i: i + 1}
+	for a.next() {
+		e.fixed = sat(e.fixed, MCPServerTokens)
+		end, ok := skipValue(b, a.i, 2)
+		if !ok {
+			return 0, errInvalidJSON
+		}
+		a.i = end
+	}
+	if a.bad {
+		return 0, errInvalidJSON
+	}
+	return a.i, nil
+}
+
+// cacheControl reads a cache_control object: ttl "1h" asks for 1-hour
+// writes, anything else for 5-minute ones.
+func (e *estimator) cacheControl(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, typeError(b, i, "cache_control", "an object")
+	}
+	ttl := Cache5m
+	o := openObject(b, i)
+	for o.next() {
+		if o.keyIs("ttl") {
+			if raw, esc, end, ok := stringAt(b, o.i); ok {
+				if rawEqual(raw, esc, "1h") {
+					ttl = Cache1h
+				}
+				o.i = end
+				continue
+			}
+		}
+		o.skip(5)
+	}
+	if o.bad {
+		return 0, errInvalidJSON
+	}
+	e.r.CacheTTL = max(e.r.CacheTTL, ttl)
+	return o.i, nil
+}
+
+// any walks any value, counting strings, keys and numbers as text, and
+// cache_control objects wherever they are.
+func (e *estimator) any(b []byte, i, depth int) (int, error) {
+	if i >= len(b) {
+		return 0, errInvalidJSON
+	}
+	switch b[i] {
+	case '"':
+		end, n, _, ok := scanString(b, i)
+		if !ok {
+			return 0, errInvalidJSON
+		}
+		e.bytes += n
+		return end, nil
+	case '{':
+		if depth >= maxJSONDepth {
+			return 0, errInvalidJSON
+		}
+		o := objIter{b: b, i: i + 1}
+		for o.next() {
+			if err := e.member(&o, depth+1); err != nil {
+				return 0, err
+			}
+		}
+		if o.bad {
+			return 0, errInvalidJSON
+		}
+		return o.i, nil
+	case '[':
+		if depth >= maxJSONDepth {
+			return 0, errInvalidJSON
+		}
+		a := arrIter{b: b, i: i + 1}
+		for a.next() {
+			end, err := e.any(b, a.i, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			a.i = end
+		}
+		if a.bad {
+			return 0, errInvalidJSON
+		}
+		return a.i, nil
+	}
+	end, ok := skipValue(b, i, depth)
+	if !ok {
+		return 0, errInvalidJSON
+	}
+	if c := b[i]; c == '-' || (c >= '0' && c <= '9') {
+		e.bytes += int64(end - i)
+	}
+	return end, nil
+}
+
+// member walks the current member of o: a cache_control object sets the TTL
+// and is not prompt text; anything else counts as text, key included.
+func (e *estimator) member(o *objIter, depth int) error {
+	var err error
+	if o.keyIs("cache_control") && byteAt(o.b, o.i) == '{' {
+		o.i, err = e.cacheControl(o.b, o.i)
+		return err
+	}
+	e.key(o)
+	o.i, err = e.any(o.b, o.i, depth)
+	return err
+}
+
+// byteAt returns b[i], or 0 past the end.
+func byteAt(b []byte, i int) byte {
+	if i < len(b) {
+		return b[i]
+	}
+	return 0
+}
+
+// key counts the current key as text.
+func (e *estimator) key(o *objIter) { e.bytes += int64(len(o.key)) }
+
+// memberString returns the raw value of the string member key of the object at
+// b[i], or nil; it stops at the member, so a block's leading "type" is cheap.
+func memberString(b []byte, i int, key string) []byte {
+	o := openObject(b, i)
+	for o.next() {
+		if o.keyIs(key) {
+			raw, esc, _, ok := stringAt(b, o.i)
+			if !ok || esc {
+				return nil
+			}
+			return raw
+		}
+		if !o.skip(5) {
+			return nil
+		}
+	}
+	return nil
+}

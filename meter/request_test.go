@@ -1,0 +1,223 @@
+package meter
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestInspectRequestErrors(t *testing.T) {
+	f := func(body, wantErr string) {
+		t.Helper()
+		var r Request
+		err := InspectRequest([]byte(body), &r)
+		var re *RequestError
+		if !errors.As(err, &re) {
+			t.Fatalf("unexpected error for %s; got %v; want a *RequestError", body, err)
+		}
+		if re.Message != wantErr {
+			t.Fatalf("unexpected error for %s; got %q; want %q", body, re.Message, wantErr)
+		}
+	}
+	const msgs = `"messages":[{"role":"user","content":"Hi"}]`
+	invalid := "invalid JSON: the body is not well-formed JSON"
+	f(``, "invalid JSON: the body must be a JSON object")
+	f(`[]`, "invalid JSON: the body must be a JSON object")
+	f(`{`, invalid)
+	f(`{"model":"m","max_tokens":1,`+msgs+`}x`, invalid)
+	f(`{"model":"m","max_tokens":1,`+msgs+`,}`, invalid)
+	f(`{"model":"m","max_tokens":1,`+msgs+`,"metadata":{"a":tru}}`, invalid)
+	f(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"Hi\u00zz"}]}`, invalid)
+	f(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"bad`+"\x01"+`"}]}`, invalid)
+	f(`{"max_tokens":1,`+msgs+`}`, "model: field required")
+	f(`{"model":null,"max_tokens":1,`+msgs+`}`, "model: must be a string")
+	f(`{"model":7,"max_tokens":1,`+msgs+`}`, "model: must be a string")
+	f(`{"model":"","max_tokens":1,`+msgs+`}`, "model: must not be empty")
+	f(`{"model":"m",`+msgs+`}`, "max_tokens: field required")
+	f(`{"model":"m","max_tokens":null,`+msgs+`}`, "max_tokens: must be an integer")
+	f(`{"model":"m","max_tokens":"100",`+msgs+`}`, "max_tokens: must be an integer")
+	f(`{"model":"m","max_tokens":1.5,`+msgs+`}`, "max_tokens: must be an integer")
+	f(`{"model":"m","max_tokens":0,`+msgs+`}`, "max_tokens: 0 is out of range (1 to 2147483647)")
+	f(`{"model":"m","max_tokens":-5,`+msgs+`}`, "max_tokens: -5 is out of range (1 to 2147483647)")
+	f(`{"model":"m","max_tokens":2147483648,`+msgs+`}`, "max_tokens: 2147483648 is out of range (1 to 2147483647)")
+	f(`{"model":"m","max_tokens":99999999999999999999999,`+msgs+`}`, "max_tokens: 99999999999999999999999 is out of range (1 to 2147483647)")
+	f(`{"model":"m","max_tokens":1}`, "messages: field required")
+	f(`{"model":"m","max_tokens":1,"messages":{}}`, "messages: must be an array")
+	f(`{"model":"m","max_tokens":1,"messages":["hi"]}`, "messages.0: must be an object")
+	f(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":7}]}`, "messages.content: must be a string or an array")
+	f(`{"model":"m","max_tokens":1,"stream":"yes",`+msgs+`}`, "stream: must be a boolean")
+	f(`{"model":"m","max_tokens":1,"stream":1,`+msgs+`}`, "stream: must be a boolean")
+	f(`{"model":"m","max_tokens":1,"system":{},`+msgs+`}`, "system: must be a string or an array")
+	f(`{"model":"m","max_tokens":1,"tools":{},`+msgs+`}`, "tools: must be an array")
+	f(`{"model":"m","max_tokens":1,"tools":[1],`+msgs+`}`, "tools.0: must be an object")
+	f(`{"model":"m","max_tokens":1,"tools":[{"type":5}],`+msgs+`}`, "tools.0.type: must be a string")
+	f(`{"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","max_uses":-1}],`+msgs+`}`, "tools.0.max_uses: must be a non-negative integer")
+	f(`{"model":"m","max_tokens":1,"speed":1,`+msgs+`}`, "speed: must be a string")
+	f(`{"model":"m","max_tokens":1,"service_tier":[],`+msgs+`}`, "service_tier: must be a string")
+	f(`{"model":"m","max_tokens":1,"inference_geo":true,`+msgs+`}`, "inference_geo: must be a string")
+	f(`{"model":"m","max_tokens":1,"cache_control":"yes",`+msgs+`}`, "cache_control: must be an object")
+	f(`{"model":"m","max_tokens":1,"mcp_servers":{},`+msgs+`}`, "mcp_servers: must be an array")
+	// Duplicates of the keys the gateway reads: the upstream could read the other one.
+	f(`{"model":"cheap","max_tokens":1,`+msgs+`,"model":"dear"}`, "model: duplicate key")
+	f(`{"model":"m","max_tokens":1,"max_tokens":1000,`+msgs+`}`, "max_tokens: duplicate key")
+	f(`{"model":"m","max_tokens":1,"mod\u0065l":"x",`+msgs+`}`, "model: duplicate key")
+	f(`{"model":"m","max_tokens":1,`+msgs+`,`+msgs+`}`, "messages: duplicate key")
+	// Deep nesting is refused rather than recursed into.
+	f(`{"model":"m","max_tokens":1,`+msgs+`,"metadata":`+strings.Repeat("[", 600)+strings.Repeat("]", 600)+`}`, invalid)
+	f(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":`+strings.Repeat("[", 600)+strings.Repeat("]", 600)+`}]}]}`, invalid)
+}
+
+func TestInspectRequest(t *testing.T) {
+	f := func(body string, want Request) {
+		t.Helper()
+		var r Request
+		if err := InspectRequest([]byte(body), &r); err != nil {
+			t.Fatalf("unexpected error for %s: %s", body, err)
+		}
+		if r != want {
+			t.Fatalf("unexpected request for %s;\ngot  %+v\nwant %+v", body, r, want)
+		}
+	}
+	// The real request of WIRE §1.5 (27 input tokens upstream): 16 + (4 + 4 +
+	// 7 + 65 bytes) / 2.
+	f(`{"model":"claude-haiku-4-5","max_tokens":60,"stream":true,"messages":[{"role":"user","content":"Dame 3 palabras separadas por coma y nada más. Sin explicación."}]}`,
+		Request{Model: "claude-haiku-4-5", ModelStart: 9, ModelEnd: 27, MaxTokens: 60, Stream: true,
+			EstimatedInputTokens: 56, Messages: 1})
+	// Escapes count as what they decode to: \u00e9 is 2 bytes, \n one; the
+	// model is decoded.
+	f(`{"model":"claude\u002dx", "max_tokens": 5, "stream": false, "messages":[{"role":"user","content":"\u00e9\n"}]}`,
+		Request{Model: "claude-x", ModelStart: 9, ModelEnd: 24, MaxTokens: 5, EstimatedInputTokens: 16 + 9, Messages: 1})
+	// Null optional fields are absent; unknown fields are not counted.
+	f(`{"model":"m","max_tokens":1,"stream":null,"system":null,"tools":null,"speed":null,"metadata":{"user_id":"0123456789"},"temperature":0.5,"messages":[]}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, EstimatedInputTokens: 16})
+	// System text, blocks, cache_control anywhere (the longest TTL wins),
+	// thinking and tool_use blocks counted as text with their keys.
+	f(`{"model":"m","max_tokens":1,"system":[{"type":"text","text":"abcd","cache_control":{"type":"ephemeral"}}],`+
+		`"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"n","input":{"k":12}}]},`+
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, CacheTTL: Cache1h, Messages: 2,
+			// system: type text text abcd = 4+4+4+4; messages: role assistant content (4+9+7), type tool_use id t
+			// name n input k 12 (4+8+2+1+4+1+5+1+2); role user content (4+4+7), type tool_result
+			// tool_use_id t content ok (4+11+11+1+7+2): 16+20+28+15+36 = 115 bytes.
+			EstimatedInputTokens: 16 + 58})
+	f(`{"model":"m","max_tokens":1,"cache_control":{"type":"ephemeral"},"messages":[]}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, CacheTTL: Cache5m, EstimatedInputTokens: 16})
+	// Images at a fixed cost whatever their size; base64 PDFs by their decoded
+	// size plus a page image; URL and file documents at a fixed cost; text
+	// documents as text.
+	f(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[`+
+		`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"`+strings.Repeat("A", 4000)+`"}},`+
+		`{"source":{"type":"url","url":"https://example.com/a.png"},"type":"image"},`+
+		`{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"`+strings.Repeat("B", 4000)+`"}},`+
+		`{"type":"document","source":{"type":"url","url":"https://example.com/a.pdf"}},`+
+		`{"type":"document","source":{"type":"text","media_type":"text/plain","data":"abcdefgh"},"title":"T"}]}]}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, Messages: 1, Images: 2, Documents: 3,
+			// 2 images, a 3000-byte PDF plus a page image, a URL document;
+			// text: role user content (15), type image twice (18), type
+			// document three times (36), data abcdefgh (8), title T (6): 83 bytes.
+			EstimatedInputTokens: 16 + 2*ImageTokens + 3000 + ImageTokens + DocumentTokens + 42})
+	// Tools: custom tools cost their text plus the tool-use prompt; web search
+	// counts uses; code execution cannot be metered; MCP servers cost a fixed amount.
+	f(`{"model":"m","max_tokens":1,"messages":[],"tools":[`+
+		`{"name":"get_weather","description":"d","input_schema":{"type":"object"}},`+
+		`{"type":"web_search_20250305","name":"web_search","max_uses":5},`+
+		`{"type":"web_search_20260209","name":"web_search2"},`+
+		`{"type":"code_execution_20250825","name":"code_execution"},`+
+		`{"type":"custom","name":"c"}],"mcp_servers":[{"type":"url","url":"https://x"}]}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, HasWebSearch: true, WebSearchMaxUses: 5,
+			WebSearchToolsWithoutMaxUses: 1, UnpricedTool: "code_execution_20250825",
+			// text: name get_weather description d input_schema type object (4+11+11+1+12+4+6=49);
+			// type web_search_20250305 name web_search max_uses 5 (4+19+4+10+8+1=46);
+			// type web_search_20260209 name web_search2 (4+19+4+11=38); type code_execution_20250825
+			// name code_execution (4+23+4+14=45); type custom name c (4+6+4+1=15): 193 bytes.
+			EstimatedInputTokens: 16 + ToolsOverheadTokens + 3*ServerToolTokens + MCPServerTokens + 97})
+	// Modifiers: known values interned and mapped, unknown ones kept for the message.
+	f(`{"model":"m","max_tokens":1,"messages":[],"speed":"fast","service_tier":"auto","inference_geo":"us"}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, EstimatedInputTokens: 16,
+			Speed: "fast", ServiceTier: "auto", InferenceGeo: "us", Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}})
+	f(`{"model":"m","max_tokens":1,"messages":[],"speed":"warp","service_tier":"priority","inference_geo":"mars"}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, EstimatedInputTokens: 16,
+			Speed: "warp", ServiceTier: "priority", InferenceGeo: "mars",
+			Modifiers: Modifiers{Speed: SpeedUnknown, InferenceGeo: GeoUnknown, ServiceTier: TierPriority}})
+	f(`{"model":"m","max_tokens":1,"messages":[],"speed":"standard","service_tier":"standard_only","inference_geo":"global"}`,
+		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, EstimatedInputTokens: 16,
+			Speed: "standard", ServiceTier: "standard_only", InferenceGeo: "global"})
+}
+
+// TestInspectRequestTextRule checks the one-token-per-two-bytes rule against
+// English, code and CJK text of known size.
+func TestInspectRequestTextRule(t *testing.T) {
+	f := func(text string, wantTokens int64) {
+		t.Helper()
+		var r Request
+		body := `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"` + text + `"}]}`
+		if err := InspectRequest([]byte(body), &r); err != nil {
+			t.Fatalf("unexpected error: %s", err)
+		}
+		if got := r.EstimatedInputTokens - 16 - 8; got != wantTokens { // 8: role user content
+			t.Fatalf("unexpected estimate for %q; got %d; want %d", text, got, wantTokens)
+		}
+	}
+	f("", 0)
+	f("a", 0) // 15 + 1 bytes: 8 tokens in all
+	f("ab", 1)
+	f("The quick brown fox jumps over the lazy dog.", 22)
+	f(`func main() {\n\tfmt.Println(\"hi\")\n}`, 17) // 34 bytes decoded
+	f("日本語のテキスト", 12)                                // 8 characters, 24 bytes
+	f(`\u65e5\u672c`, 3)                             // 6 bytes however escaped
+	f("😀", 2)
+}
+
+func TestInspectRequestReuse(t *testing.T) {
+	var r Request
+	body := []byte(`{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}`)
+	if err := InspectRequest(body, &r); err != nil {
+		t.Fatalf("unexpected error: %s", err)
+	}
+	first := r.Model
+	if err := InspectRequest(body, &r); err != nil {
+		t.Fatalf("unexpected error: %s", err)
+	}
+	if r.Model != "claude-sonnet-4-5" || r.Model != first {
+		t.Fatalf("unexpected model after reuse: %q", r.Model)
+	}
+	if err := InspectRequest([]byte(`{"model":"other","max_tokens":10,"messages":[]}`), &r); err != nil || r.Model != "other" {
+		t.Fatalf("unexpected model after a different body: %q, %v", r.Model, err)
+	}
+}
+
+func TestAppendRewriteModel(t *testing.T) {
+	f := func(body, model, want string) {
+		t.Helper()
+		var r Request
+		if err := InspectRequest([]byte(body), &r); err != nil {
+			t.Fatalf("unexpected error: %s", err)
+		}
+		if got := string(AppendRewriteModel(nil, []byte(body), &r, model)); got != want {
+			t.Fatalf("unexpected rewrite;\ngot  %s\nwant %s", got, want)
+		}
+	}
+	f(`{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}`, "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+		`{"model":"global.anthropic.claude-sonnet-4-5-20250929-v1:0","max_tokens":10,"messages":[]}`)
+	f(`{ "max_tokens" : 10 , "model" : "a\u002db" , "messages" : [ ] }`, "x\"y\\z\n",
+		`{ "max_tokens" : 10 , "model" : "x\"y\\z\u000a" , "messages" : [ ] }`)
+}
+
+// TestInspectRequestDeepContent refuses content nested beyond the depth limit
+// through tool results, rather than recursing without bound.
+func TestInspectRequestDeepContent(t *testing.T) {
+	f := func(levels int, wantErr bool) {
+		t.Helper()
+		inner := strings.Repeat(`[{"type":"tool_result","tool_use_id":"t","content":`, levels) + `"x"` + strings.Repeat(`}]`, levels)
+		body := `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":` + inner + `}]}`
+		var r Request
+		err := InspectRequest([]byte(body), &r)
+		if (err != nil) != wantErr {
+			t.Fatalf("unexpected result for %d levels; got %v; want error %v", levels, err, wantErr)
+		}
+	}
+	f(10, false)
+	f(200, false)
+	f(300, true)
+	f(100000, true)
+}

@@ -1,0 +1,615 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/valyala/fasthttp"
+)
+
+// adminActor names the admin token in the entries it makes.
+const adminActor = "admin"
+
+type accountView struct {
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	Multiplier  amount    `json:"multiplier"`
+	RPM         *int64    `json:"rpm"`
+	TPM         *int64    `json:"tpm"`
+	Concurrency *int64    `json:"concurrency"`
+	Available   amount    `json:"available"`
+	Held        amount    `json:"held"`
+	Frozen      bool      `json:"frozen"`
+	ExpiresAt   timestamp `json:"expires_at"`
+	CreatedAt   timestamp `json:"created_at"`
+}
+
+// limitView is nil (JSON null) for "the configured default".
+func limitView(v int64) *int64 {
+	if v < 0 {
+		return nil
+	}
+	return &v
+}
+
+func newAccountView(a ledger.AccountInfo) accountView {
+	return accountView{
+		ID: a.ID, Email: a.Email, Multiplier: amount(a.Multiplier),
+		RPM: limitView(a.Limits.RPM), TPM: limitView(a.Limits.TPM), Concurrency: limitView(a.Limits.Concurrency),
+		Available: amount(a.Available), Held: amount(a.Held), Frozen: a.Frozen,
+		ExpiresAt: timestamp(a.ExpiresAtNanos), CreatedAt: timestamp(a.CreatedAtNanos),
+	}
+}
+
+type entryView struct {
+	ID             string    `json:"id"`
+	Time           timestamp `json:"time"`
+	Kind           string    `json:"kind"`
+	Account        string    `json:"account_id"`
+	Amount         amount    `json:"amount"`
+	AvailableAfter amount    `json:"available_after"`
+	RequestID      string    `json:"request_id,omitempty"`
+	OrderID        string    `json:"order_id,omitempty"`
+	Reason         string    `json:"reason,omitempty"`
+	Actor          string    `json:"actor,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	Held           *amount   `json:"held,omitempty"`
+	Charged        *amount   `json:"charged,omitempty"`
+	Credit         string    `json:"credit,omitempty"`
+	ExpiresAt      timestamp `json:"expires_at,omitempty"`
+}
+
+func newEntryView(e ledger.Entry) entryView {
+	v := entryView{
+		ID: strconv.FormatUint(e.ID, 10), Time: timestamp(e.TimeNanos), Kind: e.Kind.String(), Account: e.Account,
+		Amount: amount(e.Amount), AvailableAfter: amount(e.AvailableAfter), RequestID: e.RequestID, OrderID: e.OrderID,
+		Reason: e.Reason, Actor: e.Actor, IdempotencyKey: e.IdempotencyKey,
+	}
+	if e.Kind == ledger.EntrySettle {
+		h, c := amount(e.Held), amount(e.Charged)
+		v.Held, v.Charged = &h, &c
+	}
+	if e.Kind == ledger.EntryTopUp || e.Kind == ledger.EntryExpire {
+		v.Credit = e.Credit.String()
+		v.ExpiresAt = timestamp(e.ExpiresAtNanos)
+	}
+	return v
+}
+
+type keyView struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key,omitempty"`
+	AccountID   string    `json:"account_id"`
+	Name        string    `json:"name"`
+	Hint        string    `json:"hint"`
+	RPM         *int64    `json:"rpm"`
+	TPM         *int64    `json:"tpm"`
+	Concurrency *int64    `json:"concurrency"`
+	SpendLimit  *amount   `json:"spend_limit"`
+	SpendPeriod *string   `json:"spend_period"`
+	ExpiresAt   timestamp `json:"expires_at"`
+	Models      []string  `json:"models"`
+	Revoked     bool      `json:"revoked"`
+	CreatedAt   timestamp `json:"created_at"`
+}
+
+func newKeyView(k *ledger.Key) keyView {
+	v := keyView{
+		ID: k.ID, AccountID: k.AccountID, Name: k.Name, Hint: k.Hint,
+		RPM: limitView(k.Limits.RPM), TPM: limitView(k.Limits.TPM), Concurrency: limitView(k.Limits.Concurrency),
+		ExpiresAt: timestamp(k.ExpiresAtNanos), Models: k.Models, Revoked: k.Revoked, CreatedAt: timestamp(k.CreatedAtNanos),
+	}
+	if v.Models == nil {
+		v.Models = []string{}
+	}
+	if k.SpendLimit > 0 {
+		a := amount(k.SpendLimit)
+		v.SpendLimit = &a
+		p := k.SpendPeriod.String()
+		v.SpendPeriod = &p
+	}
+	return v
+}
+
+// serveAdmin routes the admin API. Every route but /healthz and /readyz
+// needs the admin token (or, for /metrics, the metrics token).
+func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	path := string(ctx.Path())
+	switch path {
+	case "/healthz":
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetBodyString("ok\n")
+		return
+	case "/readyz":
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetBodyString("ready\n")
+		return
+	case "/metrics":
+		if !g.adminAuthorized(ctx, true) {
+			return
+		}
+		ctx.SetContentType("text/plain; version=0.0.4")
+		metrics.WritePrometheus(ctx, true)
+		return
+	}
+	if !g.adminAuthorized(ctx, false) {
+		return
+	}
+	seg := strings.Split(strings.TrimPrefix(path, "/admin/v1/"), "/")
+	if !strings.HasPrefix(path, "/admin/v1/") || len(seg) == 0 {
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route")
+		return
+	}
+	method := string(ctx.Method())
+	switch {
+	case seg[0] == "accounts" && len(seg) == 1 && method == "POST":
+		g.adminCreateAccount(ctx)
+	case seg[0] == "accounts" && len(seg) == 2 && method == "GET":
+		g.adminGetAccount(ctx, seg[1])
+	case seg[0] == "accounts" && len(seg) == 2 && method == "PATCH":
+		g.adminPatchAccount(ctx, seg[1])
+	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "topups" && method == "POST":
+		g.adminTopUp(ctx, seg[1])
+	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "keys" && method == "POST":
+		g.adminCreateKey(ctx, seg[1])
+	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "keys" && method == "GET":
+		g.adminListKeys(ctx, seg[1])
+	case seg[0] == "accounts" && len(seg) == 3 && (seg[2] == "freeze" || seg[2] == "unfreeze") && method == "POST":
+		g.adminFreeze(ctx, seg[1], seg[2] == "freeze")
+	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "entries" && method == "GET":
+		g.adminEntries(ctx, seg[1])
+	case seg[0] == "keys" && len(seg) == 2 && method == "PATCH":
+		g.adminPatchKey(ctx, seg[1])
+	case seg[0] == "keys" && len(seg) == 2 && method == "DELETE":
+		g.adminRevokeKey(ctx, seg[1])
+	case seg[0] == "calls" && len(seg) == 1 && method == "GET":
+		g.adminCalls(ctx)
+	case seg[0] == "adjustments" && len(seg) == 1 && method == "POST":
+		g.adminAdjust(ctx)
+	case seg[0] == "backup" && len(seg) == 1 && method == "POST":
+		g.adminBackup(ctx)
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route: "+method+" "+path)
+	}
+}
+
+// adminAuthorized checks the bearer token in constant time (comparing
+// SHA-256 digests, so the length of the token does not leak either).
+func (g *Gateway) adminAuthorized(ctx *fasthttp.RequestCtx, metricsRoute bool) bool {
+	auth := ctx.Request.Header.Peek("Authorization")
+	var token []byte
+	if len(auth) > 7 && bytes.EqualFold(auth[:7], []byte("bearer ")) {
+		token = bytes.TrimSpace(auth[7:])
+	}
+	given := sha256.Sum256(token)
+	admin := sha256.Sum256([]byte(g.cfg.AdminToken))
+	ok := len(token) > 0 && subtle.ConstantTimeCompare(given[:], admin[:]) == 1
+	if !ok && metricsRoute && g.cfg.MetricsToken != "" {
+		m := sha256.Sum256([]byte(g.cfg.MetricsToken))
+		ok = len(token) > 0 && subtle.ConstantTimeCompare(given[:], m[:]) == 1
+	}
+	if !ok {
+		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, "missing or invalid admin token")
+	}
+	return ok
+}
+
+// ledgerError answers an error from the ledger with its contract status.
+func ledgerError(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, ledger.ErrUnknownAccount), errors.Is(err, ledger.ErrUnknownKey):
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, err.Error())
+	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ledger.ErrKeyExists), errors.Is(err, ledger.ErrOrderConflict),
+		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrTooManyBuckets):
+		writeError(ctx, fasthttp.StatusConflict, errConflict, err.Error())
+	case errors.Is(err, ledger.ErrInvalid), errors.Is(err, ledger.ErrOverflow):
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, err.Error())
+	default:
+		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot record the change")
+	}
+}
+
+func badRequest(ctx *fasthttp.RequestCtx, err error) {
+	writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, err.Error())
+}
+
+func (g *Gateway) adminCreateAccount(ctx *fasthttp.RequestCtx) {
+	f, err := parseFields(ctx.PostBody(), "id", "email", "multiplier", "rpm", "tpm", "concurrency")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	spec := ledger.AccountSpec{Limits: ledger.DefaultLimits}
+	if err := errors.Join(f.string("id", &spec.ID), f.string("email", &spec.Email), f.multiplier("multiplier", &spec.Multiplier), f.limits(&spec.Limits)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	if spec.ID == "" {
+		spec.ID = "acct_" + randomBase62(20)
+	}
+	a, err := g.ledger.CreateAccount(spec)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusCreated, newAccountView(a))
+}
+
+func (g *Gateway) adminGetAccount(ctx *fasthttp.RequestCtx, id string) {
+	a, err := g.ledger.Account(id)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newAccountView(a))
+}
+
+func (g *Gateway) adminPatchAccount(ctx *fasthttp.RequestCtx, id string) {
+	f, err := parseFields(ctx.PostBody(), "email", "multiplier", "rpm", "tpm", "concurrency")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	cur, err := g.ledger.Account(id)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	var p ledger.AccountPatch
+	email, mult, limits := cur.Email, cur.Multiplier, cur.Limits
+	if err := errors.Join(f.string("email", &email), f.multiplier("multiplier", &mult), f.limits(&limits)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	p.Email, p.Multiplier, p.Limits = &email, &mult, &limits
+	a, err := g.ledger.UpdateAccount(id, p)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newAccountView(a))
+}
+
+func (g *Gateway) adminTopUp(ctx *fasthttp.RequestCtx, account string) {
+	f, err := parseFields(ctx.PostBody(), "amount", "order_id", "kind", "expires_at")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	r := ledger.TopUpRequest{Account: account, Actor: adminActor}
+	var kind string
+	if err := errors.Join(f.amount("amount", &r.Amount), f.string("order_id", &r.OrderID), f.string("kind", &kind), f.time("expires_at", &r.ExpiresAtNanos)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	switch {
+	case !f.has("amount"):
+		badRequest(ctx, fmt.Errorf("amount: required"))
+		return
+	case r.Amount <= 0:
+		badRequest(ctx, fmt.Errorf("amount: must be positive"))
+		return
+	case r.OrderID == "":
+		badRequest(ctx, fmt.Errorf("order_id: required"))
+		return
+	}
+	if r.Credit, err = ledger.ParseCredit(kind); err != nil {
+		badRequest(ctx, fmt.Errorf("kind: must be \"paid\" or \"gift\""))
+		return
+	}
+	if r.Credit == ledger.CreditPaid && f.has("expires_at") {
+		badRequest(ctx, fmt.Errorf("expires_at: paid credit expires 365 days after the latest paid top-up; it takes no expires_at"))
+		return
+	}
+	if r.Credit == ledger.CreditGift && !f.has("expires_at") {
+		badRequest(ctx, fmt.Errorf("expires_at: required for gift credit"))
+		return
+	}
+	e, created, err := g.ledger.TopUp(r)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	status := fasthttp.StatusOK
+	if created {
+		status = fasthttp.StatusCreated
+	}
+	writeJSON(ctx, status, newEntryView(e))
+}
+
+func (g *Gateway) adminCreateKey(ctx *fasthttp.RequestCtx, account string) {
+	f, err := parseFields(ctx.PostBody(), "name", "rpm", "tpm", "concurrency", "spend_limit", "spend_period", "expires_at", "models")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	k := ledger.Key{AccountID: account, Limits: ledger.DefaultLimits}
+	var period string
+	if err := errors.Join(f.string("name", &k.Name), f.limits(&k.Limits), f.amount("spend_limit", &k.SpendLimit),
+		f.string("spend_period", &period), f.time("expires_at", &k.ExpiresAtNanos), f.strings("models", &k.Models)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	if period != "" {
+		if k.SpendPeriod, err = time.ParseDuration(period); err != nil || k.SpendPeriod <= 0 {
+			badRequest(ctx, fmt.Errorf("spend_period: %q is not a positive duration such as \"720h\"", period))
+			return
+		}
+	}
+	secret, created, err := g.NewKey(k)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	v := newKeyView(created)
+	v.Key = secret
+	writeJSON(ctx, fasthttp.StatusCreated, v)
+}
+
+func (g *Gateway) adminListKeys(ctx *fasthttp.RequestCtx, account string) {
+	if _, err := g.ledger.Settings(account); err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	keys := g.ledger.Keys(account)
+	views := make([]keyView, 0, len(keys))
+	for _, k := range keys {
+		views = append(views, newKeyView(k))
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newList(views, ""))
+}
+
+func (g *Gateway) adminPatchKey(ctx *fasthttp.RequestCtx, id string) {
+	f, err := parseFields(ctx.PostBody(), "name", "rpm", "tpm", "concurrency", "spend_limit", "spend_period", "expires_at", "models")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	cur := g.ledger.Key(id)
+	if cur == nil {
+		ledgerError(ctx, ledger.ErrUnknownKey)
+		return
+	}
+	k := *cur
+	period := ""
+	if err := errors.Join(f.string("name", &k.Name), f.limits(&k.Limits), f.amount("spend_limit", &k.SpendLimit),
+		f.string("spend_period", &period), f.time("expires_at", &k.ExpiresAtNanos), f.strings("models", &k.Models)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	if period != "" {
+		if k.SpendPeriod, err = time.ParseDuration(period); err != nil || k.SpendPeriod <= 0 {
+			badRequest(ctx, fmt.Errorf("spend_period: %q is not a positive duration such as \"720h\"", period))
+			return
+		}
+	}
+	updated, err := g.ledger.UpdateKey(id, ledger.KeyPatch{Name: &k.Name, Limits: &k.Limits, SpendLimit: &k.SpendLimit,
+		SpendPeriod: &k.SpendPeriod, ExpiresAtNanos: &k.ExpiresAtNanos, Models: &k.Models})
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newKeyView(updated))
+}
+
+func (g *Gateway) adminRevokeKey(ctx *fasthttp.RequestCtx, id string) {
+	if err := g.ledger.RevokeKey(id); err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (g *Gateway) adminFreeze(ctx *fasthttp.RequestCtx, id string, frozen bool) {
+	if err := g.ledger.SetFrozen(id, frozen, adminActor); err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (g *Gateway) adminEntries(ctx *fasthttp.RequestCtx, account string) {
+	limit, ok := pageLimit(ctx, 100, 1000)
+	if !ok {
+		return
+	}
+	if _, err := g.ledger.Settings(account); err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	var before uint64
+	if cur := ctx.QueryArgs().Peek("cursor"); len(cur) > 0 {
+		v, err := strconv.ParseUint(string(cur), 10, 64)
+		if err != nil || v == 0 {
+			badRequest(ctx, fmt.Errorf("cursor: not a cursor this API returned"))
+			return
+		}
+		before = v
+	}
+	entries, more, err := g.ledger.Entries(account, before, limit)
+	if err != nil {
+		g.logger.Printf("cannot list entries: %s", err)
+		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot list entries")
+		return
+	}
+	views := make([]entryView, 0, len(entries))
+	for _, e := range entries {
+		views = append(views, newEntryView(e))
+	}
+	next := ""
+	if more && len(entries) > 0 {
+		next = strconv.FormatUint(entries[len(entries)-1].ID, 10)
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newList(views, next))
+}
+
+func (g *Gateway) adminCalls(ctx *fasthttp.RequestCtx) {
+	limit, ok := pageLimit(ctx, 100, 1000)
+	if !ok {
+		return
+	}
+	args := ctx.QueryArgs()
+	if id := args.Peek("request_id"); len(id) > 0 {
+		c, err := g.ledger.CallByRequestID(string(id))
+		if err != nil {
+			writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot read calls")
+			return
+		}
+		views := []adminCallView{}
+		if c != nil {
+			views = append(views, newAdminCallView(c))
+		}
+		writeJSON(ctx, fasthttp.StatusOK, newList(views, ""))
+		return
+	}
+	var f ledger.CallFilter
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"since", &f.SinceNanos}, {"until", &f.UntilNanos}} {
+		if s := args.Peek(p.name); len(s) > 0 {
+			t, err := time.Parse(time.RFC3339Nano, string(s))
+			if err != nil {
+				badRequest(ctx, fmt.Errorf("%s: %q is not an RFC 3339 time", p.name, s))
+				return
+			}
+			*p.dst = t.UnixNano()
+		}
+	}
+	cursor := string(args.Peek("cursor"))
+	var views []adminCallView
+	next := ""
+	if account := string(args.Peek("account")); account != "" {
+		var before uint64
+		if cursor != "" {
+			v, err := strconv.ParseUint(cursor, 10, 64)
+			if err != nil || v == 0 {
+				badRequest(ctx, fmt.Errorf("cursor: not a cursor this API returned"))
+				return
+			}
+			before = v
+		}
+		calls, n, err := g.ledger.Calls(account, f, before, limit)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot read calls")
+			return
+		}
+		for _, c := range calls {
+			views = append(views, newAdminCallView(c))
+		}
+		if n != 0 {
+			next = strconv.FormatUint(n, 10)
+		}
+	} else {
+		var cur ledger.CallCursor
+		if cursor != "" {
+			t, s, found := strings.Cut(cursor, "-")
+			tv, err1 := strconv.ParseInt(t, 10, 64)
+			sv, err2 := strconv.ParseUint(s, 10, 64)
+			if !found || err1 != nil || err2 != nil {
+				badRequest(ctx, fmt.Errorf("cursor: not a cursor this API returned"))
+				return
+			}
+			cur = ledger.CallCursor{TimeNanos: tv, Seq: sv}
+		}
+		until := f.UntilNanos
+		if until == 0 {
+			until = 1<<63 - 1
+		}
+		// Calls are indexed by the time they ended; a call ends after it
+		// starts, so the index bounds are widened on the late side only.
+		calls, n, more, err := g.ledger.CallsByTime(f.SinceNanos, until, cur, limit)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot read calls")
+			return
+		}
+		for _, c := range calls {
+			views = append(views, newAdminCallView(c))
+		}
+		if more {
+			next = strconv.FormatInt(n.TimeNanos, 10) + "-" + strconv.FormatUint(n.Seq, 10)
+		}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newList(views, next))
+}
+
+func (g *Gateway) adminAdjust(ctx *fasthttp.RequestCtx) {
+	f, err := parseFields(ctx.PostBody(), "account", "amount", "reason", "request_id", "idempotency_key")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	r := ledger.AdjustRequest{Actor: adminActor}
+	if err := errors.Join(f.string("account", &r.Account), f.amount("amount", &r.Amount), f.string("reason", &r.Reason),
+		f.string("request_id", &r.RequestID), f.string("idempotency_key", &r.IdempotencyKey)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	switch {
+	case r.Account == "":
+		badRequest(ctx, fmt.Errorf("account: required"))
+		return
+	case r.Amount == 0:
+		badRequest(ctx, fmt.Errorf("amount: required and not zero"))
+		return
+	case r.Reason == "":
+		badRequest(ctx, fmt.Errorf("reason: required"))
+		return
+	}
+	if r.RequestID != "" {
+		c, err := g.ledger.CallByRequestID(r.RequestID)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot read calls")
+			return
+		}
+		if c == nil || c.AccountID != r.Account {
+			writeError(ctx, fasthttp.StatusNotFound, errNotFound, "request_id: no call of this account with that ID")
+			return
+		}
+		if time.Since(time.Unix(0, c.TimeNanos)) > g.cfg.DisputeWindow {
+			writeError(ctx, fasthttp.StatusConflict, errConflict, "request_id: the call is older than the dispute window")
+			return
+		}
+	}
+	e, created, err := g.ledger.Adjust(r)
+	if err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	status := fasthttp.StatusOK
+	if created {
+		status = fasthttp.StatusCreated
+	}
+	writeJSON(ctx, status, newEntryView(e))
+}
+
+func (g *Gateway) adminBackup(ctx *fasthttp.RequestCtx) {
+	f, err := parseFields(ctx.PostBody(), "dir")
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	var dir string
+	if err := f.string("dir", &dir); err != nil || dir == "" {
+		badRequest(ctx, fmt.Errorf("dir: required"))
+		return
+	}
+	if g.cfg.Backup == nil {
+		writeError(ctx, fasthttp.StatusNotImplemented, errAPI, "backups are not configured")
+		return
+	}
+	if err := g.cfg.Backup(dir); err != nil {
+		writeError(ctx, fasthttp.StatusConflict, errConflict, err.Error())
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusCreated, map[string]string{"dir": dir})
+}

@@ -1,0 +1,353 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+	"github.com/valyala/fasthttp"
+)
+
+// call is the state of one POST /v1/messages from authentication to
+// settlement. It is pooled: everything it owns is reset between calls. Its
+// streaming reply is the call itself, as the io.Reader fasthttp copies to the
+// client (ctx.Response.SetBodyStream), so that every upstream read is metered
+// in the goroutine that forwards it, with no pipe and no extra goroutine.
+//
+// Lifetime: acquired by the handler; released by the handler for replies
+// without a stream, or, once fasthttp has finished with the stream, by
+// CloseWithError, or by the drain that took over after the client left.
+type call struct {
+	g *Gateway
+
+	start time.Time
+	// requestID is allocated per call: the ledger keeps it as the key of the
+	// open hold.
+	requestID string
+	key       *ledger.Key
+	settings  ledger.AccountSettings
+	model     *meter.Model
+	mreq      meter.Request
+	up        *upstream
+	holdNanos int64
+	held      bool
+	// holdCommit is waited for before the client sees any of the reply.
+	holdCommit ledger.Commit
+
+	ureq  fasthttp.Request
+	uresp fasthttp.Response
+	// body is the upstream reply stream while the call reads it.
+	body io.Reader
+	// stream is the same stream for abortUpstream, set before the call is
+	// tracked and cleared only after it is untracked.
+	stream io.Reader
+
+	obs   meter.Observer
+	phase streamPhase
+	// pending is what remains to be returned to the client after the
+	// settlement: the final event, or the error event Tollgate appends.
+	pending []byte
+	// aborted is set when shutdown cut the upstream off.
+	aborted atomic.Bool
+
+	record ledger.CallRecord
+
+	// Buffers reused across calls.
+	bodyBuf    []byte
+	betaBuf    []byte
+	digestBuf  []byte
+	upReqIDBuf []byte
+	pendingBuf []byte
+}
+
+type streamPhase uint8
+
+const (
+	// phaseStream: forwarding and metering upstream bytes.
+	phaseStream streamPhase = iota
+	// phaseSettled: the call is settled; pending bytes go out, then the rest
+	// of the upstream stream, if any, unmetered.
+	phaseSettled
+	// phaseDone: everything was returned.
+	phaseDone
+)
+
+func (g *Gateway) acquireCall() *call {
+	c := g.callPool.Get().(*call)
+	c.g = g
+	return c
+}
+
+// release resets c and returns it to the pool; c must not be used after.
+func (g *Gateway) releaseCall(c *call) {
+	c.ureq.Reset()
+	c.uresp.Reset()
+	c.body, c.stream = nil, nil
+	c.key, c.model, c.up = nil, nil, nil
+	c.requestID = ""
+	c.held, c.holdNanos, c.holdCommit = false, 0, ledger.Commit{}
+	c.aborted.Store(false)
+	c.phase = phaseStream
+	c.pending = nil
+	c.record = ledger.CallRecord{Attempts: c.record.Attempts[:0]}
+	c.bodyBuf, c.betaBuf, c.digestBuf = c.bodyBuf[:0], c.betaBuf[:0], c.digestBuf[:0]
+	c.upReqIDBuf, c.pendingBuf = c.upReqIDBuf[:0], c.pendingBuf[:0]
+	if cap(c.bodyBuf) > 1<<20 {
+		c.bodyBuf = nil // do not keep huge buffers in the pool
+	}
+	g.callPool.Put(c)
+}
+
+// Read forwards the upstream stream to the client, metering each chunk. When
+// a chunk carries the final event (message_stop or error), everything before
+// that event is returned at once, the call is settled and synced, and only
+// then the final event goes out. When the upstream fails or falls silent,
+// the call is settled and an error event is appended.
+func (c *call) Read(p []byte) (int, error) {
+	for {
+		switch c.phase {
+		case phaseStream:
+			n, err := c.body.Read(p)
+			if n > 0 {
+				if c.record.TTFBMs == 0 {
+					c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
+				}
+				c.obs.Write(p[:n])
+				if c.obs.Result().End == meter.EndCutOff {
+					return n, nil
+				}
+				cut := lastEventStart(p[:n])
+				c.pending = append(c.pendingBuf[:0], p[cut:n]...)
+				c.pendingBuf = c.pending
+				c.finishStream()
+				c.phase = phaseSettled
+				if cut > 0 {
+					return cut, nil
+				}
+				continue
+			}
+			if err != nil {
+				c.failStream(err)
+				c.phase = phaseSettled
+				continue
+			}
+			return 0, nil
+		case phaseSettled:
+			if len(c.pending) > 0 {
+				n := copy(p, c.pending)
+				c.pending = c.pending[n:]
+				return n, nil
+			}
+			if c.body == nil {
+				c.phase = phaseDone
+				continue
+			}
+			n, err := c.body.Read(p)
+			if err != nil {
+				c.phase = phaseDone
+			}
+			if n > 0 || err == nil {
+				return n, nil
+			}
+		case phaseDone:
+			return 0, io.EOF
+		}
+	}
+}
+
+// CloseWithError is called by fasthttp once it stopped writing the stream:
+// after the end, or because writing to the client failed. A call not yet
+// settled then lost its client.
+func (c *call) CloseWithError(error) error {
+	c.g.untrack(c)
+	if c.phase == phaseStream {
+		c.clientLeft()
+		return nil
+	}
+	c.finish()
+	return nil
+}
+
+// finish releases the upstream response and the call.
+func (c *call) finish() {
+	_ = c.uresp.CloseBodyStream()
+	c.g.inflight.Done()
+	c.g.releaseCall(c)
+}
+
+// abortUpstream interrupts the upstream read (shutdown). Safe to call from
+// another goroutine: fasthttp's stream close interrupts a blocked read.
+func (c *call) abortUpstream() {
+	c.aborted.Store(true)
+	if s, ok := c.stream.(interface{ CloseWithError(error) error }); ok {
+		_ = s.CloseWithError(errShuttingDown)
+	}
+}
+
+var errShuttingDown = errors.New("proxy: shutting down")
+
+// finishStream settles a stream whose final event was just read.
+func (c *call) finishStream() {
+	r := c.obs.Result()
+	outcome := ledger.OutcomeOK
+	if r.End == meter.EndError {
+		outcome = ledger.OutcomeStreamError
+	}
+	c.settle(outcome, r.Usage, false)
+}
+
+// failStream settles a stream the upstream ended without a final event, or
+// that timed out or was cut off, and prepares the error event to append.
+func (c *call) failStream(err error) {
+	r := c.obs.Result()
+	usage := r.Usage
+	typ, msg := errAPI, "the upstream stream ended unexpectedly"
+	outcome := ledger.OutcomeStreamError
+	estimated := false
+	switch {
+	case c.aborted.Load() || c.g.shuttingDown.Load():
+		outcome = ledger.OutcomeRecovered
+		msg = "the gateway is shutting down"
+	case isTimeout(err):
+		outcome = ledger.OutcomeTimeout
+		typ, msg = errTimeout, "the upstream stopped sending"
+	default:
+		// The upstream went away mid-reply: it did at least the work it
+		// streamed, which may be more than its last usage event says.
+		if est := meter.EstimateOutputTokens(&r); est > usage.OutputTokens {
+			usage.OutputTokens, estimated = est, true
+		}
+	}
+	c.settle(outcome, usage, estimated)
+	c.pending = appendErrorEvent(c.pendingBuf[:0], typ, msg, c.requestID)
+	c.pendingBuf = c.pending
+	_ = c.uresp.CloseBodyStream()
+	c.body = nil
+}
+
+// clientLeft handles a client that went away mid-stream: by policy, drain
+// the upstream to its final usage in the bounded pool, or (pool full, or
+// policy abort) stop it and charge what was seen plus an estimate.
+func (c *call) clientLeft() {
+	if c.g.cfg.DisconnectPolicy == PolicyDrain {
+		if err := c.g.drains.Submit(c.drain); err == nil {
+			drainsStarted.Inc()
+			return
+		}
+		drainsRefused.Inc()
+	}
+	_ = c.uresp.CloseBodyStream()
+	r := c.obs.Result()
+	usage := r.Usage
+	estimated := false
+	if est := meter.EstimateOutputTokens(&r); est > usage.OutputTokens {
+		usage.OutputTokens, estimated = est, true
+	}
+	c.settle(ledger.OutcomeClientDisconnected, usage, estimated)
+	c.finish()
+}
+
+// drainBufPool holds the buffers drains read into.
+var drainBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// drain reads the rest of the upstream reply, metering it, within the drain
+// timeout, and settles at what the upstream reported.
+func (c *call) drain() {
+	startBody(&c.uresp, c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
+	buf := drainBufPool.Get().(*[]byte)
+	for c.obs.Result().End == meter.EndCutOff {
+		n, err := c.body.Read(*buf)
+		c.obs.Write((*buf)[:n])
+		if err != nil {
+			break
+		}
+	}
+	drainBufPool.Put(buf)
+	r := c.obs.Result()
+	usage := r.Usage
+	estimated := false
+	if r.End == meter.EndCutOff {
+		if est := meter.EstimateOutputTokens(&r); est > usage.OutputTokens {
+			usage.OutputTokens, estimated = est, true
+		}
+	}
+	c.settle(ledger.OutcomeClientDisconnected, usage, estimated)
+	c.finish()
+}
+
+// settle charges the call at usage, with its call record, and waits for the
+// settlement to be durable.
+func (c *call) settle(outcome ledger.Outcome, u meter.Usage, estimated bool) {
+	price, err := c.model.Price(u, c.start, meter.Multiplier(c.settings.Multiplier))
+	if err != nil {
+		// Usage beyond any real call (an overflowing price): charge the hold.
+		c.g.logger.Printf("request %s: cannot price usage %+v: %s; charging the hold", c.requestID, u, err)
+		price = c.holdNanos
+	}
+	c.fillRecord(outcome, u, estimated)
+	commit, err := c.g.ledger.Settle(c.requestID, price, &c.record)
+	if err == nil {
+		err = commit.Wait()
+	}
+	if err != nil {
+		c.g.logger.Printf("request %s: cannot settle: %s", c.requestID, err)
+	}
+	c.held = false
+	callsTotal(outcome).Inc()
+	chargedNanos.Add(int(price))
+}
+
+// void ends the hold without a charge and records the call.
+func (c *call) void(outcome ledger.Outcome, reason string) {
+	c.fillRecord(outcome, meter.Usage{}, false)
+	commit, err := c.g.ledger.Void(c.requestID, reason, &c.record)
+	if err == nil {
+		err = commit.Wait()
+	}
+	if err != nil {
+		c.g.logger.Printf("request %s: cannot void: %s", c.requestID, err)
+	}
+	c.held = false
+	callsTotal(outcome).Inc()
+}
+
+func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool) {
+	r := &c.record
+	r.Outcome = outcome
+	r.InputTokens = u.InputTokens
+	r.OutputTokens = u.OutputTokens
+	r.CacheCreationInputTokens = u.CacheCreationInputTokens
+	r.CacheCreation5mInputTokens = u.CacheCreation5mInputTokens
+	r.CacheCreation1hInputTokens = u.CacheCreation1hInputTokens
+	r.CacheReadInputTokens = u.CacheReadInputTokens
+	r.WebSearchRequests = u.WebSearchRequests
+	r.UsageEstimated = estimated
+	r.DurationMs = time.Since(c.start).Milliseconds()
+	r.UpstreamRequestID = b2s(c.upReqIDBuf)
+	if c.model != nil && c.up != nil && outcome != ledger.OutcomeUpstreamError {
+		if cost, err := c.model.Cost(c.up.kind, u, c.start); err == nil {
+			r.UpstreamCost = cost
+		}
+	}
+}
+
+// lastEventStart returns the offset in chunk where its last event begins:
+// just after the last blank line before the chunk's end (LF or CRLF framing),
+// or 0 when the chunk holds a single (or the end of a split) event.
+func lastEventStart(chunk []byte) int {
+	end := len(chunk)
+	// Skip the terminator of the final event itself.
+	for end > 0 && (chunk[end-1] == '\n' || chunk[end-1] == '\r') {
+		end--
+	}
+	for i := end - 1; i > 0; i-- {
+		if chunk[i] == '\n' && (chunk[i-1] == '\n' || (chunk[i-1] == '\r' && i > 1 && chunk[i-2] == '\n')) {
+			return i + 1
+		}
+	}
+	return 0
+}

@@ -1,0 +1,185 @@
+package proxy
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config is the gateway's runtime configuration. cmd/tollgate fills it from
+// configs/tollgate.yaml and flags; every field documents its default, which
+// setDefaults applies to zero values.
+type Config struct {
+	// Upstreams are the providers calls are forwarded to; the first is the
+	// default. At least one is required.
+	Upstreams []UpstreamConfig
+
+	// MaxRequestBodyBytes bounds a request body; larger ones get 413 before
+	// they are read in full. Default 32 MiB (Anthropic's limit).
+	MaxRequestBodyBytes int
+	// MaxResponseBodyBytes bounds a non-streaming upstream reply and an
+	// upstream error body. Default 64 MiB.
+	MaxResponseBodyBytes int
+	// MaxEventBytes bounds one SSE event the meter buffers; larger events are
+	// forwarded but not read. Default 1 MiB.
+	MaxEventBytes int
+
+	// ConnectTimeout bounds connecting to an upstream. Default 10s.
+	ConnectTimeout time.Duration
+	// FirstByteTimeout bounds the wait for a streaming reply's headers.
+	// Default 60s.
+	FirstByteTimeout time.Duration
+	// FirstByteTimeoutNonStreaming bounds the wait for a non-streaming reply.
+	// Default 600s.
+	FirstByteTimeoutNonStreaming time.Duration
+	// IdleTimeout bounds the silence between two reads of a streamed reply.
+	// Default 120s.
+	IdleTimeout time.Duration
+	// TotalTimeout bounds a whole call. Default 30 minutes.
+	TotalTimeout time.Duration
+	// DrainTimeout bounds draining an upstream after the client left.
+	// Default 5 minutes.
+	DrainTimeout time.Duration
+
+	// ClientReadTimeout bounds reading a client's request (headers and body),
+	// against slow clients. Default 60s.
+	ClientReadTimeout time.Duration
+	// ClientIdleTimeout bounds a keep-alive connection's wait for its next
+	// request. Default 120s.
+	ClientIdleTimeout time.Duration
+	// MaxConnsPerIP bounds a client address's connections (0: unlimited).
+	// Default 0.
+	MaxConnsPerIP int
+	// Concurrency bounds the connections served at once. Default 65536.
+	Concurrency int
+
+	// HoldMaxOutputTokens caps max_tokens in the hold (0: no cap). Default 0.
+	HoldMaxOutputTokens int64
+	// DefaultWebSearchUses is what the hold assumes for a web_search tool
+	// without max_uses. Default 10.
+	DefaultWebSearchUses int64
+
+	// DisconnectPolicy is what happens when a client leaves mid-stream:
+	// "drain" (default: read the upstream to its final usage, in a bounded
+	// pool) or "abort" (stop it and estimate).
+	DisconnectPolicy string
+	// DrainWorkers bounds the drains in flight; when all are busy, a
+	// disconnected call is aborted and estimated. Default 256.
+	DrainWorkers int
+	// RecoveryPolicy ends holds found open at start and calls cut off by the
+	// shutdown grace period: "void" (default: charge nothing) or
+	// "charge_hold" (charge the hold).
+	RecoveryPolicy string
+
+	// DeniedBetas are anthropic-beta values refused with 400.
+	DeniedBetas []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// IPDigestKey keys the HMAC of client addresses in call records.
+	IPDigestKey []byte
+
+	// DefaultKeyLimits and DefaultAccountLimits apply where a key or account
+	// says "default" (-1). 0 means unlimited.
+	DefaultKeyLimits, DefaultAccountLimits Limits
+
+	// DisputeWindow is how old a call may be for an adjustment that names it.
+	// Default 30 days.
+	DisputeWindow time.Duration
+	// Backup writes a consistent copy of the data directory (POST
+	// /admin/v1/backup); nil disables the route.
+	Backup func(dir string) error
+
+	// AdminToken authorises the admin API (required).
+	AdminToken string
+	// MetricsToken, if set, also authorises GET /metrics.
+	MetricsToken string
+}
+
+// Limits are request, token and concurrency limits; 0 means unlimited.
+type Limits struct {
+	RPM, TPM, Concurrency int64
+}
+
+// UpstreamConfig is one upstream provider account.
+type UpstreamConfig struct {
+	// Name identifies the upstream in call records and metrics.
+	Name string
+	// Kind is "anthropic" (Bedrock comes later).
+	Kind string
+	// BaseURL is the API's base, e.g. https://api.anthropic.com.
+	BaseURL string
+	// APIKey is the platform's credential for it.
+	APIKey string
+	// MaxConns bounds the connections to it. Default 1024.
+	MaxConns int
+}
+
+// Disconnect and recovery policies.
+const (
+	PolicyDrain      = "drain"
+	PolicyAbort      = "abort"
+	PolicyVoid       = "void"
+	PolicyChargeHold = "charge_hold"
+)
+
+func (c *Config) setDefaults() error {
+	def := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	defInt := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	defInt(&c.MaxRequestBodyBytes, 32<<20)
+	defInt(&c.MaxResponseBodyBytes, 64<<20)
+	defInt(&c.MaxEventBytes, 1<<20)
+	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.FirstByteTimeout, 60*time.Second)
+	def(&c.FirstByteTimeoutNonStreaming, 600*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.TotalTimeout, 30*time.Minute)
+	def(&c.DrainTimeout, 5*time.Minute)
+	def(&c.DisputeWindow, 30*24*time.Hour)
+	def(&c.ClientReadTimeout, 60*time.Second)
+	def(&c.ClientIdleTimeout, 120*time.Second)
+	defInt(&c.Concurrency, 65536)
+	defInt(&c.DrainWorkers, 256)
+	if c.DefaultWebSearchUses == 0 {
+		c.DefaultWebSearchUses = 10
+	}
+	if c.DisconnectPolicy == "" {
+		c.DisconnectPolicy = PolicyDrain
+	}
+	if c.RecoveryPolicy == "" {
+		c.RecoveryPolicy = PolicyVoid
+	}
+	if c.DisconnectPolicy != PolicyDrain && c.DisconnectPolicy != PolicyAbort {
+		return fmt.Errorf("disconnect policy %q: want drain or abort", c.DisconnectPolicy)
+	}
+	if c.RecoveryPolicy != PolicyVoid && c.RecoveryPolicy != PolicyChargeHold {
+		return fmt.Errorf("recovery policy %q: want void or charge_hold", c.RecoveryPolicy)
+	}
+	if len(c.Upstreams) == 0 {
+		return fmt.Errorf("no upstream configured")
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if u.Kind == "" {
+			u.Kind = "anthropic"
+		}
+		if u.Kind != "anthropic" {
+			return fmt.Errorf("upstream %q: unknown kind %q", u.Name, u.Kind)
+		}
+		defInt(&u.MaxConns, 1024)
+	}
+	if c.AdminToken == "" {
+		return fmt.Errorf("no admin token")
+	}
+	if len(c.IPDigestKey) == 0 {
+		return fmt.Errorf("no IP digest key")
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Error types of the contract (Anthropic's names).
+const (
+	errInvalidRequest  = "invalid_request_error"
+	errAuthentication  = "authentication_error"
+	errBilling         = "billing_error"
+	errPermission      = "permission_error"
+	errNotFound        = "not_found_error"
+	errRequestTooLarge = "request_too_large"
+	errRateLimit       = "rate_limit_error"
+	errAPI             = "api_error"
+	errTimeout         = "timeout_error"
+	errOverloaded      = "overloaded_error"
+	errConflict        = "conflict_error"
+)
+
+// appendErrorJSON appends the contract's error body:
+// {"type":"error","error":{"type":T,"message":M},"request_id":ID}.
+func appendErrorJSON(dst []byte, typ, message, requestID string) []byte {
+	dst = append(dst, `{"type":"error","error":{"type":`...)
+	dst = appendJSONString(dst, typ)
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, message)
+	dst = append(dst, `},"request_id":`...)
+	dst = appendJSONString(dst, requestID)
+	return append(dst, '}')
+}
+
+// appendErrorEvent appends an SSE error event carrying the contract's error.
+func appendErrorEvent(dst []byte, typ, message, requestID string) []byte {
+	dst = append(dst, "event: error\ndata: "...)
+	dst = appendErrorJSON(dst, typ, message, requestID)
+	return append(dst, "\n\n"...)
+}
+
+// writeError sends an error response in the contract's shape. The request-id
+// header must already be set.
+func writeError(ctx *fasthttp.RequestCtx, status int, typ, message string) {
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	id := ctx.Response.Header.Peek(hdrRequestID)
+	ctx.SetBody(appendErrorJSON(ctx.Response.Body()[:0], typ, message, b2s(id)))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaping what JSON requires
+// and replacing invalid UTF-8 with U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+func appendJSONInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }

@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"log"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/ants/v2"
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+	"github.com/valyala/fasthttp"
+)
+
+const hdrRequestID = "request-id"
+
+// Gateway is Tollgate's HTTP front: the client API (Anthropic-compatible)
+// and the admin API, each on its own fasthttp server, over one ledger and
+// one catalogue. It is safe for concurrent use.
+type Gateway struct {
+	cfg       Config
+	ledger    *ledger.Ledger
+	catalogue atomic.Pointer[meter.Catalogue]
+	upstreams []*upstream
+	drains    *ants.Pool
+	logger    *log.Logger
+
+	clientServer *fasthttp.Server
+	adminServer  *fasthttp.Server
+
+	// active holds the calls whose reply is streaming, so that shutdown can
+	// cut them off when its grace period runs out.
+	active struct {
+		sync.Mutex
+		calls map[*call]struct{}
+	}
+	// shuttingDown is set when the grace period ran out: calls cut off from
+	// then on end as recovered.
+	shuttingDown atomic.Bool
+	// inflight counts calls from hold to settlement, drains included.
+	inflight sync.WaitGroup
+	// diskLow refuses new holds while the data directory is short of space.
+	diskLow atomic.Bool
+
+	hmacPool sync.Pool
+	callPool sync.Pool
+}
+
+// New returns a gateway over l serving the models of cat. logger receives
+// operational messages (never bodies, keys or client addresses).
+func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger) (*Gateway, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("invalid gateway config: %w", err)
+	}
+	g := &Gateway{cfg: cfg, ledger: l, logger: logger}
+	g.catalogue.Store(cat)
+	for _, uc := range cfg.Upstreams {
+		u, err := newUpstream(uc, &g.cfg)
+		if err != nil {
+			return nil, err
+		}
+		g.upstreams = append(g.upstreams, u)
+	}
+	pool, err := ants.NewPool(cfg.DrainWorkers, ants.WithNonblocking(true), ants.WithPanicHandler(func(p any) {
+		logger.Printf("BUG: panic in a drain: %v", p)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the drain pool: %w", err)
+	}
+	g.drains = pool
+	g.active.calls = map[*call]struct{}{}
+	key := cfg.IPDigestKey
+	g.hmacPool.New = func() any { return hmac.New(sha256.New, key) }
+	g.callPool.New = func() any { return new(call) }
+	g.clientServer = &fasthttp.Server{
+		Handler:                       g.serveClient,
+		ErrorHandler:                  g.serveClientError,
+		Name:                          "tollgate",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		MaxRequestBodySize:            cfg.MaxRequestBodyBytes,
+		ReadTimeout:                   cfg.ClientReadTimeout,
+		WriteTimeout:                  cfg.TotalTimeout + time.Minute,
+		IdleTimeout:                   cfg.ClientIdleTimeout,
+		MaxConnsPerIP:                 cfg.MaxConnsPerIP,
+		Concurrency:                   cfg.Concurrency,
+		DisablePreParseMultipartForm:  true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		ReadBufferSize:                16 << 10,
+	}
+	g.adminServer = &fasthttp.Server{
+		Handler:               g.serveAdmin,
+		Name:                  "tollgate-admin",
+		NoDefaultServerHeader: true,
+		MaxRequestBodySize:    1 << 20,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          5 * time.Minute,
+		IdleTimeout:           time.Minute,
+		CloseOnShutdown:       true,
+	}
+	return g, nil
+}
+
+// SetCatalogue swaps the catalogue; calls already running keep the one they
+// started with.
+func (g *Gateway) SetCatalogue(c *meter.Catalogue) { g.catalogue.Store(c) }
+
+// Catalogue returns the catalogue in force.
+func (g *Gateway) Catalogue() *meter.Catalogue { return g.catalogue.Load() }
+
+// ServeClient serves the client API on ln until Shutdown.
+func (g *Gateway) ServeClient(ln net.Listener) error { return g.clientServer.Serve(ln) }
+
+// ServeAdmin serves the admin API on ln until Shutdown.
+func (g *Gateway) ServeAdmin(ln net.Listener) error { return g.adminServer.Serve(ln) }
+
+// Shutdown stops accepting connections, lets running calls finish for up to
+// grace, then cuts off the rest (they settle as recovered, by the recovery
+// policy) and waits until every call has settled.
+func (g *Gateway) Shutdown(grace time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- g.clientServer.Shutdown() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(grace):
+		g.shuttingDown.Store(true)
+		g.abortActive()
+		err = <-done
+	}
+	g.inflight.Wait()
+	g.drains.Release()
+	return errors.Join(err, g.adminServer.Shutdown())
+}
+
+// abortActive cuts off every streaming call's upstream read.
+func (g *Gateway) abortActive() {
+	g.active.Lock()
+	defer g.active.Unlock()
+	for c := range g.active.calls {
+		c.abortUpstream()
+	}
+}
+
+func (g *Gateway) track(c *call) {
+	g.active.Lock()
+	g.active.calls[c] = struct{}{}
+	g.active.Unlock()
+}
+
+func (g *Gateway) untrack(c *call) {
+	g.active.Lock()
+	delete(g.active.calls, c)
+	g.active.Unlock()
+}
+
+// serveClientError answers requests fasthttp could not read: too large,
+// malformed or too slow.
+func (g *Gateway) serveClientError(ctx *fasthttp.RequestCtx, err error) {
+	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	var tooLarge bool
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		tooLarge = true
+	}
+	switch {
+	case tooLarge:
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, errRequestTooLarge,
+			fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes))
+	case isTimeout(err):
+		writeError(ctx, fasthttp.StatusRequestTimeout, errInvalidRequest, "request not received in time")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "malformed HTTP request")
+	}
+	ctx.SetConnectionClose()
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// ipDigest appends the hex HMAC-SHA-256 of the client's address, taken from
+// X-Forwarded-For only when the peer is a trusted proxy.
+func (g *Gateway) appendIPDigest(dst []byte, ctx *fasthttp.RequestCtx) []byte {
+	ip := clientIP(ctx, g.cfg.TrustedProxies)
+	h := g.hmacPool.Get().(hash.Hash)
+	h.Reset()
+	var buf [64]byte
+	h.Write(ip.AppendTo(buf[:0]))
+	sum := h.Sum(buf[:0])
+	g.hmacPool.Put(h)
+	for _, b := range sum {
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
+	}
+	return dst
+}

@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+	"github.com/valyala/fasthttp"
+)
+
+// serveClient routes the client API.
+func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case ctx.IsPost() && string(path) == "/v1/messages":
+		g.handleMessages(ctx)
+	case ctx.IsPost() && string(path) == "/v1/messages/count_tokens":
+		g.handleCountTokens(ctx)
+	case ctx.IsGet() && string(path) == "/v1/models":
+		g.withKey(ctx, g.handleModels)
+	case ctx.IsGet() && len(path) > len("/v1/models/") && string(path[:len("/v1/models/")]) == "/v1/models/":
+		g.withKey(ctx, g.handleModel)
+	case ctx.IsGet() && string(path) == "/v1/balance":
+		g.withKey(ctx, g.handleBalance)
+	case ctx.IsGet() && string(path) == "/v1/calls":
+		g.withKey(ctx, g.handleCalls)
+	default:
+		ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route: "+string(ctx.Method())+" "+string(path))
+	}
+}
+
+// withKey authenticates a read-only route (frozen accounts may read).
+func (g *Gateway) withKey(ctx *fasthttp.RequestCtx, h func(*fasthttp.RequestCtx, *ledger.Key)) {
+	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	k, msg := g.authenticate(ctx)
+	if k == nil {
+		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, msg)
+		return
+	}
+	h(ctx, k)
+}
+
+// handleMessages is POST /v1/messages: authenticate, validate, hold,
+// forward, stream, settle (CONTRACT §2, §4, §5).
+func (g *Gateway) handleMessages(ctx *fasthttp.RequestCtx) {
+	c := g.acquireCall()
+	c.start = time.Now()
+	c.requestID = string(appendRequestID(c.bodyBuf[:0]))
+	ctx.Response.Header.Set(hdrRequestID, c.requestID)
+
+	k, msg := g.authenticate(ctx)
+	if k == nil {
+		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, msg)
+		g.releaseCall(c)
+		return
+	}
+	c.key = k
+	c.record = ledger.CallRecord{
+		RequestID: c.requestID, AccountID: k.AccountID, KeyID: k.ID, TimeNanos: c.start.UnixNano(),
+		Attempts: c.record.Attempts[:0],
+	}
+	c.digestBuf = g.appendIPDigest(c.digestBuf[:0], ctx)
+	c.record.SourceIPDigest = b2s(c.digestBuf)
+
+	status, typ, msg := g.admit(ctx, c)
+	if status != 0 {
+		g.reject(ctx, c, status, typ, msg)
+		return
+	}
+	g.inflight.Add(1)
+	g.forward(ctx, c)
+}
+
+// admit runs every check before the hold, in the contract's precedence
+// (403, 400, 404, 429, 402; 401 and 413 come earlier), and takes the hold.
+// It returns a status and error for a refusal, or 0 with the hold taken.
+func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string) {
+	st, err := g.ledger.Settings(c.key.AccountID)
+	if err != nil {
+		return fasthttp.StatusUnauthorized, errAuthentication, "the key's account does not exist"
+	}
+	c.settings = st
+	if st.Frozen {
+		return fasthttp.StatusForbidden, errPermission, "account frozen"
+	}
+	body := ctx.PostBody()
+	if err := meter.InspectRequest(body, &c.mreq); err != nil {
+		return fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err)
+	}
+	c.record.Model = c.mreq.Model
+	var refused string
+	c.betaBuf, refused = appendBetas(c.betaBuf[:0], &ctx.Request.Header, g.cfg.DeniedBetas)
+	if refused != "" {
+		return fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta " + refused + " is not available on this gateway"
+	}
+	m, ok := g.catalogue.Load().Lookup(c.mreq.Model)
+	if !ok || m.Retired(c.start) {
+		return fasthttp.StatusNotFound, errNotFound, "model: " + c.mreq.Model
+	}
+	if err := m.Supports(&c.mreq, c.start); err != nil {
+		return fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err)
+	}
+	if !keyAllows(c.key, m) {
+		return fasthttp.StatusNotFound, errNotFound, "model: " + c.mreq.Model
+	}
+	c.model = m
+	up, upModel := g.route(m, c.start)
+	if up == nil {
+		return fasthttp.StatusNotFound, errNotFound, "model: " + c.mreq.Model + " has no upstream"
+	}
+	c.up = up
+	if upModel != c.mreq.Model {
+		c.bodyBuf = meter.AppendRewriteModel(c.bodyBuf[:0], body, &c.mreq, upModel)
+	} else {
+		c.bodyBuf = append(c.bodyBuf[:0], body...)
+	}
+	hold, err := m.Hold(&c.mreq, c.start, meter.Multiplier(st.Multiplier), g.cfg.HoldMaxOutputTokens, g.cfg.DefaultWebSearchUses)
+	if err != nil {
+		return fasthttp.StatusBadRequest, errInvalidRequest, "the request's upper-bound price overflows"
+	}
+	c.holdNanos = hold
+	c.record.Held = hold
+	if g.diskLow.Load() {
+		return fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is short of disk space; try again later"
+	}
+	commit, err := g.ledger.Hold(c.key.AccountID, c.requestID, c.key.ID, hold)
+	switch {
+	case err == nil:
+	case errors.Is(err, ledger.ErrFrozen):
+		return fasthttp.StatusForbidden, errPermission, "account frozen"
+	case errors.Is(err, ledger.ErrInsufficient):
+		var ie *ledger.InsufficientError
+		if errors.As(err, &ie) {
+			return fasthttp.StatusPaymentRequired, errBilling, fmt.Sprintf("insufficient balance: this call needs a hold of %s credits; available %s",
+				ledger.FormatAmount(ie.Hold), ledger.FormatAmount(ie.Available))
+		}
+		return fasthttp.StatusPaymentRequired, errBilling, "insufficient balance"
+	default:
+		g.logger.Printf("request %s: cannot hold: %s", c.requestID, err)
+		return fasthttp.StatusServiceUnavailable, errAPI, "the gateway cannot take the hold now"
+	}
+	c.held = true
+	c.holdCommit = commit
+	return 0, "", ""
+}
+
+func requestErrorMessage(err error) string {
+	var re *meter.RequestError
+	if errors.As(err, &re) {
+		return re.Message
+	}
+	return err.Error()
+}
+
+// keyAllows reports whether the key's model allow-list admits m.
+func keyAllows(k *ledger.Key, m *meter.Model) bool {
+	if len(k.Models) == 0 {
+		return true
+	}
+	for _, name := range k.Models {
+		if name == m.ID {
+			return true
+		}
+		for _, a := range m.Aliases {
+			if name == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// route picks the upstream for m and the model ID it knows m by.
+func (g *Gateway) route(m *meter.Model, at time.Time) (*upstream, string) {
+	for _, u := range g.upstreams {
+		if mu, ok := m.Upstream(u.kind, at); ok {
+			return u, mu.ModelID
+		}
+	}
+	return nil, ""
+}
+
+// reject answers a refusal after authentication and records the call.
+func (g *Gateway) reject(ctx *fasthttp.RequestCtx, c *call, status int, typ, msg string) {
+	writeError(ctx, status, typ, msg)
+	c.record.Status = status
+	c.record.Outcome = ledger.OutcomeRejected
+	c.record.DurationMs = time.Since(c.start).Milliseconds()
+	if commit, err := g.ledger.RecordCall(&c.record); err != nil {
+		g.logger.Printf("request %s: cannot record the rejected call: %s", c.requestID, err)
+	} else if err := commit.Wait(); err != nil {
+		g.logger.Printf("request %s: cannot record the rejected call: %s", c.requestID, err)
+	}
+	callsTotal(ledger.OutcomeRejected).Inc()
+	g.releaseCall(c)
+}

@@ -1,0 +1,263 @@
+package proxy
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+	"github.com/valyala/fasthttp"
+)
+
+// writeJSON sends v as a JSON response with status.
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := sonic.Marshal(v)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot encode the response")
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// pageLimit parses limit (default def, 1 to max); ok is false after it wrote a 400.
+func pageLimit(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
+	s := ctx.QueryArgs().Peek("limit")
+	if len(s) == 0 {
+		return def, true
+	}
+	n, err := strconv.Atoi(string(s))
+	if err != nil || n < 1 || n > max {
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "limit must be an integer from 1 to "+strconv.Itoa(max))
+		return 0, false
+	}
+	return n, true
+}
+
+// handleBalance is GET /v1/balance.
+func (g *Gateway) handleBalance(ctx *fasthttp.RequestCtx, k *ledger.Key) {
+	a, err := g.ledger.Account(k.AccountID)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "account not found")
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, balanceView{AccountID: a.ID, Available: amount(a.Available), Held: amount(a.Held), ExpiresAt: timestamp(a.ExpiresAtNanos)})
+}
+
+// handleCalls is GET /v1/calls: the key's account's call records, newest
+// first, without the admin-only fields.
+func (g *Gateway) handleCalls(ctx *fasthttp.RequestCtx, k *ledger.Key) {
+	limit, ok := pageLimit(ctx, 100, 1000)
+	if !ok {
+		return
+	}
+	var before uint64
+	if cur := ctx.QueryArgs().Peek("cursor"); len(cur) > 0 {
+		v, err := strconv.ParseUint(string(cur), 10, 64)
+		if err != nil || v == 0 {
+			writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "cursor: not a cursor this API returned")
+			return
+		}
+		before = v
+	}
+	calls, next, err := g.ledger.Calls(k.AccountID, ledger.CallFilter{}, before, limit)
+	if err != nil {
+		g.logger.Printf("cannot list calls: %s", err)
+		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot list calls")
+		return
+	}
+	views := make([]callView, 0, len(calls))
+	for _, c := range calls {
+		views = append(views, newCallView(c))
+	}
+	nextCursor := ""
+	if next != 0 {
+		nextCursor = strconv.FormatUint(next, 10)
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newList(views, nextCursor))
+}
+
+type modelView struct {
+	Type           string  `json:"type"`
+	ID             string  `json:"id"`
+	DisplayName    string  `json:"display_name"`
+	CreatedAt      string  `json:"created_at"`
+	MaxInputTokens *int64  `json:"max_input_tokens"`
+	MaxTokens      *int64  `json:"max_tokens"`
+	Capabilities   *string `json:"capabilities"`
+}
+
+func newModelView(m *meter.Model) modelView {
+	v := modelView{Type: "model", ID: m.ID, DisplayName: m.DisplayName, CreatedAt: "1970-01-01T00:00:00Z"}
+	if !m.Created.IsZero() {
+		v.CreatedAt = m.Created.UTC().Format(time.RFC3339)
+	}
+	if m.MaxInputTokens > 0 {
+		v.MaxInputTokens = &m.MaxInputTokens
+	}
+	if m.MaxOutputTokens > 0 {
+		v.MaxTokens = &m.MaxOutputTokens
+	}
+	return v
+}
+
+// liveModels lists the catalogue's models not retired at now, newest first.
+func (g *Gateway) liveModels(now time.Time) []*meter.Model {
+	var out []*meter.Model
+	for _, m := range g.catalogue.Load().Models() {
+		if !m.Retired(now) {
+			out = append(out, m)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *meter.Model) int { return b.Created.Compare(a.Created) })
+	return out
+}
+
+// handleModels is GET /v1/models with Anthropic's pagination (limit,
+// before_id, after_id).
+func (g *Gateway) handleModels(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
+	limit, ok := pageLimit(ctx, 20, 1000)
+	if !ok {
+		return
+	}
+	models := g.liveModels(time.Now())
+	args := ctx.QueryArgs()
+	lo, hi := 0, len(models)
+	if id := args.Peek("after_id"); len(id) > 0 {
+		i := slices.IndexFunc(models, func(m *meter.Model) bool { return m.ID == string(id) })
+		if i < 0 {
+			writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "after_id: unknown model")
+			return
+		}
+		lo = i + 1
+	}
+	if id := args.Peek("before_id"); len(id) > 0 {
+		i := slices.IndexFunc(models, func(m *meter.Model) bool { return m.ID == string(id) })
+		if i < 0 {
+			writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "before_id: unknown model")
+			return
+		}
+		hi = i
+		if len(args.Peek("after_id")) == 0 {
+			lo = max(0, hi-limit)
+		}
+	}
+	page := models[lo:max(lo, hi)]
+	hasMore := len(page) > limit
+	if hasMore {
+		page = page[:limit]
+	}
+	if len(args.Peek("before_id")) > 0 && len(args.Peek("after_id")) == 0 {
+		hasMore = lo > 0
+	}
+	type list struct {
+		Data    []modelView `json:"data"`
+		HasMore bool        `json:"has_more"`
+		FirstID *string     `json:"first_id"`
+		LastID  *string     `json:"last_id"`
+	}
+	out := list{Data: make([]modelView, 0, len(page)), HasMore: hasMore}
+	for _, m := range page {
+		out.Data = append(out.Data, newModelView(m))
+	}
+	if len(page) > 0 {
+		out.FirstID, out.LastID = &page[0].ID, &page[len(page)-1].ID
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+// handleModel is GET /v1/models/{model_id}.
+func (g *Gateway) handleModel(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
+	id := ctx.Path()[len("/v1/models/"):]
+	m, ok := g.catalogue.Load().LookupBytes(id)
+	if !ok || m.Retired(time.Now()) {
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "model: "+string(id))
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newModelView(m))
+}
+
+// handleCountTokens is POST /v1/messages/count_tokens: authenticated, never
+// charged, forwarded to an upstream of the model.
+func (g *Gateway) handleCountTokens(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	k, msg := g.authenticate(ctx)
+	if k == nil {
+		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, msg)
+		return
+	}
+	if st, err := g.ledger.Settings(k.AccountID); err != nil || st.Frozen {
+		writeError(ctx, fasthttp.StatusForbidden, errPermission, "account frozen")
+		return
+	}
+	body := ctx.PostBody()
+	var req map[string]any
+	if err := sonic.Unmarshal(body, &req); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "malformed JSON body")
+		return
+	}
+	name, _ := req["model"].(string)
+	if name == "" {
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "model: required")
+		return
+	}
+	now := time.Now()
+	m, ok := g.catalogue.Load().Lookup(name)
+	if !ok || m.Retired(now) || !keyAllows(k, m) {
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "model: "+name)
+		return
+	}
+	up, upModel := g.route(m, now)
+	if up == nil {
+		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "model: "+name+" has no upstream that counts tokens")
+		return
+	}
+	if upModel != name {
+		req["model"] = upModel
+		if body, _ = sonic.Marshal(req); body == nil {
+			writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "malformed JSON body")
+			return
+		}
+	}
+	betas, refused := appendBetas(nil, &ctx.Request.Header, g.cfg.DeniedBetas)
+	if refused != "" {
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta "+refused+" is not available on this gateway")
+		return
+	}
+	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(ureq)
+	defer fasthttp.ReleaseResponse(uresp)
+	up.prepareRequest(ureq, ctx, body, betas)
+	ureq.SetTimeout(g.cfg.FirstByteTimeout)
+	if err := up.client.Do(ureq, uresp); err != nil {
+		if isTimeout(err) || err == fasthttp.ErrTimeout {
+			writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time")
+		} else {
+			writeError(ctx, fasthttp.StatusBadGateway, errAPI, "upstream unreachable")
+		}
+		return
+	}
+	startBody(uresp, g.cfg.IdleTimeout, now.Add(g.cfg.FirstByteTimeout))
+	out, err := readBody(uresp, nil, 1<<20)
+	_ = uresp.CloseBodyStream()
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadGateway, errAPI, "the upstream reply was cut off")
+		return
+	}
+	status := uresp.StatusCode()
+	if status != fasthttp.StatusOK && platformAccountError(status, out) {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable")
+		return
+	}
+	for _, h := range passedResponseHeaders {
+		if v := uresp.Header.Peek(h); len(v) > 0 {
+			ctx.Response.Header.SetBytesV(h, v)
+		}
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetBody(bytes.Clone(out))
+}
