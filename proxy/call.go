@@ -37,6 +37,8 @@ type call struct {
 	held      bool
 	// holdCommit is waited for before the client sees any of the reply.
 	holdCommit ledger.Commit
+	// adm is what the call took from its rate limits.
+	adm admission
 
 	ureq  fasthttp.Request
 	uresp fasthttp.Response
@@ -62,6 +64,7 @@ type call struct {
 	digestBuf  []byte
 	upReqIDBuf []byte
 	pendingBuf []byte
+	hdrBuf     []byte
 }
 
 type streamPhase uint8
@@ -90,6 +93,8 @@ func (g *Gateway) releaseCall(c *call) {
 	c.key, c.model, c.up = nil, nil, nil
 	c.requestID = ""
 	c.held, c.holdNanos, c.holdCommit = false, 0, ledger.Commit{}
+	c.adm.release()
+	c.adm = admission{}
 	c.aborted.Store(false)
 	c.phase = phaseStream
 	c.pending = nil
@@ -297,6 +302,8 @@ func (c *call) settle(outcome ledger.Outcome, u meter.Usage, estimated bool) {
 		c.g.logger.Printf("request %s: cannot settle: %s", c.requestID, err)
 	}
 	c.held = false
+	c.adm.settle(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+	c.adm.release()
 	callsTotal(outcome).Inc()
 	chargedNanos.Add(int(price))
 }
@@ -312,6 +319,8 @@ func (c *call) void(outcome ledger.Outcome, reason string) {
 		c.g.logger.Printf("request %s: cannot void: %s", c.requestID, err)
 	}
 	c.held = false
+	c.adm.settle(0)
+	c.adm.release()
 	callsTotal(outcome).Inc()
 }
 

@@ -48,6 +48,8 @@ type Gateway struct {
 	// diskLow refuses new holds while the data directory is short of space.
 	diskLow atomic.Bool
 
+	keyLimits, accountLimits *limitTable
+
 	hmacPool sync.Pool
 	callPool sync.Pool
 }
@@ -75,6 +77,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 	}
 	g.drains = pool
 	g.active.calls = map[*call]struct{}{}
+	g.keyLimits, g.accountLimits = newLimitTable(), newLimitTable()
 	key := cfg.IPDigestKey
 	g.hmacPool.New = func() any { return hmac.New(sha256.New, key) }
 	g.callPool.New = func() any { return new(call) }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tollgate/tollgate/ledger"
@@ -117,6 +118,19 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string)
 	} else {
 		c.bodyBuf = append(c.bodyBuf[:0], body...)
 	}
+	now := c.start.UnixNano()
+	c.adm = admission{
+		key: g.keyLimits.get(c.key.ID), account: g.accountLimits.get(c.key.AccountID),
+		keyLimits:  Limits{RPM: effective(c.key.Limits.RPM, g.cfg.DefaultKeyLimits.RPM), TPM: effective(c.key.Limits.TPM, g.cfg.DefaultKeyLimits.TPM), Concurrency: effective(c.key.Limits.Concurrency, g.cfg.DefaultKeyLimits.Concurrency)},
+		acctLimits: Limits{RPM: effective(st.Limits.RPM, g.cfg.DefaultAccountLimits.RPM), TPM: effective(st.Limits.TPM, g.cfg.DefaultAccountLimits.TPM), Concurrency: effective(st.Limits.Concurrency, g.cfg.DefaultAccountLimits.Concurrency)},
+	}
+	if r := c.adm.admit(c.mreq.EstimatedInputTokens+c.mreq.MaxTokens, now); r != nil {
+		limitRejections.Inc()
+		c.hdrBuf = c.adm.setHeaders(&ctx.Response.Header, now, c.hdrBuf)
+		ctx.Response.Header.Set("retry-after", strconv.FormatInt(retryAfterSeconds(r.retryAfter), 10))
+		return fasthttp.StatusTooManyRequests, errRateLimit, "rate limit exceeded: " + r.what
+	}
+	c.hdrBuf = c.adm.setHeaders(&ctx.Response.Header, now, c.hdrBuf)
 	hold, err := m.Hold(&c.mreq, c.start, meter.Multiplier(st.Multiplier), g.cfg.HoldMaxOutputTokens, g.cfg.DefaultWebSearchUses)
 	if err != nil {
 		return fasthttp.StatusBadRequest, errInvalidRequest, "the request's upper-bound price overflows"

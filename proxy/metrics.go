@@ -8,9 +8,10 @@ import (
 // Metrics: package-level, literal names, bounded labels (never an account
 // or a key).
 var (
-	drainsStarted = metrics.NewCounter(`tollgate_drains_started_total`)
-	drainsRefused = metrics.NewCounter(`tollgate_drains_refused_total`)
-	chargedNanos  = metrics.NewCounter(`tollgate_charged_nanocredits_total`)
+	drainsStarted   = metrics.NewCounter(`tollgate_drains_started_total`)
+	drainsRefused   = metrics.NewCounter(`tollgate_drains_refused_total`)
+	chargedNanos    = metrics.NewCounter(`tollgate_charged_nanocredits_total`)
+	limitRejections = metrics.NewCounter(`tollgate_limit_rejections_total`)
 
 	callsByOutcome = func() [8]*metrics.Counter {
 		var out [8]*metrics.Counter
