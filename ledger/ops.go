@@ -784,3 +784,25 @@ func (l *Ledger) SweepHolds(now int64) (int, error) {
 	}
 	return n, nil
 }
+
+// AccountSettings is what the gateway needs of an account on every call.
+type AccountSettings struct {
+	Frozen     bool
+	Multiplier int64
+	Limits     Limits
+}
+
+// Settings returns the account's settings without copying its credits: the
+// cheap read of the request path.
+func (l *Ledger) Settings(id string) (AccountSettings, error) {
+	s := l.shardOf(id)
+	s.mu.Lock()
+	a := s.mu.accounts[id]
+	if a == nil {
+		s.mu.Unlock()
+		return AccountSettings{}, ErrUnknownAccount
+	}
+	st := AccountSettings{Frozen: a.frozen, Multiplier: a.multiplier, Limits: a.limits}
+	s.mu.Unlock()
+	return st, nil
+}
