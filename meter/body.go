@@ -37,6 +37,7 @@ func parseMessage(dst, body []byte, wantModel bool) (u Usage, model []byte, err 
 			}
 			it.i, haveUsage = end, true
 		case wantModel && it.keyIs("model"):
+			model = dst
 			raw, _, end, ok := stringAt(body, it.i)
 			if !ok {
 				it.skip(1)

@@ -35,6 +35,12 @@ func TestParseMessage(t *testing.T) {
 		Usage{InputTokens: 7, OutputTokens: 9, CacheCreationInputTokens: 30, CacheCreation5mInputTokens: 10, CacheCreation1hInputTokens: 20,
 			Modifiers: Modifiers{Speed: SpeedFast}}, "claude-opus-4-6")
 
+	// Duplicate keys: the last wins, as in JSON, whole objects included.
+	f(`{"usage":{"input_tokens":5,"input_tokens":null,"speed":"fast","speed":null}}`, Usage{}, "")
+	f(`{"usage":{"cache_creation":{"ephemeral_1h_input_tokens":5},"cache_creation":{"ephemeral_5m_input_tokens":2}}}`,
+		Usage{CacheCreationInputTokens: 2, CacheCreation5mInputTokens: 2}, "")
+	f(`{"usage":{"output_tokens":1},"model":"a","usage":{"input_tokens":2},"model":null}`, Usage{InputTokens: 2}, "")
+
 	bad := func(body string, wantErr error) {
 		t.Helper()
 		_, model, err := ParseMessage([]byte("dst"), []byte(body))

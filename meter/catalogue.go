@@ -33,7 +33,8 @@ type Model struct {
 	ID string
 	// Aliases are other names clients and responses use for it (the undated
 	// alias of a dated ID, or the reverse).
-	Aliases     []string
+	Aliases []string
+	// DisplayName is the human-readable name /v1/models shows.
 	DisplayName string
 	// Created is when the model was released; zero when unknown.
 	Created time.Time
@@ -235,6 +236,8 @@ type yamlDecimal struct {
 	line int
 }
 
+// UnmarshalYAML reads the scalar's text as an exact decimal, naming its line
+// on error.
 func (d *yamlDecimal) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: want a decimal number such as \"3\" or \"0.30\"", n.Line)
@@ -254,6 +257,7 @@ type yamlTime struct {
 	line int
 }
 
+// UnmarshalYAML reads an RFC 3339 time or a date, naming its line on error.
 func (t *yamlTime) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: want an RFC 3339 time or a date (2026-11-30)", n.Line)

@@ -124,14 +124,120 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(`{"id":"msg_014aLUQSouuj3wj2qP3ThkWw","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[{"type":"text","text":"Hello"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":22,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		u, model, err := ParseMessage(nil, body)
+		want, wantOK := referenceMessageUsage(body)
+		if bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > maxJSONDepth-10 {
+			return // deeper than the scanner goes; encoding/json goes deeper
+		}
+		if (err == nil) != wantOK {
+			t.Fatalf("unexpected error for %q; got %v; the encoding/json reference says ok=%v", body, err, wantOK)
+		}
 		if err != nil {
 			return
 		}
-		if !json.Valid(body) {
-			t.Fatalf("unexpected acceptance of invalid JSON %q", body)
+		if u != want {
+			t.Fatalf("unexpected usage for %q;\ngot  %+v\nwant %+v", body, u, want)
 		}
 		checkResult(t, StreamResult{Usage: u, Model: model[:min(len(model), maxModelBytes)]})
 	})
+}
+
+// referenceMessageUsage is ParseMessageUsage written the slow, obvious way
+// with encoding/json, for the differential fuzz test.
+func referenceMessageUsage(body []byte) (Usage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var top any
+	if err := dec.Decode(&top); err != nil || len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) != 0 {
+		return Usage{}, false
+	}
+	obj, ok := top.(map[string]any)
+	if !ok {
+		return Usage{}, false
+	}
+	raw, ok := obj["usage"]
+	if !ok || raw == nil {
+		return Usage{}, false
+	}
+	usage, ok := raw.(map[string]any)
+	if !ok {
+		return Usage{}, false
+	}
+	valid := true
+	num := func(m map[string]any, k string) (int64, bool) {
+		v, ok := m[k]
+		if !ok || v == nil {
+			return 0, false
+		}
+		n, isNum := v.(json.Number)
+		if !isNum {
+			valid = false
+			return 0, false
+		}
+		i, err := n.Int64()
+		if err != nil || i < 0 {
+			valid = false
+		}
+		return i, true
+	}
+	sub := func(k string) map[string]any {
+		v, ok := usage[k]
+		if !ok || v == nil {
+			return map[string]any{}
+		}
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			valid = false
+		}
+		return m
+	}
+	str := func(k string) string {
+		v, ok := usage[k]
+		if !ok || v == nil {
+			return ""
+		}
+		s, isStr := v.(string)
+		if !isStr {
+			valid = false
+		}
+		return s
+	}
+	var u Usage
+	u.InputTokens, _ = num(usage, "input_tokens")
+	u.OutputTokens, _ = num(usage, "output_tokens")
+	total, haveTotal := num(usage, "cache_creation_input_tokens")
+	u.CacheReadInputTokens, _ = num(usage, "cache_read_input_tokens")
+	cc := sub("cache_creation")
+	m5, _ := num(cc, "ephemeral_5m_input_tokens")
+	h1, _ := num(cc, "ephemeral_1h_input_tokens")
+	stu := sub("server_tool_use")
+	u.WebSearchRequests, _ = num(stu, "web_search_requests")
+	u.WebFetchRequests, _ = num(stu, "web_fetch_requests")
+	switch str("speed") {
+	case "fast":
+		u.Speed = SpeedFast
+	}
+	switch str("inference_geo") {
+	case "us":
+		u.InferenceGeo = GeoUS
+	}
+	switch str("service_tier") {
+	case "priority":
+		u.ServiceTier = TierPriority
+	case "batch":
+		u.ServiceTier = TierBatch
+	}
+	if !valid {
+		return Usage{}, false
+	}
+	if !haveTotal {
+		total = m5 + h1
+		if total < m5 {
+			total = 1<<63 - 1
+		}
+	}
+	h1 = min(h1, total)
+	u.CacheCreationInputTokens, u.CacheCreation1hInputTokens, u.CacheCreation5mInputTokens = total, h1, total-h1
+	return u, true
 }
 
 func FuzzCatalogue(f *testing.F) {

@@ -120,14 +120,23 @@ func parseDecimal(s string) (int64, error) {
 
 // Rates are the prices of one price level, in nano-credits per million tokens.
 type Rates struct {
-	Input, Output, CacheWrite5m, CacheWrite1h, CacheRead int64
+	// Input is uncached input.
+	Input int64
+	// Output is output, thinking included.
+	Output int64
+	// CacheWrite5m and CacheWrite1h are 5-minute and 1-hour cache writes.
+	CacheWrite5m, CacheWrite1h int64
+	// CacheRead is cache reads (hits and refreshes).
+	CacheRead int64
 }
 
 // LongContext holds the rates that apply to all of a call's tokens when its
 // input (uncached + cache writes + cache reads) is strictly above Threshold.
 type LongContext struct {
+	// Threshold is in tokens of input; the rates apply strictly above it.
 	Threshold int64
-	Rates     Rates
+	// Rates replace the version's rates for every category of such a call.
+	Rates Rates
 }
 
 // ModifierPrices are the multipliers of the price modifiers a price version
@@ -136,21 +145,32 @@ type LongContext struct {
 // offered: a request for it is refused (Model.Supports), and a response that
 // reports it anyway is priced without it.
 type ModifierPrices struct {
-	SpeedFast, InferenceGeoUS, ServiceTierPriority, ServiceTierBatch Multiplier
+	// SpeedFast prices speed "fast" (catalogue key speed_fast).
+	SpeedFast Multiplier
+	// InferenceGeoUS prices inference_geo "us" (inference_geo_us).
+	InferenceGeoUS Multiplier
+	// ServiceTierPriority and ServiceTierBatch price the tiers a response
+	// reports (service_tier_priority, service_tier_batch).
+	ServiceTierPriority, ServiceTierBatch Multiplier
 }
 
 // PriceVersion is a model's prices from Effective on, until the next version's
 // Effective. The first version of a model has a zero Effective.
 type PriceVersion struct {
+	// Effective is when the version takes effect; zero for the first.
 	Effective time.Time
-	Rates     Rates
+	// Rates are the token prices below any long-context threshold.
+	Rates Rates
 	// LongContext is nil for models without long-context rates.
 	LongContext *LongContext
 	// WebSearchPer1000 is the price of 1,000 web searches in nano-credits;
 	// meaningful only when WebSearchPriced.
 	WebSearchPer1000 int64
-	WebSearchPriced  bool
-	Modifiers        ModifierPrices
+	// WebSearchPriced is false when the version has no web search price:
+	// requests with a web search tool are refused.
+	WebSearchPriced bool
+	// Modifiers are the modifier multipliers the version offers.
+	Modifiers ModifierPrices
 }
 
 // PriceAt returns the price version in force at t: the last whose Effective is

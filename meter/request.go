@@ -9,6 +9,7 @@ import (
 // RequestError is a request the gateway refuses with 400
 // invalid_request_error (CONTRACT §2). Message names the field at fault.
 type RequestError struct {
+	// Message is the error message for the client, starting with the field.
 	Message string
 }
 
@@ -99,9 +100,11 @@ type Request struct {
 	// usage field reports); empty when there is none. Model.Supports refuses it.
 	UnpricedTool string
 	// Speed, ServiceTier and InferenceGeo are the request's values, empty when
-	// absent; Modifiers is what they mean for the price.
+	// absent.
 	Speed, ServiceTier, InferenceGeo string
-	Modifiers                        Modifiers
+	// Modifiers is what Speed, ServiceTier and InferenceGeo mean for the
+	// price; unknown values map to the Unknown constants, which Supports refuses.
+	Modifiers Modifiers
 	// Messages, Images and Documents count what the estimate saw.
 	Messages, Images, Documents int
 }

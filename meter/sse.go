@@ -93,7 +93,8 @@ type StreamResult struct {
 	// SawMessageStart is true once a well-formed message_start was seen.
 	SawMessageStart bool
 	// Model is message.model of message_start: a view into the Observer's own
-	// buffer, valid until its next Reset. Empty when absent or longer than 128 bytes.
+	// buffer, valid until its next Reset (or a second message_start, which
+	// real streams never send). Empty when absent or longer than 128 bytes.
 	Model []byte
 	// ContentBytes counts decoded content bytes seen per ContentKind, for
 	// EstimateOutputTokens.
@@ -442,6 +443,8 @@ func (o *Observer) onMessageStart(b []byte) bool {
 			it.skip(1)
 			continue
 		}
+		// A repeated "message" replaces the first, as in JSON.
+		modelLen, haveUsage = 0, false
 		m := openObject(b, it.i)
 		for m.next() {
 			switch {
@@ -452,13 +455,13 @@ func (o *Observer) onMessageStart(b []byte) bool {
 				}
 				m.i, haveUsage = end, true
 			case m.keyIs("model"):
+				modelLen = 0
 				raw, _, end, ok := stringAt(b, m.i)
 				if !ok {
 					m.skip(2) // null or another type: no model
 					continue
 				}
 				d, fits := appendUnescaped(model[:0], raw, true)
-				modelLen = 0
 				if fits {
 					modelLen = len(d)
 				}

@@ -467,7 +467,7 @@ func TestEstimateCutOff(t *testing.T) {
 }
 
 // stream200 is a realistic 200-event stream: message_start, one text block of
-// 190 deltas with pings among them, message_delta and message_stop.
+// 185 text deltas and 10 pings, content_block_stop, message_delta and message_stop.
 func stream200() []byte {
 	var b strings.Builder
 	b.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-6\",\"id\":\"msg_01BiHaB6TfwQ4SrYoHQQBE7h\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"stop_details\":null,\"usage\":{\"input_tokens\":2095,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":1800,\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},\"output_tokens\":1,\"service_tier\":\"standard\",\"inference_geo\":\"global\"}}}\n\n")

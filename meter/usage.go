@@ -15,15 +15,24 @@ package meter
 // standard, unmodified price. Upstreams that do not report them (Bedrock) leave
 // them zero; the caller may copy Request.Modifiers into them.
 type Usage struct {
-	InputTokens                int64
-	OutputTokens               int64
-	CacheCreationInputTokens   int64
+	// InputTokens is uncached input.
+	InputTokens int64
+	// OutputTokens is output, thinking included.
+	OutputTokens int64
+	// CacheCreationInputTokens is all cache writes.
+	CacheCreationInputTokens int64
+	// CacheCreation5mInputTokens is the 5-minute share of the cache writes.
 	CacheCreation5mInputTokens int64
+	// CacheCreation1hInputTokens is the 1-hour share of the cache writes.
 	CacheCreation1hInputTokens int64
-	CacheReadInputTokens       int64
-	WebSearchRequests          int64
-	WebFetchRequests           int64
+	// CacheReadInputTokens is cache reads.
+	CacheReadInputTokens int64
+	// WebSearchRequests is server-side web searches (priced per 1,000).
+	WebSearchRequests int64
+	// WebFetchRequests is server-side web fetches (tokens only).
+	WebFetchRequests int64
 
+	// Modifiers are the price modifiers reported with the usage.
 	Modifiers
 }
 
@@ -36,9 +45,12 @@ func (u *Usage) TotalInputTokens() int64 {
 // Modifiers are the request or response options that change a call's price,
 // each priced from the catalogue's modifier entries (CONTRACT §5).
 type Modifiers struct {
-	Speed        Speed
+	// Speed is the speed option (fast mode).
+	Speed Speed
+	// InferenceGeo is the data-residency option.
 	InferenceGeo Geo
-	ServiceTier  Tier
+	// ServiceTier is the tier that served (or is asked to serve) the call.
+	ServiceTier Tier
 }
 
 // Speed is the `speed` option (fast mode).
@@ -123,6 +135,8 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 		case it.keyIs("cache_read_input_tokens"):
 			it.intField(&u.cacheRead, &u.set, fCacheRead)
 		case it.keyIs("cache_creation"):
+			// A repeated key replaces the whole object, as in JSON.
+			u.eph5m, u.eph1h, u.set = 0, 0, u.set&^(fEph5m|fEph1h)
 			s := it.sub()
 			for s.next() {
 				switch {
@@ -136,6 +150,7 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 			}
 			it.exit(&s)
 		case it.keyIs("server_tool_use"):
+			u.webSearch, u.webFetch, u.set = 0, 0, u.set&^(fWebSearch|fWebFetch)
 			s := it.sub()
 			for s.next() {
 				switch {
@@ -149,6 +164,7 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 			}
 			it.exit(&s)
 		case it.keyIs("speed"):
+			u.speed = SpeedStandard
 			if raw, esc, ok := it.stringField(&u.set, fSpeed); ok {
 				u.speed = speedOf(raw, esc)
 				if u.speed == SpeedUnknown {
@@ -156,6 +172,7 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 				}
 			}
 		case it.keyIs("inference_geo"):
+			u.geo = GeoDefault
 			if raw, esc, ok := it.stringField(&u.set, fGeo); ok {
 				u.geo = geoOf(raw, esc)
 				if u.geo == GeoUnknown {
@@ -163,6 +180,7 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 				}
 			}
 		case it.keyIs("service_tier"):
+			u.tier = TierStandard
 			if raw, esc, ok := it.stringField(&u.set, fTier); ok {
 				u.tier = tierOf(raw, esc)
 				if u.tier == TierUnknown {
@@ -177,10 +195,12 @@ func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
 }
 
 // intField reads the current value as a non-negative int64 into *dst and marks
-// bit in *set; null leaves both alone.
+// bit in *set; null clears both, as a later duplicate key wins in JSON.
 func (it *objIter) intField(dst *int64, set *uint16, bit uint16) {
 	if isNull(it.b, it.i) {
 		it.i += 4
+		*dst = 0
+		*set &^= bit
 		return
 	}
 	v, end, res := parseInt(it.b, it.i)
@@ -192,10 +212,12 @@ func (it *objIter) intField(dst *int64, set *uint16, bit uint16) {
 	*set |= bit
 }
 
-// stringField reads the current value as a string; null yields ok == false.
+// stringField reads the current value as a string and marks bit in *set; null
+// clears the bit and yields ok == false.
 func (it *objIter) stringField(set *uint16, bit uint16) (raw []byte, esc, ok bool) {
 	if isNull(it.b, it.i) {
 		it.i += 4
+		*set &^= bit
 		return nil, false, false
 	}
 	raw, esc, end, ok := stringAt(it.b, it.i)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -41,12 +40,13 @@ type call struct {
 	adm admission
 
 	ureq  fasthttp.Request
-	uresp fasthttp.Response
-	// body is the upstream reply stream while the call reads it.
-	body io.Reader
-	// stream is the same stream for abortUpstream, set before the call is
-	// tracked and cleared only after it is untracked.
-	stream io.Reader
+	uhdr  fasthttp.ResponseHeader
+	ubody upstreamBody
+	// bodyOpen is true while the upstream reply is being read.
+	bodyOpen bool
+	// abortConn is the upstream connection for abortUpstream: set before the
+	// call is tracked, cleared only after it is untracked.
+	abortConn *upConn
 
 	obs   meter.Observer
 	phase streamPhase
@@ -65,6 +65,7 @@ type call struct {
 	upReqIDBuf []byte
 	pendingBuf []byte
 	hdrBuf     []byte
+	uriBuf     []byte
 }
 
 type streamPhase uint8
@@ -88,8 +89,9 @@ func (g *Gateway) acquireCall() *call {
 // release resets c and returns it to the pool; c must not be used after.
 func (g *Gateway) releaseCall(c *call) {
 	c.ureq.Reset()
-	c.uresp.Reset()
-	c.body, c.stream = nil, nil
+	c.uhdr.Reset()
+	c.ubody.close()
+	c.bodyOpen, c.abortConn = false, nil
 	c.key, c.model, c.up = nil, nil, nil
 	c.requestID = ""
 	c.held, c.holdNanos, c.holdCommit = false, 0, ledger.Commit{}
@@ -116,7 +118,7 @@ func (c *call) Read(p []byte) (int, error) {
 	for {
 		switch c.phase {
 		case phaseStream:
-			n, err := c.body.Read(p)
+			n, err := c.ubody.Read(p)
 			if n > 0 {
 				if c.record.TTFBMs == 0 {
 					c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
@@ -147,11 +149,11 @@ func (c *call) Read(p []byte) (int, error) {
 				c.pending = c.pending[n:]
 				return n, nil
 			}
-			if c.body == nil {
+			if !c.bodyOpen {
 				c.phase = phaseDone
 				continue
 			}
-			n, err := c.body.Read(p)
+			n, err := c.ubody.Read(p)
 			if err != nil {
 				c.phase = phaseDone
 			}
@@ -177,9 +179,9 @@ func (c *call) CloseWithError(error) error {
 	return nil
 }
 
-// finish releases the upstream response and the call.
+// finish releases the upstream connection and the call.
 func (c *call) finish() {
-	_ = c.uresp.CloseBodyStream()
+	c.ubody.close()
 	c.g.inflight.Done()
 	c.g.releaseCall(c)
 }
@@ -188,12 +190,8 @@ func (c *call) finish() {
 // another goroutine: fasthttp's stream close interrupts a blocked read.
 func (c *call) abortUpstream() {
 	c.aborted.Store(true)
-	if s, ok := c.stream.(interface{ CloseWithError(error) error }); ok {
-		_ = s.CloseWithError(errShuttingDown)
-	}
+	c.ubody.abort(c.abortConn)
 }
-
-var errShuttingDown = errors.New("proxy: shutting down")
 
 // finishStream settles a stream whose final event was just read.
 func (c *call) finishStream() {
@@ -230,8 +228,8 @@ func (c *call) failStream(err error) {
 	c.settle(outcome, usage, estimated)
 	c.pending = appendErrorEvent(c.pendingBuf[:0], typ, msg, c.requestID)
 	c.pendingBuf = c.pending
-	_ = c.uresp.CloseBodyStream()
-	c.body = nil
+	c.ubody.close()
+	c.bodyOpen = false
 }
 
 // clientLeft handles a client that went away mid-stream: by policy, drain
@@ -245,7 +243,7 @@ func (c *call) clientLeft() {
 		}
 		drainsRefused.Inc()
 	}
-	_ = c.uresp.CloseBodyStream()
+	c.ubody.close()
 	r := c.obs.Result()
 	usage := r.Usage
 	estimated := false
@@ -262,10 +260,10 @@ var drainBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return
 // drain reads the rest of the upstream reply, metering it, within the drain
 // timeout, and settles at what the upstream reported.
 func (c *call) drain() {
-	startBody(&c.uresp, c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
+	c.ubody.setDeadlines(c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
 	buf := drainBufPool.Get().(*[]byte)
 	for c.obs.Result().End == meter.EndCutOff {
-		n, err := c.body.Read(*buf)
+		n, err := c.ubody.Read(*buf)
 		c.obs.Write((*buf)[:n])
 		if err != nil {
 			break

@@ -20,24 +20,26 @@ var passedResponseHeaders = [...]string{"content-type", "cache-control", "retry-
 // latency and waited for before the client sees a byte.
 func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 	u := c.up
-	u.prepareRequest(&c.ureq, ctx, c.bodyBuf, c.betaBuf)
+	c.uriBuf = u.prepareRequest(&c.ureq, ctx, c.bodyBuf, c.betaBuf, c.uriBuf)
 	firstByte := g.cfg.FirstByteTimeout
 	if !c.mreq.Stream {
 		firstByte = g.cfg.FirstByteTimeoutNonStreaming
 	}
-	c.ureq.SetTimeout(firstByte)
 	attemptStart := time.Now()
-	err := u.client.Do(&c.ureq, &c.uresp)
+	err := u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, attemptStart.Add(firstByte))
 	attempt := ledger.Attempt{Upstream: u.name, DurationMs: time.Since(attemptStart).Milliseconds()}
 	c.record.Upstream = u.name
-	if id := c.uresp.Header.Peek(hdrRequestID); len(id) > 0 {
-		c.upReqIDBuf = append(c.upReqIDBuf[:0], id...)
+	if err == nil {
+		c.bodyOpen = true
+		c.ubody.setDeadlines(g.cfg.IdleTimeout, c.start.Add(g.cfg.TotalTimeout))
+		if id := c.uhdr.Peek(hdrRequestID); len(id) > 0 {
+			c.upReqIDBuf = append(c.upReqIDBuf[:0], id...)
+		}
 	}
 	if holdErr := c.holdCommit.Wait(); holdErr != nil {
 		// The WAL failed: nothing more can be recorded durably. Refuse; the
 		// process stops serving and replays on restart.
 		g.logger.Printf("request %s: the hold is not durable: %s", c.requestID, holdErr)
-		_ = c.uresp.CloseBodyStream()
 		c.held = false
 		writeError(ctx, fasthttp.StatusServiceUnavailable, errAPI, "the gateway cannot record calls now")
 		g.inflight.Done()
@@ -46,7 +48,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 	}
 	if err != nil {
 		status, typ, msg := fasthttp.StatusBadGateway, errAPI, "upstream unreachable"
-		if errors.Is(err, fasthttp.ErrTimeout) || isTimeout(err) {
+		if isTimeout(err) {
 			status, typ, msg = fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time"
 		}
 		attempt.ErrorType = typ
@@ -58,12 +60,12 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 		g.releaseCall(c)
 		return
 	}
-	status := c.uresp.StatusCode()
+	status := c.uhdr.StatusCode()
 	attempt.Status = status
 	c.record.Attempts = append(c.record.Attempts, attempt)
 	ctx.SetStatusCode(status)
 	for _, h := range passedResponseHeaders {
-		if v := c.uresp.Header.Peek(h); len(v) > 0 {
+		if v := c.uhdr.Peek(h); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(h, v)
 		}
 	}
@@ -71,13 +73,11 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 		g.passError(ctx, c, status)
 		return
 	}
-	startBody(&c.uresp, g.cfg.IdleTimeout, c.start.Add(g.cfg.TotalTimeout))
 	c.record.Status = status
-	if bytes.HasPrefix(c.uresp.Header.ContentType(), []byte("text/event-stream")) {
-		c.body = c.uresp.BodyStream()
-		c.stream = c.body
+	if bytes.HasPrefix(c.uhdr.ContentType(), []byte("text/event-stream")) {
 		c.obs.Reset(g.cfg.MaxEventBytes)
 		c.phase = phaseStream
+		c.abortConn = c.ubody.c
 		g.track(c)
 		ctx.Response.SetBodyStream(c, -1)
 		return
@@ -88,7 +88,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 // replyJSON reads a non-streaming reply, settles it from its usage and sends
 // it; a body that is not a message (an error in a 200) voids the call.
 func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
-	body, err := readBody(&c.uresp, c.bodyBuf[:0], g.cfg.MaxResponseBodyBytes)
+	body, err := readBody(&c.ubody, c.bodyBuf[:0], g.cfg.MaxResponseBodyBytes)
 	c.bodyBuf = body
 	c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
 	if err != nil {
@@ -122,7 +122,7 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 // error on, except errors about the platform's own upstream account, which
 // become 503 overloaded_error.
 func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, status int) {
-	body, _ := readBody(&c.uresp, c.bodyBuf[:0], 64<<10)
+	body, _ := readBody(&c.ubody, c.bodyBuf[:0], 64<<10)
 	c.bodyBuf = body
 	c.record.Attempts[len(c.record.Attempts)-1].ErrorType = upstreamErrorType(body)
 	if platformAccountError(status, body) {
@@ -140,12 +140,8 @@ func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, status int) {
 	g.releaseCall(c)
 }
 
-// readBody reads resp's body (streamed or not) into dst, up to limit bytes.
-func readBody(resp *fasthttp.Response, dst []byte, limit int) ([]byte, error) {
-	s := resp.BodyStream()
-	if s == nil {
-		return append(dst, resp.Body()...), nil
-	}
+// readBody reads an upstream body into dst, up to limit bytes.
+func readBody(s io.Reader, dst []byte, limit int) ([]byte, error) {
 	for {
 		if len(dst) == cap(dst) {
 			dst = append(dst, 0)[:len(dst)]

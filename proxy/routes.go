@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"slices"
 	"strconv"
 	"time"
@@ -228,36 +227,36 @@ func (g *Gateway) handleCountTokens(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta "+refused+" is not available on this gateway")
 		return
 	}
-	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	ureq := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(ureq)
-	defer fasthttp.ReleaseResponse(uresp)
-	up.prepareRequest(ureq, ctx, body, betas)
-	ureq.SetTimeout(g.cfg.FirstByteTimeout)
-	if err := up.client.Do(ureq, uresp); err != nil {
-		if isTimeout(err) || err == fasthttp.ErrTimeout {
+	var hdr fasthttp.ResponseHeader
+	var ubody upstreamBody
+	up.prepareRequest(ureq, ctx, body, betas, nil)
+	if err := up.roundTrip(ureq, &hdr, &ubody, now.Add(g.cfg.FirstByteTimeout)); err != nil {
+		if isTimeout(err) {
 			writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time")
 		} else {
 			writeError(ctx, fasthttp.StatusBadGateway, errAPI, "upstream unreachable")
 		}
 		return
 	}
-	startBody(uresp, g.cfg.IdleTimeout, now.Add(g.cfg.FirstByteTimeout))
-	out, err := readBody(uresp, nil, 1<<20)
-	_ = uresp.CloseBodyStream()
+	ubody.setDeadlines(g.cfg.IdleTimeout, now.Add(g.cfg.FirstByteTimeout))
+	out, err := readBody(&ubody, nil, 1<<20)
+	ubody.close()
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadGateway, errAPI, "the upstream reply was cut off")
 		return
 	}
-	status := uresp.StatusCode()
+	status := hdr.StatusCode()
 	if status != fasthttp.StatusOK && platformAccountError(status, out) {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable")
 		return
 	}
 	for _, h := range passedResponseHeaders {
-		if v := uresp.Header.Peek(h); len(v) > 0 {
+		if v := hdr.Peek(h); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(h, v)
 		}
 	}
 	ctx.SetStatusCode(status)
-	ctx.SetBody(bytes.Clone(out))
+	ctx.SetBody(out)
 }

@@ -1,28 +1,77 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// upstream is one provider account calls are forwarded to, with its pooled
+// upstream is one provider account calls are forwarded to, with its pool of
 // connections.
+//
+// The HTTP/1.1 protocol work is fasthttp's (Request.Write, ResponseHeader.Read);
+// the connection pool and the body reader are ours, for two reasons that
+// fasthttp's HostClient cannot meet. A streamed reply needs three deadlines a
+// HostClient cannot express: the first byte, the silence between two reads,
+// and the whole call; HostClient sets one read deadline before the headers,
+// which would cut a long stream off. And HostClient's streamed response costs
+// four allocations per call (closures and a wrapper), more than the
+// gateway's whole budget. The pool here is small: a bounded stack of idle
+// connections, a semaphore of MaxConns, dials through fasthttp's caching
+// TCPDialer.
 type upstream struct {
 	name   string
 	kind   string
 	scheme string
 	host   string
+	addr   string
 	// pathPrefix is the base URL's path, prepended to the client's path.
 	pathPrefix string
 	apiKey     string
-	client     *fasthttp.HostClient
+
+	connectTimeout time.Duration
+	// maxIdle is how long an idle connection is kept; below typical server
+	// keep-alive timeouts, so a reused connection is rarely one the server
+	// is closing.
+	maxIdle time.Duration
+	tls     *tls.Config
+	dialer  fasthttp.TCPDialer
+	// dial opens a connection (tests replace it with an in-memory one).
+	dial func(addr string) (net.Conn, error)
+
+	// slots bounds the connections in use.
+	slots chan struct{}
+	mu    struct {
+		sync.Mutex
+		idle []*upConn
+	}
 }
+
+// upConn is one pooled connection with its buffers.
+type upConn struct {
+	net.Conn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	lastUse time.Time
+	reused  bool
+}
+
+// Buffer sizes of an upstream connection.
+const (
+	upReadBufferBytes  = 32 << 10
+	upWriteBufferBytes = 16 << 10
+)
 
 func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 	u, err := url.Parse(uc.BaseURL)
@@ -37,40 +86,162 @@ func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 			addr += ":80"
 		}
 	}
-	connectTimeout := cfg.ConnectTimeout
 	up := &upstream{
-		name:       uc.Name,
-		kind:       uc.Kind,
-		scheme:     u.Scheme,
-		host:       u.Host,
-		pathPrefix: strings.TrimSuffix(u.Path, "/"),
-		apiKey:     uc.APIKey,
+		name:           uc.Name,
+		kind:           uc.Kind,
+		scheme:         u.Scheme,
+		host:           u.Host,
+		addr:           addr,
+		pathPrefix:     strings.TrimSuffix(u.Path, "/"),
+		apiKey:         uc.APIKey,
+		connectTimeout: cfg.ConnectTimeout,
+		maxIdle:        30 * time.Second,
+		slots:          make(chan struct{}, uc.MaxConns),
+		dialer:         fasthttp.TCPDialer{Concurrency: 1000, DNSCacheDuration: time.Minute},
 	}
-	up.client = &fasthttp.HostClient{
-		Addr:                     addr,
-		Name:                     "tollgate",
-		NoDefaultUserAgentHeader: true,
-		IsTLS:                    u.Scheme == "https",
-		MaxConns:                 uc.MaxConns,
-		MaxIdleConnDuration:      90 * time.Second,
-		MaxConnWaitTimeout:       connectTimeout,
-		StreamResponseBody:       true,
-		MaxResponseBodySize:      cfg.MaxResponseBodyBytes,
-		// A call is forwarded at most once: a retry after the upstream may
-		// have started work could bill the customer twice.
-		MaxIdemponentCallAttempts: 1,
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		DisablePathNormalizing:    true,
-		Dial: func(addr string) (net.Conn, error) {
-			c, err := fasthttp.DialTimeout(addr, connectTimeout)
-			if err != nil {
-				return nil, err
-			}
-			return newUpstreamConn(c), nil
-		},
+	if u.Scheme == "https" {
+		up.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 	}
+	up.dial = func(addr string) (net.Conn, error) { return up.dialer.DialTimeout(addr, up.connectTimeout) }
 	return up, nil
 }
+
+// errNoConn is a connection that could not be had within the connect timeout.
+var errNoConn = errors.New("proxy: no upstream connection available")
+
+// acquire returns an idle connection or a new one, within the connect
+// timeout.
+func (u *upstream) acquire() (*upConn, error) {
+	select {
+	case u.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(u.connectTimeout)
+		select {
+		case u.slots <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return nil, errNoConn
+		}
+	}
+	now := time.Now()
+	u.mu.Lock()
+	for n := len(u.mu.idle); n > 0; n = len(u.mu.idle) {
+		c := u.mu.idle[n-1]
+		u.mu.idle[n-1] = nil
+		u.mu.idle = u.mu.idle[:n-1]
+		if now.Sub(c.lastUse) < u.maxIdle {
+			u.mu.Unlock()
+			c.reused = true
+			return c, nil
+		}
+		c.Close()
+	}
+	u.mu.Unlock()
+	c, err := u.connect()
+	if err != nil {
+		<-u.slots
+		return nil, err
+	}
+	return c, nil
+}
+
+func (u *upstream) connect() (*upConn, error) {
+	conn, err := u.dial(u.addr)
+	if err != nil {
+		return nil, err
+	}
+	if u.tls != nil {
+		tc := tls.Client(conn, u.tls)
+		ctx, cancel := context.WithTimeout(context.Background(), u.connectTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, upReadBufferBytes), bw: bufio.NewWriterSize(conn, upWriteBufferBytes)}, nil
+}
+
+// release returns c to the pool when reusable, and closes it otherwise.
+func (u *upstream) release(c *upConn, reusable bool) {
+	if reusable {
+		c.lastUse = time.Now()
+		u.mu.Lock()
+		if len(u.mu.idle) < cap(u.slots) {
+			u.mu.idle = append(u.mu.idle, c)
+			c = nil
+		}
+		u.mu.Unlock()
+	}
+	if c != nil {
+		c.Close()
+	}
+	<-u.slots
+}
+
+// roundTrip sends req and reads the response header into resp, all before
+// firstByte; body then reads the response body. A connection that the
+// server closed while it was idle is detected by nothing coming back, and
+// the request is sent once more on a new connection: the server did not read
+// it, so it did no work.
+func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.ResponseHeader, body *upstreamBody, firstByte time.Time) error {
+	for attempt := 0; ; attempt++ {
+		c, err := u.acquire()
+		if err != nil {
+			return err
+		}
+		err = u.exchange(c, req, resp, firstByte)
+		if err == nil {
+			body.start(u, c, resp)
+			return nil
+		}
+		u.release(c, false)
+		if !c.reused || attempt > 0 || !errors.Is(err, errIdleClosed) {
+			return err
+		}
+	}
+}
+
+// errIdleClosed is a reused connection that returned nothing at all.
+var errIdleClosed = errors.New("proxy: the upstream closed an idle connection")
+
+func (u *upstream) exchange(c *upConn, req *fasthttp.Request, resp *fasthttp.ResponseHeader, firstByte time.Time) error {
+	if err := c.SetDeadline(firstByte); err != nil {
+		return err
+	}
+	if err := req.Write(c.bw); err != nil {
+		return err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return err
+	}
+	for {
+		err := resp.Read(c.br)
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			return errFirstByteTimeout
+		}
+		if err != nil {
+			if c.reused && errors.Is(err, io.EOF) {
+				return errIdleClosed
+			}
+			return err
+		}
+		// Skip interim 1xx responses (100 Continue and the like).
+		if s := resp.StatusCode(); s < 100 || s >= 200 || s == 101 {
+			return nil
+		}
+	}
+}
+
+// errFirstByteTimeout is an upstream that sent no response header in time.
+var errFirstByteTimeout = &timeoutError{"the upstream did not answer in time"}
+
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string { return e.msg }
+func (e *timeoutError) Timeout() bool { return true }
 
 // Request headers forwarded to the upstream (CONTRACT §2); anthropic-beta
 // lines are joined, x-stainless-* forwarded by prefix. Everything else, the
@@ -78,20 +249,17 @@ func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 var forwardedRequestHeaders = [...]string{"anthropic-version", "content-type", "accept", "user-agent"}
 
 // prepareRequest fills ureq for forwarding the client's request in ctx with
-// body to u.
-func (u *upstream) prepareRequest(ureq *fasthttp.Request, ctx *fasthttp.RequestCtx, body []byte, betas []byte) {
+// body to u. uri is a buffer for the request URI; the extended one is
+// returned.
+func (u *upstream) prepareRequest(ureq *fasthttp.Request, ctx *fasthttp.RequestCtx, body, betas, uri []byte) []byte {
 	ureq.Header.SetMethod(fasthttp.MethodPost)
-	uri := ureq.URI()
-	uri.SetScheme(u.scheme)
-	uri.SetHost(u.host)
-	path := ureq.Header.RequestURI()[:0]
-	path = append(path, u.pathPrefix...)
-	path = append(path, ctx.Path()...)
+	uri = append(uri[:0], u.pathPrefix...)
+	uri = append(uri, ctx.Path()...)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
-		path = append(path, '?')
-		path = append(path, q...)
+		uri = append(uri, '?')
+		uri = append(uri, q...)
 	}
-	ureq.SetRequestURIBytes(path)
+	ureq.Header.SetRequestURIBytes(uri)
 	ureq.Header.SetHost(u.host)
 	for _, h := range forwardedRequestHeaders {
 		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
@@ -108,6 +276,7 @@ func (u *upstream) prepareRequest(ureq *fasthttp.Request, ctx *fasthttp.RequestC
 	}
 	ureq.Header.Set("x-api-key", u.apiKey)
 	ureq.SetBodyRaw(body)
+	return uri
 }
 
 // appendBetas appends every anthropic-beta line of the request joined with

@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// upstreamBody reads one upstream response body off its pooled connection:
+// sized (Content-Length), chunked, or until the connection closes. Every
+// Read gets the deadline min(now + idle, total), so a silent upstream and an
+// overlong call both end in a timeout error. Once the body has been read to
+// its end the connection goes back to the pool; otherwise close drops it.
+//
+// Read and close run on the call's goroutine. abort may run on another one
+// (shutdown): it closes the connection, which interrupts a blocked Read.
+type upstreamBody struct {
+	u *upstream
+	c *upConn
+	// kind of framing, and what remains of the body or of the current chunk.
+	chunked, untilClose bool
+	remaining           int64
+	done                bool
+	reusable            bool
+	idle                time.Duration
+	total               time.Time
+	aborted             atomic.Bool
+}
+
+// maxChunkLine bounds a chunk-size line (hex digits and extensions).
+const maxChunkLine = 4096
+
+var (
+	errBadChunk        = errors.New("proxy: malformed chunked encoding from the upstream")
+	errAbortedUpstream = errors.New("proxy: upstream read aborted")
+)
+
+func (b *upstreamBody) start(u *upstream, c *upConn, h *fasthttp.ResponseHeader) {
+	*b = upstreamBody{u: u, c: c, reusable: !h.ConnectionClose()}
+	switch cl := h.ContentLength(); {
+	case h.StatusCode() == fasthttp.StatusNoContent || h.StatusCode() == fasthttp.StatusNotModified:
+		b.done = true
+	case cl >= 0:
+		b.remaining = int64(cl)
+		b.done = cl == 0
+	case cl == -1:
+		b.chunked = true
+	default:
+		b.untilClose, b.reusable = true, false
+	}
+}
+
+// setDeadlines sets the between-reads and whole-call limits.
+func (b *upstreamBody) setDeadlines(idle time.Duration, total time.Time) {
+	b.idle, b.total = idle, total
+}
+
+// Read reads the body; io.EOF at its end.
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.c == nil || b.aborted.Load() {
+		return 0, errAbortedUpstream
+	}
+	if b.idle > 0 {
+		d := time.Now().Add(b.idle)
+		if !b.total.IsZero() && b.total.Before(d) {
+			d = b.total
+		}
+		if err := b.c.SetReadDeadline(d); err != nil {
+			return 0, err
+		}
+	}
+	br := b.c.br
+	switch {
+	case b.untilClose:
+		n, err := br.Read(p)
+		if err == io.EOF {
+			b.done = true
+		}
+		return n, err
+	case b.chunked:
+		if b.remaining == 0 {
+			size, err := readChunkSize(br)
+			if err != nil {
+				return 0, err
+			}
+			if size == 0 {
+				if err := skipTrailer(br); err != nil {
+					return 0, err
+				}
+				b.done = true
+				return 0, io.EOF
+			}
+			b.remaining = size
+		}
+		n, err := br.Read(p[:min(int64(len(p)), b.remaining)])
+		b.remaining -= int64(n)
+		if b.remaining == 0 && err == nil {
+			err = expectCRLF(br)
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	default:
+		n, err := br.Read(p[:min(int64(len(p)), b.remaining)])
+		b.remaining -= int64(n)
+		if b.remaining == 0 {
+			b.done = true
+			if err == io.EOF {
+				err = nil
+			}
+		} else if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
+}
+
+// close returns the connection to the pool if the body was read to its end,
+// and drops it otherwise. Safe to call more than once.
+func (b *upstreamBody) close() {
+	if b.c == nil {
+		return
+	}
+	c := b.c
+	b.c = nil
+	b.u.release(c, b.done && b.reusable && !b.aborted.Load())
+}
+
+// abort interrupts the body from another goroutine.
+func (b *upstreamBody) abort(c *upConn) {
+	b.aborted.Store(true)
+	if c != nil {
+		c.Close()
+	}
+}
+
+func readChunkSize(br *bufio.Reader) (int64, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		if err == io.EOF {
+			return 0, io.ErrUnexpectedEOF
+		}
+		if err == bufio.ErrBufferFull {
+			return 0, errBadChunk
+		}
+		return 0, err
+	}
+	if len(line) > maxChunkLine {
+		return 0, errBadChunk
+	}
+	var size int64
+	digits := 0
+	for _, c := range line {
+		var d int64
+		switch {
+		case '0' <= c && c <= '9':
+			d = int64(c - '0')
+		case 'a' <= c && c <= 'f':
+			d = int64(c-'a') + 10
+		case 'A' <= c && c <= 'F':
+			d = int64(c-'A') + 10
+		default:
+			if digits == 0 || (c != ';' && c != '\r' && c != '\n' && c != ' ' && c != '\t') {
+				return 0, errBadChunk
+			}
+			return size, nil
+		}
+		if digits++; digits > 15 {
+			return 0, errBadChunk
+		}
+		size = size<<4 | d
+	}
+	return 0, errBadChunk
+}
+
+func expectCRLF(br *bufio.Reader) error {
+	c, err := br.ReadByte()
+	if err == nil && c == '\r' {
+		c, err = br.ReadByte()
+	}
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if c != '\n' {
+		return errBadChunk
+	}
+	return nil
+}
+
+// skipTrailer reads the trailer section after the last chunk, up to its
+// empty line.
+func skipTrailer(br *bufio.Reader) error {
+	for range 64 {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return errBadChunk
+		}
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return nil
+		}
+	}
+	return errBadChunk
+}
