@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tollgateBin is the tollgate binary built once for the process tests.
+var tollgateBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollgate-bin")
+	if err != nil {
+		panic(err)
+	}
+	tollgateBin = filepath.Join(dir, "tollgate")
+	out, err := exec.Command("go", "build", "-o", tollgateBin, ".").CombinedOutput()
+	if err != nil {
+		panic(fmt.Sprintf("cannot build tollgate: %s\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// gatewayProcess is `tollgate serve` running as a real process on loopback.
+type gatewayProcess struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	client, admin  string
+	token          string
+	stdout, stderr bytes.Buffer
+	dataDir        string
+	exited         chan error
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startGateway(t *testing.T, dataDir string, extraArgs ...string) *gatewayProcess {
+	t.Helper()
+	p := &gatewayProcess{t: t, client: freeAddr(t), admin: freeAddr(t), token: "test-admin-token", dataDir: dataDir, exited: make(chan error, 1)}
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", p.client, "--admin-listen", p.admin, "--config", "../../configs/tollgate.yaml"}, extraArgs...)
+	p.cmd = exec.Command(tollgateBin, args...)
+	p.cmd.Env = []string{"TOLLGATE_ADMIN_TOKEN=" + p.token, "PATH=" + os.Getenv("PATH")}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("gateway exited: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.cmd.Process.Kill()
+			t.Fatalf("gateway not ready in time:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+func (p *gatewayProcess) adminDo(method, path, body string) (int, map[string]any) {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+p.admin+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+func (p *gatewayProcess) setupAccount(id, credit string) string {
+	p.t.Helper()
+	if st, out := p.adminDo("POST", "/admin/v1/accounts", `{"id":"`+id+`"}`); st != 201 {
+		p.t.Fatalf("cannot create account: %d %v", st, out)
+	}
+	if st, out := p.adminDo("POST", "/admin/v1/accounts/"+id+"/topups", `{"amount":"`+credit+`","order_id":"o-`+id+`","kind":"paid"}`); st != 201 {
+		p.t.Fatalf("cannot top up: %d %v", st, out)
+	}
+	st, out := p.adminDo("POST", "/admin/v1/accounts/"+id+"/keys", `{"name":"test"}`)
+	if st != 201 {
+		p.t.Fatalf("cannot create key: %d %v", st, out)
+	}
+	return out["key"].(string)
+}
+
+// stream starts a streaming call and returns the response; the caller reads it.
+func (p *gatewayProcess) stream(key, text string) *http.Response {
+	p.t.Helper()
+	body := `{"model":"claude-haiku-4-5","max_tokens":200,"stream":true,"messages":[{"role":"user","content":"` + text + `"}]}`
+	req, _ := http.NewRequest("POST", "http://"+p.client+"/v1/messages", strings.NewReader(body))
+	req.Header.Set("x-api-key", key)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("content-type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return resp
+}
+
+func runVerifyOn(t *testing.T, dataDir string) string {
+	t.Helper()
+	out, err := exec.Command(tollgateBin, "verify", "--data-dir", dataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("verify failed: %s\n%s", err, out)
+	}
+	return string(out)
+}
+
+// TestServeShutdownLetsCallsFinish sends SIGTERM while a slow stream runs: the
+// call completes and settles, the process exits 0, and verify passes.
+func TestServeShutdownLetsCallsFinish(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startGateway(t, dataDir)
+	key := p.setupAccount("acme", "10")
+	resp := p.stream(key, "Count slowly please [[sim:delay=50ms,words=20]]")
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); line != "event: message_start\n" {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(br)
+	resp.Body.Close()
+	if !bytes.Contains(rest, []byte("event: message_stop")) {
+		t.Fatalf("the running call was cut off by shutdown:\n%s", rest)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("unexpected exit: %v\n%s", err, p.stderr.String())
+		}
+		p.exited <- nil
+	case <-time.After(20 * time.Second):
+		t.Fatalf("gateway did not exit after SIGTERM")
+	}
+	out := runVerifyOn(t, dataDir)
+	if !strings.Contains(out, "open holds 0") {
+		t.Fatalf("holds left open after a clean shutdown:\n%s", out)
+	}
+}
+
+// TestServeRecoversOpenHoldsAfterKill kills the gateway with SIGKILL while a
+// stream runs, restarts it, and checks that the open hold was voided with a
+// call record of outcome recovered and nothing charged.
+func TestServeRecoversOpenHoldsAfterKill(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startGateway(t, dataDir)
+	key := p.setupAccount("acme", "10")
+	resp := p.stream(key, "Hang on [[sim:hang_after=2]]")
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); line != "event: message_start\n" {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	requestID := resp.Header.Get("request-id")
+	p.cmd.Process.Kill()
+	<-p.exited
+	p.exited <- nil
+	resp.Body.Close()
+
+	p2 := startGateway(t, dataDir)
+	st, out := p2.adminDo("GET", "/admin/v1/calls?request_id="+requestID, "")
+	data, _ := out["data"].([]any)
+	if st != 200 || len(data) != 1 {
+		t.Fatalf("no call record for the recovered call: %d %v\n%s", st, out, p2.stderr.String())
+	}
+	rec := data[0].(map[string]any)
+	if rec["outcome"] != "recovered" || rec["charged"] != "0" {
+		t.Fatalf("unexpected recovered call record: %v", rec)
+	}
+	_, acct := p2.adminDo("GET", "/admin/v1/accounts/acme", "")
+	if acct["available"] != "10" || acct["held"] != "0" {
+		t.Fatalf("the recovered hold must be released in full: %v", acct)
+	}
+	if !strings.Contains(p2.stderr.String(), "recovered 1 open holds") {
+		t.Fatalf("the start line must report the recovery:\n%s", p2.stderr.String())
+	}
+}
+
+// TestServeRequiresAdminToken: serve refuses to start without the token.
+func TestServeRequiresAdminToken(t *testing.T) {
+	cmd := exec.Command(tollgateBin, "serve", "--data-dir", t.TempDir(), "--config", "../../configs/tollgate.yaml")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "TOLLGATE_ADMIN_TOKEN") {
+		t.Fatalf("serve started without an admin token: %v\n%s", err, out)
+	}
+}
+
+// TestConfigUnknownKey: an unknown key fails, naming the key and its line.
+func TestConfigUnknownKey(t *testing.T) {
+	_, err := parseConfig([]byte("listen: a:1\nadmin_listen: b:2\nupstreams: [{name: x, base_url: 'http://x'}]\nwal:\n  modee: sync\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 5") || !strings.Contains(err.Error(), "modee") {
+		t.Fatalf("unexpected error for an unknown key: %v", err)
+	}
+}
+
+// TestShippedConfigLoads: configs/tollgate.yaml and the embedded copy load.
+func TestShippedConfigLoads(t *testing.T) {
+	for _, path := range []string{"../../configs/tollgate.yaml", "missing.yaml"} {
+		fc, err := loadConfig(path, path == "missing.yaml")
+		if err != nil {
+			t.Fatalf("cannot load %s: %s", path, err)
+		}
+		if _, err := loadCatalogue(fc); err != nil {
+			t.Fatalf("cannot load the catalogue of %s: %s", path, err)
+		}
+	}
+}
