@@ -224,6 +224,7 @@ func (l *Ledger) decodeState(state []byte) error {
 			return fmt.Errorf("ledger: hold %q of unknown account %q", h.requestID, acct)
 		}
 		h.account.openHolds++
+		openHolds.Inc()
 		l.holdShardOf(h.requestID).mu.holds[h.requestID] = h
 	}
 	for range count() {

@@ -307,6 +307,7 @@ func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
 	body = appendVarint(body, e.AvailableAfter)
 	s.mu.scratch = body
 	e.ID = l.appendLocked(kindTopUp, true, a.id, now, body)
+	opsTopUp.Inc()
 	l.orders.Lock()
 	l.orders.m[r.OrderID] = e
 	l.orders.Unlock()
@@ -374,6 +375,7 @@ func (l *Ledger) Hold(accountID, requestID, keyID string, amount int64) (Commit,
 	if err != nil {
 		hs.mu.Unlock()
 		s.mu.Unlock()
+		opsRefused.Inc()
 		return Commit{}, err
 	}
 	var body []byte
@@ -386,6 +388,7 @@ func (l *Ledger) Hold(accountID, requestID, keyID string, amount int64) (Commit,
 	}
 	seq := l.appendLocked(kindHold, true, a.id, now, body)
 	hs.mu.holds[h.requestID] = h
+	opsHold.Inc()
 	hs.mu.Unlock()
 	s.mu.Unlock()
 	return Commit{log: l.log, seq: seq}, nil
@@ -408,6 +411,7 @@ func (l *Ledger) holdLocked(hs *holdShard, a *account, requestID, keyID string, 
 	h.marks = a.earmark(h.marks[:0], amount, now)
 	a.held += amount
 	a.openHolds++
+	openHolds.Inc()
 	return h, nil
 }
 
@@ -475,6 +479,7 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 		s.mu.scratch = body
 	}
 	seq := l.appendCallLocked(kindSettle, true, a.id, now, body, callRequestID(call))
+	opsSettle.Inc()
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
 	}
@@ -508,6 +513,7 @@ func (l *Ledger) settleLocked(a *account, h *hold, actual, now int64) error {
 	a.held -= h.amount
 	a.charged = charged
 	a.openHolds--
+	openHolds.Dec()
 	a.repayDebt(now)
 	a.dropEmpty()
 	return nil
@@ -539,6 +545,7 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 		s.mu.scratch = body
 	}
 	seq := l.appendCallLocked(kindVoid, true, a.id, now, body, callRequestID(call))
+	opsVoid.Inc()
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
 	}
@@ -551,6 +558,7 @@ func voidLocked(a *account, h *hold, now int64) {
 	a.release(h.marks, 0)
 	a.held -= h.amount
 	a.openHolds--
+	openHolds.Dec()
 	a.repayDebt(now)
 	a.dropEmpty()
 }
@@ -648,6 +656,7 @@ func (l *Ledger) Adjust(r AdjustRequest) (e Entry, created bool, err error) {
 	body = appendVarint(body, e.AvailableAfter)
 	s.mu.scratch = body
 	e.ID = l.appendLocked(kindAdjust, true, a.id, now, body)
+	opsAdjust.Inc()
 	if r.IdempotencyKey != "" {
 		l.idem.Lock()
 		l.idem.m[r.IdempotencyKey] = e
@@ -708,6 +717,7 @@ func (l *Ledger) expireDueLocked(s *shard, a *account, now int64) uint64 {
 		body = appendVarint(body, a.available())
 		s.mu.scratch = body
 		seq = l.appendLocked(kindExpire, true, a.id, now, body)
+		opsExpire.Inc()
 	}
 	a.dropEmpty()
 	return seq
