@@ -167,6 +167,12 @@ func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
 		g.adminFreeze(ctx, seg[1], seg[2] == "freeze")
 	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "entries" && method == "GET":
 		g.adminEntries(ctx, seg[1])
+	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "statement" && method == "GET":
+		g.serveStatement(ctx, seg[1], true)
+	case seg[0] == "expiring" && len(seg) == 1 && method == "GET":
+		g.adminExpiring(ctx)
+	case seg[0] == "models" && len(seg) == 1 && method == "GET":
+		g.adminModels(ctx)
 	case seg[0] == "keys" && len(seg) == 2 && method == "PATCH":
 		g.adminPatchKey(ctx, seg[1])
 	case seg[0] == "keys" && len(seg) == 2 && method == "DELETE":

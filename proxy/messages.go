@@ -27,6 +27,8 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 		g.withKey(ctx, g.handleBalance)
 	case ctx.IsGet() && string(path) == "/v1/calls":
 		g.withKey(ctx, g.handleCalls)
+	case ctx.IsGet() && string(path) == "/v1/statement":
+		g.withKey(ctx, func(ctx *fasthttp.RequestCtx, k *ledger.Key) { g.serveStatement(ctx, k.AccountID, false) })
 	default:
 		ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
 		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route: "+string(ctx.Method())+" "+string(path))

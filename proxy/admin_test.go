@@ -1,0 +1,320 @@
+package proxy
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/valyala/fasthttp"
+)
+
+// adminFixture serves the admin API of a pathFixture gateway on loopback.
+type adminFixture struct {
+	*pathFixture
+	t     *testing.T
+	addr  string
+	token string
+	hc    *fasthttp.Client
+}
+
+func newAdminFixture(t *testing.T) *adminFixture {
+	f := newPathFixture(t, true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.g.ServeAdmin(ln)
+	return &adminFixture{pathFixture: f, t: t, addr: ln.Addr().String(), token: "admin", hc: &fasthttp.Client{}}
+}
+
+func (a *adminFixture) doWith(token, method, path, body string) (int, map[string]any, []byte) {
+	a.t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://" + a.addr + path)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.SetBodyString(body)
+	}
+	if err := a.hc.DoTimeout(req, resp, 10*time.Second); err != nil {
+		a.t.Fatalf("%s %s: %s", method, path, err)
+	}
+	raw := append([]byte(nil), resp.Body()...)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	if out != nil && resp.StatusCode() >= 400 {
+		if out["request_id"] != string(resp.Header.Peek("request-id")) {
+			a.t.Fatalf("%s %s: error request_id %v differs from the request-id header %q", method, path, out["request_id"], resp.Header.Peek("request-id"))
+		}
+	}
+	return resp.StatusCode(), out, raw
+}
+
+func (a *adminFixture) do(method, path, body string) (int, map[string]any) {
+	a.t.Helper()
+	st, out, _ := a.doWith(a.token, method, path, body)
+	return st, out
+}
+
+func (a *adminFixture) want(method, path, body string, status int) map[string]any {
+	a.t.Helper()
+	st, out := a.do(method, path, body)
+	if st != status {
+		a.t.Fatalf("%s %s %s: unexpected status; got %d %v; want %d", method, path, body, st, out, status)
+	}
+	return out
+}
+
+func errType(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	s, _ := e["type"].(string)
+	return s
+}
+
+func TestAdminAccountsAndTopUps(t *testing.T) {
+	a := newAdminFixture(t)
+	acct := a.want("POST", "/admin/v1/accounts", `{"id":"acme","email":"ops@acme.test","rpm":60}`, 201)
+	if acct["id"] != "acme" || acct["available"] != "0" || acct["rpm"] != float64(60) || acct["tpm"] != nil || acct["expires_at"] != nil {
+		t.Fatalf("unexpected account: %v", acct)
+	}
+	if out := a.want("POST", "/admin/v1/accounts", `{"id":"acme"}`, 409); errType(out) != "conflict_error" {
+		t.Fatalf("unexpected error: %v", out)
+	}
+	if gen := a.want("POST", "/admin/v1/accounts", `{}`, 201); !strings.HasPrefix(gen["id"].(string), "acct_") {
+		t.Fatalf("unexpected generated ID: %v", gen)
+	}
+	a.want("GET", "/admin/v1/accounts/nobody", "", 404)
+	a.want("PATCH", "/admin/v1/accounts/acme", `{"multiplier":"1.5","concurrency":3}`, 200)
+	if got := a.want("GET", "/admin/v1/accounts/acme", "", 200); got["multiplier"] != "1.5" || got["concurrency"] != float64(3) || got["rpm"] != float64(60) {
+		t.Fatalf("patch not applied: %v", got)
+	}
+
+	first := a.want("POST", "/admin/v1/accounts/acme/topups", `{"amount":"25","order_id":"o-1","kind":"paid"}`, 201)
+	if first["kind"] != "topup" || first["amount"] != "25" || first["order_id"] != "o-1" || first["credit"] != "paid" {
+		t.Fatalf("unexpected entry: %v", first)
+	}
+	again := a.want("POST", "/admin/v1/accounts/acme/topups", `{"amount":"25","order_id":"o-1","kind":"paid"}`, 200)
+	if again["id"] != first["id"] {
+		t.Fatalf("the same order must return the first entry; got %v; want %v", again["id"], first["id"])
+	}
+	a.want("POST", "/admin/v1/accounts/acme/topups", `{"amount":"26","order_id":"o-1","kind":"paid"}`, 409)
+	a.want("POST", "/admin/v1/accounts/nobody/topups", `{"amount":"1","order_id":"o-2","kind":"paid"}`, 404)
+	bad := map[string]string{
+		`{"amount":25,"order_id":"o-3","kind":"paid"}`:                                      "amount",
+		`{"amount":"-5","order_id":"o-3","kind":"paid"}`:                                    "amount",
+		`{"amount":"0.0000000001","order_id":"o-3","kind":"paid"}`:                          "amount",
+		`{"amount":"99999999999999999999","order_id":"o-3","kind":"paid"}`:                  "amount",
+		`{"amount":"1e3","order_id":"o-3","kind":"paid"}`:                                   "amount",
+		`{"amount":"1","kind":"paid"}`:                                                      "order_id",
+		`{"amount":"1","order_id":"o-3","kind":"free"}`:                                     "kind",
+		`{"amount":"1","order_id":"o-3","kind":"paid","expires_at":"2030-01-01T00:00:00Z"}`: "expires_at",
+		`{"amount":"1","order_id":"o-3","kind":"gift"}`:                                     "expires_at",
+		`{"amount":"1","order_id":"o-3","kind":"paid","colour":"red"}`:                      "colour",
+		`{"amount":"1","order_id":7,"kind":"paid"}`:                                         "order_id",
+		`not json`: "JSON",
+	}
+	for body, field := range bad {
+		out := a.want("POST", "/admin/v1/accounts/acme/topups", body, 400)
+		msg := out["error"].(map[string]any)["message"].(string)
+		if errType(out) != "invalid_request_error" || !strings.Contains(msg, field) {
+			t.Fatalf("body %s: the message must name %s; got %v", body, field, out)
+		}
+	}
+	gift := a.want("POST", "/admin/v1/accounts/acme/topups", fmt.Sprintf(`{"amount":"0.5","order_id":"g-1","kind":"gift","expires_at":%q}`, time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339)), 201)
+	if gift["credit"] != "gift" || gift["expires_at"] == nil {
+		t.Fatalf("unexpected gift entry: %v", gift)
+	}
+	if got := a.want("GET", "/admin/v1/accounts/acme", "", 200); got["available"] != "25.5" || got["expires_at"] == nil {
+		t.Fatalf("unexpected balance: %v", got)
+	}
+	expiring := a.want("GET", "/admin/v1/expiring?within=72h", "", 200)
+	data := expiring["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["account_id"] != "acme" || data[0].(map[string]any)["amount"] != "0.5" {
+		t.Fatalf("unexpected expiring list: %v", expiring)
+	}
+
+	// 50 concurrent identical top-ups credit once.
+	var wg sync.WaitGroup
+	statuses := make(chan int, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _ := a.do("POST", "/admin/v1/accounts/acme/topups", `{"amount":"10","order_id":"burst","kind":"paid"}`)
+			statuses <- st
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	created := 0
+	for st := range statuses {
+		if st == 201 {
+			created++
+		} else if st != 200 {
+			t.Fatalf("unexpected status in a burst of identical top-ups: %d", st)
+		}
+	}
+	if got := a.want("GET", "/admin/v1/accounts/acme", "", 200); created != 1 || got["available"] != "35.5" {
+		t.Fatalf("a burst of one order must credit once; created %d times, available %v", created, got["available"])
+	}
+
+	a.want("POST", "/admin/v1/accounts/acme/freeze", "", 204)
+	if got := a.want("GET", "/admin/v1/accounts/acme", "", 200); got["frozen"] != true {
+		t.Fatalf("not frozen: %v", got)
+	}
+	a.want("POST", "/admin/v1/accounts/acme/unfreeze", "", 204)
+	a.want("POST", "/admin/v1/accounts/nobody/freeze", "", 404)
+
+	entries := a.want("GET", "/admin/v1/accounts/acme/entries?limit=2", "", 200)
+	if len(entries["data"].([]any)) != 2 || entries["has_more"] != true || entries["next_cursor"] == nil {
+		t.Fatalf("unexpected first page: %v", entries)
+	}
+	rest := a.want("GET", "/admin/v1/accounts/acme/entries?limit=1000&cursor="+entries["next_cursor"].(string), "", 200)
+	if len(rest["data"].([]any)) != 1 || rest["has_more"] != false || rest["next_cursor"] != nil {
+		t.Fatalf("unexpected last page: %v", rest)
+	}
+	a.want("GET", "/admin/v1/accounts/acme/entries?limit=0", "", 400)
+	a.want("GET", "/admin/v1/accounts/acme/entries?limit=1001", "", 400)
+	a.want("GET", "/admin/v1/accounts/acme/entries?cursor=x", "", 400)
+}
+
+func TestAdminAuthorization(t *testing.T) {
+	a := newAdminFixture(t)
+	for _, tok := range []string{"", "wrong", a.key, "admin2"} {
+		st, out, _ := a.doWith(tok, "GET", "/admin/v1/models", "")
+		if st != 401 || errType(out) != "authentication_error" {
+			t.Fatalf("token %q: unexpected answer %d %v", tok, st, out)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if st, _, _ := a.doWith("", "GET", p, ""); st != 200 {
+			t.Fatalf("%s needs no token; got %d", p, st)
+		}
+	}
+	if st, _, body := a.doWith(a.token, "GET", "/metrics", ""); st != 200 || !strings.Contains(string(body), "tollgate_wal_records_total") {
+		t.Fatalf("unexpected metrics: %d", st)
+	}
+	if st, _, _ := a.doWith("", "GET", "/metrics", ""); st != 401 {
+		t.Fatalf("metrics need a token; got %d", st)
+	}
+	a.want("GET", "/admin/v1/nothing", "", 404)
+	models := a.want("GET", "/admin/v1/models", "", 200)
+	if len(models["data"].([]any)) == 0 {
+		t.Fatalf("no models: %v", models)
+	}
+}
+
+func TestAdminKeys(t *testing.T) {
+	a := newAdminFixture(t)
+	key := a.want("POST", "/admin/v1/accounts/bench/keys", `{"name":"ci","rpm":10,"models":["claude-haiku-4-5"],"spend_limit":"5","spend_period":"720h"}`, 201)
+	secret := key["key"].(string)
+	if !strings.HasPrefix(secret, "tg-") || len(secret) < 43 || key["hint"] != "tg-…"+secret[len(secret)-4:] || key["rpm"] != float64(10) {
+		t.Fatalf("unexpected key: %v", key)
+	}
+	list := a.want("GET", "/admin/v1/accounts/bench/keys", "", 200)
+	for _, k := range list["data"].([]any) {
+		if _, ok := k.(map[string]any)["key"]; ok {
+			t.Fatalf("a listed key shows its secret: %v", k)
+		}
+	}
+	a.want("POST", "/admin/v1/accounts/nobody/keys", `{}`, 404)
+	a.want("POST", "/admin/v1/accounts/bench/keys", `{"spend_period":"soon"}`, 400)
+	id := key["id"].(string)
+	if k := a.want("PATCH", "/admin/v1/keys/"+id, `{"name":"renamed","rpm":0}`, 200); k["name"] != "renamed" || k["rpm"] != float64(0) {
+		t.Fatalf("patch not applied: %v", k)
+	}
+	a.want("PATCH", "/admin/v1/keys/key_nope", `{"name":"x"}`, 404)
+	a.want("DELETE", "/admin/v1/keys/"+id, "", 204)
+	a.want("DELETE", "/admin/v1/keys/key_nope", "", 404)
+	if k := a.g.ledger.KeyByHash(hashKey([]byte(secret))); k == nil || !k.Revoked {
+		t.Fatalf("revoked key still valid: %+v", k)
+	}
+}
+
+func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
+	a := newAdminFixture(t)
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	start := time.Now().UTC()
+	var requestID string
+	for range 3 {
+		a.call(t, a.client, &req, &resp)
+		requestID = string(resp.Header.Peek("request-id"))
+		req.Reset()
+		resp.Reset()
+	}
+	calls := a.want("GET", "/admin/v1/calls?account=bench&limit=2", "", 200)
+	data := calls["data"].([]any)
+	if len(data) != 2 || calls["has_more"] != true {
+		t.Fatalf("unexpected calls page: %v", calls)
+	}
+	c0 := data[0].(map[string]any)
+	if c0["outcome"] != "ok" || c0["upstream"] != "anthropic" || c0["input_tokens"] != float64(27) || c0["output_tokens"] != float64(40) {
+		t.Fatalf("unexpected call record: %v", c0)
+	}
+	byTime := a.want("GET", "/admin/v1/calls?since="+start.Add(-time.Minute).Format(time.RFC3339)+"&limit=100", "", 200)
+	if len(byTime["data"].([]any)) != 3 {
+		t.Fatalf("unexpected calls by time: %v", byTime)
+	}
+	if r := a.want("GET", "/admin/v1/calls?request_id="+requestID, "", 200); len(r["data"].([]any)) != 1 {
+		t.Fatalf("no call by request ID %s: %v", requestID, r)
+	}
+
+	adj := a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"-0.000001","reason":"undercharged","request_id":"`+requestID+`","idempotency_key":"adj-1"}`, 201)
+	if adj["kind"] != "adjust" || adj["amount"] != "-0.000001" || adj["actor"] != "admin" {
+		t.Fatalf("unexpected adjustment: %v", adj)
+	}
+	if again := a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"-0.000001","reason":"undercharged","request_id":"`+requestID+`","idempotency_key":"adj-1"}`, 200); again["id"] != adj["id"] {
+		t.Fatalf("the same idempotency key must return the first entry")
+	}
+	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"-0.000002","reason":"undercharged","idempotency_key":"adj-1"}`, 409)
+	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"1","reason":"x","request_id":"req_unknown"}`, 404)
+	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"1"}`, 400)
+	// The dispute window at its boundary.
+	a.g.cfg.DisputeWindow = time.Since(start) + time.Minute
+	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"0.000001","reason":"inside","request_id":"`+requestID+`"}`, 201)
+	a.g.cfg.DisputeWindow = time.Millisecond
+	if out := a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"0.000001","reason":"late","request_id":"`+requestID+`"}`, 409); errType(out) != "conflict_error" {
+		t.Fatalf("unexpected error: %v", out)
+	}
+
+	st := a.want("GET", "/admin/v1/accounts/bench/statement", "", 200)
+	charges := st["charges"].([]any)
+	if len(charges) != 1 || charges[0].(map[string]any)["calls"] != float64(3) || charges[0].(map[string]any)["model"] != "claude-haiku-4-5" {
+		t.Fatalf("unexpected charges: %v", st)
+	}
+	acct := a.want("GET", "/admin/v1/accounts/bench", "", 200)
+	total := func(k string) string { return st[k].(string) }
+	if total("closing_balance") != acct["available"].(string) || total("opening_balance") != "0" {
+		t.Fatalf("statement does not reconcile with the balance: %v vs %v", st, acct)
+	}
+	// closing = opening + topups + adjustments - charges - expiries, in nano-credits.
+	nanos := func(s string) int64 {
+		v, err := parseAmountForTest(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if nanos(total("closing_balance")) != nanos(total("opening_balance"))+nanos(total("topups"))+nanos(total("adjustments"))-nanos(charges[0].(map[string]any)["amount"].(string))-nanos(total("expiries")) {
+		t.Fatalf("statement totals do not add up: %v", st)
+	}
+	_, _, raw := a.doWith(a.token, "GET", "/admin/v1/accounts/bench/statement?format=csv", "")
+	rows, err := csv.NewReader(strings.NewReader(string(raw))).ReadAll()
+	if err != nil || len(rows) != 4 || rows[0][0] != "request_id" || rows[0][len(csvColumns)-1] != "ttfb_ms" {
+		t.Fatalf("unexpected CSV: %v %q", err, raw)
+	}
+	a.want("GET", "/admin/v1/accounts/bench/statement?from=yesterday", "", 400)
+}
+
+func parseAmountForTest(s string) (int64, error) { return ledger.ParseAmount(s) }

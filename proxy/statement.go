@@ -1,0 +1,273 @@
+package proxy
+
+import (
+	"encoding/csv"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/valyala/fasthttp"
+)
+
+// A statement covers the entries of an account whose time is in [from, to).
+// Balances are available + held, so a hold or a void moves nothing: only
+// top-ups, settlements (the charge), adjustments and expiries do, and
+// closing = opening + top-ups + adjustments - charges - expiries, exactly.
+
+type statementView struct {
+	AccountID      string          `json:"account_id"`
+	From           timestamp       `json:"from"`
+	To             timestamp       `json:"to"`
+	OpeningBalance amount          `json:"opening_balance"`
+	TopUps         amount          `json:"topups"`
+	Charges        []chargeSummary `json:"charges"`
+	Adjustments    amount          `json:"adjustments"`
+	Expiries       amount          `json:"expiries"`
+	ClosingBalance amount          `json:"closing_balance"`
+}
+
+type chargeSummary struct {
+	Model                      string `json:"model"`
+	Calls                      int64  `json:"calls"`
+	InputTokens                int64  `json:"input_tokens"`
+	OutputTokens               int64  `json:"output_tokens"`
+	CacheCreationInputTokens   int64  `json:"cache_creation_input_tokens"`
+	CacheCreation5mInputTokens int64  `json:"cache_creation_5m_input_tokens"`
+	CacheCreation1hInputTokens int64  `json:"cache_creation_1h_input_tokens"`
+	CacheReadInputTokens       int64  `json:"cache_read_input_tokens"`
+	WebSearchRequests          int64  `json:"web_search_requests"`
+	Amount                     amount `json:"amount"`
+}
+
+// statementPageSize is how many entries one read of the log returns while a
+// statement walks an account's history.
+const statementPageSize = 1000
+
+// statement computes the statement of account for [from, to).
+func (g *Gateway) statement(account string, from, to int64) (statementView, error) {
+	s := statementView{AccountID: account, From: timestamp(from), To: timestamp(to)}
+	var opening, topups, adjustments, charged, expiries int64
+	byModel := map[string]*chargeSummary{}
+	var before uint64
+	for {
+		entries, more, err := g.ledger.Entries(account, before, statementPageSize)
+		if err != nil {
+			return s, err
+		}
+		for _, e := range entries {
+			var delta int64
+			switch e.Kind {
+			case ledger.EntryTopUp, ledger.EntryAdjust, ledger.EntryExpire:
+				delta = e.Amount
+			case ledger.EntrySettle:
+				delta = -e.Charged
+			}
+			if e.TimeNanos < from {
+				opening += delta
+				continue
+			}
+			if e.TimeNanos >= to {
+				continue
+			}
+			switch e.Kind {
+			case ledger.EntryTopUp:
+				topups += e.Amount
+			case ledger.EntryAdjust:
+				adjustments += e.Amount
+			case ledger.EntryExpire:
+				expiries -= e.Amount
+			case ledger.EntrySettle:
+				charged += e.Charged
+				model := "unknown"
+				if e.Call != nil && e.Call.Model != "" {
+					model = e.Call.Model
+				}
+				cs := byModel[model]
+				if cs == nil {
+					cs = &chargeSummary{Model: model}
+					byModel[model] = cs
+				}
+				cs.Calls++
+				cs.Amount += amount(e.Charged)
+				if c := e.Call; c != nil {
+					cs.InputTokens += c.InputTokens
+					cs.OutputTokens += c.OutputTokens
+					cs.CacheCreationInputTokens += c.CacheCreationInputTokens
+					cs.CacheCreation5mInputTokens += c.CacheCreation5mInputTokens
+					cs.CacheCreation1hInputTokens += c.CacheCreation1hInputTokens
+					cs.CacheReadInputTokens += c.CacheReadInputTokens
+					cs.WebSearchRequests += c.WebSearchRequests
+				}
+			}
+		}
+		if !more || len(entries) == 0 {
+			break
+		}
+		before = entries[len(entries)-1].ID
+	}
+	s.OpeningBalance, s.TopUps, s.Adjustments, s.Expiries = amount(opening), amount(topups), amount(adjustments), amount(expiries)
+	s.ClosingBalance = amount(opening + topups + adjustments - charged - expiries)
+	s.Charges = []chargeSummary{}
+	for _, cs := range byModel {
+		s.Charges = append(s.Charges, *cs)
+	}
+	slices.SortFunc(s.Charges, func(a, b chargeSummary) int { return compareStrings(a.Model, b.Model) })
+	return s, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// parsePeriod reads from and to (RFC 3339; to defaults to now, from to the
+// beginning).
+func parsePeriod(ctx *fasthttp.RequestCtx) (int64, int64, error) {
+	var from, to int64 = 0, time.Now().UnixNano()
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"from", &from}, {"to", &to}} {
+		if v := ctx.QueryArgs().Peek(p.name); len(v) > 0 {
+			t, err := time.Parse(time.RFC3339Nano, string(v))
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %q is not an RFC 3339 time", p.name, v)
+			}
+			*p.dst = t.UnixNano()
+		}
+	}
+	if to < from {
+		return 0, 0, fmt.Errorf("to is before from")
+	}
+	return from, to, nil
+}
+
+// serveStatement answers a statement request for account, as JSON or, with
+// format=csv, as the period's call records.
+func (g *Gateway) serveStatement(ctx *fasthttp.RequestCtx, account string, admin bool) {
+	from, to, err := parsePeriod(ctx)
+	if err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	if _, err := g.ledger.Settings(account); err != nil {
+		ledgerError(ctx, err)
+		return
+	}
+	if string(ctx.QueryArgs().Peek("format")) == "csv" {
+		g.writeCallsCSV(ctx, account, from, to, admin)
+		return
+	}
+	s, err := g.statement(account, from, to)
+	if err != nil {
+		g.logger.Printf("cannot compute a statement: %s", err)
+		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot compute the statement")
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, s)
+}
+
+// csvColumns are section 4's call record fields, in its order.
+var csvColumns = []string{"request_id", "account_id", "key_id", "time", "model", "status", "outcome", "input_tokens", "output_tokens",
+	"cache_creation_input_tokens", "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens", "cache_read_input_tokens",
+	"web_search_requests", "held", "charged", "usage_estimated", "source_ip_digest", "duration_ms", "ttfb_ms"}
+
+var adminCSVColumns = []string{"upstream", "upstream_request_id", "upstream_cost"}
+
+func (g *Gateway) writeCallsCSV(ctx *fasthttp.RequestCtx, account string, from, to int64, admin bool) {
+	ctx.SetContentType("text/csv; charset=utf-8")
+	ctx.Response.Header.Set("Content-Disposition", `attachment; filename="calls-`+account+`.csv"`)
+	w := csv.NewWriter(ctx)
+	header := csvColumns
+	if admin {
+		header = slices.Concat(csvColumns, adminCSVColumns)
+	}
+	_ = w.Write(header)
+	var before uint64
+	for {
+		calls, next, err := g.ledger.Calls(account, ledger.CallFilter{SinceNanos: from, UntilNanos: to}, before, statementPageSize)
+		if err != nil {
+			g.logger.Printf("cannot list calls for a statement: %s", err)
+			break
+		}
+		for _, c := range calls {
+			row := []string{c.RequestID, c.AccountID, c.KeyID, time.Unix(0, c.TimeNanos).UTC().Format(time.RFC3339Nano), c.Model,
+				strconv.Itoa(c.Status), c.Outcome.String(), i64(c.InputTokens), i64(c.OutputTokens), i64(c.CacheCreationInputTokens),
+				i64(c.CacheCreation5mInputTokens), i64(c.CacheCreation1hInputTokens), i64(c.CacheReadInputTokens), i64(c.WebSearchRequests),
+				ledger.FormatAmount(c.Held), ledger.FormatAmount(c.Charged), strconv.FormatBool(c.UsageEstimated), c.SourceIPDigest,
+				i64(c.DurationMs), i64(c.TTFBMs)}
+			if admin {
+				row = append(row, c.Upstream, c.UpstreamRequestID, ledger.FormatAmount(c.UpstreamCost))
+			}
+			_ = w.Write(row)
+		}
+		if next == 0 {
+			break
+		}
+		before = next
+	}
+	w.Flush()
+}
+
+func i64(v int64) string { return strconv.FormatInt(v, 10) }
+
+type expiringCredit struct {
+	Kind      string    `json:"kind"`
+	Amount    amount    `json:"amount"`
+	ExpiresAt timestamp `json:"expires_at"`
+}
+
+type expiringAccount struct {
+	AccountID string           `json:"account_id"`
+	Email     string           `json:"email"`
+	Amount    amount           `json:"amount"`
+	ExpiresAt timestamp        `json:"expires_at"`
+	Credits   []expiringCredit `json:"credits"`
+}
+
+// adminExpiring is GET /admin/v1/expiring?within=720h: the accounts with
+// credit expiring inside the window, soonest first.
+func (g *Gateway) adminExpiring(ctx *fasthttp.RequestCtx) {
+	within := 30 * 24 * time.Hour
+	if v := ctx.QueryArgs().Peek("within"); len(v) > 0 {
+		d, err := time.ParseDuration(string(v))
+		if err != nil || d <= 0 {
+			badRequest(ctx, fmt.Errorf("within: %q is not a positive duration such as \"720h\"", v))
+			return
+		}
+		within = d
+	}
+	now := time.Now().UnixNano()
+	limit := now + int64(within)
+	var out []expiringAccount
+	g.ledger.Accounts(func(a ledger.AccountInfo) {
+		var ea *expiringAccount
+		for _, c := range a.Credits {
+			if c.ExpiresAtNanos == 0 || c.ExpiresAtNanos > limit || c.Remaining <= 0 {
+				continue
+			}
+			if ea == nil {
+				ea = &expiringAccount{AccountID: a.ID, Email: a.Email, ExpiresAt: timestamp(c.ExpiresAtNanos)}
+			}
+			ea.Amount += amount(c.Remaining)
+			ea.Credits = append(ea.Credits, expiringCredit{Kind: c.Credit.String(), Amount: amount(c.Remaining), ExpiresAt: timestamp(c.ExpiresAtNanos)})
+		}
+		if ea != nil {
+			out = append(out, *ea)
+		}
+	})
+	slices.SortFunc(out, func(a, b expiringAccount) int {
+		if a.ExpiresAt != b.ExpiresAt {
+			return int(a.ExpiresAt - b.ExpiresAt)
+		}
+		return compareStrings(a.AccountID, b.AccountID)
+	})
+	writeJSON(ctx, fasthttp.StatusOK, newList(out, ""))
+}
