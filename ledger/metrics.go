@@ -13,4 +13,6 @@ var (
 	opsExpire  = metrics.NewCounter(`tollgate_ledger_operations_total{op="expire"}`)
 	opsRefused = metrics.NewCounter(`tollgate_ledger_holds_refused_total`)
 	openHolds  = metrics.NewCounter(`tollgate_ledger_open_holds`)
+
+	shardLockWait = metrics.NewHistogram(`tollgate_ledger_shard_lock_wait_seconds`)
 )

@@ -358,7 +358,7 @@ func (l *Ledger) Hold(accountID, requestID, keyID string, amount int64) (Commit,
 	}
 	now := l.now()
 	s := l.shardOf(accountID)
-	s.mu.Lock()
+	s.lock()
 	a := s.mu.accounts[accountID]
 	if a == nil {
 		s.mu.Unlock()
@@ -428,7 +428,7 @@ func (l *Ledger) takeHold(requestID string) (h *hold, s *shard, err error) {
 	}
 	a := h.account
 	s = a.shard
-	s.mu.Lock()
+	s.lock()
 	hs.mu.Lock()
 	// Another settle or void may have taken it, and the pool may have reused
 	// it for another request, between the two locks.

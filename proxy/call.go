@@ -122,6 +122,7 @@ func (c *call) Read(p []byte) (int, error) {
 			if n > 0 {
 				if c.record.TTFBMs == 0 {
 					c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
+					upstreamTTFB.UpdateDuration(c.start)
 				}
 				c.obs.Write(p[:n])
 				if c.obs.Result().End == meter.EndCutOff {
@@ -279,6 +280,7 @@ func (c *call) drain() {
 		}
 	}
 	c.settle(ledger.OutcomeClientDisconnected, usage, estimated)
+	drainsFinished.Inc()
 	c.finish()
 }
 
@@ -302,8 +304,8 @@ func (c *call) settle(outcome ledger.Outcome, u meter.Usage, estimated bool) {
 	c.held = false
 	c.adm.settle(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
 	c.adm.release()
-	callsTotal(outcome).Inc()
-	chargedNanos.Add(int(price))
+	observeCall(c.model.ID, outcome, c.record.Status, c.holdNanos, price)
+	callDuration.UpdateDuration(c.start)
 }
 
 // void ends the hold without a charge and records the call.
@@ -319,7 +321,8 @@ func (c *call) void(outcome ledger.Outcome, reason string) {
 	c.held = false
 	c.adm.settle(0)
 	c.adm.release()
-	callsTotal(outcome).Inc()
+	observeCall(c.model.ID, outcome, c.record.Status, c.holdNanos, 0)
+	callDuration.UpdateDuration(c.start)
 }
 
 func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool) {

@@ -131,11 +131,14 @@ type admission struct {
 	slots                 bool
 }
 
-// limitRefusal describes a 429.
+// limitRefusal describes a 429: which limit (scope "key" or "account", kind
+// "concurrency", "rpm" or "tpm") and how long until it would pass.
 type limitRefusal struct {
-	what       string
-	retryAfter time.Duration
+	scope, kind string
+	retryAfter  time.Duration
 }
+
+var limitNames = map[string]string{"concurrency": "concurrency limit", "rpm": "requests-per-minute limit", "tpm": "tokens-per-minute limit"}
 
 // admit takes a slot and the request and token estimates from the key's and
 // the account's limits, all or nothing.
@@ -156,7 +159,7 @@ func (a *admission) admit(tokens, now int64) *limitRefusal {
 					p.st.inflight.Add(-1)
 				}
 			}
-			return &limitRefusal{what: c.who + " concurrency limit", retryAfter: time.Second}
+			return &limitRefusal{scope: c.who, kind: "concurrency", retryAfter: time.Second}
 		}
 	}
 	a.slots = true
@@ -166,7 +169,7 @@ func (a *admission) admit(tokens, now int64) *limitRefusal {
 				p.st.requests.adjust(p.limits.RPM, -1)
 			}
 			a.release()
-			return &limitRefusal{what: c.who + " requests-per-minute limit", retryAfter: wait}
+			return &limitRefusal{scope: c.who, kind: "rpm", retryAfter: wait}
 		}
 	}
 	for i, c := range checks {
@@ -178,7 +181,7 @@ func (a *admission) admit(tokens, now int64) *limitRefusal {
 				p.st.requests.adjust(p.limits.RPM, -1)
 			}
 			a.release()
-			return &limitRefusal{what: c.who + " tokens-per-minute limit", retryAfter: wait}
+			return &limitRefusal{scope: c.who, kind: "tpm", retryAfter: wait}
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ func TestAdmissionAllOrNothing(t *testing.T) {
 		t.Fatalf("first call refused: %+v", r)
 	}
 	b := admission{key: key, account: acct, keyLimits: a.keyLimits, acctLimits: a.acctLimits}
-	if r := b.admit(10, now); r == nil || r.what != "account concurrency limit" {
+	if r := b.admit(10, now); r == nil || r.scope+" "+r.kind != "account concurrency" {
 		t.Fatalf("unexpected second call; got %+v; want the account concurrency limit", r)
 	}
 	if key.inflight.Load() != 1 || acct.inflight.Load() != 1 {
@@ -66,7 +66,7 @@ func TestAdmissionAllOrNothing(t *testing.T) {
 	}
 	// The account's token bucket (500/min) holds 100 after the correction: 400 more fit, 401 do not.
 	c := admission{key: key, account: acct, keyLimits: a.keyLimits, acctLimits: a.acctLimits}
-	if r := c.admit(401, now); r == nil || r.what != "account tokens-per-minute limit" {
+	if r := c.admit(401, now); r == nil || r.scope+" "+r.kind != "account tpm" {
 		t.Fatalf("unexpected call; got %+v; want the account token limit", r)
 	}
 	if rem, _ := key.requests.remaining(10, now); rem != 9 {

@@ -127,10 +127,10 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string)
 		acctLimits: Limits{RPM: effective(st.Limits.RPM, g.cfg.DefaultAccountLimits.RPM), TPM: effective(st.Limits.TPM, g.cfg.DefaultAccountLimits.TPM), Concurrency: effective(st.Limits.Concurrency, g.cfg.DefaultAccountLimits.Concurrency)},
 	}
 	if r := c.adm.admit(c.mreq.EstimatedInputTokens+c.mreq.MaxTokens, now); r != nil {
-		limitRejections.Inc()
+		limitRejected[r.scope+" "+r.kind].Inc()
 		c.hdrBuf = c.adm.setHeaders(&ctx.Response.Header, now, c.hdrBuf)
 		ctx.Response.Header.Set("retry-after", strconv.FormatInt(retryAfterSeconds(r.retryAfter), 10))
-		return fasthttp.StatusTooManyRequests, errRateLimit, "rate limit exceeded: " + r.what
+		return fasthttp.StatusTooManyRequests, errRateLimit, "rate limit exceeded: " + r.scope + " " + limitNames[r.kind]
 	}
 	c.hdrBuf = c.adm.setHeaders(&ctx.Response.Header, now, c.hdrBuf)
 	hold, err := m.Hold(&c.mreq, c.start, meter.Multiplier(st.Multiplier), g.cfg.HoldMaxOutputTokens, g.cfg.DefaultWebSearchUses)
@@ -210,6 +210,6 @@ func (g *Gateway) reject(ctx *fasthttp.RequestCtx, c *call, status int, typ, msg
 	} else if err := commit.Wait(); err != nil {
 		g.logger.Printf("request %s: cannot record the rejected call: %s", c.requestID, err)
 	}
-	callsTotal(ledger.OutcomeRejected).Inc()
+	observeCall(c.mreq.Model, ledger.OutcomeRejected, status, 0, 0)
 	g.releaseCall(c)
 }

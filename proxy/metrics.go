@@ -1,30 +1,121 @@
 package proxy
 
 import (
+	"strconv"
+	"sync"
+
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tollgate/tollgate/ledger"
 )
 
-// Metrics: package-level, literal names, bounded labels (never an account
-// or a key).
+// Metrics: literal names with unit suffixes and bounded labels (models come
+// from the catalogue, outcomes and statuses from fixed sets; never an account
+// or a key). Per-model series are created once and cached, so the request
+// path only increments.
 var (
-	drainsStarted   = metrics.NewCounter(`tollgate_drains_started_total`)
-	drainsRefused   = metrics.NewCounter(`tollgate_drains_refused_total`)
-	chargedNanos    = metrics.NewCounter(`tollgate_charged_nanocredits_total`)
-	limitRejections = metrics.NewCounter(`tollgate_limit_rejections_total`)
+	drainsStarted  = metrics.NewCounter(`tollgate_drains_started_total`)
+	drainsFinished = metrics.NewCounter(`tollgate_drains_finished_total`)
+	drainsRefused  = metrics.NewCounter(`tollgate_drains_refused_total`)
 
-	callsByOutcome = func() [8]*metrics.Counter {
-		var out [8]*metrics.Counter
-		for o := ledger.OutcomeOK; o <= ledger.OutcomeRecovered; o++ {
-			out[o] = metrics.NewCounter(`tollgate_calls_total{outcome="` + o.String() + `"}`)
-		}
-		return out
-	}()
+	upstreamTTFB = metrics.NewHistogram(`tollgate_upstream_ttfb_seconds`)
+	callDuration = metrics.NewHistogram(`tollgate_call_duration_seconds`)
+
+	limitRejected = map[string]*metrics.Counter{}
 )
 
-func callsTotal(o ledger.Outcome) *metrics.Counter {
-	if int(o) < len(callsByOutcome) && callsByOutcome[o] != nil {
-		return callsByOutcome[o]
+func init() {
+	for _, scope := range []string{"key", "account"} {
+		for _, kind := range []string{"concurrency", "rpm", "tpm"} {
+			limitRejected[scope+" "+kind] = metrics.NewCounter(`tollgate_limit_rejections_total{scope="` + scope + `",kind="` + kind + `"}`)
+		}
 	}
-	return callsByOutcome[ledger.OutcomeOK]
+}
+
+// callSeries are the series of one (model, outcome, status).
+type callSeries struct {
+	requests *metrics.Counter
+}
+
+// moneySeries are the money series of one model.
+type moneySeries struct {
+	held, charged, refunded *metrics.Counter
+}
+
+type seriesKey struct {
+	model   string
+	outcome ledger.Outcome
+	status  int
+}
+
+var series struct {
+	mu    sync.RWMutex
+	calls map[seriesKey]*callSeries
+	money map[string]*moneySeries
+}
+
+func init() {
+	series.calls = map[seriesKey]*callSeries{}
+	series.money = map[string]*moneySeries{}
+}
+
+// maxModelSeries bounds the distinct model label values; past it, models
+// are counted under "other" (the catalogue is far smaller).
+const maxModelSeries = 256
+
+func callSeriesOf(model string, outcome ledger.Outcome, status int) *callSeries {
+	k := seriesKey{model, outcome, status}
+	series.mu.RLock()
+	s := series.calls[k]
+	series.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	series.mu.Lock()
+	defer series.mu.Unlock()
+	if s = series.calls[k]; s == nil {
+		if len(series.calls) >= maxModelSeries*8 {
+			k.model = "other"
+		}
+		s = &callSeries{requests: metrics.GetOrCreateCounter(`tollgate_requests_total{model="` + k.model +
+			`",outcome="` + outcome.String() + `",status="` + strconv.Itoa(status) + `"}`)}
+		series.calls[k] = s
+	}
+	return s
+}
+
+func moneySeriesOf(model string) *moneySeries {
+	series.mu.RLock()
+	s := series.money[model]
+	series.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	series.mu.Lock()
+	defer series.mu.Unlock()
+	if s = series.money[model]; s == nil {
+		label := model
+		if len(series.money) >= maxModelSeries {
+			label = "other"
+		}
+		s = &moneySeries{
+			held:     metrics.GetOrCreateCounter(`tollgate_held_nanocredits_total{model="` + label + `"}`),
+			charged:  metrics.GetOrCreateCounter(`tollgate_charged_nanocredits_total{model="` + label + `"}`),
+			refunded: metrics.GetOrCreateCounter(`tollgate_refunded_nanocredits_total{model="` + label + `"}`),
+		}
+		series.money[model] = s
+	}
+	return s
+}
+
+// observeCall counts an ended call.
+func observeCall(model string, outcome ledger.Outcome, status int, held, charged int64) {
+	callSeriesOf(model, outcome, status).requests.Inc()
+	if held > 0 || charged > 0 {
+		m := moneySeriesOf(model)
+		m.held.Add(int(held))
+		m.charged.Add(int(charged))
+		if held > charged {
+			m.refunded.Add(int(held - charged))
+		}
+	}
 }
