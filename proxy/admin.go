@@ -119,71 +119,114 @@ func newKeyView(k *ledger.Key) keyView {
 	return v
 }
 
-// serveAdmin routes the admin API. Every route but /healthz and /readyz
-// needs the admin token (or, for /metrics, the metrics token).
-func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
-	path := string(ctx.Path())
-	switch path {
-	case "/healthz":
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		ctx.SetBodyString("ok\n")
-		return
-	case "/readyz":
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		ctx.SetBodyString("ready\n")
-		return
-	case "/metrics":
-		if !g.adminAuthorized(ctx, true) {
-			return
-		}
+// adminAuth says which token an admin route needs.
+type adminAuth uint8
+
+const (
+	authNone adminAuth = iota
+	authAdmin
+	authMetrics // the admin token or the metrics token
+)
+
+// adminRoute is one route of the admin API. pattern is written as OpenAPI
+// writes paths: {name} segments match any one segment and are passed to
+// handle in order. docs/openapi.yaml describes every route of this table;
+// a test checks that the two agree.
+type adminRoute struct {
+	method  string
+	pattern string
+	auth    adminAuth
+	handle  func(g *Gateway, ctx *fasthttp.RequestCtx, params []string)
+}
+
+var adminRoutes = []adminRoute{
+	{"GET", "/healthz", authNone, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { ctx.SetBodyString("ok\n") }},
+	{"GET", "/readyz", authNone, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { ctx.SetBodyString("ready\n") }},
+	{"GET", "/metrics", authMetrics, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) {
 		ctx.SetContentType("text/plain; version=0.0.4")
 		metrics.WritePrometheus(ctx, true)
-		return
+	}},
+	{"POST", "/admin/v1/accounts", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminCreateAccount(ctx) }},
+	{"GET", "/admin/v1/accounts/{id}", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminGetAccount(ctx, p[0]) }},
+	{"PATCH", "/admin/v1/accounts/{id}", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminPatchAccount(ctx, p[0]) }},
+	{"POST", "/admin/v1/accounts/{id}/topups", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminTopUp(ctx, p[0]) }},
+	{"POST", "/admin/v1/accounts/{id}/keys", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminCreateKey(ctx, p[0]) }},
+	{"GET", "/admin/v1/accounts/{id}/keys", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminListKeys(ctx, p[0]) }},
+	{"POST", "/admin/v1/accounts/{id}/freeze", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminFreeze(ctx, p[0], true) }},
+	{"POST", "/admin/v1/accounts/{id}/unfreeze", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminFreeze(ctx, p[0], false) }},
+	{"GET", "/admin/v1/accounts/{id}/entries", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminEntries(ctx, p[0]) }},
+	{"GET", "/admin/v1/accounts/{id}/statement", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.serveStatement(ctx, p[0], true) }},
+	{"PATCH", "/admin/v1/keys/{key_id}", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminPatchKey(ctx, p[0]) }},
+	{"DELETE", "/admin/v1/keys/{key_id}", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, p []string) { g.adminRevokeKey(ctx, p[0]) }},
+	{"GET", "/admin/v1/calls", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminCalls(ctx) }},
+	{"POST", "/admin/v1/adjustments", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminAdjust(ctx) }},
+	{"GET", "/admin/v1/expiring", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminExpiring(ctx) }},
+	{"GET", "/admin/v1/models", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminModels(ctx) }},
+	{"POST", "/admin/v1/backup", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminBackup(ctx) }},
+}
+
+// maxAdminSegments bounds the path segments the admin router looks at.
+const maxAdminSegments = 8
+
+// matchRoute matches path against pattern and returns the {param} values.
+func matchRoute(pattern, path string, params []string) ([]string, bool) {
+	for pattern != "" || path != "" {
+		var ps, qs string
+		ps, pattern, _ = strings.Cut(strings.TrimPrefix(pattern, "/"), "/")
+		qs, path, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+		if pattern != "" {
+			pattern = "/" + pattern
+		}
+		if path != "" {
+			path = "/" + path
+		}
+		switch {
+		case strings.HasPrefix(ps, "{"):
+			if qs == "" {
+				return nil, false
+			}
+			params = append(params, qs)
+		case ps != qs:
+			return nil, false
+		}
+		if (pattern == "") != (path == "") {
+			return nil, false
+		}
 	}
-	if !g.adminAuthorized(ctx, false) {
-		return
-	}
-	seg := strings.Split(strings.TrimPrefix(path, "/admin/v1/"), "/")
-	if !strings.HasPrefix(path, "/admin/v1/") || len(seg) == 0 {
+	return params, true
+}
+
+// serveAdmin routes the admin API by adminRoutes. Every route but /healthz
+// and /readyz needs the admin token (or, for /metrics, the metrics token).
+func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	path, method := string(ctx.Path()), string(ctx.Method())
+	if strings.Count(path, "/") > maxAdminSegments {
 		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route")
 		return
 	}
-	method := string(ctx.Method())
-	switch {
-	case seg[0] == "accounts" && len(seg) == 1 && method == "POST":
-		g.adminCreateAccount(ctx)
-	case seg[0] == "accounts" && len(seg) == 2 && method == "GET":
-		g.adminGetAccount(ctx, seg[1])
-	case seg[0] == "accounts" && len(seg) == 2 && method == "PATCH":
-		g.adminPatchAccount(ctx, seg[1])
-	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "topups" && method == "POST":
-		g.adminTopUp(ctx, seg[1])
-	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "keys" && method == "POST":
-		g.adminCreateKey(ctx, seg[1])
-	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "keys" && method == "GET":
-		g.adminListKeys(ctx, seg[1])
-	case seg[0] == "accounts" && len(seg) == 3 && (seg[2] == "freeze" || seg[2] == "unfreeze") && method == "POST":
-		g.adminFreeze(ctx, seg[1], seg[2] == "freeze")
-	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "entries" && method == "GET":
-		g.adminEntries(ctx, seg[1])
-	case seg[0] == "accounts" && len(seg) == 3 && seg[2] == "statement" && method == "GET":
-		g.serveStatement(ctx, seg[1], true)
-	case seg[0] == "expiring" && len(seg) == 1 && method == "GET":
-		g.adminExpiring(ctx)
-	case seg[0] == "models" && len(seg) == 1 && method == "GET":
-		g.adminModels(ctx)
-	case seg[0] == "keys" && len(seg) == 2 && method == "PATCH":
-		g.adminPatchKey(ctx, seg[1])
-	case seg[0] == "keys" && len(seg) == 2 && method == "DELETE":
-		g.adminRevokeKey(ctx, seg[1])
-	case seg[0] == "calls" && len(seg) == 1 && method == "GET":
-		g.adminCalls(ctx)
-	case seg[0] == "adjustments" && len(seg) == 1 && method == "POST":
-		g.adminAdjust(ctx)
-	case seg[0] == "backup" && len(seg) == 1 && method == "POST":
-		g.adminBackup(ctx)
-	default:
+	var params [4]string
+	pathKnown := false
+	for _, r := range adminRoutes {
+		p, ok := matchRoute(r.pattern, path, params[:0])
+		if !ok {
+			continue
+		}
+		pathKnown = true
+		if r.method != method {
+			continue
+		}
+		if r.auth != authNone && !g.adminAuthorized(ctx, r.auth == authMetrics) {
+			return
+		}
+		r.handle(g, ctx, p)
+		return
+	}
+	if pathKnown && g.adminAuthorized(ctx, false) {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, errInvalidRequest, "method "+method+" not allowed on "+path)
+		return
+	}
+	if !pathKnown {
 		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route: "+method+" "+path)
 	}
 }
