@@ -246,3 +246,47 @@ func TestShippedConfigLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSecretsStored makes calls through a gateway process, then checks that
+// no key secret and no raw client address appears in the data directory or
+// the logs.
+func TestNoSecretsStored(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startGateway(t, dataDir)
+	key := p.setupAccount("acme", "10")
+	for range 3 {
+		resp := p.stream(key, "Hello there")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	p.exited <- nil
+	secrets := map[string]string{"key secret": key, "key secret body": key[len("tg-"):], "client address": "127.0.0.1", "admin token": p.token}
+	check := func(where string, data []byte) {
+		for what, s := range secrets {
+			if what == "client address" && where != "logs" && bytes.Contains(data, []byte(s)) {
+				t.Fatalf("%s found in %s", what, where)
+			}
+			if what != "client address" && bytes.Contains(data, []byte(s)) {
+				t.Fatalf("%s found in %s", what, where)
+			}
+		}
+	}
+	err := filepath.Walk(dataDir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		check(path, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("logs", p.stderr.Bytes())
+	check("logs", p.stdout.Bytes())
+}
