@@ -62,7 +62,7 @@ type gatewayProcess struct {
 	cmd            *exec.Cmd
 	client, admin  string
 	token          string
-	stdout, stderr bytes.Buffer
+	stdout, stderr lockedBuffer
 	dataDir        string
 	exited         chan error
 }
