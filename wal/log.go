@@ -337,8 +337,16 @@ func (l *Log) run() {
 			l.mu.Lock()
 			g := l.mu.cur
 			if len(g.recs) == 0 || l.mu.err != nil {
+				force := l.mu.force && l.mu.err == nil
 				l.mu.force = false
 				l.mu.Unlock()
+				if force {
+					// Everything is committed, but maybe not synced (ModeNone,
+					// ModeInterval): a forced wait needs the sync alone.
+					if err := l.syncCommitted(); err != nil {
+						l.fail(err)
+					}
+				}
 				break
 			}
 			force := l.mu.force
@@ -415,6 +423,26 @@ func (l *Log) commit(g *group, sync bool) error {
 	if sync {
 		l.syncMu.durable = g.last
 	}
+	l.syncMu.Unlock()
+	l.synced.Broadcast()
+	return nil
+}
+
+// syncCommitted syncs what was committed without a sync: Pebble syncs its
+// WAL up to an empty LogData record written with pebble.Sync.
+func (l *Log) syncCommitted() error {
+	l.syncMu.Lock()
+	committed, durable := l.syncMu.committed, l.syncMu.durable
+	l.syncMu.Unlock()
+	if durable >= committed {
+		return nil
+	}
+	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("cannot sync committed records: %w", err)
+	}
+	syncsTotal.Inc()
+	l.syncMu.Lock()
+	l.syncMu.durable = max(l.syncMu.durable, committed)
 	l.syncMu.Unlock()
 	l.synced.Broadcast()
 	return nil

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openTest(t *testing.T, dir string, cfg Config) *Log {
@@ -256,5 +257,41 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 			}
 		}
 		l2.Close()
+	}
+}
+
+// TestWaitSyncedAfterUnsyncedCommit is the regression test of a lost forced
+// sync: in ModeNone and ModeInterval a record may already be committed
+// without a sync when WaitSynced asks for one; the committer must then sync
+// by itself instead of waiting for a next group that never comes.
+func TestWaitSyncedAfterUnsyncedCommit(t *testing.T) {
+	for _, mode := range []Mode{ModeNone, ModeInterval} {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := openTest(t, t.TempDir(), Config{Mode: mode, Interval: time.Millisecond})
+			defer l.Close()
+			for i := range 50 {
+				seq := l.Append(&Record{Kind: 1, Body: []byte{byte(i)}})
+				// Let the committer commit the record unsynced first.
+				for deadline := time.Now().Add(time.Second); ; {
+					l.syncMu.Lock()
+					committed := l.syncMu.committed
+					l.syncMu.Unlock()
+					if committed >= seq || time.Now().After(deadline) {
+						break
+					}
+					runtime.Gosched()
+				}
+				done := make(chan error, 1)
+				go func() { done <- l.WaitSynced(seq) }()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("cannot wait: %s", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("WaitSynced(%d) hangs after an unsynced commit", seq)
+				}
+			}
+		})
 	}
 }
