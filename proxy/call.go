@@ -66,6 +66,7 @@ type call struct {
 	pendingBuf []byte
 	hdrBuf     []byte
 	uriBuf     []byte
+	reqBuf     []byte
 }
 
 type streamPhase uint8
@@ -103,8 +104,12 @@ func (g *Gateway) releaseCall(c *call) {
 	c.record = ledger.CallRecord{Attempts: c.record.Attempts[:0]}
 	c.bodyBuf, c.betaBuf, c.digestBuf = c.bodyBuf[:0], c.betaBuf[:0], c.digestBuf[:0]
 	c.upReqIDBuf, c.pendingBuf = c.upReqIDBuf[:0], c.pendingBuf[:0]
+	c.reqBuf = c.reqBuf[:0]
 	if cap(c.bodyBuf) > 1<<20 {
 		c.bodyBuf = nil // do not keep huge buffers in the pool
+	}
+	if cap(c.reqBuf) > 1<<20 {
+		c.reqBuf = nil
 	}
 	g.callPool.Put(c)
 }
@@ -214,17 +219,20 @@ func (c *call) failStream(err error) {
 	estimated := false
 	switch {
 	case c.aborted.Load() || c.g.shuttingDown.Load():
-		outcome = ledger.OutcomeRecovered
-		msg = "the gateway is shutting down"
+		// Cut off by shutdown: the recovery policy decides (void by default).
+		c.pending = appendErrorEvent(c.pendingBuf[:0], errAPI, "the gateway is shutting down", c.requestID)
+		c.pendingBuf = c.pending
+		c.ubody.close()
+		c.bodyOpen = false
+		c.recover()
+		return
 	case isTimeout(err):
 		outcome = ledger.OutcomeTimeout
 		typ, msg = errTimeout, "the upstream stopped sending"
 	default:
 		// The upstream went away mid-reply: it did at least the work it
 		// streamed, which may be more than its last usage event says.
-		if est := meter.EstimateOutputTokens(&r); est > usage.OutputTokens {
-			usage.OutputTokens, estimated = est, true
-		}
+		usage.OutputTokens, estimated = c.estimateOutput(&r)
 	}
 	c.settle(outcome, usage, estimated)
 	c.pending = appendErrorEvent(c.pendingBuf[:0], typ, msg, c.requestID)
@@ -247,12 +255,32 @@ func (c *call) clientLeft() {
 	c.ubody.close()
 	r := c.obs.Result()
 	usage := r.Usage
-	estimated := false
-	if est := meter.EstimateOutputTokens(&r); est > usage.OutputTokens {
-		usage.OutputTokens, estimated = est, true
-	}
-	c.settle(ledger.OutcomeClientDisconnected, usage, estimated)
+	usage.OutputTokens, _ = c.estimateOutput(&r)
+	c.settle(ledger.OutcomeClientDisconnected, usage, true)
 	c.finish()
+}
+
+// estimateOutput is the output of a stream cut short: the larger of what the
+// upstream reported and an estimate from the content bytes seen, never above
+// max_tokens (no call produces more). estimated tells whether the estimate won.
+func (c *call) estimateOutput(r *meter.StreamResult) (int64, bool) {
+	reported := r.Usage.OutputTokens
+	est := min(meter.EstimateOutputTokens(r), c.mreq.MaxTokens)
+	if est > reported {
+		return est, true
+	}
+	return reported, false
+}
+
+// recover ends a call cut off by shutdown by the recovery policy: void
+// (nothing charged) or charge_hold, with outcome recovered.
+func (c *call) recover() {
+	if c.g.cfg.RecoveryPolicy == PolicyChargeHold {
+		c.record.UsageEstimated = true
+		c.settleAt(ledger.OutcomeRecovered, c.obs.Result().Usage, true, c.holdNanos)
+		return
+	}
+	c.void(ledger.OutcomeRecovered, ledger.ReasonRecovered)
 }
 
 // drainBufPool holds the buffers drains read into.
@@ -275,9 +303,7 @@ func (c *call) drain() {
 	usage := r.Usage
 	estimated := false
 	if r.End == meter.EndCutOff {
-		if est := meter.EstimateOutputTokens(&r); est > usage.OutputTokens {
-			usage.OutputTokens, estimated = est, true
-		}
+		usage.OutputTokens, estimated = c.estimateOutput(&r)
 	}
 	c.settle(ledger.OutcomeClientDisconnected, usage, estimated)
 	drainsFinished.Inc()
@@ -293,6 +319,11 @@ func (c *call) settle(outcome ledger.Outcome, u meter.Usage, estimated bool) {
 		c.g.logger.Printf("request %s: cannot price usage %+v: %s; charging the hold", c.requestID, u, err)
 		price = c.holdNanos
 	}
+	c.settleAt(outcome, u, estimated, price)
+}
+
+// settleAt settles at price.
+func (c *call) settleAt(outcome ledger.Outcome, u meter.Usage, estimated bool, price int64) {
 	c.fillRecord(outcome, u, estimated)
 	commit, err := c.g.ledger.Settle(c.requestID, price, &c.record)
 	if err == nil {
@@ -336,7 +367,7 @@ func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool)
 	r.CacheReadInputTokens = u.CacheReadInputTokens
 	r.WebSearchRequests = u.WebSearchRequests
 	r.UsageEstimated = estimated
-	r.DurationMs = time.Since(c.start).Milliseconds()
+	r.DurationMs = max(r.TTFBMs, time.Since(c.start).Milliseconds())
 	r.UpstreamRequestID = b2s(c.upReqIDBuf)
 	if c.model != nil && c.up != nil && outcome != ledger.OutcomeUpstreamError {
 		if cost, err := c.model.Cost(c.up.kind, u, c.start); err == nil {

@@ -3,8 +3,11 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"time"
+
+	"github.com/bytedance/sonic"
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
@@ -48,14 +51,16 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 	}
 	if err != nil {
 		status, typ, msg := fasthttp.StatusBadGateway, errAPI, "upstream unreachable"
+		outcome := ledger.OutcomeUpstreamError
 		if isTimeout(err) {
 			status, typ, msg = fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time"
+			outcome = ledger.OutcomeTimeout
 		}
 		attempt.ErrorType = typ
 		c.record.Attempts = append(c.record.Attempts, attempt)
 		writeError(ctx, status, typ, msg)
 		c.record.Status = status
-		c.void(ledger.OutcomeUpstreamError, "upstream_error")
+		c.void(outcome, "upstream_error")
 		g.inflight.Done()
 		g.releaseCall(c)
 		return
@@ -109,10 +114,19 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 	}
 	u, err := meter.ParseMessageUsage(body)
 	if err != nil {
+		// Not a message: an error in a 200, or garbage. Nothing is charged;
+		// the client gets the error with Tollgate's request ID.
 		c.void(ledger.OutcomeUpstreamError, "upstream_error")
-	} else {
-		c.settle(ledger.OutcomeOK, u, false)
+		g.passUpstreamError(ctx, fasthttp.StatusOK, body)
+		g.inflight.Done()
+		g.releaseCall(c)
+		return
 	}
+	outcome := ledger.OutcomeOK
+	if clientGone(ctx) {
+		outcome = ledger.OutcomeClientDisconnected
+	}
+	c.settle(outcome, u, false)
 	ctx.SetBody(body)
 	g.inflight.Done()
 	g.releaseCall(c)
@@ -133,11 +147,64 @@ func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, status int) {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable")
 	} else {
 		c.record.Status = status
-		ctx.SetBody(body)
+		g.passUpstreamError(ctx, status, body)
 	}
 	c.void(ledger.OutcomeUpstreamError, "upstream_error")
 	g.inflight.Done()
 	g.releaseCall(c)
+}
+
+// passUpstreamError sends an upstream error on with the upstream's status
+// and its error type and message, but in the contract's shape with Tollgate's
+// request ID: the upstream's own ID goes only into the call record. A body
+// that is not an Anthropic error becomes one of the type its status implies.
+func (g *Gateway) passUpstreamError(ctx *fasthttp.RequestCtx, status int, body []byte) {
+	typ, msg, ok := parseUpstreamError(body)
+	if !ok {
+		typ, msg = errorTypeOfStatus(status), fmt.Sprintf("the upstream answered with status %d", status)
+	}
+	writeError(ctx, status, typ, msg)
+}
+
+// parseUpstreamError reads error.type and error.message of an Anthropic error
+// body.
+func parseUpstreamError(body []byte) (typ, msg string, ok bool) {
+	var e struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if sonic.Unmarshal(body, &e) != nil || e.Type != "error" || e.Error.Type == "" || len(e.Error.Type) > 64 {
+		return "", "", false
+	}
+	return e.Error.Type, e.Error.Message, true
+}
+
+// errorTypeOfStatus is Anthropic's error type for an HTTP status.
+func errorTypeOfStatus(status int) string {
+	switch {
+	case status == 401:
+		return errAuthentication
+	case status == 402:
+		return errBilling
+	case status == 403:
+		return errPermission
+	case status == 404:
+		return errNotFound
+	case status == 413:
+		return errRequestTooLarge
+	case status == 429:
+		return errRateLimit
+	case status == 504:
+		return errTimeout
+	case status == 529:
+		return errOverloaded
+	case status >= 400 && status < 500:
+		return errInvalidRequest
+	}
+	return errAPI
 }
 
 // readBody reads an upstream body into dst, up to limit bytes.

@@ -79,7 +79,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 	g.active.calls = map[*call]struct{}{}
 	g.keyLimits, g.accountLimits = newLimitTable(), newLimitTable()
 	key := cfg.IPDigestKey
-	g.hmacPool.New = func() any { return hmac.New(sha256.New, key) }
+	g.hmacPool.New = func() any { return &digester{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 64)} }
 	g.callPool.New = func() any { return new(call) }
 	g.clientServer = &fasthttp.Server{
 		Handler:                       g.serveClient,
@@ -88,6 +88,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		MaxRequestBodySize:            cfg.MaxRequestBodyBytes,
+		StreamRequestBody:             true,
 		ReadTimeout:                   cfg.ClientReadTimeout,
 		WriteTimeout:                  cfg.TotalTimeout + time.Minute,
 		IdleTimeout:                   cfg.ClientIdleTimeout,
@@ -97,6 +98,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
 		ReadBufferSize:                16 << 10,
+		Logger:                        logger,
 	}
 	g.adminServer = &fasthttp.Server{
 		Handler:               g.serveAdmin,
@@ -107,6 +109,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 		WriteTimeout:          5 * time.Minute,
 		IdleTimeout:           time.Minute,
 		CloseOnShutdown:       true,
+		Logger:                logger,
 	}
 	return g, nil
 }
@@ -193,14 +196,20 @@ func isTimeout(err error) bool {
 // X-Forwarded-For only when the peer is a trusted proxy.
 func (g *Gateway) appendIPDigest(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 	ip := clientIP(ctx, g.cfg.TrustedProxies)
-	h := g.hmacPool.Get().(hash.Hash)
-	h.Reset()
-	var buf [64]byte
-	h.Write(ip.AppendTo(buf[:0]))
-	sum := h.Sum(buf[:0])
-	g.hmacPool.Put(h)
-	for _, b := range sum {
+	d := g.hmacPool.Get().(*digester)
+	d.h.Reset()
+	d.buf = ip.AppendTo(d.buf[:0])
+	d.h.Write(d.buf)
+	d.buf = d.h.Sum(d.buf[:0])
+	for _, b := range d.buf {
 		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
 	}
+	g.hmacPool.Put(d)
 	return dst
+}
+
+// digester is a pooled HMAC with its scratch buffer.
+type digester struct {
+	h   hash.Hash
+	buf []byte
 }

@@ -89,7 +89,11 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string)
 	if st.Frozen {
 		return fasthttp.StatusForbidden, errPermission, "account frozen"
 	}
-	body := ctx.PostBody()
+	body, err := g.readRequestBody(ctx, c.reqBuf[:0])
+	c.reqBuf = body
+	if err != nil {
+		return g.bodyError(ctx, err)
+	}
 	if err := meter.InspectRequest(body, &c.mreq); err != nil {
 		return fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err)
 	}
@@ -197,6 +201,42 @@ func (g *Gateway) route(m *meter.Model, at time.Time) (*upstream, string) {
 		}
 	}
 	return nil, ""
+}
+
+// errBodyOverLimit is a request body over the configured limit.
+var errBodyOverLimit = errors.New("proxy: request body too large")
+
+// readRequestBody reads the request body into dst, refusing it when its
+// declared length, or what arrives, exceeds the limit: the client server
+// streams request bodies (StreamRequestBody), so that authentication and the
+// frozen check answer before a large body is read, and an oversized one is
+// refused without reading it in full.
+func (g *Gateway) readRequestBody(ctx *fasthttp.RequestCtx, dst []byte) ([]byte, error) {
+	limit := g.cfg.MaxRequestBodyBytes
+	if n := ctx.Request.Header.ContentLength(); n > limit {
+		return dst, errBodyOverLimit
+	}
+	s := ctx.RequestBodyStream()
+	if s == nil {
+		return append(dst, ctx.Request.Body()...), nil
+	}
+	body, err := readBody(s, dst, limit)
+	if err == errBodyTooLarge {
+		return body, errBodyOverLimit
+	}
+	return body, err
+}
+
+// bodyError answers a request body that could not be read.
+func (g *Gateway) bodyError(ctx *fasthttp.RequestCtx, err error) (int, string, string) {
+	ctx.SetConnectionClose() // the rest of the body is not read
+	if errors.Is(err, errBodyOverLimit) {
+		return fasthttp.StatusRequestEntityTooLarge, errRequestTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes)
+	}
+	if isTimeout(err) {
+		return fasthttp.StatusRequestTimeout, errInvalidRequest, "request body not received in time"
+	}
+	return fasthttp.StatusBadRequest, errInvalidRequest, "cannot read the request body"
 }
 
 // reject answers a refusal after authentication and records the call.

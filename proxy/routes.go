@@ -193,7 +193,12 @@ func (g *Gateway) handleCountTokens(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusForbidden, errPermission, "account frozen")
 		return
 	}
-	body := ctx.PostBody()
+	body, err := g.readRequestBody(ctx, nil)
+	if err != nil {
+		status, typ, msg := g.bodyError(ctx, err)
+		writeError(ctx, status, typ, msg)
+		return
+	}
 	var req map[string]any
 	if err := sonic.Unmarshal(body, &req); err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "malformed JSON body")
@@ -256,6 +261,10 @@ func (g *Gateway) handleCountTokens(ctx *fasthttp.RequestCtx) {
 		if v := hdr.Peek(h); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(h, v)
 		}
+	}
+	if status != fasthttp.StatusOK {
+		g.passUpstreamError(ctx, status, out)
+		return
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetBody(out)
