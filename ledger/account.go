@@ -63,6 +63,9 @@ type account struct {
 	expired  int64
 
 	openHolds int
+	// keySpend tracks the spending of the account's keys that have a spend
+	// limit.
+	keySpend map[string]*keySpend
 	// lastBucketID is the highest bucket ID the account has used.
 	lastBucketID uint64
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // stateVersion is the first byte of an encoded checkpoint state.
-const stateVersion = 1
+const stateVersion = 2
 
 // Checkpoint stores the whole ledger state in the log at the current sequence
 // number, so that the next start replays only the records after it, and lets
@@ -68,9 +68,10 @@ func (l *Ledger) unlockAll() {
 //
 //	accounts: u count, each: s id, s email, v multiplier, v rpm, v tpm, v concurrency, b frozen,
 //	          v createdAt, v debt, v held, v charged, v toppedUp, v adjusted, v expired,
-//	          u lastBucketID, u bucket count, each bucket: u id, b credit, v expiresAt, v remaining, v earmarked
+//	          u lastBucketID, u bucket count, each bucket: u id, b credit, v expiresAt, v remaining, v earmarked,
+//	          u key-spend count, each: s keyID, v windowStart, v spent
 //	holds:    u count, each: s requestID, s account, s keyID, v amount, v startedAt,
-//	          u mark count, each mark: u bucket, v amount
+//	          b spendTracked, u mark count, each mark: u bucket, v amount
 //	orders:   u count, each: s orderID, u entryID, v time, s account, v amount, v availableAfter, s actor, b credit, v expiresAt
 //	idem:     u count, each: s key, u entryID, v time, s account, v amount, v availableAfter, s reason, s requestID, s actor
 //	keys:     u count, each: s id, s account, s hash, s name, s hint, key fields, b revoked, v createdAt
@@ -102,6 +103,13 @@ func (l *Ledger) encodeStateLocked() []byte {
 			buf = appendVarint(buf, b.remaining)
 			buf = appendVarint(buf, b.earmarked)
 		}
+		buf = appendUvarint(buf, uint64(len(a.keySpend)))
+		for _, id := range sortedKeys(a.keySpend) {
+			ks := a.keySpend[id]
+			buf = appendString(buf, id)
+			buf = appendVarint(buf, ks.windowStart)
+			buf = appendVarint(buf, ks.spent)
+		}
 	}
 	var holds []*hold
 	for i := range l.holds {
@@ -117,6 +125,7 @@ func (l *Ledger) encodeStateLocked() []byte {
 		buf = appendString(buf, h.keyID)
 		buf = appendVarint(buf, h.amount)
 		buf = appendVarint(buf, h.startedAt)
+		buf = appendBool(buf, h.spendTracked)
 		buf = appendUvarint(buf, uint64(len(h.marks)))
 		for _, m := range h.marks {
 			buf = appendUvarint(buf, m.bucket)
@@ -203,6 +212,10 @@ func (l *Ledger) decodeState(state []byte) error {
 		for range count() {
 			a.buckets = append(a.buckets, bucket{id: d.uvarint(), credit: Credit(d.byte()), expiresAt: d.varint(), remaining: d.varint(), earmarked: d.varint()})
 		}
+		for range count() {
+			ks := a.spendOf(d.string())
+			ks.windowStart, ks.spent = d.varint(), d.varint()
+		}
 		byID[a.id] = a
 		a.shard = l.shardOf(a.id)
 		a.shard.mu.accounts[a.id] = a
@@ -213,6 +226,7 @@ func (l *Ledger) decodeState(state []byte) error {
 		h.keyID = d.string()
 		h.amount = d.varint()
 		h.startedAt = d.varint()
+		h.spendTracked = d.bool()
 		for range count() {
 			h.marks = append(h.marks, mark{bucket: d.uvarint(), amount: d.varint()})
 		}
@@ -225,6 +239,9 @@ func (l *Ledger) decodeState(state []byte) error {
 		}
 		h.account.openHolds++
 		openHolds.Inc()
+		if h.spendTracked {
+			h.account.spendOf(h.keyID).reserved += h.amount
+		}
 		l.holdShardOf(h.requestID).mu.holds[h.requestID] = h
 	}
 	for range count() {

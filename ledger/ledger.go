@@ -106,6 +106,8 @@ type hold struct {
 	keyID     string
 	startedAt int64
 	marks     []mark
+	// spendTracked is set when the hold counts against its key's spend limit.
+	spendTracked bool
 }
 
 var holdPool = sync.Pool{New: func() any { return new(hold) }}

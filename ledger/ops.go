@@ -353,6 +353,13 @@ func (l *Ledger) topUpLocked(a *account, amount int64, c Credit, bucketID uint64
 // the upstream request meanwhile, but must wait before the client sees any of
 // the reply. Zero allocations in steady state.
 func (l *Ledger) Hold(accountID, requestID, keyID string, amount int64) (Commit, error) {
+	return l.HoldForKey(accountID, requestID, keyID, amount, SpendLimit{})
+}
+
+// HoldForKey is Hold for a call of a key with a spend limit: the hold is also
+// refused (a *SpendLimitError, ErrSpendLimit) when the key's settled charges
+// of the period plus its open holds plus amount would exceed the limit.
+func (l *Ledger) HoldForKey(accountID, requestID, keyID string, amount int64, sl SpendLimit) (Commit, error) {
 	if amount < 0 || len(requestID) == 0 || len(requestID) > MaxIDBytes || len(keyID) > MaxIDBytes {
 		return Commit{}, fmt.Errorf("%w: hold of %d for request %q", ErrInvalid, amount, requestID)
 	}
@@ -372,12 +379,18 @@ func (l *Ledger) Hold(accountID, requestID, keyID string, amount int64) (Commit,
 	hs := l.holdShardOf(requestID)
 	hs.mu.Lock()
 	h, err := l.holdLocked(hs, a, requestID, keyID, amount, now)
+	if err == nil {
+		if err = a.checkSpend(keyID, sl, amount, now); err != nil {
+			l.unholdLocked(a, h)
+		}
+	}
 	if err != nil {
 		hs.mu.Unlock()
 		s.mu.Unlock()
 		opsRefused.Inc()
 		return Commit{}, err
 	}
+	a.reserve(h, sl, now)
 	var body []byte
 	if l.recording() {
 		body = appendString(s.mu.scratch[:0], requestID)
@@ -413,6 +426,15 @@ func (l *Ledger) holdLocked(hs *holdShard, a *account, requestID, keyID string, 
 	a.openHolds++
 	openHolds.Inc()
 	return h, nil
+}
+
+// unholdLocked undoes holdLocked before anything was recorded.
+func (l *Ledger) unholdLocked(a *account, h *hold) {
+	a.release(h.marks, 0)
+	a.held -= h.amount
+	a.openHolds--
+	openHolds.Dec()
+	releaseHold(h)
 }
 
 // takeHold finds the open hold of requestID, locks its account's shard and
@@ -507,6 +529,9 @@ func (l *Ledger) settleLocked(a *account, h *hold, actual, now int64) error {
 			return err
 		}
 	}
+	if h.spendTracked {
+		a.releaseSpend(h, actual, l.spendLimitOf(h.keyID), now)
+	}
 	left := a.release(h.marks, actual)
 	left = a.spendFree(left, now)
 	a.debt += left
@@ -531,7 +556,7 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 	}
 	a := h.account
 	now := l.now()
-	voidLocked(a, h, now)
+	l.voidLocked(a, h, now)
 	var body []byte
 	if call != nil {
 		call.Held, call.Charged = h.amount, 0
@@ -554,7 +579,10 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 	return Commit{log: l.log, seq: seq}, nil
 }
 
-func voidLocked(a *account, h *hold, now int64) {
+func (l *Ledger) voidLocked(a *account, h *hold, now int64) {
+	if h.spendTracked {
+		a.releaseSpend(h, 0, l.spendLimitOf(h.keyID), now)
+	}
 	a.release(h.marks, 0)
 	a.held -= h.amount
 	a.openHolds--

@@ -95,6 +95,7 @@ func (l *Ledger) apply(v wal.RecordView) error {
 		h, err := l.holdLocked(hs, a, requestID, keyID, amount, now)
 		if err == nil {
 			hs.mu.holds[requestID] = h
+			a.reserve(h, l.spendLimitOf(keyID), now)
 		}
 		hs.mu.Unlock()
 		if err != nil {
@@ -134,7 +135,7 @@ func (l *Ledger) apply(v wal.RecordView) error {
 				return err
 			}
 		} else {
-			voidLocked(a, h, now)
+			l.voidLocked(a, h, now)
 		}
 		releaseHold(h)
 	case kindAdjust:

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -150,5 +151,29 @@ func TestLimitsConcurrencyReleasedOnEveryEnding(t *testing.T) {
 			t.Fatalf("unexpected status for an empty account: %d", resp.StatusCode())
 		}
 		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+func TestKeySpendLimitOverHTTP(t *testing.T) {
+	f := newPathFixture(t, false)
+	secret, _, err := f.g.NewKey(ledger.Key{AccountID: "bench", Limits: ledger.DefaultLimits, SpendLimit: 2_000_000, SpendPeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each call holds 0.001308 and is charged 0.000227 credits: the hold of
+	// the next call fits while charges + hold stay within 0.002.
+	statuses := []int{}
+	for range 5 {
+		resp := f.callWith(t, secret, f.body)
+		statuses = append(statuses, resp.StatusCode())
+		if resp.StatusCode() == 402 && !strings.Contains(string(resp.Body()), "spend limit") {
+			t.Fatalf("unexpected 402: %s", resp.Body())
+		}
+		fasthttp.ReleaseResponse(resp)
+	}
+	// Charges 0, 0.000227, ... 0.000908 plus a hold of 0.001308: the fifth
+	// call would reach 0.002216.
+	if fmt.Sprint(statuses) != "[200 200 200 200 402]" {
+		t.Fatalf("unexpected statuses under a spend limit: %v", statuses)
 	}
 }

@@ -146,9 +146,17 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string)
 	if g.diskLow.Load() {
 		return fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is short of disk space; try again later"
 	}
-	commit, err := g.ledger.Hold(c.key.AccountID, c.requestID, c.key.ID, hold)
+	commit, err := g.ledger.HoldForKey(c.key.AccountID, c.requestID, c.key.ID, hold,
+		ledger.SpendLimit{Limit: c.key.SpendLimit, Period: c.key.SpendPeriod, Anchor: c.key.CreatedAtNanos})
 	switch {
 	case err == nil:
+	case errors.Is(err, ledger.ErrSpendLimit):
+		var se *ledger.SpendLimitError
+		if errors.As(err, &se) {
+			return fasthttp.StatusPaymentRequired, errBilling, fmt.Sprintf("this key's spend limit of %s credits per %s is reached: %s spent or held, this call needs a hold of %s",
+				ledger.FormatAmount(se.Limit), se.Period, ledger.FormatAmount(se.Spent), ledger.FormatAmount(se.Hold))
+		}
+		return fasthttp.StatusPaymentRequired, errBilling, "this key's spend limit is reached"
 	case errors.Is(err, ledger.ErrFrozen):
 		return fasthttp.StatusForbidden, errPermission, "account frozen"
 	case errors.Is(err, ledger.ErrInsufficient):
