@@ -78,15 +78,18 @@ type shard struct {
 // lock-wait histogram: timing every one would cost two clock reads a call.
 const lockWaitSampleMask = 63
 
-// lock takes s.mu, timing one acquisition in 64.
-func (s *shard) lock() {
+// lock takes s.mu, timing one acquisition in 64; for a sampled one it
+// returns the time it started, so that the caller can time the whole
+// operation too (zero otherwise).
+func (s *shard) lock() time.Time {
 	if s.locks.Add(1)&lockWaitSampleMask != 0 {
 		s.mu.Lock()
-		return
+		return time.Time{}
 	}
 	t := time.Now()
 	s.mu.Lock()
 	shardLockWait.UpdateDuration(t)
+	return t
 }
 
 // holdShard holds the open holds whose request ID hashes to it.

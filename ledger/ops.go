@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // InsufficientError is the error of a hold that does not fit; it matches
@@ -365,7 +366,7 @@ func (l *Ledger) HoldForKey(accountID, requestID, keyID string, amount int64, sl
 	}
 	now := l.now()
 	s := l.shardOf(accountID)
-	s.lock()
+	sampled := s.lock()
 	a := s.mu.accounts[accountID]
 	if a == nil {
 		s.mu.Unlock()
@@ -404,6 +405,9 @@ func (l *Ledger) HoldForKey(accountID, requestID, keyID string, amount int64, sl
 	opsHold.Inc()
 	hs.mu.Unlock()
 	s.mu.Unlock()
+	if !sampled.IsZero() {
+		holdLatency.UpdateDuration(sampled)
+	}
 	return Commit{log: l.log, seq: seq}, nil
 }
 
@@ -440,28 +444,28 @@ func (l *Ledger) unholdLocked(a *account, h *hold) {
 // takeHold finds the open hold of requestID, locks its account's shard and
 // removes the hold from its hold shard. On success the caller owns h and
 // holds s.mu; it must unlock it.
-func (l *Ledger) takeHold(requestID string) (h *hold, s *shard, err error) {
+func (l *Ledger) takeHold(requestID string) (h *hold, s *shard, sampled time.Time, err error) {
 	hs := l.holdShardOf(requestID)
 	hs.mu.Lock()
 	h = hs.mu.holds[requestID]
 	hs.mu.Unlock()
 	if h == nil {
-		return nil, nil, ErrNoOpenHold
+		return nil, nil, sampled, ErrNoOpenHold
 	}
 	a := h.account
 	s = a.shard
-	s.lock()
+	sampled = s.lock()
 	hs.mu.Lock()
 	// Another settle or void may have taken it, and the pool may have reused
 	// it for another request, between the two locks.
 	if cur := hs.mu.holds[requestID]; cur != h || h.account != a {
 		hs.mu.Unlock()
 		s.mu.Unlock()
-		return nil, nil, ErrNoOpenHold
+		return nil, nil, sampled, ErrNoOpenHold
 	}
 	delete(hs.mu.holds, requestID)
 	hs.mu.Unlock()
-	return h, s, nil
+	return h, s, sampled, nil
 }
 
 // Settle ends the hold of requestID at the actual price: the rest of the hold
@@ -473,7 +477,7 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 	if actual < 0 {
 		return Commit{}, fmt.Errorf("%w: negative charge %d", ErrInvalid, actual)
 	}
-	h, s, err := l.takeHold(requestID)
+	h, s, sampled, err := l.takeHold(requestID)
 	if err != nil {
 		return Commit{}, err
 	}
@@ -507,6 +511,9 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 	}
 	s.mu.Unlock()
 	releaseHold(h)
+	if !sampled.IsZero() {
+		settleLatency.UpdateDuration(sampled)
+	}
 	return Commit{log: l.log, seq: seq}, nil
 }
 
@@ -550,7 +557,7 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 	if err := validText("reason", reason); err != nil {
 		return Commit{}, err
 	}
-	h, s, err := l.takeHold(requestID)
+	h, s, _, err := l.takeHold(requestID)
 	if err != nil {
 		return Commit{}, err
 	}
