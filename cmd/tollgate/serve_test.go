@@ -311,3 +311,51 @@ func TestNoSecretsStored(t *testing.T) {
 	check("logs", p.stderr.Bytes())
 	check("logs", p.stdout.Bytes())
 }
+
+// TestServeReloadsCatalogueOnSIGHUP: a valid new catalogue takes effect
+// (here: a model retired), an invalid one is refused and the old one kept.
+func TestServeReloadsCatalogueOnSIGHUP(t *testing.T) {
+	cfgDir := t.TempDir()
+	for _, f := range []string{"tollgate.yaml", "models.yaml"} {
+		b, err := os.ReadFile("../../configs/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfgDir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	models := filepath.Join(cfgDir, "models.yaml")
+	original, _ := os.ReadFile(models)
+	p := startGateway(t, t.TempDir(), "--config", filepath.Join(cfgDir, "tollgate.yaml"))
+	key := p.setupAccount("acme", "10")
+	status := func() int {
+		resp := p.stream(key, "Hello")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hup := func(want string) {
+		t.Helper()
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stderr.String(), want); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", want, p.stderr.String())
+			}
+		}
+	}
+	if s := status(); s != 200 {
+		t.Fatalf("unexpected status before the reload: %d", s)
+	}
+	os.WriteFile(models, []byte("models:\n  - id: broken\n    colour: red\n"), 0o600)
+	hup("keeping the old catalogue")
+	if s := status(); s != 200 {
+		t.Fatalf("an invalid catalogue must leave the old one in force; got %d", s)
+	}
+	retired := strings.Replace(string(original), "    display_name: Claude Haiku 4.5\n", "    display_name: Claude Haiku 4.5\n    retires: 2000-01-01\n", 1)
+	os.WriteFile(models, []byte(retired), 0o600)
+	hup("catalogue reloaded")
+	if s := status(); s != 404 {
+		t.Fatalf("a model retired by the new catalogue must answer 404; got %d", s)
+	}
+}
