@@ -64,7 +64,11 @@ func startJobs(fc *fileConfig, l *ledger.Ledger, g *proxy.Gateway, logger *log.L
 		}
 	})
 	lastCheckpoint := time.Now()
-	j.every(5*time.Second, func() {
+	checkEvery := 5 * time.Second
+	if ci := time.Duration(fc.WAL.CheckpointInterval); ci > 0 && ci < checkEvery {
+		checkEvery = ci
+	}
+	j.every(checkEvery, func() {
 		pending := l.RecordsSinceCheckpoint()
 		due := pending >= fc.WAL.CheckpointEveryRecords ||
 			(pending > 0 && fc.WAL.CheckpointInterval > 0 && time.Since(lastCheckpoint) >= time.Duration(fc.WAL.CheckpointInterval))

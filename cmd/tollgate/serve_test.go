@@ -92,7 +92,7 @@ func startGateway(t *testing.T, dataDir string, extraArgs ...string) *gatewayPro
 		resp, err := http.Get("http://" + p.admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && strings.Contains(p.stderr.String(), "started:") {
 				break
 			}
 		}
