@@ -7,7 +7,7 @@ BIN       := bin
 # Packages with concurrent code: their tests run again under the race detector.
 RACE_PKGS := ./ledger/... ./wal/... ./proxy/... ./cmd/...
 
-.PHONY: build run test test-unit test-race bench vet fuzz clean
+.PHONY: build run test test-unit test-race clients bench vet fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
@@ -20,15 +20,34 @@ run: build
 	$(BIN)/tollgate serve --demo --config configs/tollgate.yaml --data-dir $(DATA_DIR)
 
 # test runs every test with the expensive invariant checks compiled in, then the
-# concurrent packages again under the race detector. Fuzz corpora in testdata/fuzz
-# are replayed as ordinary test cases; no open-ended fuzzing happens here.
-test: vet test-unit test-race
+# concurrent packages again under the race detector, then the real-client tests.
+# Fuzz corpora in testdata/fuzz are replayed as ordinary test cases; no
+# open-ended fuzzing happens here.
+test: vet test-unit test-race clients
 
 test-unit:
 	$(GO) test -tags invariants -count=1 ./...
 
 test-race:
 	$(GO) test -race -tags invariants -count=1 $(RACE_PKGS)
+
+# clients runs the real-client tests in clients/ (the official TypeScript SDK
+# and Claude Code, pinned in clients/package-lock.json) with node's test runner
+# against bin/tollgate on its built-in simulator. It runs `npm ci` first when
+# clients/node_modules is missing or older than the lock file. Without Node.js
+# it says so and skips (CI installs the packages in .ci/run and never skips).
+NODE ?= node
+NPM  ?= npm
+clients: build
+	@if ! command -v $(NODE) >/dev/null 2>&1; then \
+	  echo "SKIP clients: Node.js ($(NODE)) not found; the TypeScript SDK and Claude Code tests did not run"; \
+	  exit 0; \
+	fi; \
+	set -e; \
+	if [ ! -f clients/node_modules/.package-lock.json ] || [ clients/package-lock.json -nt clients/node_modules/.package-lock.json ]; then \
+	  $(NPM) ci --prefix clients --no-audit --no-fund; \
+	fi; \
+	TOLLGATE_BIN=$(CURDIR)/$(BIN)/tollgate $(NODE) --test --test-concurrency=1 clients/test/*.test.mjs
 
 vet:
 	$(GO) vet ./...

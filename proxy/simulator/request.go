@@ -101,8 +101,10 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 			return nil, invalidf("messages.%d: Input should be a valid dictionary", i)
 		}
 		role, _ := msg["role"].(string)
-		if role != "user" && role != "assistant" {
-			return nil, invalidf("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		// "system" messages inside the conversation come with the beta
+		// mid-conversation-tool-changes-2026-07-01 (Claude Code sends them).
+		if role != "user" && role != "assistant" && role != "system" {
+			return nil, invalidf("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
 		}
 		switch c := msg["content"].(type) {
 		case string:
