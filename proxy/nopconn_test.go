@@ -10,4 +10,4 @@ import (
 type nopConn struct{ net.Conn }
 
 func (nopConn) SetReadDeadline(time.Time) error { return nil }
-func (nopConn) Close() error                     { return nil }
+func (nopConn) Close() error                    { return nil }
