@@ -26,7 +26,7 @@ type Config struct {
 	// MaxGiftBuckets bounds the gift credits with distinct expiry times one
 	// account may hold. Default 256.
 	MaxGiftBuckets int
-	// Now is the clock; default a clock of millisecond resolution that costs
+	// Now is the clock; default a clock of 10 ms resolution that costs
 	// one atomic load (see clock.go). Tests inject their own.
 	Now func() time.Time
 }
