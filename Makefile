@@ -5,7 +5,7 @@ GO        ?= go
 DATA_DIR  ?= ./data
 BIN       := bin
 # Packages with concurrent code: their tests run again under the race detector.
-RACE_PKGS := ./ledger/... ./wal/... ./proxy/... ./cmd/...
+RACE_PKGS := ./ledger/... ./wal/... ./proxy/... ./cmd/... ./bench/...
 
 .PHONY: build run test test-unit test-race clients bench vet fuzz clean
 
@@ -53,8 +53,13 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 
-bench:
+# bench runs the Go micro-benchmarks, then a short tollbench run of streaming
+# calls through the gateway against the same client straight to the upstream.
+# BENCHMARKS.md has the longer runs and the sweep, with their commands.
+bench: build
 	$(GO) test -run=NONE -bench=. -benchmem ./...
+	$(GO) build -o $(BIN)/tollbench ./cmd/tollbench
+	$(BIN)/tollbench run -tollgate $(BIN)/tollgate -concurrency 64 -duration 4s
 
 # fuzz runs each fuzz target for FUZZTIME (10s by default).
 FUZZTIME ?= 10s

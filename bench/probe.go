@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Metric names read from the gateway's /metrics. go_memstats_mallocs_total
+// is written by VictoriaMetrics' WritePrometheus(w, true) from
+// runtime.MemStats; process_cpu_seconds_total stands in for /proc when the
+// gateway's pid is not known.
+const (
+	metricMallocs    = "go_memstats_mallocs_total"
+	metricProcessCPU = "process_cpu_seconds_total"
+	metricLedgerOps  = "tollgate_ledger_operations_total"
+	metricWALRecords = "tollgate_wal_records_total"
+	metricWALSyncs   = "tollgate_wal_syncs_total"
+	// maxMetricsBytes bounds the /metrics body read.
+	maxMetricsBytes = 8 << 20
+	probeTimeout    = 10 * time.Second
+)
+
+// GatewayProbe reads a running gateway's cost counters: CPU time from
+// /proc/<pid>/stat, the rest from GET /metrics on its admin listener.
+// It is safe for concurrent use.
+type GatewayProbe struct {
+	// AdminURL is the admin API's base URL (loopback only).
+	AdminURL string
+	// Token is the admin (or metrics) bearer token.
+	Token string
+	// Pid is the gateway's process ID. Zero reads CPU time from the
+	// gateway's process_cpu_seconds_total instead (same source, coarser
+	// by the exposition's rounding).
+	Pid int
+}
+
+// GatewaySample is one reading of the gateway's counters. Counters are
+// float64 as the exposition writes them; they are exact below 2^53.
+type GatewaySample struct {
+	At         time.Time     // when the scrape ended
+	CPU        time.Duration // user + system CPU time since the gateway started
+	Mallocs    float64       // go_memstats_mallocs_total
+	LedgerOps  float64       // tollgate_ledger_operations_total, all ops
+	WALRecords float64       // tollgate_wal_records_total
+	WALSyncs   float64       // tollgate_wal_syncs_total
+}
+
+// Sample takes one reading.
+func (p *GatewayProbe) Sample(ctx context.Context) (GatewaySample, error) {
+	if _, err := CheckLoopbackURL(p.AdminURL); err != nil {
+		return GatewaySample{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.AdminURL+"/metrics", nil)
+	if err != nil {
+		return GatewaySample{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return GatewaySample{}, fmt.Errorf("cannot read the gateway's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetricsBytes))
+	if err != nil {
+		return GatewaySample{}, fmt.Errorf("cannot read the gateway's metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return GatewaySample{}, fmt.Errorf("cannot read the gateway's metrics: status %d: %.200s", resp.StatusCode, body)
+	}
+	s := GatewaySample{At: time.Now()}
+	var ok bool
+	if s.Mallocs, ok = metricSum(body, metricMallocs); !ok {
+		return s, fmt.Errorf("the gateway's metrics have no %s", metricMallocs)
+	}
+	s.LedgerOps, _ = metricSum(body, metricLedgerOps)
+	s.WALRecords, _ = metricSum(body, metricWALRecords)
+	s.WALSyncs, _ = metricSum(body, metricWALSyncs)
+	if p.Pid > 0 {
+		if s.CPU, err = ProcCPU(p.Pid); err != nil {
+			return s, err
+		}
+	} else {
+		cpu, ok := metricSum(body, metricProcessCPU)
+		if !ok {
+			return s, fmt.Errorf("the gateway's metrics have no %s and no pid was given", metricProcessCPU)
+		}
+		s.CPU = time.Duration(cpu * float64(time.Second))
+	}
+	return s, nil
+}
+
+// metricSum adds the values of every series of the metric name in a
+// Prometheus text exposition, whatever their labels, and reports whether
+// there was any. Comment lines and other metrics, including those whose
+// name merely starts with name, are skipped.
+func metricSum(text []byte, name string) (float64, bool) {
+	var sum float64
+	found := false
+	// Bounded by the exposition's size (maxMetricsBytes).
+	for len(text) > 0 {
+		var line []byte
+		line, text, _ = bytes.Cut(text, []byte{'\n'})
+		if len(line) <= len(name) || line[0] == '#' || !bytes.HasPrefix(line, []byte(name)) {
+			continue
+		}
+		rest := line[len(name):]
+		switch rest[0] {
+		case '{':
+			i := bytes.LastIndexByte(rest, '}')
+			if i < 0 {
+				continue
+			}
+			rest = rest[i+1:]
+		case ' ', '\t':
+		default:
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(string(f[0]), 64)
+		if err != nil {
+			continue
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+// GatewayCost is what the gateway spent on a set of calls, from samples
+// taken around each measured segment.
+type GatewayCost struct {
+	// Calls is the number of calls the figures are divided by (every call
+	// that reached the gateway, failed ones included).
+	Calls int64 `json:"calls"`
+	// ElapsedSec is the measured segments' wall time, CPUSeconds the
+	// gateway's CPU time over them.
+	ElapsedSec float64 `json:"elapsed_sec"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// CPUSecondsPer1000Calls is the gateway's CPU time per 1,000 calls;
+	// CPUMsPerCall the same figure per call in milliseconds.
+	CPUSecondsPer1000Calls float64 `json:"cpu_seconds_per_1000_calls"`
+	CPUMsPerCall           float64 `json:"cpu_ms_per_call"`
+	// CPUCores is the mean number of cores the gateway kept busy.
+	CPUCores float64 `json:"cpu_cores"`
+	// AllocsPerCall is heap allocations per call, with the cost of the
+	// /metrics scrapes taken out; background work (timers, Pebble) is in.
+	AllocsPerCall float64 `json:"allocs_per_call"`
+	// LedgerOpsPerSec is the rate of tollgate_ledger_operations_total.
+	LedgerOpsPerSec float64 `json:"ledger_ops_per_sec"`
+	// WALRecordsPerSync is the group commit's mean batch size; zero
+	// without syncs (wal.mode none).
+	WALRecordsPerSync float64 `json:"wal_records_per_sync"`
+	// WALSyncs is the number of syncs over the segments.
+	WALSyncs float64 `json:"wal_syncs"`
+	// IdleCPUCores and IdleAllocsPerSec are the gateway's cost with no
+	// calls at all (timers, background jobs), measured over an idle
+	// window before the first round; zero when no window was measured.
+	IdleCPUCores     float64 `json:"idle_cpu_cores"`
+	IdleAllocsPerSec float64 `json:"idle_allocs_per_sec"`
+	// CPUMsPerCallNet and AllocsPerCallNet are CPUMsPerCall and
+	// AllocsPerCall less the idle cost over the same time: what the calls
+	// themselves cost.
+	CPUMsPerCallNet  float64 `json:"cpu_ms_per_call_net"`
+	AllocsPerCallNet float64 `json:"allocs_per_call_net"`
+}
+
+// costMeter accumulates GatewayCost over segments.
+type costMeter struct {
+	calls                       int64
+	elapsed, cpu                time.Duration
+	allocs, ops, records, syncs float64
+	// The idle window's figures; idleElapsed is zero without one.
+	idleElapsed, idleCPU time.Duration
+	idleAllocs           float64
+}
+
+// idle accounts for a window without calls, sampled like a segment.
+func (m *costMeter) idle(base0, base1, after GatewaySample) {
+	m.idleElapsed = after.At.Sub(base1.At)
+	m.idleCPU = after.CPU - base1.CPU
+	scrape := max(0, base1.Mallocs-base0.Mallocs)
+	m.idleAllocs = max(0, after.Mallocs-base1.Mallocs-scrape)
+}
+
+// add accounts for one segment of calls. base0 and base1 are two samples
+// taken back to back before it, after one taken after it: the mallocs
+// between base0 and base1 are one scrape's own, taken out of the
+// segment's, since the after-sample paid for one scrape too.
+func (m *costMeter) add(base0, base1, after GatewaySample, calls int64) {
+	m.calls += calls
+	m.elapsed += after.At.Sub(base1.At)
+	m.cpu += after.CPU - base1.CPU
+	scrape := max(0, base1.Mallocs-base0.Mallocs)
+	m.allocs += max(0, after.Mallocs-base1.Mallocs-scrape)
+	m.ops += after.LedgerOps - base1.LedgerOps
+	m.records += after.WALRecords - base1.WALRecords
+	m.syncs += after.WALSyncs - base1.WALSyncs
+}
+
+func (m *costMeter) cost() GatewayCost {
+	c := GatewayCost{
+		Calls:      m.calls,
+		ElapsedSec: m.elapsed.Seconds(),
+		CPUSeconds: m.cpu.Seconds(),
+		WALSyncs:   m.syncs,
+	}
+	if m.calls > 0 {
+		c.CPUMsPerCall = c.CPUSeconds * 1000 / float64(m.calls)
+		c.CPUSecondsPer1000Calls = c.CPUSeconds * 1000 / float64(m.calls)
+		c.AllocsPerCall = m.allocs / float64(m.calls)
+	}
+	if m.elapsed > 0 {
+		c.CPUCores = c.CPUSeconds / c.ElapsedSec
+		c.LedgerOpsPerSec = m.ops / c.ElapsedSec
+	}
+	if m.syncs > 0 {
+		c.WALRecordsPerSync = m.records / m.syncs
+	}
+	c.CPUMsPerCallNet, c.AllocsPerCallNet = c.CPUMsPerCall, c.AllocsPerCall
+	if m.idleElapsed > 0 {
+		c.IdleCPUCores = m.idleCPU.Seconds() / m.idleElapsed.Seconds()
+		c.IdleAllocsPerSec = m.idleAllocs / m.idleElapsed.Seconds()
+		if m.calls > 0 {
+			c.CPUMsPerCallNet = max(0, c.CPUSeconds-c.IdleCPUCores*c.ElapsedSec) * 1000 / float64(m.calls)
+			c.AllocsPerCallNet = max(0, m.allocs-c.IdleAllocsPerSec*c.ElapsedSec) / float64(m.calls)
+		}
+	}
+	return c
+}

@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// WriteMarkdown writes a comparison as a Markdown table: one row per
+// figure, columns gateway, direct and gateway / direct.
+func WriteMarkdown(w io.Writer, rep *Report) error {
+	bw := bufio.NewWriter(w)
+	g, d, r := rep.Gateway, rep.Direct, rep.Ratios
+	fmt.Fprintf(bw, "tollbench: %s\n\n%s\n\n", describeSettings(rep.Settings, false), describeMachine(rep.Settings.Machine))
+	fmt.Fprintf(bw, "| | gateway | direct | gateway / direct |\n|---|---:|---:|---:|\n")
+	row := func(name, gv, dv, ratio string) { fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", name, gv, dv, ratio) }
+	row("calls", itoa(g.Calls), itoa(d.Calls), "")
+	row("ok", itoa(g.OK), itoa(d.OK), "")
+	row("errors", itoa(g.ErrorCount), itoa(d.ErrorCount), "")
+	row("requests/s", f1(g.RequestsPerSec), f1(d.RequestsPerSec), f2(r.Throughput))
+	lat := func(name string, gv, dv float64, added string) {
+		ratio := ""
+		if dv > 0 {
+			ratio = f2(gv / dv)
+		}
+		if added != "" {
+			ratio += " (" + added + ")"
+		}
+		row(name, f3(gv), f3(dv), ratio)
+	}
+	added := func(ms float64) string { return signed(ms) + " ms" }
+	lat("TTFB p50 (ms)", g.TTFB.P50Ms, d.TTFB.P50Ms, added(r.AddedTTFBP50Ms))
+	lat("TTFB p90 (ms)", g.TTFB.P90Ms, d.TTFB.P90Ms, "")
+	lat("TTFB p99 (ms)", g.TTFB.P99Ms, d.TTFB.P99Ms, added(r.AddedTTFBP99Ms))
+	lat("TTFB p99.9 (ms)", g.TTFB.P999Ms, d.TTFB.P999Ms, "")
+	lat("total p50 (ms)", g.Total.P50Ms, d.Total.P50Ms, added(r.AddedTotalP50Ms))
+	lat("total p90 (ms)", g.Total.P90Ms, d.Total.P90Ms, "")
+	lat("total p99 (ms)", g.Total.P99Ms, d.Total.P99Ms, added(r.AddedTotalP99Ms))
+	lat("total p99.9 (ms)", g.Total.P999Ms, d.Total.P999Ms, "")
+	row("tollbench CPU ms/call", f3(g.ClientCPUMsPerCall), f3(d.ClientCPUMsPerCall), "")
+	if c := rep.GatewayCost; c != nil {
+		row("gateway CPU ms/call", f3(c.CPUMsPerCall), "", "")
+		row("gateway CPU s per 1,000 calls", f3(c.CPUSecondsPer1000Calls), "", "")
+		row("gateway CPU ms/call, idle cost taken out", f3(c.CPUMsPerCallNet), "", "")
+		row("gateway cores busy (idle)", f2(c.CPUCores)+" ("+f3(c.IdleCPUCores)+")", "", "")
+		row("gateway allocs/call", f2(c.AllocsPerCall), "", "")
+		row("gateway allocs/call, idle allocs taken out", f2(c.AllocsPerCallNet), "", "")
+		row("gateway idle allocs/s", f1(c.IdleAllocsPerSec), "", "")
+		row("ledger ops/s", f1(c.LedgerOpsPerSec), "", "")
+		row("WAL records per sync", f2(c.WALRecordsPerSync), "", "")
+	}
+	fmt.Fprintf(bw, "\nerrors by kind: gateway %s; direct %s\n", errorKinds(g.Errors), errorKinds(d.Errors))
+	return bw.Flush()
+}
+
+// WriteSweepMarkdown writes a sweep as a Markdown table, one row per
+// point.
+func WriteSweepMarkdown(w io.Writer, res *SweepResult) error {
+	bw := bufio.NewWriter(w)
+	for _, row := range res.Rows {
+		if row.Report != nil {
+			fmt.Fprintf(bw, "tollbench sweep: %s\n\n%s (first point)\n\n", describeSettings(row.Report.Settings, true), describeMachine(row.Report.Settings.Machine))
+			break
+		}
+	}
+	fmt.Fprintf(bw, "| shards | drain workers | gateway req/s | direct req/s | ratio | TTFB p99 ms | added TTFB p99 ms | total p99 ms | CPU ms/call | allocs/call | WAL rec/sync | errors |\n")
+	fmt.Fprintf(bw, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, row := range res.Rows {
+		rep := row.Report
+		if rep == nil {
+			fmt.Fprintf(bw, "| %s | %s | | | | | | | | | | %s |\n", orDefault(row.Shards), orDefault(row.DrainWorkers), mdEscape(firstLine(row.Error)))
+			continue
+		}
+		cpu, allocs, wal := "", "", ""
+		if c := rep.GatewayCost; c != nil {
+			cpu, allocs, wal = f3(c.CPUMsPerCall), f1(c.AllocsPerCall), f2(c.WALRecordsPerSync)
+		}
+		errs := errorKinds(rep.Gateway.Errors)
+		if row.Error != "" {
+			errs += "; " + mdEscape(firstLine(row.Error))
+		}
+		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			orDefault(row.Shards), orDefault(row.DrainWorkers),
+			f1(rep.Gateway.RequestsPerSec), f1(rep.Direct.RequestsPerSec), f2(rep.Ratios.Throughput),
+			f3(rep.Gateway.TTFB.P99Ms), signed(rep.Ratios.AddedTTFBP99Ms), f3(rep.Gateway.Total.P99Ms),
+			cpu, allocs, wal, errs)
+	}
+	return bw.Flush()
+}
+
+// describeSettings is a one-line summary of what was measured. A sweep's
+// summary leaves out the shards and workers, which vary by point.
+func describeSettings(s Settings, sweep bool) string {
+	return strings.Join(settingsParts(s, sweep), "; ")
+}
+
+// settingsParts is describeSettings in parts: the load, the replies, the
+// gateway.
+func settingsParts(s Settings, sweep bool) []string {
+	var load string
+	if s.Mode == "open" {
+		load = fmt.Sprintf("open loop at %g calls/s (at most %d in flight)", s.RatePerSec, s.Concurrency)
+	} else {
+		load = fmt.Sprintf("closed loop, concurrency %d", s.Concurrency)
+	}
+	if s.Requests > 0 {
+		load += fmt.Sprintf(", %d calls", s.Requests)
+	} else {
+		load += fmt.Sprintf(", %gs", s.DurationSec)
+	}
+	load += fmt.Sprintf(" per side in %d interleaved rounds (warm-up %gs)", s.Rounds, s.WarmupSec)
+	parts := []string{load}
+	if s.Deltas > 0 {
+		parts = append(parts, fmt.Sprintf("replies of %d deltas × %d B, %g ms between events", s.Deltas, s.DeltaBytes, s.EventDelayMs))
+	}
+	if s.Accounts > 0 {
+		gw := fmt.Sprintf("gateway shards %s, drain workers %s, ", orDefault(s.Shards), orDefault(s.DrainWorkers))
+		if sweep {
+			gw = "gateway "
+		}
+		parts = append(parts, gw+fmt.Sprintf("wal mode %s, %d accounts", orDefaultStr(s.WALMode), s.Accounts))
+	}
+	return parts
+}
+
+// describeMachine is a one-line summary of the machine.
+func describeMachine(m Machine) string {
+	return fmt.Sprintf("machine: %d CPUs, %.1f GiB, %s, GOMAXPROCS %d; load average %.2f before, %.2f after",
+		m.CPUs, float64(m.MemoryMiB)/1024, m.GoVersion, m.GOMAXPROCS, m.LoadBefore, m.LoadAfter)
+}
+
+// errorKinds lists error counts by kind in a stable order.
+func errorKinds(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+" "+itoa(m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+
+func signed(v float64) string {
+	if v >= 0 {
+		return "+" + f3(v)
+	}
+	return f3(v)
+}
+
+func orDefault(n int) string {
+	if n == 0 {
+		return "config"
+	}
+	return strconv.Itoa(n)
+}
+
+func orDefaultStr(s string) string {
+	if s == "" {
+		return "config"
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestWriteMarkdown(t *testing.T) {
+	rep := fakeReport(SweepPoint{Shards: 16, DrainWorkers: 64})
+	rep.Gateway.Errors = map[string]int64{"status_402": 2, ErrKindTimeout: 1}
+	rep.Gateway.ErrorCount = 3
+	rep.Settings.Machine = Machine{CPUs: 2, MemoryMiB: 24576, GoVersion: "go1.26", GOMAXPROCS: 2, LoadBefore: 1.5, LoadAfter: 2.25}
+	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.123, CPUSecondsPer1000Calls: 0.123, AllocsPerCall: 2, WALRecordsPerSync: 12.5}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"closed loop, concurrency 8",
+		"machine: 2 CPUs, 24.0 GiB, go1.26, GOMAXPROCS 2; load average 1.50 before, 2.25 after",
+		"gateway shards 16, drain workers 64",
+		"| | gateway | direct | gateway / direct |",
+		"| requests/s | 1664.0 | 3328.0 | 0.50 |",
+		"| gateway CPU ms/call | 0.123 |",
+		"| gateway allocs/call | 2.00 |",
+		"| WAL records per sync | 12.50 |",
+		"errors by kind: gateway status_402 2, timeout 1; direct none",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	// Every table row has the same number of cells.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "|") && strings.Count(line, "|") != 5 {
+			t.Fatalf("ragged row %q", line)
+		}
+	}
+}
+
+func sweepFixture() *SweepResult {
+	return &SweepResult{Rows: []SweepRow{
+		{SweepPoint: SweepPoint{1, 16}, Report: fakeReport(SweepPoint{1, 16})},
+		{SweepPoint: SweepPoint{4, 16}, Error: "cannot start: a | b\nmore"},
+		{SweepPoint: SweepPoint{16, 16}, Report: fakeReport(SweepPoint{16, 16})},
+	}}
+}
+
+func TestWriteSweepMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteSweepMarkdown(&b, sweepFixture()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	var rows []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "|") {
+			rows = append(rows, line)
+			if n := strings.Count(line, "|") - strings.Count(line, `\|`); n != 13 {
+				t.Fatalf("row %q has %d separators; want 13", line, n)
+			}
+		}
+	}
+	if len(rows) != 5 {
+		t.Fatalf("unexpected rows; got %d; want header, rule and 3:\n%s", len(rows), out)
+	}
+	if !strings.HasPrefix(rows[2], "| 1 | 16 | 116.0 | 232.0 | 0.50 |") || !strings.Contains(rows[3], `cannot start: a \| b |`) {
+		t.Fatalf("unexpected rows:\n%s", out)
+	}
+}
+
+func TestWriteSweepSVG(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteSweepSVG(&b, sweepFixture()); err != nil {
+		t.Fatal(err)
+	}
+	// Well-formed XML, one pair of bars per measured point.
+	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	bars := map[string]int{}
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the chart is not well-formed XML: %s\n%s", err, b.String())
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "class" {
+					bars[a.Value]++
+				}
+			}
+		}
+	}
+	if bars["gateway"] != 2 || bars["direct"] != 2 {
+		t.Fatalf("unexpected bars; got %v; want 2 gateway and 2 direct", bars)
+	}
+	if !strings.Contains(b.String(), "failed") {
+		t.Fatalf("the failed point is not marked")
+	}
+	// An empty sweep still draws.
+	b.Reset()
+	if err := WriteSweepSVG(&b, &SweepResult{}); err != nil || !strings.HasSuffix(b.String(), "</svg>\n") {
+		t.Fatalf("cannot draw an empty sweep: %v", err)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	f := func(v, want float64) {
+		t.Helper()
+		if got := niceCeil(v); got != want {
+			t.Fatalf("unexpected niceCeil(%v); got %v; want %v", v, got, want)
+		}
+	}
+	f(0, 1)
+	f(-3, 1)
+	f(1, 1)
+	f(1.1, 2)
+	f(3, 5)
+	f(7, 10)
+	f(1234, 2000)
+	f(0.034, 0.05)
+}
+
+// TestReportJSON checks the JSON field names tools depend on.
+func TestReportJSON(t *testing.T) {
+	rep := fakeReport(SweepPoint{4, 16})
+	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.1}
+	data, err := json.Marshal(&SweepResult{Rows: []SweepRow{{SweepPoint: SweepPoint{4, 16}, Report: rep}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"shards":4`, `"drain_workers":16`, `"requests_per_sec":`, `"p99_ms":`, `"cpu_ms_per_call":0.1`, `"throughput":0.5`, `"ttfb":`} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Fatalf("the JSON lacks %s:\n%s", want, data)
+		}
+	}
+}

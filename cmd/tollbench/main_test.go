@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/bench"
+)
+
+// tollgateBin is the gateway binary built once for the end-to-end tests.
+var tollgateBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollbench-test-")
+	if err != nil {
+		panic(err)
+	}
+	tollgateBin = filepath.Join(dir, "tollgate")
+	out, err := exec.Command("go", "build", "-o", tollgateBin, "github.com/tollgate/tollgate/cmd/tollgate").CombinedOutput()
+	if err != nil {
+		panic(fmt.Sprintf("cannot build tollgate: %s\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runTollbench runs the command in-process and returns its exit code and
+// outputs.
+func runTollbench(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr, false)
+	return code, stdout.String(), stderr.String()
+}
+
+// shortLoad is a load of a few seconds in all: this runs in `make test`
+// on a shared machine.
+var shortLoad = []string{
+	"-tollgate", "", // filled in by the tests
+	"-config", "../../configs/tollgate.yaml",
+	"-catalogue", "../../configs/models.yaml",
+	"-concurrency", "8",
+	"-duration", "600ms",
+	"-warmup", "100ms",
+	"-accounts", "4",
+}
+
+func loadArgs(extra ...string) []string {
+	args := append([]string(nil), shortLoad...)
+	args[1] = tollgateBin
+	return append(args, extra...)
+}
+
+// TestRunEndToEnd runs `tollbench run -json` against a real gateway
+// process and checks that the figures are consistent with each other,
+// never how fast anything was.
+func TestRunEndToEnd(t *testing.T) {
+	code, stdout, stderr := runTollbench(t, append([]string{"run"}, loadArgs("-json", "-shards", "4", "-workers", "8")...)...)
+	if code != 0 {
+		t.Fatalf("tollbench run failed with %d:\n%s\n%s", code, stderr, stdout)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("cannot decode the JSON report: %s\n%s", err, stdout)
+	}
+	for _, r := range []*bench.LoadResult{rep.Gateway, rep.Direct} {
+		if r.Calls == 0 || r.OK+r.ErrorCount != r.Calls || r.ErrorCount != 0 {
+			t.Fatalf("%s: unexpected calls %d, ok %d, errors %v", r.Label, r.Calls, r.OK, r.Errors)
+		}
+		for _, p := range []bench.Percentiles{r.TTFB, r.Total} {
+			if !(0 < p.P50Ms && p.P50Ms <= p.P90Ms && p.P90Ms <= p.P99Ms && p.P99Ms <= p.P999Ms && p.P999Ms <= p.MaxMs) {
+				t.Fatalf("%s: percentiles out of order: %+v", r.Label, p)
+			}
+		}
+		if r.TTFB.P50Ms > r.Total.P50Ms*1.001 {
+			t.Fatalf("%s: time to first byte above total time: %+v %+v", r.Label, r.TTFB, r.Total)
+		}
+		if want := float64(r.OK) / r.ElapsedSec; math.Abs(r.RequestsPerSec-want) > want*1e-9 {
+			t.Fatalf("%s: requests/s %v is not ok/elapsed %v", r.Label, r.RequestsPerSec, want)
+		}
+	}
+	if want := rep.Gateway.RequestsPerSec / rep.Direct.RequestsPerSec; math.Abs(rep.Ratios.Throughput-want) > 1e-9 {
+		t.Fatalf("unexpected throughput ratio %v; want %v", rep.Ratios.Throughput, want)
+	}
+	if got, want := rep.Gateway.BytesPerCall, rep.Direct.BytesPerCall; got != want || got == 0 {
+		t.Fatalf("the gateway changed the reply's size: %v bytes through it, %v direct", got, want)
+	}
+	c := rep.GatewayCost
+	if c == nil || c.Calls != rep.Gateway.Calls || c.CPUSeconds <= 0 || c.AllocsPerCall < 0 || c.WALRecordsPerSync < 1 {
+		t.Fatalf("unexpected gateway cost: %+v", c)
+	}
+	// Every call is one hold and one settlement, and nothing else runs.
+	ops := c.LedgerOpsPerSec * c.ElapsedSec
+	if want := 2 * float64(c.Calls); math.Abs(ops-want) > 2+want*0.01 {
+		t.Fatalf("unexpected ledger operations; got %v; want %v (hold and settle per call)", ops, want)
+	}
+	s := rep.Settings
+	if s.Shards != 4 || s.DrainWorkers != 8 || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
+		t.Fatalf("unexpected settings: %+v", s)
+	}
+}
+
+// TestSweepEndToEnd runs a two-point sweep and checks the table and the
+// chart.
+func TestSweepEndToEnd(t *testing.T) {
+	chart := filepath.Join(t.TempDir(), "sweep.svg")
+	code, stdout, stderr := runTollbench(t, append([]string{"sweep"}, loadArgs("-shards", "1,4", "-workers", "8", "-duration", "300ms", "-rounds", "1", "-chart", chart)...)...)
+	if code != 0 {
+		t.Fatalf("tollbench sweep failed with %d:\n%s\n%s", code, stderr, stdout)
+	}
+	var rows []string
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| shards") {
+			rows = append(rows, line)
+		}
+	}
+	if len(rows) != 2 || !strings.HasPrefix(rows[0], "| 1 | 8 |") || !strings.HasPrefix(rows[1], "| 4 | 8 |") || !strings.HasSuffix(rows[1], "| none |") {
+		t.Fatalf("unexpected sweep table:\n%s", stdout)
+	}
+	svg, err := os.ReadFile(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(svg, []byte("<svg")) || bytes.Count(svg, []byte(`class="gateway"`)) != 2 {
+		t.Fatalf("unexpected chart:\n%s", svg)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	f := func(wantCode int, args ...string) {
+		t.Helper()
+		if code, _, stderr := runTollbench(t, args...); code != wantCode {
+			t.Fatalf("unexpected exit code of %q; got %d; want %d\n%s", args, code, wantCode, stderr)
+		}
+	}
+	f(2)
+	f(2, "bogus")
+	f(0, "help")
+	f(2, "run", "-nosuchflag")
+	f(2, "run", "-wal-mode", "fast")
+	f(2, "run", "extra-argument")
+	f(2, "sweep", "-shards", "1,x")
+	f(2, "sweep", "-workers", "0")
+	f(1, "run", "-tollgate", "/nonexistent/tollgate")
+	f(1, "upstream", "-listen", "0.0.0.0:0")
+}
+
+func TestParseInts(t *testing.T) {
+	f := func(s string, want []int, wantErr bool) {
+		t.Helper()
+		got, err := parseInts(s)
+		if (err != nil) != wantErr || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("unexpected result for %q; got %v, %v; want %v, error %v", s, got, err, want, wantErr)
+		}
+	}
+	f("1,4,16", []int{1, 4, 16}, false)
+	f(" 2 , 8", []int{2, 8}, false)
+	f("", nil, true)
+	f("1,,2", nil, true)
+	f("-1", nil, true)
+	f(strings.Repeat("1,", 64)+"1", nil, true)
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/bench"
+	"github.com/tollgate/tollgate/configs"
+)
+
+// commonFlags are the flags of run and sweep: the load, the upstream's
+// replies, and how to start the gateway.
+type commonFlags struct {
+	tollgate    string
+	config      string
+	catalogue   string
+	concurrency int
+	rate        float64
+	duration    time.Duration
+	requests    int64
+	warmup      time.Duration
+	rounds      int
+	idleWindow  time.Duration
+	timeout     time.Duration
+	deltas      int
+	deltaBytes  int
+	eventDelay  time.Duration
+	accounts    int
+	walMode     string
+	jsonOut     bool
+	noProgress  bool
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.tollgate, "tollgate", "", "tollgate binary (default: build ./cmd/tollgate into a temporary directory, else ./bin/tollgate)")
+	fs.StringVar(&f.config, "config", "configs/tollgate.yaml", "base gateway configuration (the embedded default when this default path is absent)")
+	fs.StringVar(&f.catalogue, "catalogue", "configs/models.yaml", "model catalogue (the embedded default when this default path is absent)")
+	fs.IntVar(&f.concurrency, "concurrency", bench.DefaultConcurrency, "closed loop: concurrent clients; open loop: most calls in flight")
+	fs.Float64Var(&f.rate, "rate", 0, "open loop: calls started per second, latency counted from each call's intended start (0: closed loop)")
+	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per side (gateway, direct), split over the rounds")
+	fs.Int64Var(&f.requests, "requests", 0, "measured calls per side, split over the rounds (0: bounded by -duration only)")
+	fs.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured load per side before the first round")
+	fs.IntVar(&f.rounds, "rounds", bench.DefaultRounds, "interleaved segments per side")
+	fs.DurationVar(&f.idleWindow, "idle-window", bench.DefaultIdleWindow, "time the gateway is watched without calls, to measure its idle cost (negative: skip)")
+	fs.DurationVar(&f.timeout, "timeout", bench.DefaultTimeout, "one call's limit, from sending to the last byte")
+	fs.IntVar(&f.deltas, "deltas", bench.DefaultDeltas, "text deltas per streamed reply")
+	fs.IntVar(&f.deltaBytes, "delta-bytes", bench.DefaultDeltaBytes, "bytes of text per delta")
+	fs.DurationVar(&f.eventDelay, "event-delay", 0, "upstream pause before each event (0: back to back)")
+	fs.IntVar(&f.accounts, "accounts", bench.DefaultAccounts, "benchmark accounts (one key each), spread over the ledger's shards")
+	fs.StringVar(&f.walMode, "wal-mode", "", "wal.mode for the gateway: sync, interval or none (default: the configuration's)")
+	fs.BoolVar(&f.jsonOut, "json", false, "write JSON instead of a Markdown table")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "no progress line, even on a terminal")
+}
+
+// setup is what run and sweep share once flags are parsed: a running
+// upstream and the configurations for the gateway and the comparison.
+type setup struct {
+	upstream *bench.Upstream
+	gateway  bench.GatewayConfig
+	compare  bench.CompareConfig
+	cleanup  func()
+}
+
+func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTerminal bool) (*setup, error) {
+	if f.walMode != "" && f.walMode != "sync" && f.walMode != "interval" && f.walMode != "none" {
+		return nil, fmt.Errorf("%w: -wal-mode %q is not sync, interval or none", errUsage, f.walMode)
+	}
+	baseConfig, err := readDefaulted(f.config, "configs/tollgate.yaml", configs.Gateway)
+	if err != nil {
+		return nil, err
+	}
+	catalogue, err := readDefaulted(f.catalogue, "configs/models.yaml", configs.Models)
+	if err != nil {
+		return nil, err
+	}
+	binary, cleanupBinary, err := findTollgate(ctx, f.tollgate, stderr)
+	if err != nil {
+		return nil, err
+	}
+	up, err := bench.StartUpstream(bench.UpstreamConfig{Deltas: f.deltas, DeltaBytes: f.deltaBytes, EventDelay: f.eventDelay})
+	if err != nil {
+		cleanupBinary()
+		return nil, err
+	}
+	s := &setup{upstream: up, cleanup: func() {
+		up.Close()
+		cleanupBinary()
+	}}
+	s.gateway = bench.GatewayConfig{
+		Binary:      binary,
+		BaseConfig:  baseConfig,
+		Catalogue:   catalogue,
+		WALMode:     f.walMode,
+		UpstreamURL: up.URL(),
+		Accounts:    f.accounts,
+		Env:         passThroughEnv(),
+	}
+	load := bench.LoadConfig{
+		Concurrency: f.concurrency,
+		Rate:        f.rate,
+		Duration:    f.duration,
+		Requests:    f.requests,
+		Warmup:      f.warmup,
+		Timeout:     f.timeout,
+	}
+	if stderrIsTerminal && !f.noProgress {
+		load.Progress = bench.ProgressPrinter(stderr)
+	}
+	s.compare = bench.CompareConfig{Load: load, DirectURL: up.URL(), Rounds: f.rounds, IdleWindow: f.idleWindow}
+	return s, nil
+}
+
+// runCommand is `tollbench run`: one comparison at one setting.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, stderrIsTerminal bool) error {
+	var f commonFlags
+	var shards, workers int
+	fs := flag.NewFlagSet("tollbench run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.register(fs)
+	fs.IntVar(&shards, "shards", 0, "ledger.shards for the gateway (0: the configuration's)")
+	fs.IntVar(&workers, "workers", 0, "policies.drain_workers for the gateway (0: the configuration's)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	s, err := f.setup(ctx, stderr, stderrIsTerminal)
+	if err != nil {
+		return err
+	}
+	defer s.cleanup()
+	runner := bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config())
+	rep, err := runner(ctx, bench.SweepPoint{Shards: shards, DrainWorkers: workers})
+	if rep == nil {
+		return err
+	}
+	if werr := writeReport(stdout, f.jsonOut, rep, bench.WriteMarkdown); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// sweepCommand is `tollbench sweep`: run at each shards × workers setting.
+func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, stderrIsTerminal bool) error {
+	var f commonFlags
+	var shardList, workerList, chart string
+	fs := flag.NewFlagSet("tollbench sweep", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.register(fs)
+	fs.StringVar(&shardList, "shards", "1,4,16,64", "comma-separated ledger.shards values")
+	fs.StringVar(&workerList, "workers", "16,256", "comma-separated policies.drain_workers values")
+	fs.StringVar(&chart, "chart", "tollbench-sweep.svg", "SVG chart of throughput and p99 against the settings (empty: none)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	shards, err := parseInts(shardList)
+	if err != nil {
+		return fmt.Errorf("%w: -shards: %s", errUsage, err)
+	}
+	workers, err := parseInts(workerList)
+	if err != nil {
+		return fmt.Errorf("%w: -workers: %s", errUsage, err)
+	}
+	s, err := f.setup(ctx, stderr, stderrIsTerminal)
+	if err != nil {
+		return err
+	}
+	defer s.cleanup()
+	sc := bench.SweepConfig{Shards: shards, DrainWorkers: workers}
+	if stderrIsTerminal && !f.noProgress {
+		sc.OnPoint = func(i, n int, p bench.SweepPoint) {
+			fmt.Fprintf(stderr, "point %d/%d: shards %d, drain workers %d\n", i+1, n, p.Shards, p.DrainWorkers)
+		}
+	}
+	res, err := bench.RunSweep(ctx, sc, bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config()))
+	if res == nil {
+		return err
+	}
+	if chart != "" {
+		if cerr := writeChart(chart, res); cerr != nil {
+			return cerr
+		}
+	}
+	if werr := writeReport(stdout, f.jsonOut, res, bench.WriteSweepMarkdown); werr != nil {
+		return werr
+	}
+	if err == nil && res.Failed() {
+		err = errors.New("some sweep points failed (see the errors column)")
+	}
+	return err
+}
+
+// writeReport writes v as indented JSON or with its Markdown writer.
+func writeReport[T any](w io.Writer, asJSON bool, v T, markdown func(io.Writer, T) error) error {
+	if !asJSON {
+		return markdown(w, v)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeChart(path string, res *bench.SweepResult) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cannot write the chart: %w", err)
+	}
+	if err := bench.WriteSweepSVG(f, res); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write the chart: %w", err)
+	}
+	return f.Close()
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %s", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+// parseInts parses "1,4,16"; at most bench.MaxSweepPoints values.
+func parseInts(s string) ([]int, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > bench.MaxSweepPoints {
+		return nil, fmt.Errorf("more than %d values", bench.MaxSweepPoints)
+	}
+	out := make([]int, 0, len(parts))
+	for _, p := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive integer", p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// readDefaulted reads path, or returns embedded when path is the default
+// and absent (tollbench run outside the repository).
+func readDefaulted(path, defaultPath string, embedded []byte) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if path == defaultPath && errors.Is(err, os.ErrNotExist) {
+			return embedded, nil
+		}
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// passThroughEnv is the part of tollbench's environment the gateway gets:
+// the Go runtime's tuning knobs, so `GOMAXPROCS=1 tollbench run` measures
+// a one-core gateway; nothing else (no credentials).
+func passThroughEnv() []string {
+	var env []string
+	for _, k := range []string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
