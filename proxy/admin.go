@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 )
 
 // adminActor names the admin token in the entries it makes.
@@ -163,6 +164,8 @@ var adminRoutes = []adminRoute{
 	{"GET", "/admin/v1/expiring", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminExpiring(ctx) }},
 	{"GET", "/admin/v1/models", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminModels(ctx) }},
 	{"POST", "/admin/v1/backup", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.adminBackup(ctx) }},
+	// Go's profiles (pprof), for profiling a gateway under load (tollbench).
+	{"GET", "/debug/pprof/{profile}", authAdmin, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { pprofhandler.PprofHandler(ctx) }},
 }
 
 // maxAdminSegments bounds the path segments the admin router looks at.
