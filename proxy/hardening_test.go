@@ -322,3 +322,15 @@ func TestRevokeAndFreezeDuringStreams(t *testing.T) {
 		t.Fatalf("a frozen account got %d", resp.StatusCode)
 	}
 }
+
+// TestInvalidUTF8: a body with invalid UTF-8 is refused with 400 before any
+// hold, and recorded as rejected.
+func TestInvalidUTF8(t *testing.T) {
+	h := newHarness(t)
+	a := h.newAccount("10")
+	resp, b := h.post("/v1/messages", a.Key, []byte("{\"model\":\"claude-haiku-4-5\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"bad \xff\xfe\"}]}"), nil)
+	checkError(t, resp, b, 400, "invalid_request_error")
+	if c := h.waitCall(resp.Header.Get("request-id")); c.Outcome != "rejected" || c.Charged != "0" {
+		t.Fatalf("unexpected record: %+v", c)
+	}
+}

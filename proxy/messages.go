@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
@@ -93,6 +94,10 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string)
 	c.reqBuf = body
 	if err != nil {
 		return g.bodyError(ctx, err)
+	}
+	// JSON must be UTF-8; the upstream would refuse it, after the hold.
+	if !utf8.Valid(body) {
+		return fasthttp.StatusBadRequest, errInvalidRequest, "the request body is not valid UTF-8"
 	}
 	if err := meter.InspectRequest(body, &c.mreq); err != nil {
 		return fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err)
