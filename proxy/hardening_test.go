@@ -140,7 +140,13 @@ func TestUpstreamFaultsLeaveNothingBehind(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			url := rawUpstream(t, f.behave)
-			h := newHarness(t, withUpstreamURL(url), withShortTimeouts(), withConfig(func(c *proxy.Config) { c.TotalTimeout = 2 * time.Second }))
+			// Short enough for the trickle to run out of it; the 100 MB event
+			// needs time to pass, under the race detector too.
+			total := 2 * time.Second
+			if strings.Contains(f.name, "100 MB") {
+				total = time.Minute
+			}
+			h := newHarness(t, withUpstreamURL(url), withShortTimeouts(), withConfig(func(c *proxy.Config) { c.TotalTimeout = total }))
 			a := h.newAccount("10")
 			call := func() {
 				t.Helper()
