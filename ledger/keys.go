@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -234,17 +235,7 @@ func (l *Ledger) Keys(accountID string) []*Key {
 		if a.CreatedAtNanos != b.CreatedAtNanos {
 			return int(a.CreatedAtNanos - b.CreatedAtNanos)
 		}
-		return compareStrings(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -87,5 +86,3 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
-
-func appendJSONInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/ledger"
@@ -113,18 +114,8 @@ func (g *Gateway) statement(account string, from, to int64) (statementView, erro
 	for _, cs := range byModel {
 		s.Charges = append(s.Charges, *cs)
 	}
-	slices.SortFunc(s.Charges, func(a, b chargeSummary) int { return compareStrings(a.Model, b.Model) })
+	slices.SortFunc(s.Charges, func(a, b chargeSummary) int { return strings.Compare(a.Model, b.Model) })
 	return s, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parsePeriod reads from and to (RFC 3339; to defaults to now, from to the
@@ -267,7 +258,7 @@ func (g *Gateway) adminExpiring(ctx *fasthttp.RequestCtx) {
 		if a.ExpiresAt != b.ExpiresAt {
 			return int(a.ExpiresAt - b.ExpiresAt)
 		}
-		return compareStrings(a.AccountID, b.AccountID)
+		return strings.Compare(a.AccountID, b.AccountID)
 	})
 	writeJSON(ctx, fasthttp.StatusOK, newList(out, ""))
 }
