@@ -367,35 +367,14 @@ func (g *Gateway) adminTopUp(ctx *fasthttp.RequestCtx, account string) {
 		return
 	}
 	e, created, err := g.ledger.TopUp(r)
-	if err != nil {
-		ledgerError(ctx, err)
-		return
-	}
-	status := fasthttp.StatusOK
-	if created {
-		status = fasthttp.StatusCreated
-	}
-	writeJSON(ctx, status, newEntryView(e))
+	writeEntry(ctx, e, created, err)
 }
 
 func (g *Gateway) adminCreateKey(ctx *fasthttp.RequestCtx, account string) {
-	f, err := parseFields(ctx.PostBody(), "name", "rpm", "tpm", "concurrency", "spend_limit", "spend_period", "expires_at", "models")
-	if err != nil {
-		badRequest(ctx, err)
-		return
-	}
 	k := ledger.Key{AccountID: account, Limits: ledger.DefaultLimits}
-	var period string
-	if err := errors.Join(f.string("name", &k.Name), f.limits(&k.Limits), f.amount("spend_limit", &k.SpendLimit),
-		f.string("spend_period", &period), f.time("expires_at", &k.ExpiresAtNanos), f.strings("models", &k.Models)); err != nil {
+	if err := readKeySettings(ctx.PostBody(), &k); err != nil {
 		badRequest(ctx, err)
 		return
-	}
-	if period != "" {
-		if k.SpendPeriod, err = time.ParseDuration(period); err != nil || k.SpendPeriod <= 0 {
-			badRequest(ctx, fmt.Errorf("spend_period: %q is not a positive duration such as \"720h\"", period))
-			return
-		}
 	}
 	secret, created, err := g.NewKey(k)
 	if err != nil {
@@ -405,6 +384,26 @@ func (g *Gateway) adminCreateKey(ctx *fasthttp.RequestCtx, account string) {
 	v := newKeyView(created)
 	v.Key = secret
 	writeJSON(ctx, fasthttp.StatusCreated, v)
+}
+
+// readKeySettings applies a key body (name, limits, spend limit and period,
+// expiry, model allow-list) to k: absent fields leave k as it is.
+func readKeySettings(body []byte, k *ledger.Key) error {
+	f, err := parseFields(body, "name", "rpm", "tpm", "concurrency", "spend_limit", "spend_period", "expires_at", "models")
+	if err != nil {
+		return err
+	}
+	period := ""
+	if err := errors.Join(f.string("name", &k.Name), f.limits(&k.Limits), f.amount("spend_limit", &k.SpendLimit),
+		f.string("spend_period", &period), f.time("expires_at", &k.ExpiresAtNanos), f.strings("models", &k.Models)); err != nil {
+		return err
+	}
+	if period != "" {
+		if k.SpendPeriod, err = time.ParseDuration(period); err != nil || k.SpendPeriod <= 0 {
+			return fmt.Errorf("spend_period: %q is not a positive duration such as \"720h\"", period)
+		}
+	}
+	return nil
 }
 
 func (g *Gateway) adminListKeys(ctx *fasthttp.RequestCtx, account string) {
@@ -421,28 +420,15 @@ func (g *Gateway) adminListKeys(ctx *fasthttp.RequestCtx, account string) {
 }
 
 func (g *Gateway) adminPatchKey(ctx *fasthttp.RequestCtx, id string) {
-	f, err := parseFields(ctx.PostBody(), "name", "rpm", "tpm", "concurrency", "spend_limit", "spend_period", "expires_at", "models")
-	if err != nil {
-		badRequest(ctx, err)
-		return
-	}
 	cur := g.ledger.Key(id)
 	if cur == nil {
 		ledgerError(ctx, ledger.ErrUnknownKey)
 		return
 	}
 	k := *cur
-	period := ""
-	if err := errors.Join(f.string("name", &k.Name), f.limits(&k.Limits), f.amount("spend_limit", &k.SpendLimit),
-		f.string("spend_period", &period), f.time("expires_at", &k.ExpiresAtNanos), f.strings("models", &k.Models)); err != nil {
+	if err := readKeySettings(ctx.PostBody(), &k); err != nil {
 		badRequest(ctx, err)
 		return
-	}
-	if period != "" {
-		if k.SpendPeriod, err = time.ParseDuration(period); err != nil || k.SpendPeriod <= 0 {
-			badRequest(ctx, fmt.Errorf("spend_period: %q is not a positive duration such as \"720h\"", period))
-			return
-		}
 	}
 	updated, err := g.ledger.UpdateKey(id, ledger.KeyPatch{Name: &k.Name, Limits: &k.Limits, SpendLimit: &k.SpendLimit,
 		SpendPeriod: &k.SpendPeriod, ExpiresAtNanos: &k.ExpiresAtNanos, Models: &k.Models})
@@ -478,14 +464,9 @@ func (g *Gateway) adminEntries(ctx *fasthttp.RequestCtx, account string) {
 		ledgerError(ctx, err)
 		return
 	}
-	var before uint64
-	if cur := ctx.QueryArgs().Peek("cursor"); len(cur) > 0 {
-		v, err := strconv.ParseUint(string(cur), 10, 64)
-		if err != nil || v == 0 {
-			badRequest(ctx, fmt.Errorf("cursor: not a cursor this API returned"))
-			return
-		}
-		before = v
+	before, ok := seqCursor(ctx)
+	if !ok {
+		return
 	}
 	entries, more, err := g.ledger.Entries(account, before, limit)
 	if err != nil {
@@ -541,14 +522,9 @@ func (g *Gateway) adminCalls(ctx *fasthttp.RequestCtx) {
 	var views []adminCallView
 	next := ""
 	if account := string(args.Peek("account")); account != "" {
-		var before uint64
-		if cursor != "" {
-			v, err := strconv.ParseUint(cursor, 10, 64)
-			if err != nil || v == 0 {
-				badRequest(ctx, fmt.Errorf("cursor: not a cursor this API returned"))
-				return
-			}
-			before = v
+		before, ok := seqCursor(ctx)
+		if !ok {
+			return
 		}
 		calls, n, err := g.ledger.Calls(account, f, before, limit)
 		if err != nil {
@@ -633,6 +609,12 @@ func (g *Gateway) adminAdjust(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	e, created, err := g.ledger.Adjust(r)
+	writeEntry(ctx, e, created, err)
+}
+
+// writeEntry answers an idempotent ledger write: 201 with the new entry, or
+// 200 with the first one when the request was a repeat.
+func writeEntry(ctx *fasthttp.RequestCtx, e ledger.Entry, created bool, err error) {
 	if err != nil {
 		ledgerError(ctx, err)
 		return

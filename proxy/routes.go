@@ -23,6 +23,21 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetBody(b)
 }
 
+// seqCursor parses a cursor that is a sequence number (0 when absent); ok is
+// false after it wrote a 400.
+func seqCursor(ctx *fasthttp.RequestCtx) (uint64, bool) {
+	cur := ctx.QueryArgs().Peek("cursor")
+	if len(cur) == 0 {
+		return 0, true
+	}
+	v, err := strconv.ParseUint(string(cur), 10, 64)
+	if err != nil || v == 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "cursor: not a cursor this API returned")
+		return 0, false
+	}
+	return v, true
+}
+
 // pageLimit parses limit (default def, 1 to max); ok is false after it wrote a 400.
 func pageLimit(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
 	s := ctx.QueryArgs().Peek("limit")
@@ -54,14 +69,9 @@ func (g *Gateway) handleCalls(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 	if !ok {
 		return
 	}
-	var before uint64
-	if cur := ctx.QueryArgs().Peek("cursor"); len(cur) > 0 {
-		v, err := strconv.ParseUint(string(cur), 10, 64)
-		if err != nil || v == 0 {
-			writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "cursor: not a cursor this API returned")
-			return
-		}
-		before = v
+	before, ok := seqCursor(ctx)
+	if !ok {
+		return
 	}
 	calls, next, err := g.ledger.Calls(k.AccountID, ledger.CallFilter{}, before, limit)
 	if err != nil {
