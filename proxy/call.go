@@ -31,7 +31,12 @@ type call struct {
 	settings  ledger.AccountSettings
 	model     *meter.Model
 	mreq      meter.Request
-	up        *upstream
+	// up is the upstream of the current attempt, then the one that served.
+	up *upstream
+	// routes are the candidate upstreams in the order to try them (route.go).
+	routes [maxUpstreams]route
+	routeN int
+
 	holdNanos int64
 	held      bool
 	// holdCommit is waited for before the client sees any of the reply.
@@ -48,7 +53,11 @@ type call struct {
 	// call is tracked, cleared only after it is untracked.
 	abortConn *upConn
 
-	obs   meter.Observer
+	obs meter.Observer
+	// es translates and meters a bedrock upstream's event stream; esOn is
+	// set while it is the stream's source instead of ubody.
+	es    bedrockStream
+	esOn  bool
 	phase streamPhase
 	// pending is what remains to be returned to the client after the
 	// settlement: the final event, or the error event Tollgate appends.
@@ -93,6 +102,11 @@ func (g *Gateway) releaseCall(c *call) {
 	c.uhdr.Reset()
 	c.ubody.close()
 	c.bodyOpen, c.abortConn = false, nil
+	if c.esOn {
+		c.es.release()
+		c.esOn = false
+	}
+	c.routeN = 0
 	c.key, c.model, c.up = nil, nil, nil
 	c.requestID = ""
 	c.held, c.holdNanos, c.holdCommit = false, 0, ledger.Commit{}
@@ -123,13 +137,12 @@ func (c *call) Read(p []byte) (int, error) {
 	for {
 		switch c.phase {
 		case phaseStream:
-			n, err := c.ubody.Read(p)
+			n, err := c.readMetered(p)
 			if n > 0 {
 				if c.record.TTFBMs == 0 {
 					c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
 					upstreamTTFB.UpdateDuration(c.start)
 				}
-				c.obs.Write(p[:n])
 				if c.obs.Result().End == meter.EndCutOff {
 					return n, nil
 				}
@@ -159,7 +172,7 @@ func (c *call) Read(p []byte) (int, error) {
 				c.phase = phaseDone
 				continue
 			}
-			n, err := c.ubody.Read(p)
+			n, err := c.readRest(p)
 			if err != nil {
 				c.phase = phaseDone
 			}
@@ -170,6 +183,26 @@ func (c *call) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 	}
+}
+
+// readMetered reads the next bytes of the client's stream and meters them:
+// the upstream's SSE as it is, or a bedrock event stream translated (which
+// meters as it decodes).
+func (c *call) readMetered(p []byte) (int, error) {
+	if c.esOn {
+		return c.es.Read(p)
+	}
+	n, err := c.ubody.Read(p)
+	c.obs.Write(p[:n])
+	return n, err
+}
+
+// readRest reads what follows the final event, unmetered.
+func (c *call) readRest(p []byte) (int, error) {
+	if c.esOn {
+		return c.es.Read(p)
+	}
+	return c.ubody.Read(p)
 }
 
 // CloseWithError is called by fasthttp once it stopped writing the stream:
@@ -202,6 +235,7 @@ func (c *call) abortUpstream() {
 // finishStream settles a stream whose final event was just read.
 func (c *call) finishStream() {
 	r := c.obs.Result()
+	countMetricsDisagreement(&r)
 	outcome := ledger.OutcomeOK
 	if r.End == meter.EndError {
 		outcome = ledger.OutcomeStreamError
@@ -292,14 +326,14 @@ func (c *call) drain() {
 	c.ubody.setDeadlines(c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
 	buf := drainBufPool.Get().(*[]byte)
 	for c.obs.Result().End == meter.EndCutOff {
-		n, err := c.ubody.Read(*buf)
-		c.obs.Write((*buf)[:n])
+		_, err := c.readMetered(*buf)
 		if err != nil {
 			break
 		}
 	}
 	drainBufPool.Put(buf)
 	r := c.obs.Result()
+	countMetricsDisagreement(&r)
 	usage := r.Usage
 	estimated := false
 	if r.End == meter.EndCutOff {

@@ -4,15 +4,30 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Config is the gateway's runtime configuration. cmd/tollgate fills it from
 // configs/tollgate.yaml and flags; every field documents its default, which
 // setDefaults applies to zero values.
 type Config struct {
-	// Upstreams are the providers calls are forwarded to; the first is the
-	// default. At least one is required.
+	// Upstreams are the providers calls are forwarded to. At least one is
+	// required, at most 16; names are unique. A call goes to the upstreams
+	// that serve its model, ordered by Priority and Weight (route.go).
 	Upstreams []UpstreamConfig
+
+	// StickyRouting keeps an account on one upstream among upstreams of
+	// equal priority (chosen by a hash of the account, in proportion to the
+	// weights) so that its prompt caches keep hitting; false spreads every
+	// call by weight on its own. Default false.
+	StickyRouting bool
+	// UpstreamMaxFailures is how many failures in a row (connection errors,
+	// 429, 5xx, 529, errors about the platform's account) take an upstream
+	// out of service for UpstreamBackoff. Default 3.
+	UpstreamMaxFailures int
+	// UpstreamBackoff is how long an upstream stays out of service. Default 30s.
+	UpstreamBackoff time.Duration
 
 	// MaxRequestBodyBytes bounds a request body; larger ones get 413 before
 	// they are read in full. Default 32 MiB (Anthropic's limit).
@@ -104,15 +119,43 @@ type Limits struct {
 type UpstreamConfig struct {
 	// Name identifies the upstream in call records and metrics.
 	Name string
-	// Kind is "anthropic" (Bedrock comes later).
+	// Kind is "anthropic" (Anthropic's Messages API; the default) or
+	// "bedrock" (Claude on AWS Bedrock's InvokeModel API).
 	Kind string
-	// BaseURL is the API's base, e.g. https://api.anthropic.com.
+	// BaseURL is the API's base, e.g. https://api.anthropic.com. For bedrock
+	// it overrides the endpoint (tests, VPC endpoints); empty means
+	// https://bedrock-runtime.{Region}.amazonaws.com.
 	BaseURL string
-	// APIKey is the platform's credential for it.
+	// APIKey is the platform's credential for an anthropic upstream.
 	APIKey string
 	// MaxConns bounds the connections to it. Default 1024.
 	MaxConns int
+
+	// Region is a bedrock upstream's AWS region: the default endpoint's and
+	// the SigV4 credential scope's. Required for bedrock.
+	Region string
+	// AWSCredentials sign a bedrock upstream's requests with SigV4 (service
+	// "bedrock"); a caching provider (aws.CredentialsCache) is expected,
+	// since it is asked on every call. Either it or BearerToken is required
+	// for bedrock.
+	AWSCredentials aws.CredentialsProvider
+	// BearerToken is a Bedrock API key, sent as Authorization: Bearer
+	// instead of a SigV4 signature when set.
+	BearerToken string
+
+	// Priority orders the upstreams serving a model: lower values are tried
+	// first. Default 0.
+	Priority int
+	// Weight shares calls among upstreams of equal priority, in proportion.
+	// Default (and zero) 1.
+	Weight int
 }
+
+// Upstream kinds.
+const (
+	KindAnthropic = "anthropic"
+	KindBedrock   = "bedrock"
+)
 
 // Disconnect and recovery policies.
 const (
@@ -165,14 +208,40 @@ func (c *Config) setDefaults() error {
 	if len(c.Upstreams) == 0 {
 		return fmt.Errorf("no upstream configured")
 	}
+	if len(c.Upstreams) > maxUpstreams {
+		return fmt.Errorf("%d upstreams configured: at most %d", len(c.Upstreams), maxUpstreams)
+	}
+	defInt(&c.UpstreamMaxFailures, 3)
+	def(&c.UpstreamBackoff, 30*time.Second)
+	names := map[string]bool{}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
+		if names[u.Name] {
+			return fmt.Errorf("upstream name %q is used twice", u.Name)
+		}
+		names[u.Name] = true
 		if u.Kind == "" {
-			u.Kind = "anthropic"
+			u.Kind = KindAnthropic
 		}
-		if u.Kind != "anthropic" {
-			return fmt.Errorf("upstream %q: unknown kind %q", u.Name, u.Kind)
+		switch u.Kind {
+		case KindAnthropic:
+		case KindBedrock:
+			if u.Region == "" {
+				return fmt.Errorf("upstream %q: a bedrock upstream needs a region", u.Name)
+			}
+			if u.AWSCredentials == nil && u.BearerToken == "" {
+				return fmt.Errorf("upstream %q: a bedrock upstream needs AWS credentials or a bearer token", u.Name)
+			}
+			if u.BaseURL == "" {
+				u.BaseURL = "https://bedrock-runtime." + u.Region + ".amazonaws.com"
+			}
+		default:
+			return fmt.Errorf("upstream %q: unknown kind %q (want anthropic or bedrock)", u.Name, u.Kind)
 		}
+		if u.Weight < 0 {
+			return fmt.Errorf("upstream %q: weight %d is negative", u.Name, u.Weight)
+		}
+		defInt(&u.Weight, 1)
 		defInt(&u.MaxConns, 1024)
 	}
 	if c.AdminToken == "" {

@@ -119,16 +119,15 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) (int, string, string)
 		return fasthttp.StatusNotFound, errNotFound, "model: " + c.mreq.Model
 	}
 	c.model = m
-	up, upModel := g.route(m, c.start)
-	if up == nil {
+	routeKey := c.requestID
+	if g.cfg.StickyRouting {
+		routeKey = c.key.AccountID
+	}
+	c.routeN = g.routes(m, c.start, routeKey, &c.routes)
+	if c.routeN == 0 {
 		return fasthttp.StatusNotFound, errNotFound, "model: " + c.mreq.Model + " has no upstream"
 	}
-	c.up = up
-	if upModel != c.mreq.Model {
-		c.bodyBuf = meter.AppendRewriteModel(c.bodyBuf[:0], body, &c.mreq, upModel)
-	} else {
-		c.bodyBuf = append(c.bodyBuf[:0], body...)
-	}
+	c.up = c.routes[0].up
 	now := c.start.UnixNano()
 	c.adm = admission{
 		key: g.keyLimits.get(c.key.ID), account: g.accountLimits.get(c.key.AccountID),
@@ -204,16 +203,6 @@ func keyAllows(k *ledger.Key, m *meter.Model) bool {
 		}
 	}
 	return false
-}
-
-// route picks the upstream for m and the model ID it knows m by.
-func (g *Gateway) route(m *meter.Model, at time.Time) (*upstream, string) {
-	for _, u := range g.upstreams {
-		if mu, ok := m.Upstream(u.kind, at); ok {
-			return u, mu.ModelID
-		}
-	}
-	return nil, ""
 }
 
 // errBodyOverLimit is a request body over the configured limit.

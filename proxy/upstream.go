@@ -39,6 +39,14 @@ type upstream struct {
 	// pathPrefix is the base URL's path, prepended to the client's path.
 	pathPrefix string
 	apiKey     string
+	// bedrock authenticates a bedrock upstream's requests; nil for anthropic.
+	bedrock *bedrockAuth
+
+	// priority, weight and salt order the upstreams of a call (route.go).
+	priority, weight int
+	salt             uint64
+	health           upstreamHealth
+	metrics          upstreamMetrics
 
 	connectTimeout time.Duration
 	// maxIdle is how long an idle connection is kept; below typical server
@@ -98,6 +106,13 @@ func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 		maxIdle:        30 * time.Second,
 		slots:          make(chan struct{}, uc.MaxConns),
 		dialer:         fasthttp.TCPDialer{Concurrency: 1000, DNSCacheDuration: time.Minute},
+		priority:       uc.Priority,
+		weight:         uc.Weight,
+		salt:           fnv1a(uc.Name),
+		metrics:        newUpstreamMetrics(uc.Name),
+	}
+	if uc.Kind == KindBedrock {
+		up.bedrock = newBedrockAuth(uc, cfg.ConnectTimeout)
 	}
 	if u.Scheme == "https" {
 		up.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}

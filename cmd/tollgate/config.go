@@ -33,12 +33,12 @@ type fileConfig struct {
 		CheckpointInterval     duration `yaml:"checkpoint_interval"`
 		MinFreeBytes           uint64   `yaml:"min_free_bytes"`
 	} `yaml:"wal"`
-	Upstreams []struct {
-		Name     string `yaml:"name"`
-		Kind     string `yaml:"kind"`
-		BaseURL  string `yaml:"base_url"`
-		MaxConns int    `yaml:"max_conns"`
-	} `yaml:"upstreams"`
+	Upstreams []upstreamConfig `yaml:"upstreams"`
+	Routing   struct {
+		Sticky      bool     `yaml:"sticky"`
+		MaxFailures int      `yaml:"max_failures"`
+		Backoff     duration `yaml:"backoff"`
+	} `yaml:"routing"`
 	Timeouts struct {
 		Connect               duration `yaml:"connect"`
 		FirstByte             duration `yaml:"first_byte"`
@@ -73,6 +73,20 @@ type fileConfig struct {
 
 	// dir is the directory of the file, for relative paths ("" when embedded).
 	dir string
+}
+
+// upstreamConfig is one entry of upstreams.
+type upstreamConfig struct {
+	Name     string `yaml:"name"`
+	Kind     string `yaml:"kind"`
+	BaseURL  string `yaml:"base_url"`
+	MaxConns int    `yaml:"max_conns"`
+	Priority int    `yaml:"priority"`
+	Weight   int    `yaml:"weight"`
+	// Bedrock only.
+	Region  string `yaml:"region"`
+	Auth    string `yaml:"auth"`
+	Profile string `yaml:"profile"`
 }
 
 type limitConfig struct {
@@ -132,6 +146,26 @@ func (c *fileConfig) validate() error {
 	}
 	if len(c.Upstreams) == 0 {
 		return fmt.Errorf("upstreams: at least one is required")
+	}
+	for i, u := range c.Upstreams {
+		switch u.Kind {
+		case "", "anthropic":
+			if u.Region != "" || u.Auth != "" || u.Profile != "" {
+				return fmt.Errorf("upstreams[%d] %q: region, auth and profile are for bedrock upstreams", i, u.Name)
+			}
+		case "bedrock":
+			if u.Region == "" {
+				return fmt.Errorf("upstreams[%d] %q: a bedrock upstream needs a region", i, u.Name)
+			}
+			if u.Auth != "" && u.Auth != "sigv4" && u.Auth != "bearer" {
+				return fmt.Errorf("upstreams[%d] %q: auth %q: want sigv4 or bearer", i, u.Name, u.Auth)
+			}
+		default:
+			return fmt.Errorf("upstreams[%d] %q: unknown kind %q (want anthropic or bedrock)", i, u.Name, u.Kind)
+		}
+		if u.Weight < 0 {
+			return fmt.Errorf("upstreams[%d] %q: weight must not be negative", i, u.Name)
+		}
 	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {

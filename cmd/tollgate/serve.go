@@ -32,7 +32,9 @@ type serveFlags struct {
 	listen      string
 	adminListen string
 	upstreamURL string
-	demo        bool
+	// bedrockEndpoint replaces every bedrock upstream's endpoint.
+	bedrockEndpoint string
+	demo            bool
 }
 
 func parseServeFlags(args []string) (serveFlags, bool, error) {
@@ -43,6 +45,7 @@ func parseServeFlags(args []string) (serveFlags, bool, error) {
 	fs.StringVar(&f.listen, "listen", "", "client API address (default: the file's listen)")
 	fs.StringVar(&f.adminListen, "admin-listen", "", "admin API address (default: the file's admin_listen)")
 	fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL replacing every anthropic upstream's (tests point it at a local upstream)")
+	fs.StringVar(&f.bedrockEndpoint, "bedrock-endpoint", "", "endpoint URL replacing every bedrock upstream's (tests point it at a local upstream)")
 	fs.BoolVar(&f.demo, "demo", false, "create a demo account once, mint a demo key and print how to call the gateway (make run)")
 	isDefault := true
 	err := fs.Parse(args)
@@ -88,7 +91,7 @@ func runServe(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	upstreams, sim, err := chooseUpstreams(fc, flags.upstreamURL, logger)
+	upstreams, sim, err := chooseUpstreams(fc, flags.upstreamURL, flags.bedrockEndpoint, logger)
 	if err != nil {
 		return err
 	}
@@ -120,6 +123,9 @@ func runServe(args []string, stdout io.Writer) error {
 
 	g, err := proxy.New(proxy.Config{
 		Upstreams:                    upstreams,
+		StickyRouting:                fc.Routing.Sticky,
+		UpstreamMaxFailures:          fc.Routing.MaxFailures,
+		UpstreamBackoff:              time.Duration(fc.Routing.Backoff),
 		MaxRequestBodyBytes:          fc.Limits.MaxRequestBodyBytes,
 		MaxResponseBodyBytes:         fc.Limits.MaxResponseBodyBytes,
 		MaxEventBytes:                fc.Limits.MaxEventBytes,
@@ -146,7 +152,7 @@ func runServe(args []string, stdout io.Writer) error {
 		DisputeWindow:                time.Duration(fc.DisputeWindow),
 		AdminToken:                   adminToken,
 		MetricsToken:                 os.Getenv("TOLLGATE_METRICS_TOKEN"),
-		Backup:                       wlog.Backup,
+		Backup:                       backupTo(wlog, fc.DataDir),
 	}, l, cat, logger)
 	if err != nil {
 		return err
@@ -256,12 +262,18 @@ func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
 	logger.Printf("SIGHUP: catalogue reloaded: %d models", len(cat.Models()))
 }
 
-// chooseUpstreams applies --upstream-url and the environment: with neither an
-// upstream URL nor ANTHROPIC_API_KEY, it starts the built-in simulator.
-func chooseUpstreams(fc *fileConfig, upstreamURL string, logger *log.Logger) ([]proxy.UpstreamConfig, *simulator.Simulator, error) {
+// chooseUpstreams applies --upstream-url, --bedrock-endpoint and the
+// environment: with an anthropic upstream but neither an upstream URL nor
+// ANTHROPIC_API_KEY, it starts the built-in simulator; bedrock upstreams
+// take their credentials from the standard AWS sources (bedrock.go).
+func chooseUpstreams(fc *fileConfig, upstreamURL, bedrockEndpoint string, logger *log.Logger) ([]proxy.UpstreamConfig, *simulator.Simulator, error) {
 	apiKey := os.Getenv("ANTHROPIC_API_KEY")
 	var sim *simulator.Simulator
-	if upstreamURL == "" && apiKey == "" {
+	hasAnthropic := false
+	for _, u := range fc.Upstreams {
+		hasAnthropic = hasAnthropic || u.Kind == "" || u.Kind == "anthropic"
+	}
+	if hasAnthropic && upstreamURL == "" && apiKey == "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot start the simulator: %w", err)
@@ -273,11 +285,22 @@ func chooseUpstreams(fc *fileConfig, upstreamURL string, logger *log.Logger) ([]
 	}
 	var out []proxy.UpstreamConfig
 	for _, u := range fc.Upstreams {
-		uc := proxy.UpstreamConfig{Name: u.Name, Kind: u.Kind, BaseURL: u.BaseURL, MaxConns: u.MaxConns}
+		uc := proxy.UpstreamConfig{Name: u.Name, Kind: u.Kind, BaseURL: u.BaseURL, MaxConns: u.MaxConns,
+			Priority: u.Priority, Weight: u.Weight, Region: u.Region}
 		if uc.Kind == "" || uc.Kind == "anthropic" {
 			uc.APIKey = apiKey
 			if upstreamURL != "" {
 				uc.BaseURL = upstreamURL
+			}
+		} else if uc.Kind == "bedrock" {
+			if bedrockEndpoint != "" {
+				uc.BaseURL = bedrockEndpoint
+			}
+			if err := bedrockAuth(&uc, u); err != nil {
+				if sim != nil {
+					sim.Shutdown()
+				}
+				return nil, nil, err
 			}
 		}
 		out = append(out, uc)
@@ -285,13 +308,17 @@ func chooseUpstreams(fc *fileConfig, upstreamURL string, logger *log.Logger) ([]
 	return out, sim, nil
 }
 
+// ipDigestKeyFile is the file of the generated IP digest key in the data
+// directory.
+const ipDigestKeyFile = "ip-digest.key"
+
 // ipDigestKey is TOLLGATE_IP_DIGEST_KEY, or a key generated on first start
 // and kept in the data directory with mode 0600.
 func ipDigestKey(dataDir string) ([]byte, error) {
 	if k := os.Getenv("TOLLGATE_IP_DIGEST_KEY"); k != "" {
 		return []byte(k), nil
 	}
-	path := filepath.Join(dataDir, "ip-digest.key")
+	path := filepath.Join(dataDir, ipDigestKeyFile)
 	if k, err := os.ReadFile(path); err == nil && len(k) >= 32 {
 		return k, nil
 	}

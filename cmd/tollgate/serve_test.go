@@ -359,3 +359,30 @@ func TestServeReloadsCatalogueOnSIGHUP(t *testing.T) {
 		t.Fatalf("a model retired by the new catalogue must answer 404; got %d", s)
 	}
 }
+
+// TestBackupStartsAGateway: POST /admin/v1/backup while the gateway runs
+// writes a copy that `serve --data-dir` starts from, with the same money.
+func TestBackupStartsAGateway(t *testing.T) {
+	p := startGateway(t, t.TempDir())
+	key := p.setupAccount("acme", "10")
+	resp := p.stream(key, "Hello")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	_, before := p.adminDo("GET", "/admin/v1/accounts/acme", "")
+	backup := filepath.Join(t.TempDir(), "backup")
+	if st, out := p.adminDo("POST", "/admin/v1/backup", `{"dir":"`+backup+`"}`); st != 201 {
+		t.Fatalf("backup failed: %d %v", st, out)
+	}
+	if st, _ := p.adminDo("POST", "/admin/v1/backup", `{"dir":"`+backup+`"}`); st != 409 {
+		t.Fatalf("a backup over an existing directory must be refused; got %d", st)
+	}
+	out := runVerifyOn(t, backup)
+	if !strings.Contains(out, "accounts   1") {
+		t.Fatalf("unexpected verify of the backup:\n%s", out)
+	}
+	p2 := startGateway(t, backup)
+	_, after := p2.adminDo("GET", "/admin/v1/accounts/acme", "")
+	if after["available"] != before["available"] {
+		t.Fatalf("the backup's balance differs: %v vs %v", after, before)
+	}
+}

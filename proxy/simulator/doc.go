@@ -173,6 +173,48 @@
 // retry_after, error_type, message, json_error_200, hang=headers, ttfb and
 // input.
 //
+// # Bedrock mode
+//
+// With Config.Mode ModeBedrock the simulator is AWS Bedrock's runtime API
+// for Claude (WIRE.md §6) instead: POST /model/{modelId}/invoke and
+// /model/{modelId}/invoke-with-response-stream, the model ID path-escaped
+// (an inference profile such as global.anthropic.claude-haiku-4-5-20251001-v1:0,
+// or an ARN); anything else is 404 UnknownOperationException. Requests must
+// carry a SigV4 signature (service bedrock) by Config.AWSCredentials, checked
+// by signing the request as received again with the AWS SDK's signer (the
+// scope's region must be Config.AWSRegion when set, X-Amz-Date within five
+// minutes), or Authorization: Bearer Config.APIKey (a Bedrock API key);
+// refusals are 403 with AWS's exception names. The body is Bedrock's: a JSON
+// object with an anthropic_version string, an optional anthropic_beta list,
+// and neither model nor stream (400 ValidationException otherwise); it is
+// then read as the Messages request it stands for, so the reply, the usage
+// rule and the directives are the Anthropic mode's. The reply's model is the
+// Anthropic name of the Bedrock ID (claude-haiku-4-5-20251001), message IDs
+// are msg_bdrk_sim_..., request IDs (x-amzn-RequestId) UUIDs.
+//
+// Errors before the stream are Bedrock's: the exception in x-amzn-ErrorType
+// ("ThrottlingException:http://internal.amazon.com/coral/...") and
+// {"message":...}. status=NNN picks the exception Bedrock pairs with the
+// status (400 ValidationException, 401 and 403 AccessDeniedException (403),
+// 404 ResourceNotFoundException, 408 and 504 ModelTimeoutException (408),
+// 424 ModelErrorException, 429 ThrottlingException, 503 and 529
+// ServiceUnavailableException, other 4xx ValidationException, other 5xx
+// InternalServerException); error_type= names another.
+//
+// A stream (content-type application/vnd.amazon.eventstream) is one
+// event-stream frame per event, built with the AWS SDK's encoder: headers
+// :event-type chunk, :content-type application/json, :message-type event;
+// payload {"bytes":"<base64 of the event JSON>","p":"<padding>"}. The
+// events are the Anthropic mode's, byte for byte but for padded, which does
+// not apply (old_usage gives the 2025 Bedrock shape); message_stop also
+// carries amazon-bedrock-invocationMetrics with the final input, output and
+// cache counts. Mid-stream faults:
+// error_after=N sends an exception frame (:exception-type from error_type,
+// lowerCamelCase, default serviceUnavailableException; payload
+// {"message":...}, default "Overloaded"); garbage_after=N a frame whose CRC
+// is wrong; truncate_after=N half a frame, then the connection closes;
+// hang_after and split as in the Anthropic mode, over frames.
+//
 // # Design
 //
 // A request is parsed once (encoding/json: the simulator is not on the hot
@@ -181,7 +223,8 @@
 // first byte. The reply knows nothing of framing: reply.events yields each
 // event's name and JSON, and appendMessage builds the non-streaming body.
 // The SSE framer (sseWriter) turns events into bytes, adding padding and
-// splitting; a Bedrock event-stream framer can consume the same events.
+// splitting; in Bedrock mode its bedrockFramer turns the same events into
+// event-stream frames, which the same splitting and faults then apply to.
 //
 // Streams use fasthttp's SetBodyStreamWriter; the closure holds only copies
 // (the reply and the directives), never the RequestCtx. hang=headers,

@@ -22,6 +22,8 @@ type hijackJob struct {
 	reply *reply
 	dir   directives
 	delay time.Duration
+	// bedrock frames the stream as Bedrock's event stream.
+	bedrock bool
 }
 
 // hijack hands the connection to serveHijacked once the handler returns;
@@ -79,11 +81,14 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 		return
 	}
 
-	if _, err := c.Write(appendStreamHead(nil, job.reqID)); err != nil {
+	if _, err := c.Write(appendStreamHead(nil, job.reqID, job.bedrock)); err != nil {
 		s.countHang(endClientGone)
 		return
 	}
 	sw := &sseWriter{w: &chunkWriter{c: c}, padded: job.dir.padded, split: job.dir.split}
+	if job.bedrock {
+		sw.bedrock = newBedrockFramer(job.reply)
+	}
 	switch end := s.play(sw, job.reply, &job.dir, job.delay, gone); end {
 	case endDone:
 		if _, err := c.Write([]byte("0\r\n\r\n")); err == nil {
@@ -95,7 +100,14 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 			s.countHang(s.wait(s.cfg.MaxHang, gone))
 		case faultTruncate:
 			// Return: the connection closes with the chunked body
-			// unterminated and no message_stop.
+			// unterminated and no message_stop; on Bedrock, in the middle
+			// of a frame.
+			if sw.bedrock != nil {
+				frame := sw.bedrock.appendChunk(nil, evPing, pingData)
+				if sw.writeRaw(frame[:len(frame)/2]) == nil {
+					_ = sw.flush(true)
+				}
+			}
 		default:
 			s.writeFault(sw, &job.dir)
 			_, _ = c.Write([]byte("0\r\n\r\n"))
@@ -121,9 +133,14 @@ func (s *Simulator) countHang(end waitEnd) {
 // appendStreamHead appends the status line and headers of a streamed reply
 // written on a hijacked connection: the headers fasthttp would send, chunked,
 // with Connection: close.
-func appendStreamHead(b []byte, reqID string) []byte {
+func appendStreamHead(b []byte, reqID string, bedrock bool) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	if bedrock {
+		b = append(b, "\r\nContent-Type: "+bedrockStreamContentType+"\r\nX-Amzn-Bedrock-Content-Type: application/json\r\nx-amzn-RequestId: "...)
+		b = append(b, reqID...)
+		return append(b, "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+	}
 	b = append(b, "\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"...)
 	for _, kv := range commonHeaders(reqID) {
 		b = append(b, kv[0]...)

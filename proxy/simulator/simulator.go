@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/valyala/fasthttp"
 )
 
@@ -83,6 +84,19 @@ type Config struct {
 
 	// Logger receives the errors of Serve's fasthttp server. Nil: discarded.
 	Logger fasthttp.Logger
+
+	// Mode is ModeAnthropic (empty too: Anthropic's Messages API) or
+	// ModeBedrock (Bedrock's InvokeModel API for Claude; see bedrock.go).
+	Mode string
+	// AWSCredentials, in Bedrock mode, are the one key pair whose SigV4
+	// signatures (service bedrock) the simulator accepts, checked with the
+	// AWS SDK's signer; APIKey is then the Bedrock API key accepted as a
+	// bearer token instead. With neither set, any credential or none is
+	// accepted. TestAWSCredentials are the fixed test pair.
+	AWSCredentials aws.Credentials
+	// AWSRegion, when set, is the only region a Bedrock-mode signature may
+	// be scoped to.
+	AWSRegion string
 }
 
 // RequestInfo is a copy of one request as the simulator received it.
@@ -322,8 +336,14 @@ func (s *Simulator) wait(d time.Duration, gone <-chan struct{}) waitEnd {
 // and 404 not_found_error for anything else.
 func (s *Simulator) Handler(ctx *fasthttp.RequestCtx) {
 	s.requests.Add(1)
-	reqID := newRandomID("req_sim_")
-	setCommonHeaders(&ctx.Response.Header, reqID)
+	var reqID string
+	if s.cfg.Mode == ModeBedrock {
+		reqID = newBedrockRequestID()
+		setBedrockHeaders(&ctx.Response.Header, reqID)
+	} else {
+		reqID = newRandomID("req_sim_")
+		setCommonHeaders(&ctx.Response.Header, reqID)
+	}
 	if !s.enter() {
 		ctx.SetConnectionClose()
 		writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
@@ -337,6 +357,9 @@ func (s *Simulator) Handler(ctx *fasthttp.RequestCtx) {
 // serve answers one request; it reports whether it handed the request's
 // leave over to a stream writer.
 func (s *Simulator) serve(ctx *fasthttp.RequestCtx, reqID string) (handedOff bool) {
+	if s.cfg.Mode == ModeBedrock {
+		return s.serveBedrock(ctx, reqID)
+	}
 	if s.cfg.OnRequest != nil {
 		s.cfg.OnRequest(requestInfo(ctx))
 	}
@@ -544,11 +567,16 @@ func (s *Simulator) finishStream(sw *sseWriter, end waitEnd, d *directives) {
 // writeFault sends what error_after and garbage_after end a stream with.
 func (s *Simulator) writeFault(sw *sseWriter, d *directives) {
 	var err error
-	switch d.fault {
-	case faultError:
+	switch {
+	case d.fault == faultError && sw.bedrock != nil:
+		exception, msg := bedrockException(d)
+		err = sw.writeRaw(sw.bedrock.appendException(nil, exception, msg))
+	case d.fault == faultGarbage && sw.bedrock != nil:
+		err = sw.writeRaw(sw.bedrock.appendCorrupt(nil))
+	case d.fault == faultError:
 		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
 		err = sw.writeEvent(evError, appendErrorJSON(nil, errType, msg, ""))
-	case faultGarbage:
+	case d.fault == faultGarbage:
 		err = sw.writeRaw(garbageBytes)
 	default:
 		panic(fmt.Sprintf("BUG: writeFault called for fault %d", d.fault))

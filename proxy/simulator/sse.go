@@ -25,10 +25,17 @@ type sseWriter struct {
 	split    int // 0: whole events; splitOdd; or a fixed size in bytes
 	splitIdx int // next index into oddChunkSizes
 	events   int // events framed so far; varies the padding
+	// bedrock, when set, frames events as Bedrock's event stream instead.
+	bedrock *bedrockFramer
 }
 
 // writeEvent frames and sends one event.
 func (sw *sseWriter) writeEvent(name string, data []byte) error {
+	if sw.bedrock != nil {
+		sw.pending = sw.bedrock.appendChunk(sw.pending, name, data)
+		sw.events++
+		return sw.flush(false)
+	}
 	p := sw.pending
 	p = append(p, "event: "...)
 	p = append(p, name...)

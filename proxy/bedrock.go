@@ -1,0 +1,259 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/bytedance/sonic"
+	"github.com/valyala/fasthttp"
+)
+
+// Claude on AWS Bedrock as an upstream (WIRE.md §6).
+//
+// A call to a bedrock upstream is the client's Messages request rewritten as
+// the official SDKs do it: the body loses model and stream (the model goes
+// in the path, stream picks the operation) and gains anthropic_version
+// "bedrock-2023-05-31" and the anthropic-beta header values as an
+// anthropic_beta array; the path is /model/{escaped model ID}/invoke or
+// /invoke-with-response-stream. It is signed last, with SigV4 over the
+// rewritten body, or carries a Bedrock API key as a bearer token.
+//
+// A non-streaming reply is Anthropic's Message JSON and takes the same path
+// as one from Anthropic's API. A streaming reply is AWS event-stream frames
+// whose chunks carry, base64-encoded, exactly the JSON of Anthropic's SSE
+// events; bedrockStream (bedrock_stream.go) decodes them as they arrive and
+// hands the client the SSE Anthropic's API would have sent, so the client
+// cannot tell the upstreams apart but for IDs. Errors, before the stream
+// (an HTTP status with x-amzn-ErrorType) and within it (exception frames),
+// map to the contract's statuses, error types and outcomes.
+//
+// The signer works on a net/http request, built for signing only: the
+// signature's headers are then copied onto the fasthttp request. That costs
+// allocations per call, which the Anthropic path does not pay; signing by
+// hand would save them at the price of owning a security-critical
+// canonicalisation the AWS SDK already gets right.
+
+// bedrockVersion is the anthropic_version Bedrock's Claude models take.
+const bedrockVersion = "bedrock-2023-05-31"
+
+// bedrockAuth authenticates one bedrock upstream's requests. Safe for
+// concurrent use.
+type bedrockAuth struct {
+	region string
+	creds  aws.CredentialsProvider
+	// bearer is "Bearer <key>" when a Bedrock API key is used instead of SigV4.
+	bearer string
+	signer *v4.Signer
+	// timeout bounds getting credentials (a refresh may call AWS).
+	timeout time.Duration
+}
+
+func newBedrockAuth(uc UpstreamConfig, timeout time.Duration) *bedrockAuth {
+	a := &bedrockAuth{region: uc.Region, creds: uc.AWSCredentials, signer: v4.NewSigner(), timeout: timeout}
+	if uc.BearerToken != "" {
+		a.bearer = "Bearer " + uc.BearerToken
+	}
+	return a
+}
+
+// errBedrockCredentials is a bedrock call that could not be signed: the
+// platform's own credentials failed, which the client sees as 503.
+type errBedrockCredentials struct{ err error }
+
+func (e *errBedrockCredentials) Error() string {
+	return "cannot sign the bedrock request: " + e.err.Error()
+}
+
+func (e *errBedrockCredentials) Unwrap() error { return e.err }
+
+// prepareBedrockRequest fills c.ureq for sending c's request to the bedrock
+// upstream u as modelID: rewrites the body into c.bodyBuf, builds the path
+// in c.uriBuf and signs.
+func (u *upstream) prepareBedrockRequest(c *call, modelID string) error {
+	body, ok := appendBedrockBody(c.bodyBuf[:0], c.reqBuf, c.betaBuf)
+	c.bodyBuf = body
+	if !ok {
+		// InspectRequest accepted the body, so this is a bug, not bad input.
+		return fmt.Errorf("BUG: cannot rewrite a request body for bedrock")
+	}
+	uri := append(c.uriBuf[:0], u.pathPrefix...)
+	uri = append(uri, "/model/"...)
+	uri = append(uri, url.PathEscape(modelID)...)
+	if c.mreq.Stream {
+		uri = append(uri, "/invoke-with-response-stream"...)
+	} else {
+		uri = append(uri, "/invoke"...)
+	}
+	c.uriBuf = uri
+	r := &c.ureq
+	r.Header.SetMethod(fasthttp.MethodPost)
+	r.Header.SetRequestURIBytes(uri)
+	r.Header.SetHost(u.host)
+	r.Header.SetContentType("application/json")
+	accept := "application/json"
+	if c.mreq.Stream {
+		accept = "application/vnd.amazon.eventstream"
+		r.Header.Set("x-amzn-bedrock-accept", "application/json")
+	}
+	r.Header.Set("accept", accept)
+	r.SetBodyRaw(body)
+	return u.bedrock.authorize(r, u.scheme, u.host, uri, body)
+}
+
+// authorize adds the bearer token, or signs r with SigV4 (service bedrock)
+// over body. It must run last: any later change to the body or to a signed
+// header breaks the signature.
+func (a *bedrockAuth) authorize(r *fasthttp.Request, scheme, host string, uri, body []byte) error {
+	if a.bearer != "" {
+		r.Header.Set("authorization", a.bearer)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	creds, err := a.creds.Retrieve(ctx)
+	if err != nil {
+		return &errBedrockCredentials{err}
+	}
+	// The signing request carries exactly the headers sent, so that the
+	// signed set matches; url parsing keeps the escaped path (RawPath) the
+	// canonical request is built from.
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+host+string(uri), nil)
+	if err != nil {
+		return &errBedrockCredentials{err}
+	}
+	hreq.ContentLength = int64(len(body))
+	for _, h := range [...]string{"content-type", "accept", "x-amzn-bedrock-accept"} {
+		if v := r.Header.Peek(h); len(v) > 0 {
+			hreq.Header.Set(h, string(v))
+		}
+	}
+	sum := sha256.Sum256(body)
+	if err := a.signer.SignHTTP(ctx, creds, hreq, hex.EncodeToString(sum[:]), "bedrock", a.region, time.Now()); err != nil {
+		return &errBedrockCredentials{err}
+	}
+	for _, h := range [...]string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
+		if v := hreq.Header.Get(h); v != "" {
+			r.Header.Set(h, v)
+		}
+	}
+	return nil
+}
+
+// appendBedrockBody appends to dst the Bedrock form of a Messages request
+// body: anthropic_version and anthropic_beta (from betas, the joined
+// anthropic-beta header values) first, then every member of body but model,
+// stream and any anthropic_version or anthropic_beta of its own, byte for
+// byte. It returns false when body is not a JSON object.
+func appendBedrockBody(dst, body, betas []byte) ([]byte, bool) {
+	dst = append(dst, `{"anthropic_version":"`+bedrockVersion+`"`...)
+	if first := true; len(bytes.TrimSpace(betas)) > 0 {
+		dst = append(dst, `,"anthropic_beta":[`...)
+		for part := range bytes.SplitSeq(betas, []byte(",")) {
+			part = bytes.TrimSpace(part)
+			if len(part) == 0 {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendJSONString(dst, b2s(part))
+		}
+		dst = append(dst, ']')
+	}
+	ok := scanJSONObject(body, func(m jsonMember) {
+		switch string(m.key) {
+		case "model", "stream", "anthropic_version", "anthropic_beta":
+			return
+		}
+		dst = append(dst, ',')
+		dst = append(dst, body[m.start:m.end]...)
+	})
+	return append(dst, '}'), ok
+}
+
+// bedrockError maps a Bedrock error reply to what the client receives:
+// status, Anthropic error type and message, and whether it is about the
+// platform's own account (CONTRACT §2: 503 overloaded_error "upstream
+// unavailable", a failure for failover). errType is the x-amzn-ErrorType
+// header ("ThrottlingException:http://internal.amazon.com/..."), body the
+// reply ({"message":"..."}). Bedrock's messages pass on only where they are
+// about the request (validation, throttling); others are replaced, since
+// they can name the platform's AWS account and resources.
+func bedrockError(status int, errType, body []byte) (int, string, string, bool) {
+	if i := bytes.IndexByte(errType, ':'); i >= 0 {
+		errType = errType[:i]
+	}
+	name := string(bytes.TrimSpace(errType))
+	if name == "" {
+		if typ, msg, ok := parseUpstreamError(body); ok {
+			// An Anthropic error passed through (Bedrock does so with 529).
+			return status, typ, msg, platformAccountError(status, body)
+		}
+	}
+	var e struct {
+		Message string `json:"message"`
+	}
+	_ = sonic.Unmarshal(body, &e)
+	msg := e.Message
+	switch name {
+	case "ThrottlingException", "ModelNotReadyException":
+		if msg == "" {
+			msg = "Too many requests, please wait before trying again."
+		}
+		return fasthttp.StatusTooManyRequests, errRateLimit, msg, false
+	case "ModelTimeoutException":
+		return fasthttp.StatusGatewayTimeout, errTimeout, "the model did not answer in time", false
+	case "ValidationException":
+		if msg == "" {
+			msg = "invalid request"
+		}
+		return fasthttp.StatusBadRequest, errInvalidRequest, msg, false
+	case "AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException",
+		"InvalidSignatureException", "IncompleteSignatureException", "MissingAuthenticationTokenException",
+		"ServiceQuotaExceededException", "ResourceNotFoundException":
+		// The platform's credentials, permissions, quotas or model access:
+		// another upstream may serve the call.
+		return fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable", true
+	case "ServiceUnavailableException":
+		return 529, errOverloaded, "Overloaded", false
+	case "InternalServerException", "ModelErrorException", "ModelStreamErrorException":
+		return fasthttp.StatusInternalServerError, errAPI, "Internal server error", false
+	}
+	switch {
+	case status == 401 || status == 403 || status == 404:
+		return fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable", true
+	case status == 408:
+		return fasthttp.StatusGatewayTimeout, errTimeout, "the model did not answer in time", false
+	case status == 429:
+		return status, errRateLimit, "Too many requests, please wait before trying again.", false
+	case status == 529:
+		return status, errOverloaded, "Overloaded", false
+	case status >= 400 && status < 500:
+		if msg == "" {
+			msg = "invalid request"
+		}
+		return fasthttp.StatusBadRequest, errInvalidRequest, msg, false
+	}
+	return fasthttp.StatusInternalServerError, errAPI, "Internal server error", false
+}
+
+// bedrockExceptionErrorType is the Anthropic error type an exception frame
+// in a Bedrock stream becomes: overloaded_error for throttling and capacity,
+// api_error for the rest (as Anthropic's SDKs surface any exception frame).
+func bedrockExceptionErrorType(exception []byte) string {
+	switch {
+	case bytes.EqualFold(exception, []byte("throttlingException")),
+		bytes.EqualFold(exception, []byte("serviceUnavailableException")):
+		return errOverloaded
+	}
+	return errAPI
+}

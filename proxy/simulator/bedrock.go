@@ -1,0 +1,392 @@
+package simulator
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
+	"github.com/valyala/fasthttp"
+)
+
+// Modes of the simulator (Config.Mode).
+const (
+	// ModeAnthropic serves Anthropic's Messages API (the default).
+	ModeAnthropic = "anthropic"
+	// ModeBedrock serves AWS Bedrock's InvokeModel and
+	// InvokeModelWithResponseStream for Claude.
+	ModeBedrock = "bedrock"
+)
+
+// TestAWSCredentials are the fixed SigV4 credentials of `tollgate simulator
+// --mode bedrock` and of the tests: not a real AWS key.
+var TestAWSCredentials = aws.Credentials{
+	AccessKeyID:     "AKIDTOLLGATESIMULATOR",
+	SecretAccessKey: "tollgate-simulator-not-a-real-secret-key",
+	Source:          "tollgate simulator",
+}
+
+// bedrockPaddingAlphabet is what the padding field "p" of a chunk is cut
+// from, as in real captures.
+const bedrockPaddingAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// serveBedrock answers one request in Bedrock mode: POST
+// /model/{modelId}/invoke and /model/{modelId}/invoke-with-response-stream,
+// everything else 404. It mirrors serve: the same reply, directives and
+// faults, framed as Bedrock frames them. It reports whether it handed the
+// request's leave over to a stream writer.
+func (s *Simulator) serveBedrock(ctx *fasthttp.RequestCtx, reqID string) (handedOff bool) {
+	if s.cfg.OnRequest != nil {
+		s.cfg.OnRequest(requestInfo(ctx))
+	}
+	modelID, stream, ok := parseBedrockPath(ctx.Request.Header.RequestURI())
+	if !ctx.IsPost() || !ok {
+		s.notFound.Add(1)
+		writeBedrockError(ctx, fasthttp.StatusNotFound, "UnknownOperationException", "")
+		return false
+	}
+	s.messages.Add(1)
+	if exception, msg, ok := s.verifyBedrockAuth(ctx); !ok {
+		s.rejected.Add(1)
+		writeBedrockError(ctx, fasthttp.StatusForbidden, exception, msg)
+		return false
+	}
+	if len(ctx.PostBody()) > s.cfg.MaxBodySize {
+		s.rejected.Add(1)
+		writeBedrockError(ctx, fasthttp.StatusRequestEntityTooLarge, "ValidationException", "Input is too long for requested model.")
+		return false
+	}
+	model := s.resolveModel(bedrockModelName(modelID))
+	req, err := parseBedrockRequest(ctx.PostBody(), model, stream)
+	if err == nil {
+		err = s.checkWaits(&req.dir)
+	}
+	if err != nil {
+		s.rejected.Add(1)
+		writeBedrockError(ctx, fasthttp.StatusBadRequest, "ValidationException", err.Error())
+		return false
+	}
+	d := &req.dir
+	if stream {
+		s.streams.Add(1)
+	}
+	if d.ttfb > 0 && s.wait(d.ttfb, nil) != endDone {
+		writeBedrockError(ctx, fasthttp.StatusServiceUnavailable, "ServiceUnavailableException", "the simulator is shutting down")
+		return false
+	}
+	switch {
+	case d.status != 0:
+		s.injected.Add(1)
+		status, exception, msg := bedrockStatusError(d.status, d)
+		writeBedrockError(ctx, status, exception, msg)
+		return false
+	case d.jsonError200:
+		s.injected.Add(1)
+		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
+		writeError(ctx, reqID, fasthttp.StatusOK, errType, msg)
+		return false
+	case d.hangHeaders:
+		s.injected.Add(1)
+		s.hijack(ctx, &hijackJob{})
+		return false
+	}
+
+	r := buildReply(req, model, newRandomID("msg_bdrk_sim_"))
+	delay := s.cfg.EventDelay
+	if d.hasDelay {
+		delay = d.delay
+	}
+	if !stream {
+		ctx.Response.Header.Set("X-Amzn-Bedrock-Input-Token-Count", strconv.FormatInt(r.final.InputTokens, 10))
+		ctx.Response.Header.Set("X-Amzn-Bedrock-Output-Token-Count", strconv.FormatInt(r.final.OutputTokens, 10))
+		return s.serveMessage(ctx, reqID, r, d, delay)
+	}
+	ctx.SetContentType(bedrockStreamContentType)
+	ctx.Response.Header.Set("X-Amzn-Bedrock-Content-Type", "application/json")
+	switch {
+	case d.garbage:
+		s.injected.Add(1)
+		ctx.SetBody(garbageBytes)
+		return false
+	case d.fault == faultHang || d.fault == faultTruncate || d.split != 0:
+		if d.fault != faultNone {
+			s.injected.Add(1)
+		}
+		s.hijack(ctx, &hijackJob{reply: r, dir: *d, delay: delay, reqID: reqID, bedrock: true})
+		return false
+	case d.fault != faultNone:
+		s.injected.Add(1)
+	}
+	dir := *d
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.leave()
+		sw := &sseWriter{w: w, split: dir.split, bedrock: newBedrockFramer(r)}
+		end := s.play(sw, r, &dir, delay, nil)
+		s.finishStream(sw, end, &dir)
+	})
+	return true
+}
+
+// bedrockStreamContentType is the content type of InvokeModelWithResponseStream replies.
+const bedrockStreamContentType = "application/vnd.amazon.eventstream"
+
+// parseBedrockPath splits a raw request URI /model/{modelId}/{operation}
+// (the model ID path-escaped, so an ARN's '/' arrives as %2F) into the
+// model ID and whether the operation streams.
+func parseBedrockPath(uri []byte) (modelID string, stream, ok bool) {
+	path := string(uri)
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	rest, found := strings.CutPrefix(path, "/model/")
+	if !found {
+		return "", false, false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", false, false
+	}
+	switch rest[i+1:] {
+	case "invoke":
+	case "invoke-with-response-stream":
+		stream = true
+	default:
+		return "", false, false
+	}
+	id, err := url.PathUnescape(rest[:i])
+	if err != nil || id == "" || strings.Contains(id, "/") && !strings.HasPrefix(id, "arn:") {
+		return "", false, false
+	}
+	return id, stream, true
+}
+
+// bedrockVersionSuffix is the version suffix of Bedrock model IDs.
+var bedrockVersionSuffix = regexp.MustCompile(`-v\d+(:\d+)?$`)
+
+// bedrockModelName is the model a reply names for a Bedrock model ID, as
+// Bedrock answers: global.anthropic.claude-haiku-4-5-20251001-v1:0 gives
+// claude-haiku-4-5-20251001. Of an inference profile ARN the last path
+// segment is used; an ID it cannot read is echoed.
+func bedrockModelName(id string) string {
+	if i := strings.LastIndexByte(id, '/'); i >= 0 {
+		id = id[i+1:]
+	}
+	if i := strings.Index(id, "anthropic."); i >= 0 {
+		id = id[i+len("anthropic."):]
+	}
+	return bedrockVersionSuffix.ReplaceAllString(id, "")
+}
+
+// parseBedrockRequest validates a Bedrock InvokeModel body for Claude as
+// Bedrock does (a JSON object with an anthropic_version string, an optional
+// anthropic_beta list of strings, and no model or stream: those are the
+// path's), then reads it as the Messages request it stands for.
+func parseBedrockRequest(body []byte, model string, stream bool) (*request, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, invalid("Malformed input request: expected a JSON object, please reformat your input and try again.")
+	}
+	for _, k := range [...]string{"model", "stream"} {
+		if _, ok := fields[k]; ok {
+			return nil, invalidf("Malformed input request: #: extraneous key [%s] is not permitted, please reformat your input and try again.", k)
+		}
+	}
+	// Bedrock documents bedrock-2023-05-31 as the value; the Anthropic Go
+	// SDK sends its anthropic-version header's date instead, so any
+	// non-empty string is taken.
+	var version string
+	if raw, ok := fields["anthropic_version"]; !ok || json.Unmarshal(raw, &version) != nil || version == "" {
+		return nil, invalid("Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.")
+	}
+	if raw, ok := fields["anthropic_beta"]; ok {
+		var betas []string
+		if json.Unmarshal(raw, &betas) != nil {
+			return nil, invalid("Malformed input request: #/anthropic_beta: expected type: JSONArray of strings, please reformat your input and try again.")
+		}
+	}
+	delete(fields, "anthropic_version")
+	delete(fields, "anthropic_beta")
+	fields["model"], _ = json.Marshal(model)
+	fields["stream"], _ = json.Marshal(stream)
+	messages, err := json.Marshal(fields)
+	if err != nil {
+		return nil, invalid("Malformed input request")
+	}
+	return parseRequest(messages, false)
+}
+
+// bedrockStatusError returns the status, exception name and message Bedrock
+// answers for status=NNN: the exception Bedrock pairs with the status
+// (error_type= names another, message= replaces the message).
+func bedrockStatusError(status int, d *directives) (int, string, string) {
+	var exception, msg string
+	switch status {
+	case 400:
+		exception, msg = "ValidationException", "Invalid request"
+	case 401, 403:
+		status, exception, msg = 403, "AccessDeniedException", "You don't have access to the model with the specified model ID."
+	case 404:
+		exception, msg = "ResourceNotFoundException", "The specified model was not found."
+	case 408, 504:
+		status, exception, msg = 408, "ModelTimeoutException", "Model has timed out in processing the request."
+	case 424:
+		exception, msg = "ModelErrorException", "The model failed to process the request."
+	case 429:
+		exception, msg = "ThrottlingException", "Too many requests, please wait before trying again."
+	case 503:
+		exception, msg = "ServiceUnavailableException", "Bedrock is unable to process your request."
+	case 529:
+		exception, msg = "ServiceUnavailableException", "Overloaded"
+	default:
+		if status < 500 {
+			exception, msg = "ValidationException", "Invalid request"
+		} else {
+			exception, msg = "InternalServerException", "The server encountered an internal error."
+		}
+	}
+	exception, msg = errorOverride(exception, msg, d)
+	return status, exception, msg
+}
+
+// writeBedrockError answers with a Bedrock error: the exception name in
+// x-amzn-ErrorType (Bedrock's form, with the Coral namespace after ':') and
+// {"message":...} as the body.
+func writeBedrockError(ctx *fasthttp.RequestCtx, status int, exception, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("x-amzn-ErrorType", exception+":http://internal.amazon.com/coral/com.amazon.bedrock/")
+	var b []byte
+	if msg == "" {
+		b = []byte("{}")
+	} else {
+		b = append(appendJSONString(append(b, `{"message":`...), msg), '}')
+	}
+	ctx.SetBody(b)
+}
+
+// setBedrockHeaders sets the headers of every Bedrock-mode response.
+func setBedrockHeaders(h *fasthttp.ResponseHeader, reqID string) {
+	h.Set("x-amzn-RequestId", reqID)
+}
+
+// newBedrockRequestID returns a random request ID in Bedrock's form (a UUID).
+func newBedrockRequestID() string {
+	a, b := rand.Uint64(), rand.Uint64()
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", a>>32, a>>16&0xffff, a&0xfff, 0x8000|b>>48&0x3fff, b&0xffffffffffff)
+}
+
+// bedrockFramer frames a reply's events as Bedrock's event stream: each
+// event's JSON, base64-encoded, in a chunk frame {"bytes":...,"p":...}
+// built with the AWS SDK's encoder; message_stop gains
+// amazon-bedrock-invocationMetrics with the final usage. Used by one
+// goroutine.
+type bedrockFramer struct {
+	enc     *eventstream.Encoder
+	frame   bytes.Buffer
+	event   []byte
+	payload []byte
+	metrics []byte // `"amazon-bedrock-invocationMetrics":{...}`
+	frames  int
+}
+
+func newBedrockFramer(r *reply) *bedrockFramer {
+	f := &bedrockFramer{enc: eventstream.NewEncoder()}
+	u := &r.final
+	m := []byte(`"amazon-bedrock-invocationMetrics":{"inputTokenCount":`)
+	m = appendInt(m, u.InputTokens)
+	m = append(m, `,"outputTokenCount":`...)
+	m = appendInt(m, u.OutputTokens)
+	// Fixed, plausible latencies (milliseconds): the stream's own pauses are
+	// the test's business.
+	m = append(m, `,"invocationLatency":`...)
+	m = appendInt(m, int64(400+10*r.eventCount()))
+	m = append(m, `,"firstByteLatency":400`...)
+	if u.CacheReadInputTokens > 0 {
+		m = append(m, `,"cacheReadInputTokenCount":`...)
+		m = appendInt(m, u.CacheReadInputTokens)
+	}
+	if u.CacheCreationInputTokens > 0 {
+		m = append(m, `,"cacheWriteInputTokenCount":`...)
+		m = appendInt(m, u.CacheCreationInputTokens)
+	}
+	f.metrics = append(m, '}')
+	return f
+}
+
+// appendChunk appends the chunk frame of one event.
+func (f *bedrockFramer) appendChunk(dst []byte, name string, data []byte) []byte {
+	if name == evMessageStop && len(data) > 1 && data[len(data)-1] == '}' {
+		f.event = append(f.event[:0], data[:len(data)-1]...)
+		f.event = append(f.event, ',')
+		f.event = append(f.event, f.metrics...)
+		data = append(f.event, '}')
+	}
+	p := f.payload[:0]
+	p = append(p, `{"bytes":"`...)
+	p = base64.StdEncoding.AppendEncode(p, data)
+	p = append(p, `","p":"`...)
+	p = append(p, bedrockPaddingAlphabet[:1+(f.frames*7)%len(bedrockPaddingAlphabet)]...)
+	p = append(p, `"}`...)
+	f.payload = p
+	f.frames++
+	return f.appendFrame(dst, eventstream.Headers{
+		{Name: eventstreamapi.EventTypeHeader, Value: eventstream.StringValue("chunk")},
+		{Name: ":content-type", Value: eventstream.StringValue("application/json")},
+		{Name: eventstreamapi.MessageTypeHeader, Value: eventstream.StringValue(eventstreamapi.EventMessageType)},
+	}, p)
+}
+
+// appendException appends an exception frame: exception is the
+// lowerCamelCase member name (throttlingException, ...).
+func (f *bedrockFramer) appendException(dst []byte, exception, msg string) []byte {
+	p := append(f.payload[:0], `{"message":`...)
+	p = appendJSONString(p, msg)
+	p = append(p, '}')
+	f.payload = p
+	return f.appendFrame(dst, eventstream.Headers{
+		{Name: eventstreamapi.ExceptionTypeHeader, Value: eventstream.StringValue(exception)},
+		{Name: ":content-type", Value: eventstream.StringValue("application/json")},
+		{Name: eventstreamapi.MessageTypeHeader, Value: eventstream.StringValue(eventstreamapi.ExceptionMessageType)},
+	}, p)
+}
+
+// appendCorrupt appends a chunk frame (of a ping) whose message CRC is wrong.
+func (f *bedrockFramer) appendCorrupt(dst []byte) []byte {
+	n := len(dst)
+	dst = f.appendChunk(dst, evPing, pingData)
+	dst[len(dst)-1] ^= 0xff
+	if len(dst) == n {
+		panic("BUG: empty frame")
+	}
+	return dst
+}
+
+func (f *bedrockFramer) appendFrame(dst []byte, h eventstream.Headers, payload []byte) []byte {
+	f.frame.Reset()
+	if err := f.enc.Encode(&f.frame, eventstream.Message{Headers: h, Payload: payload}); err != nil {
+		// Only oversized headers or payloads fail, and replies are bounded far below.
+		panic("BUG: cannot encode an event-stream frame: " + err.Error())
+	}
+	return append(dst, f.frame.Bytes()...)
+}
+
+// bedrockException is the :exception-type of error_after in Bedrock mode:
+// error_type= given as the exception's name (either case of its first
+// letter), else serviceUnavailableException, which a gateway maps to
+// Anthropic's overloaded_error.
+func bedrockException(d *directives) (exception, msg string) {
+	exception, msg = errorOverride("serviceUnavailableException", "Overloaded", d)
+	if exception != "" {
+		exception = strings.ToLower(exception[:1]) + exception[1:]
+	}
+	return exception, msg
+}

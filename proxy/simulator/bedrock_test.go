@@ -1,0 +1,310 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/bedrock"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+const testBedrockModel = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+
+// startBedrockSim serves a Bedrock-mode simulator checking signatures by
+// TestAWSCredentials in us-east-1 (and bearer tokens equal to apiKey).
+func startBedrockSim(t *testing.T, apiKey string) (*Simulator, string) {
+	return startSim(t, Config{Mode: ModeBedrock, AWSCredentials: TestAWSCredentials, AWSRegion: "us-east-1", APIKey: apiKey})
+}
+
+// bedrockSDKClient is the official Go SDK's Bedrock client pointed at url,
+// signing with creds.
+func bedrockSDKClient(t *testing.T, url string, creds aws.Credentials) anthropic.Client {
+	t.Helper()
+	for _, k := range []string{"AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"} {
+		t.Setenv(k, "")
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })}
+	return anthropic.NewClient(
+		bedrock.WithConfig(cfg),
+		option.WithBaseURL(url),
+		option.WithMaxRetries(0),
+		option.WithHTTPClient(newClient(t)),
+	)
+}
+
+// TestBedrockSDK: the Anthropic Go SDK's own Bedrock client (SigV4, its
+// request rewrite, its event-stream decoder) gets from Bedrock mode the
+// same Message as the Anthropic client gets from Anthropic mode, streamed
+// and not, but for the message ID.
+func TestBedrockSDK(t *testing.T) {
+	_, url := startBedrockSim(t, "")
+	bc := bedrockSDKClient(t, url, TestAWSCredentials)
+	ac, _ := sdkClient(t)
+	ctx := context.Background()
+	for _, text := range []string{
+		"Say hello twice [[sim:words=9,chunk=2]]",
+		"Think then call [[sim:thinking=5,tool_use,cache=1h,cache_write=40,cache_read=60]]",
+		"Older shape [[sim:old_usage]]",
+		"Split frames [[sim:split=odd,words=30]]",
+	} {
+		params := userParams(text, 400)
+		want, err := ac.Messages.New(ctx, params)
+		if err != nil {
+			t.Fatalf("%s: unexpected anthropic-mode error: %s", text, err)
+		}
+		params.Model = testBedrockModel
+		got, err := bc.Messages.New(ctx, params)
+		if err != nil {
+			t.Fatalf("%s: unexpected bedrock-mode error: %s", text, err)
+		}
+		if !strings.HasPrefix(got.ID, "msg_bdrk_") {
+			t.Fatalf("unexpected message ID %q", got.ID)
+		}
+		if w, g := rawWithoutID(t, want.RawJSON()), rawWithoutID(t, got.RawJSON()); !reflect.DeepEqual(w, g) {
+			t.Fatalf("%s: unexpected message; got %s; want %s", text, got.RawJSON(), want.RawJSON())
+		}
+		stream := bc.Messages.NewStreaming(ctx, params)
+		var acc anthropic.Message
+		for stream.Next() {
+			if err := acc.Accumulate(stream.Current()); err != nil {
+				t.Fatalf("cannot accumulate: %s", err)
+			}
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatalf("%s: unexpected stream error: %s", text, err)
+		}
+		if w, g := rawWithoutID(t, want.RawJSON()), rawWithoutID(t, acc.RawJSON()); !reflect.DeepEqual(w, g) {
+			t.Fatalf("%s: unexpected streamed message; got %s; want %s", text, acc.RawJSON(), want.RawJSON())
+		}
+	}
+
+	// A mid-stream exception reaches the SDK as an error.
+	stream := bc.Messages.NewStreaming(ctx, userParams("one two three [[sim:error_after=1,error_type=throttlingException]]", 100))
+	for stream.Next() {
+	}
+	if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "throttlingException") {
+		t.Fatalf("unexpected stream error %v; want the exception", err)
+	}
+
+	// Wrong credentials are refused as AWS refuses them.
+	wrong := TestAWSCredentials
+	wrong.SecretAccessKey = "wrong"
+	wc := bedrockSDKClient(t, url, wrong)
+	_, err := wc.Messages.New(ctx, userParams("hello", 10))
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden {
+		t.Fatalf("unexpected result with a wrong secret: %v", err)
+	}
+}
+
+// signedRequest builds a request to the Bedrock simulator signed by creds.
+func signedRequest(t *testing.T, url, path string, body []byte, creds aws.Credentials, region string, at time.Time) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("content-type", "application/json")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "bedrock", region, at); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// bedrockFrames decodes an event stream with the AWS SDK's decoder (CRCs
+// checked) into its messages, and the error that ended it (io.EOF when
+// clean).
+func bedrockFrames(body []byte) ([]eventstream.Message, error) {
+	dec := eventstream.NewDecoder()
+	r := bytes.NewReader(body)
+	var out []eventstream.Message
+	for {
+		m, err := dec.Decode(r, nil)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+}
+
+// chunkEvent returns the event JSON a chunk frame carries.
+func chunkEvent(t *testing.T, m eventstream.Message) string {
+	t.Helper()
+	var c struct {
+		Bytes string `json:"bytes"`
+		P     string `json:"p"`
+	}
+	if err := json.Unmarshal(m.Payload, &c); err != nil || c.P == "" {
+		t.Fatalf("unexpected chunk payload %s", m.Payload)
+	}
+	b, err := base64.StdEncoding.DecodeString(c.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestBedrockWire: the frames, headers and errors of Bedrock mode, seen
+// through a plain HTTP client signing with the AWS SDK.
+func TestBedrockWire(t *testing.T) {
+	_, url := startBedrockSim(t, "api-key-1")
+	c := newClient(t)
+	now := time.Now()
+	do := func(req *http.Request) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	body := []byte(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"one two three [[sim:cache_read=5]]"}]}`)
+	path := "/model/" + strings.ReplaceAll(testBedrockModel, ":", "%3A") + "/invoke-with-response-stream"
+	resp, got := do(signedRequest(t, url, path, body, TestAWSCredentials, "us-east-1", now))
+	if resp.StatusCode != 200 || resp.Header.Get("content-type") != "application/vnd.amazon.eventstream" || resp.Header.Get("x-amzn-requestid") == "" {
+		t.Fatalf("unexpected response %d %v: %q", resp.StatusCode, resp.Header, got)
+	}
+	frames, err := bedrockFrames(got)
+	if err != io.EOF || len(frames) < 6 {
+		t.Fatalf("unexpected frames: %d, %v", len(frames), err)
+	}
+	var events []string
+	for _, f := range frames {
+		if f.Headers.Get(":message-type").String() != "event" || f.Headers.Get(":event-type").String() != "chunk" ||
+			f.Headers.Get(":content-type").String() != "application/json" {
+			t.Fatalf("unexpected frame headers %v", f.Headers)
+		}
+		events = append(events, chunkEvent(t, f))
+	}
+	last := events[len(events)-1]
+	if !strings.HasPrefix(last, `{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":5,"outputTokenCount":3,`) ||
+		!strings.Contains(last, `"cacheReadInputTokenCount":5}`) {
+		t.Fatalf("unexpected message_stop %s", last)
+	}
+	if !strings.Contains(events[0], `"model":"claude-haiku-4-5-20251001"`) || !strings.Contains(events[0], `"id":"msg_bdrk_`) {
+		t.Fatalf("unexpected message_start %s", events[0])
+	}
+
+	// Non-streaming, with the Bedrock API key as a bearer token.
+	req, _ := http.NewRequest(http.MethodPost, url+"/model/"+testBedrockModel+"/invoke", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer api-key-1")
+	resp, got = do(req)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Amzn-Bedrock-Output-Token-Count") != "3" || !bytes.Contains(got, []byte(`"cache_read_input_tokens":5`)) {
+		t.Fatalf("unexpected non-streaming reply %d %v %s", resp.StatusCode, resp.Header, got)
+	}
+
+	f := func(name string, req *http.Request, status int, exception string) {
+		t.Helper()
+		resp, got := do(req)
+		if resp.StatusCode != status || !strings.HasPrefix(resp.Header.Get("x-amzn-errortype"), exception+":") {
+			t.Fatalf("%s: unexpected answer %d %q %s; want %d %s", name, resp.StatusCode, resp.Header.Get("x-amzn-errortype"), got, status, exception)
+		}
+		var e struct{ Message string }
+		if json.Unmarshal(got, &e) != nil {
+			t.Fatalf("%s: unexpected body %s", name, got)
+		}
+	}
+	wrong := TestAWSCredentials
+	wrong.SecretAccessKey = "x"
+	f("wrong secret", signedRequest(t, url, path, body, wrong, "us-east-1", now), 403, "InvalidSignatureException")
+	wrong = TestAWSCredentials
+	wrong.AccessKeyID = "AKIDOTHER"
+	f("unknown key", signedRequest(t, url, path, body, wrong, "us-east-1", now), 403, "UnrecognizedClientException")
+	f("other region", signedRequest(t, url, path, body, TestAWSCredentials, "eu-west-1", now), 403, "InvalidSignatureException")
+	f("old signature", signedRequest(t, url, path, body, TestAWSCredentials, "us-east-1", now.Add(-10*time.Minute)), 403, "InvalidSignatureException")
+	tampered := signedRequest(t, url, path, body, TestAWSCredentials, "us-east-1", now)
+	tampered.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte("50"), []byte("99"), 1)))
+	f("tampered body", tampered, 403, "InvalidSignatureException")
+	unsigned, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+	f("unsigned", unsigned, 403, "MissingAuthenticationTokenException")
+	bearer, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+	bearer.Header.Set("Authorization", "Bearer wrong")
+	f("wrong bearer", bearer, 403, "UnrecognizedClientException")
+	f("unknown operation", signedRequest(t, url, "/model/x/converse", body, TestAWSCredentials, "us-east-1", now), 404, "UnknownOperationException")
+	sign := func(b string) *http.Request {
+		return signedRequest(t, url, path, []byte(b), TestAWSCredentials, "us-east-1", now)
+	}
+	f("model in the body", sign(`{"anthropic_version":"bedrock-2023-05-31","model":"x","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`), 400, "ValidationException")
+	f("stream in the body", sign(`{"anthropic_version":"bedrock-2023-05-31","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"x"}]}`), 400, "ValidationException")
+	f("no version", sign(`{"max_tokens":5,"messages":[{"role":"user","content":"x"}]}`), 400, "ValidationException")
+	f("betas not a list", sign(`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":"x","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`), 400, "ValidationException")
+	f("no max_tokens", sign(`{"anthropic_version":"bedrock-2023-05-31","messages":[{"role":"user","content":"x"}]}`), 400, "ValidationException")
+	directive := func(d string) *http.Request {
+		return sign(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"x [[sim:` + d + `]]"}]}`)
+	}
+	f("throttled", directive("status=429"), 429, "ThrottlingException")
+	f("model timeout", directive("status=504"), 408, "ModelTimeoutException")
+	f("access", directive("status=403"), 403, "AccessDeniedException")
+	f("quota", directive("status=400,error_type=ServiceQuotaExceededException"), 400, "ServiceQuotaExceededException")
+	f("internal", directive("status=500"), 500, "InternalServerException")
+
+	// Mid-stream faults: an exception frame; a frame failing its CRC.
+	_, got = do(directive("error_after=1,error_type=modelStreamErrorException,message=boom"))
+	frames, err = bedrockFrames(got)
+	if err != io.EOF || len(frames) == 0 {
+		t.Fatalf("unexpected frames of error_after: %v", err)
+	}
+	ex := frames[len(frames)-1]
+	if ex.Headers.Get(":message-type").String() != "exception" || ex.Headers.Get(":exception-type").String() != "modelStreamErrorException" || string(ex.Payload) != `{"message":"boom"}` {
+		t.Fatalf("unexpected exception frame %v %s", ex.Headers, ex.Payload)
+	}
+	_, got = do(directive("garbage_after=1"))
+	var crc eventstream.ChecksumError
+	if _, err := bedrockFrames(got); !errors.As(err, &crc) {
+		t.Fatalf("unexpected end of garbage_after: %v; want a checksum error", err)
+	}
+}
+
+// TestBedrockModelName: the model a reply names for a Bedrock model ID.
+func TestBedrockModelName(t *testing.T) {
+	f := func(id, want string) {
+		t.Helper()
+		if got := bedrockModelName(id); got != want {
+			t.Fatalf("unexpected model name of %s; got %q; want %q", id, got, want)
+		}
+	}
+	f("global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5-20251001")
+	f("us.anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1-20250805")
+	f("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku-20240307")
+	f("global.anthropic.claude-opus-4-6-v1", "claude-opus-4-6")
+	f("global.anthropic.claude-sonnet-5", "claude-sonnet-5")
+	f("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4-20250514")
+	f("my-model", "my-model")
+}
+
+// TestParseBedrockPath: the model ID and operation of a raw request URI.
+func TestParseBedrockPath(t *testing.T) {
+	f := func(uri, wantID string, wantStream, wantOK bool) {
+		t.Helper()
+		id, stream, ok := parseBedrockPath([]byte(uri))
+		if id != wantID || stream != wantStream || ok != wantOK {
+			t.Fatalf("unexpected parse of %s; got %q %v %v; want %q %v %v", uri, id, stream, ok, wantID, wantStream, wantOK)
+		}
+	}
+	f("/model/a.b-v1:0/invoke", "a.b-v1:0", false, true)
+	f("/model/a.b-v1%3A0/invoke-with-response-stream?x=1", "a.b-v1:0", true, true)
+	f("/model/arn:aws:bedrock:us-east-1:1:inference-profile%2Fus.x/invoke", "arn:aws:bedrock:us-east-1:1:inference-profile/us.x", false, true)
+	f("/model/a/b/invoke", "", false, false)
+	f("/model//invoke", "", false, false)
+	f("/model/x/converse", "", false, false)
+	f("/v1/messages", "", false, false)
+	f("/model/%zz/invoke", "", false, false)
+}
