@@ -477,6 +477,25 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 	if actual < 0 {
 		return Commit{}, fmt.Errorf("%w: negative charge %d", ErrInvalid, actual)
 	}
+	return l.endHold(requestID, actual, "", call)
+}
+
+// Void ends the hold of requestID without charging anything, for reason
+// (required). It stores call with the void (call may be nil).
+func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error) {
+	if reason == "" {
+		return Commit{}, fmt.Errorf("%w: a void needs a reason", ErrInvalid)
+	}
+	if err := validText("reason", reason); err != nil {
+		return Commit{}, err
+	}
+	return l.endHold(requestID, 0, reason, call)
+}
+
+// endHold settles the hold of requestID at actual, or voids it when reason
+// is set (actual is then 0): a void is a settlement at zero recorded with
+// its reason.
+func (l *Ledger) endHold(requestID string, actual int64, reason string, call *CallRecord) (Commit, error) {
 	h, s, sampled, err := l.takeHold(requestID)
 	if err != nil {
 		return Commit{}, err
@@ -492,20 +511,28 @@ func (l *Ledger) Settle(requestID string, actual int64, call *CallRecord) (Commi
 		s.mu.Unlock()
 		return Commit{}, err
 	}
-	var body []byte
 	if call != nil {
 		call.Held, call.Charged = h.amount, actual
 	}
+	kind, ops := kindSettle, opsSettle
+	if reason != "" {
+		kind, ops = kindVoid, opsVoid
+	}
+	var body []byte
 	if l.recording() {
 		body = appendString(s.mu.scratch[:0], requestID)
 		body = appendVarint(body, h.amount)
-		body = appendVarint(body, actual)
+		if kind == kindVoid {
+			body = appendString(body, reason)
+		} else {
+			body = appendVarint(body, actual)
+		}
 		body = appendVarint(body, a.available())
 		body = appendOptionalCall(body, call)
 		s.mu.scratch = body
 	}
-	seq := l.appendCallLocked(kindSettle, true, a.id, now, body, callRequestID(call))
-	opsSettle.Inc()
+	seq := l.appendCallLocked(kind, true, a.id, now, body, callRequestID(call))
+	ops.Inc()
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
 	}
@@ -524,8 +551,9 @@ func appendOptionalCall(body []byte, call *CallRecord) []byte {
 	return appendCallRecord(append(body, 1), call)
 }
 
-// settleLocked applies a settlement. It checks for overflow before changing
-// anything. REQUIRES: the account's shard locked, h taken.
+// settleLocked applies a settlement (a void is one at zero). It checks for
+// overflow before changing anything. REQUIRES: the account's shard locked, h
+// taken.
 func (l *Ledger) settleLocked(a *account, h *hold, actual, now int64) error {
 	charged, err := addChecked(a.charged, actual)
 	if err != nil {
@@ -549,53 +577,6 @@ func (l *Ledger) settleLocked(a *account, h *hold, actual, now int64) error {
 	a.repayDebt(now)
 	a.dropEmpty()
 	return nil
-}
-
-// Void ends the hold of requestID without charging anything, for reason. It
-// stores call with the void (call may be nil).
-func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error) {
-	if err := validText("reason", reason); err != nil {
-		return Commit{}, err
-	}
-	h, s, _, err := l.takeHold(requestID)
-	if err != nil {
-		return Commit{}, err
-	}
-	a := h.account
-	now := l.now()
-	l.voidLocked(a, h, now)
-	var body []byte
-	if call != nil {
-		call.Held, call.Charged = h.amount, 0
-	}
-	if l.recording() {
-		body = appendString(s.mu.scratch[:0], requestID)
-		body = appendVarint(body, h.amount)
-		body = appendString(body, reason)
-		body = appendVarint(body, a.available())
-		body = appendOptionalCall(body, call)
-		s.mu.scratch = body
-	}
-	seq := l.appendCallLocked(kindVoid, true, a.id, now, body, callRequestID(call))
-	opsVoid.Inc()
-	if last := l.expireDueLocked(s, a, now); last != 0 {
-		seq = last
-	}
-	s.mu.Unlock()
-	releaseHold(h)
-	return Commit{log: l.log, seq: seq}, nil
-}
-
-func (l *Ledger) voidLocked(a *account, h *hold, now int64) {
-	if h.spendTracked {
-		a.releaseSpend(h, 0, l.spendLimitOf(h.keyID), now)
-	}
-	a.release(h.marks, 0)
-	a.held -= h.amount
-	a.openHolds--
-	openHolds.Dec()
-	a.repayDebt(now)
-	a.dropEmpty()
 }
 
 // RecordCall stores the record of a call that ended without a hold (rejected

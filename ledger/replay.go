@@ -130,12 +130,8 @@ func (l *Ledger) apply(v wal.RecordView) error {
 		if h == nil {
 			return fmt.Errorf("%w: no open hold of %d for request %q on account %q", ErrReplay, held, requestID, accountID)
 		}
-		if v.Kind == kindSettle {
-			if err := l.settleLocked(a, h, charged, now); err != nil {
-				return err
-			}
-		} else {
-			l.voidLocked(a, h, now)
+		if err := l.settleLocked(a, h, charged, now); err != nil {
+			return err
 		}
 		releaseHold(h)
 	case kindAdjust:
