@@ -1,6 +1,3 @@
-// Command tollgate is the Tollgate gateway: `tollgate serve` runs it,
-// `tollgate simulator` runs the upstream simulator alone, and
-// `tollgate verify` checks a stopped gateway's data directory offline.
 package main
 
 import (
