@@ -135,12 +135,7 @@ func (l *Ledger) encodeStateLocked() []byte {
 	buf = appendUvarint(buf, uint64(len(l.orders.m)))
 	for _, id := range sortedKeys(l.orders.m) {
 		e := l.orders.m[id]
-		buf = appendString(buf, id)
-		buf = appendUvarint(buf, e.ID)
-		buf = appendVarint(buf, e.TimeNanos)
-		buf = appendString(buf, e.Account)
-		buf = appendVarint(buf, e.Amount)
-		buf = appendVarint(buf, e.AvailableAfter)
+		buf = appendEntryHead(appendString(buf, id), &e)
 		buf = appendString(buf, e.Actor)
 		buf = append(buf, byte(e.Credit))
 		buf = appendVarint(buf, e.ExpiresAtNanos)
@@ -148,12 +143,7 @@ func (l *Ledger) encodeStateLocked() []byte {
 	buf = appendUvarint(buf, uint64(len(l.idem.m)))
 	for _, id := range sortedKeys(l.idem.m) {
 		e := l.idem.m[id]
-		buf = appendString(buf, id)
-		buf = appendUvarint(buf, e.ID)
-		buf = appendVarint(buf, e.TimeNanos)
-		buf = appendString(buf, e.Account)
-		buf = appendVarint(buf, e.Amount)
-		buf = appendVarint(buf, e.AvailableAfter)
+		buf = appendEntryHead(appendString(buf, id), &e)
 		buf = appendString(buf, e.Reason)
 		buf = appendString(buf, e.RequestID)
 		buf = appendString(buf, e.Actor)
@@ -171,6 +161,20 @@ func (l *Ledger) encodeStateLocked() []byte {
 		buf = appendVarint(buf, k.CreatedAtNanos)
 	}
 	return buf
+}
+
+// appendEntryHead writes the fields every remembered entry (orders and
+// idempotency keys) has: ID, time, account, amount, available after.
+func appendEntryHead(buf []byte, e *Entry) []byte {
+	buf = appendUvarint(buf, e.ID)
+	buf = appendVarint(buf, e.TimeNanos)
+	buf = appendString(buf, e.Account)
+	buf = appendVarint(buf, e.Amount)
+	return appendVarint(buf, e.AvailableAfter)
+}
+
+func (d *decoder) entryHead(e *Entry) {
+	e.ID, e.TimeNanos, e.Account, e.Amount, e.AvailableAfter = d.uvarint(), d.varint(), d.string(), d.varint(), d.varint()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -246,14 +250,16 @@ func (l *Ledger) decodeState(state []byte) error {
 	}
 	for range count() {
 		id := d.string()
-		e := Entry{Kind: EntryTopUp, OrderID: id, ID: d.uvarint(), TimeNanos: d.varint(), Account: d.string(),
-			Amount: d.varint(), AvailableAfter: d.varint(), Actor: d.string(), Credit: Credit(d.byte()), ExpiresAtNanos: d.varint()}
+		e := Entry{Kind: EntryTopUp, OrderID: id}
+		d.entryHead(&e)
+		e.Actor, e.Credit, e.ExpiresAtNanos = d.string(), Credit(d.byte()), d.varint()
 		l.orders.m[id] = e
 	}
 	for range count() {
 		id := d.string()
-		e := Entry{Kind: EntryAdjust, IdempotencyKey: id, ID: d.uvarint(), TimeNanos: d.varint(), Account: d.string(),
-			Amount: d.varint(), AvailableAfter: d.varint(), Reason: d.string(), RequestID: d.string(), Actor: d.string()}
+		e := Entry{Kind: EntryAdjust, IdempotencyKey: id}
+		d.entryHead(&e)
+		e.Reason, e.RequestID, e.Actor = d.string(), d.string(), d.string()
 		l.idem.m[id] = e
 	}
 	for range count() {
