@@ -50,9 +50,12 @@ type CallRecord struct {
 	AccountID string
 	KeyID     string
 	TimeNanos int64
-	// Model is the model as the client asked for it.
-	Model   string
-	Status  int
+	// Model is the model as the client asked for it; when the client's
+	// string was not a valid model name, its truncated, sanitised form with
+	// ModelTruncated set.
+	Model          string
+	ModelTruncated bool
+	Status         int
 	Outcome Outcome
 
 	InputTokens                int64
@@ -79,13 +82,16 @@ type CallRecord struct {
 	Attempts          []Attempt
 }
 
-// callRecordVersion is the first byte of an encoded call record.
-const callRecordVersion = 1
+// callRecordVersion is the first byte of an encoded call record. Each
+// version appends fields to the previous one's layout, and the decoder reads
+// every earlier version: 1 has the fields up to the attempts, 2 adds
+// modelTruncated.
+const callRecordVersion = 2
 
 // appendCallRecord encodes c. Layout: version byte, then the fields in
-// declaration order: strings as uvarint length + bytes, integers as varints,
-// bools as one byte, attempts as a uvarint count followed by each attempt's
-// fields.
+// declaration order (ModelTruncated last, as version 2 added it): strings as
+// uvarint length + bytes, integers as varints, bools as one byte, attempts
+// as a uvarint count followed by each attempt's fields.
 func appendCallRecord(dst []byte, c *CallRecord) []byte {
 	dst = append(dst, callRecordVersion)
 	dst = appendString(dst, c.RequestID)
@@ -119,14 +125,15 @@ func appendCallRecord(dst []byte, c *CallRecord) []byte {
 		dst = appendString(dst, a.ErrorType)
 		dst = appendVarint(dst, a.DurationMs)
 	}
-	return dst
+	return appendBool(dst, c.ModelTruncated)
 }
 
 // maxAttempts bounds the attempts a decoded call record may list.
 const maxAttempts = 64
 
 func (d *decoder) callRecord(c *CallRecord) {
-	if v := d.byte(); v != callRecordVersion && d.err == nil {
+	v := d.byte()
+	if (v < 1 || v > callRecordVersion) && d.err == nil {
 		d.fail(fmt.Errorf("ledger: unknown call record version %d", v))
 		return
 	}
@@ -167,5 +174,8 @@ func (d *decoder) callRecord(c *CallRecord) {
 			a.ErrorType = d.string()
 			a.DurationMs = d.varint()
 		}
+	}
+	if v >= 2 {
+		c.ModelTruncated = d.bool()
 	}
 }

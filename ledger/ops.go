@@ -816,6 +816,9 @@ type AccountSettings struct {
 	Frozen     bool
 	Multiplier int64
 	Limits     Limits
+	// Available is the available balance at the read: a hint for refusing
+	// an empty account early; the hold decides.
+	Available int64
 }
 
 // Settings returns the account's settings without copying its credits: the
@@ -828,7 +831,7 @@ func (l *Ledger) Settings(id string) (AccountSettings, error) {
 		s.mu.Unlock()
 		return AccountSettings{}, ErrUnknownAccount
 	}
-	st := AccountSettings{Frozen: a.frozen, Multiplier: a.multiplier, Limits: a.limits}
+	st := AccountSettings{Frozen: a.frozen, Multiplier: a.multiplier, Limits: a.limits, Available: a.available()}
 	s.mu.Unlock()
 	return st, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"unicode/utf8"
 )
 
 // RequestError is a request the gateway refuses with 400
@@ -68,8 +69,13 @@ const maxTokensLimit = math.MaxInt32
 // Model string when the next body names the same model, so steady-state
 // inspection does not allocate for it.
 type Request struct {
-	// Model is the model as the client asked for it.
-	Model string
+	// Model is the model as the client asked for it: at most MaxModelBytes
+	// of printable ASCII without quotes or backslashes. When the client's
+	// string is not (InspectRequest then fails), Model is its first
+	// TruncatedModelBytes with every byte outside that set replaced by '?',
+	// and ModelTruncated is set, so that a rejection can still be recorded.
+	Model          string
+	ModelTruncated bool
 	// ModelStart and ModelEnd delimit the model's JSON string (quotes included)
 	// in the body, for AppendRewriteModel.
 	ModelStart, ModelEnd int
@@ -124,7 +130,13 @@ var inspectedKeys = [...]string{
 // duplicate of these keys. It returns a *RequestError naming the field for
 // every refusal (400 invalid_request_error). Other fields pass unchecked: the
 // upstream judges them.
-func InspectRequest(body []byte, r *Request) error {
+func InspectRequest(body []byte, r *Request) error { return inspect(body, r, true) }
+
+// InspectCountTokensRequest is InspectRequest for a count_tokens body,
+// which has no max_tokens (MaxTokens is then 0).
+func InspectCountTokensRequest(body []byte, r *Request) error { return inspect(body, r, false) }
+
+func inspect(body []byte, r *Request, needMaxTokens bool) error {
 	model := r.Model
 	*r = Request{}
 	it := openObject(body, 0)
@@ -167,8 +179,12 @@ func InspectRequest(body []byte, r *Request) error {
 			if len(raw) == 0 {
 				return requestErrorf("model: must not be empty")
 			}
-			r.Model = internString(model, raw, esc)
 			r.ModelStart, r.ModelEnd, it.i = v, end, end
+			if !validModelName(raw, esc) {
+				r.Model, r.ModelTruncated = truncatedModelName(raw), true
+				return errInvalidModel
+			}
+			r.Model = internString(model, raw, esc)
 			haveModel = true
 		case "max_tokens":
 			n, end, res := parseInt(body, v)
@@ -225,7 +241,7 @@ func InspectRequest(body []byte, r *Request) error {
 	switch {
 	case !haveModel:
 		return requestErrorf("model: field required")
-	case !haveMaxTokens:
+	case !haveMaxTokens && needMaxTokens:
 		return requestErrorf("max_tokens: field required")
 	case !haveMessages:
 		return requestErrorf("messages: field required")
@@ -244,6 +260,59 @@ func InspectRequest(body []byte, r *Request) error {
 }
 
 var errInvalidJSON = &RequestError{Message: "invalid JSON: the body is not well-formed JSON"}
+
+// Bounds of the model name. A model name reaches metric labels (once the
+// catalogue knows it), log lines and call records, so it is held to what a
+// model ID can be: short printable ASCII without quotes or backslashes.
+const (
+	// MaxModelBytes is the longest model name a request may carry.
+	MaxModelBytes = 256
+	// TruncatedModelBytes is how much of an invalid model name is recorded.
+	TruncatedModelBytes = 64
+)
+
+var errInvalidModel = &RequestError{Message: fmt.Sprintf(
+	"model: must be 1 to %d bytes of printable ASCII without quotes, backslashes or control characters", MaxModelBytes)}
+
+// modelByte reports whether c may appear in a model name.
+func modelByte(c byte) bool { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' }
+
+// validModelName reports whether the JSON string raw (escaped when esc)
+// decodes to a valid model name. An escape can only decode to a valid byte
+// through \u00XX or \/, so escaped names are decoded (bounded) and checked.
+func validModelName(raw []byte, esc bool) bool {
+	if esc {
+		var buf [MaxModelBytes + utf8.UTFMax]byte
+		d, ok := appendUnescaped(buf[:0], raw, true)
+		if !ok {
+			return false
+		}
+		raw = d
+	}
+	if len(raw) == 0 || len(raw) > MaxModelBytes {
+		return false
+	}
+	for _, c := range raw {
+		if !modelByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// truncatedModelName is the recorded form of an invalid model name: its
+// first TruncatedModelBytes raw bytes, each invalid one replaced by '?'.
+func truncatedModelName(raw []byte) string {
+	raw = raw[:min(len(raw), TruncatedModelBytes)]
+	b := make([]byte, len(raw))
+	for i, c := range raw {
+		if !modelByte(c) {
+			c = '?'
+		}
+		b[i] = c
+	}
+	return string(b)
+}
 
 // typeError is the error for a value of the wrong type at b[i], or for
 // malformed JSON there.

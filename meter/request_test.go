@@ -221,3 +221,34 @@ func TestInspectRequestDeepContent(t *testing.T) {
 	f(300, true)
 	f(100000, true)
 }
+
+// TestInspectRequestModelName holds the model name to printable ASCII of at
+// most MaxModelBytes: a newline in a model once reached a metric label and
+// killed the process, and a 1 MiB name overflowed a WAL record.
+func TestInspectRequestModelName(t *testing.T) {
+	f := func(modelJSON string, wantOK bool, wantRecorded string) {
+		t.Helper()
+		var r Request
+		body := `{"model":` + modelJSON + `,"max_tokens":1,"messages":[]}`
+		err := InspectRequest([]byte(body), &r)
+		if (err == nil) != wantOK {
+			t.Fatalf("unexpected result for %s; got %v; want ok %v", modelJSON, err, wantOK)
+		}
+		if !wantOK && !strings.HasPrefix(err.Error(), "model: ") {
+			t.Fatalf("unexpected error for %s; got %q; want it to name model", modelJSON, err)
+		}
+		if r.Model != wantRecorded || r.ModelTruncated == wantOK {
+			t.Fatalf("unexpected recorded model for %s; got %q (truncated %v); want %q", modelJSON, r.Model, r.ModelTruncated, wantRecorded)
+		}
+	}
+	f(`"claude-opus-5-5"`, true, "claude-opus-5-5")
+	f(`"us.anthropic.claude-opus-4-6-v1:0"`, true, "us.anthropic.claude-opus-4-6-v1:0")
+	f(`"a\u002db"`, true, "a-b")
+	f(`"`+strings.Repeat("m", MaxModelBytes)+`"`, true, strings.Repeat("m", MaxModelBytes))
+	f(`"`+strings.Repeat("m", MaxModelBytes+1)+`"`, false, strings.Repeat("m", TruncatedModelBytes))
+	f(`"x\"}\ny"`, false, `x??}?ny`)
+	f(`"x\u000ay"`, false, `x?u000ay`)
+	f(`"é"`, false, "??")
+	f(`"a\\b"`, false, "a??b")
+	f(`"`+strings.Repeat(`\u0041`, MaxModelBytes+1)+`"`, false, strings.Repeat(`?u0041`, 10)+"?u00")
+}

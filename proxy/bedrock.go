@@ -75,16 +75,16 @@ func (e *errBedrockCredentials) Error() string {
 func (e *errBedrockCredentials) Unwrap() error { return e.err }
 
 // prepareBedrockRequest fills c.ureq for sending c's request to the bedrock
-// upstream u as modelID: rewrites the body into c.bodyBuf, builds the path
-// in c.uriBuf and signs.
+// upstream u as modelID: rewrites the body into c.bufs.body, builds the path
+// in c.bufs.uri and signs.
 func (u *upstream) prepareBedrockRequest(c *call, modelID string) error {
-	body, ok := appendBedrockBody(c.bodyBuf[:0], c.reqBuf, c.betaBuf)
-	c.bodyBuf = body
+	body, ok := appendBedrockBody(c.bufs.body[:0], c.bufs.request, c.bufs.beta)
+	c.bufs.body = body
 	if !ok {
 		// InspectRequest accepted the body, so this is a bug, not bad input.
 		return fmt.Errorf("BUG: cannot rewrite a request body for bedrock")
 	}
-	uri := append(c.uriBuf[:0], u.pathPrefix...)
+	uri := append(c.bufs.uri[:0], u.pathPrefix...)
 	uri = append(uri, "/model/"...)
 	uri = append(uri, url.PathEscape(modelID)...)
 	if c.mreq.Stream {
@@ -92,7 +92,7 @@ func (u *upstream) prepareBedrockRequest(c *call, modelID string) error {
 	} else {
 		uri = append(uri, "/invoke"...)
 	}
-	c.uriBuf = uri
+	c.bufs.uri = uri
 	r := &c.ureq
 	r.Header.SetMethod(fasthttp.MethodPost)
 	r.Header.SetRequestURIBytes(uri)
@@ -182,68 +182,63 @@ func appendBedrockBody(dst, body, betas []byte) ([]byte, bool) {
 
 // bedrockError maps a Bedrock error reply to what the client receives:
 // status, Anthropic error type and message, and whether it is about the
-// platform's own account (CONTRACT §2: 503 overloaded_error "upstream
-// unavailable", a failure for failover). errType is the x-amzn-ErrorType
-// header ("ThrottlingException:http://internal.amazon.com/..."), body the
-// reply ({"message":"..."}). Bedrock's messages pass on only where they are
-// about the request (validation, throttling); others are replaced, since
-// they can name the platform's AWS account and resources.
-func bedrockError(status int, errType, body []byte) (int, string, string, bool) {
+// platform's own account (503 overloaded_error "upstream unavailable", a
+// failure for failover). errType is the x-amzn-ErrorType header
+// ("ThrottlingException:http://internal.amazon.com/..."), body the reply
+// ({"message":"..."}). Bedrock's message passes on only for a validation
+// error, which is about the request; every other gets Tollgate's wording,
+// since it can name the platform's AWS account and resources.
+func bedrockError(status int, errType, body []byte) upstreamError {
 	if i := bytes.IndexByte(errType, ':'); i >= 0 {
 		errType = errType[:i]
 	}
 	name := string(bytes.TrimSpace(errType))
-	if name == "" {
-		if typ, msg, ok := parseUpstreamError(body); ok {
-			// An Anthropic error passed through (Bedrock does so with 529).
-			return status, typ, msg, platformAccountError(status, body)
-		}
+	if name == "" && bytes.Contains(body, []byte(`"type"`)) {
+		// An Anthropic error passed through (Bedrock does so with 529).
+		return judgeAnthropicError(status, body)
 	}
 	var e struct {
 		Message string `json:"message"`
 	}
 	_ = sonic.Unmarshal(body, &e)
-	msg := e.Message
+	out := upstreamError{upstreamType: name}
 	switch name {
 	case "ThrottlingException", "ModelNotReadyException":
-		if msg == "" {
-			msg = "Too many requests, please wait before trying again."
-		}
-		return fasthttp.StatusTooManyRequests, errRateLimit, msg, false
+		out.status, out.typ = fasthttp.StatusTooManyRequests, errRateLimit
 	case "ModelTimeoutException":
-		return fasthttp.StatusGatewayTimeout, errTimeout, "the model did not answer in time", false
+		out.status, out.typ = fasthttp.StatusGatewayTimeout, errTimeout
 	case "ValidationException":
-		if msg == "" {
-			msg = "invalid request"
-		}
-		return fasthttp.StatusBadRequest, errInvalidRequest, msg, false
+		out.status, out.typ, out.msg = fasthttp.StatusBadRequest, errInvalidRequest, e.Message
 	case "AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException",
 		"InvalidSignatureException", "IncompleteSignatureException", "MissingAuthenticationTokenException",
 		"ServiceQuotaExceededException", "ResourceNotFoundException":
 		// The platform's credentials, permissions, quotas or model access:
 		// another upstream may serve the call.
-		return fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable", true
+		out.platform = true
 	case "ServiceUnavailableException":
-		return 529, errOverloaded, "Overloaded", false
+		out.status, out.typ = 529, errOverloaded
 	case "InternalServerException", "ModelErrorException", "ModelStreamErrorException":
-		return fasthttp.StatusInternalServerError, errAPI, "Internal server error", false
-	}
-	switch {
-	case status == 401 || status == 403 || status == 404:
-		return fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable", true
-	case status == 408:
-		return fasthttp.StatusGatewayTimeout, errTimeout, "the model did not answer in time", false
-	case status == 429:
-		return status, errRateLimit, "Too many requests, please wait before trying again.", false
-	case status == 529:
-		return status, errOverloaded, "Overloaded", false
-	case status >= 400 && status < 500:
-		if msg == "" {
-			msg = "invalid request"
+		out.status, out.typ = fasthttp.StatusInternalServerError, errAPI
+	default:
+		switch {
+		case status == 401 || status == 403 || status == 404:
+			out.platform = true
+		case status == 408:
+			out.status, out.typ = fasthttp.StatusGatewayTimeout, errTimeout
+		case status == 429:
+			out.status, out.typ = status, errRateLimit
+		case status == 529:
+			out.status, out.typ = status, errOverloaded
+		case status >= 400 && status < 500:
+			out.status, out.typ, out.msg = fasthttp.StatusBadRequest, errInvalidRequest, e.Message
+		default:
+			out.status, out.typ = fasthttp.StatusInternalServerError, errAPI
 		}
-		return fasthttp.StatusBadRequest, errInvalidRequest, msg, false
 	}
-	return fasthttp.StatusInternalServerError, errAPI, "Internal server error", false
+	if out.status == fasthttp.StatusBadRequest && out.msg == "" {
+		out.msg = "invalid request"
+	}
+	return out.withOwnWording()
 }
 
 // bedrockExceptionErrorType is the Anthropic error type an exception frame

@@ -257,9 +257,9 @@ func TestAppendBedrockBody(t *testing.T) {
 func TestBedrockError(t *testing.T) {
 	f := func(status int, errType, body string, wantStatus int, wantType string, wantPlatform bool) {
 		t.Helper()
-		s, typ, msg, platform := bedrockError(status, []byte(errType), []byte(body))
-		if s != wantStatus || typ != wantType || platform != wantPlatform || msg == "" {
-			t.Fatalf("unexpected mapping of %d %s; got %d %s %q %v; want %d %s %v", status, errType, s, typ, msg, platform, wantStatus, wantType, wantPlatform)
+		e := bedrockError(status, []byte(errType), []byte(body))
+		if e.status != wantStatus || e.typ != wantType || e.platform != wantPlatform || e.msg == "" {
+			t.Fatalf("unexpected mapping of %d %s; got %+v; want %d %s %v", status, errType, e, wantStatus, wantType, wantPlatform)
 		}
 	}
 	const coral = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
@@ -280,8 +280,13 @@ func TestBedrockError(t *testing.T) {
 	f(418, "", `{}`, 400, errInvalidRequest, false)
 
 	// Messages that may name the platform's account are not passed on.
-	if _, _, msg, _ := bedrockError(403, []byte("AccessDeniedException"), []byte(`{"message":"arn:aws:iam::123:user/x"}`)); strings.Contains(msg, "arn:") {
-		t.Fatalf("unexpected message passed on: %q", msg)
+	for _, c := range []struct {
+		status int
+		typ    string
+	}{{403, "AccessDeniedException"}, {429, "ThrottlingException"}, {500, "InternalServerException"}} {
+		if e := bedrockError(c.status, []byte(c.typ), []byte(`{"message":"arn:aws:iam::123456789012:user/x"}`)); strings.Contains(e.msg, "arn:") {
+			t.Fatalf("unexpected message passed on for %s: %q", c.typ, e.msg)
+		}
 	}
 }
 

@@ -375,17 +375,20 @@ func TestBedrockStreamException(t *testing.T) {
 			t.Fatalf("%s: unexpected events; got %v; want %v", directive, eventNames(evs), want)
 		}
 		var e apiError
-		if err := json.Unmarshal([]byte(evs[len(evs)-1].Data), &e); err != nil || e.Error.Type != typ || e.Error.Message != message {
+		if err := json.Unmarshal([]byte(evs[len(evs)-1].Data), &e); err != nil || e.Error.Type != typ || e.Error.Message != message || e.RequestID == nil || *e.RequestID != c.RequestID {
 			t.Fatalf("%s: unexpected error event %s; want %s %q", directive, evs[len(evs)-1].Data, typ, message)
 		}
 		u := expectedStartUsage(t, body)
 		checkRecordUsage(t, c, u)
 		h.checkSettled(a, c, "stream_error", haikuPrice(u))
 	}
-	f("error_after=2", "overloaded_error", "Overloaded")
-	f("error_after=2,error_type=throttlingException,message=Too many tokens", "overloaded_error", "Too many tokens")
-	f("error_after=2,error_type=modelStreamErrorException,message=Model failed", "api_error", "Model failed")
-	f("error_after=2,error_type=internalServerException", "api_error", "Overloaded")
+	// The exception's own message never passes: it can name the platform's
+	// AWS resources.
+	const overloaded, failed = "the upstream is overloaded; retry later", "the upstream failed to process the request"
+	f("error_after=2", "overloaded_error", overloaded)
+	f("error_after=2,error_type=throttlingException,message=Too many tokens", "overloaded_error", overloaded)
+	f("error_after=2,error_type=modelStreamErrorException,message=Model failed in arn:aws:bedrock:us-east-1:123456789012", "api_error", failed)
+	f("error_after=2,error_type=internalServerException", "api_error", failed)
 }
 
 // TestBedrockBadFrames: a frame that fails its CRC, a frame cut short, and

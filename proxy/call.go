@@ -23,14 +23,35 @@ import (
 type call struct {
 	g *Gateway
 
+	// The upstream exchange's objects, reused across calls.
+	ureq  fasthttp.Request
+	uhdr  fasthttp.ResponseHeader
+	ubody upstreamBody
+	// es translates and meters a bedrock upstream's event stream.
+	es  bedrockStream
+	obs meter.Observer
+	// mreq is the inspected request. It is refilled by every inspection; it
+	// outlives a call only so that the next inspection can reuse its model
+	// string: nothing reads it before InspectRequest ran.
+	mreq meter.Request
+	// aborted is set when shutdown cut the upstream off.
+	aborted atomic.Bool
+	bufs    callBuffers
+
+	callState
+}
+
+// callState is everything of one call that starts from zero. releaseCall
+// resets it as a whole, so that no field of a call can leak into the next.
+type callState struct {
 	start time.Time
 	// requestID is allocated per call: the ledger keeps it as the key of the
 	// open hold.
 	requestID string
 	key       *ledger.Key
 	settings  ledger.AccountSettings
-	model     *meter.Model
-	mreq      meter.Request
+	// model is the catalogue's model once the request named a known one.
+	model *meter.Model
 	// up is the upstream of the current attempt, then the one that served.
 	up *upstream
 	// routes are the candidate upstreams in the order to try them (route.go).
@@ -41,41 +62,59 @@ type call struct {
 	held      bool
 	// holdCommit is waited for before the client sees any of the reply.
 	holdCommit ledger.Commit
-	// adm is what the call took from its rate limits.
-	adm admission
+	// inflight is set while the call counts in Gateway.inflight.
+	inflight bool
+	// bodySlot is the request-body bytes the call holds of the gateway-wide
+	// bound (0 when none).
+	bodySlot int64
+	// limits is what the call took from its rate limits.
+	limits admission
 
-	ureq  fasthttp.Request
-	uhdr  fasthttp.ResponseHeader
-	ubody upstreamBody
 	// bodyOpen is true while the upstream reply is being read.
 	bodyOpen bool
 	// abortConn is the upstream connection for abortUpstream: set before the
 	// call is tracked, cleared only after it is untracked.
 	abortConn *upConn
-
-	obs meter.Observer
-	// es translates and meters a bedrock upstream's event stream; esOn is
-	// set while it is the stream's source instead of ubody.
-	es    bedrockStream
-	esOn  bool
-	phase streamPhase
+	// bedrockStream is set while es is the stream's source instead of ubody.
+	bedrockStream bool
+	phase         streamPhase
 	// pending is what remains to be returned to the client after the
 	// settlement: the final event, or the error event Tollgate appends.
 	pending []byte
-	// aborted is set when shutdown cut the upstream off.
-	aborted atomic.Bool
+	// poisoned is set after a recovered panic: the call is not pooled again.
+	poisoned bool
 
 	record ledger.CallRecord
+}
 
-	// Buffers reused across calls.
-	bodyBuf    []byte
-	betaBuf    []byte
-	digestBuf  []byte
-	upReqIDBuf []byte
-	pendingBuf []byte
-	hdrBuf     []byte
-	uriBuf     []byte
-	reqBuf     []byte
+// callBuffers are the byte buffers a call reuses.
+type callBuffers struct {
+	body     []byte // the upstream request body, or the upstream's reply
+	beta     []byte
+	digest   []byte
+	upReqID  []byte
+	pending  []byte
+	header   []byte
+	uri      []byte
+	request  []byte // the client's request body
+	attempts []ledger.Attempt
+}
+
+// maxPooledBuffer bounds a buffer kept in a pooled call: a rare huge body
+// does not stay in memory for good.
+const maxPooledBuffer = 1 << 20
+
+func (b *callBuffers) reset() {
+	trim := func(p *[]byte) {
+		if cap(*p) > maxPooledBuffer {
+			*p = nil
+		}
+		*p = (*p)[:0]
+	}
+	for _, p := range [...]*[]byte{&b.body, &b.beta, &b.digest, &b.upReqID, &b.pending, &b.header, &b.uri, &b.request} {
+		trim(p)
+	}
+	b.attempts = b.attempts[:0]
 }
 
 type streamPhase uint8
@@ -96,36 +135,34 @@ func (g *Gateway) acquireCall() *call {
 	return c
 }
 
-// release resets c and returns it to the pool; c must not be used after.
+// releaseCall resets c and returns it to the pool; c must not be used after.
 func (g *Gateway) releaseCall(c *call) {
 	c.ureq.Reset()
 	c.uhdr.Reset()
 	c.ubody.close()
-	c.bodyOpen, c.abortConn = false, nil
-	if c.esOn {
+	if c.bedrockStream {
 		c.es.release()
-		c.esOn = false
 	}
-	c.routeN = 0
-	c.key, c.model, c.up = nil, nil, nil
-	c.requestID = ""
-	c.held, c.holdNanos, c.holdCommit = false, 0, ledger.Commit{}
-	c.adm.release()
-	c.adm = admission{}
+	c.limits.release()
+	g.releaseBodySlot(c)
+	if c.poisoned {
+		return // its state is unknown after a panic: let it go
+	}
 	c.aborted.Store(false)
-	c.phase = phaseStream
-	c.pending = nil
-	c.record = ledger.CallRecord{Attempts: c.record.Attempts[:0]}
-	c.bodyBuf, c.betaBuf, c.digestBuf = c.bodyBuf[:0], c.betaBuf[:0], c.digestBuf[:0]
-	c.upReqIDBuf, c.pendingBuf = c.upReqIDBuf[:0], c.pendingBuf[:0]
-	c.reqBuf = c.reqBuf[:0]
-	if cap(c.bodyBuf) > 1<<20 {
-		c.bodyBuf = nil // do not keep huge buffers in the pool
-	}
-	if cap(c.reqBuf) > 1<<20 {
-		c.reqBuf = nil
-	}
+	c.bufs.attempts = c.record.Attempts[:0]
+	c.bufs.reset()
+	c.callState = callState{record: ledger.CallRecord{Attempts: c.bufs.attempts}}
 	g.callPool.Put(c)
+}
+
+// end ends a call that holds nothing any more: it leaves the gateway's
+// in-flight count and goes back to the pool.
+func (c *call) end() {
+	if c.inflight {
+		c.inflight = false
+		c.g.inflight.Done()
+	}
+	c.g.releaseCall(c)
 }
 
 // Read forwards the upstream stream to the client, metering each chunk. When
@@ -133,10 +170,17 @@ func (g *Gateway) releaseCall(c *call) {
 // that event is returned at once, the call is settled and synced, and only
 // then the final event goes out. When the upstream fails or falls silent,
 // the call is settled and an error event is appended.
-func (c *call) Read(p []byte) (int, error) {
+func (c *call) Read(p []byte) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.streamPanicked(r)
+			n, err = 0, nil // the error event goes out on the next read
+		}
+	}()
 	for {
 		switch c.phase {
 		case phaseStream:
+			testHook(stageStream)
 			n, err := c.readMetered(p)
 			if n > 0 {
 				if c.record.TTFBMs == 0 {
@@ -147,8 +191,14 @@ func (c *call) Read(p []byte) (int, error) {
 					return n, nil
 				}
 				cut := lastEventStart(p[:n])
-				c.pending = append(c.pendingBuf[:0], p[cut:n]...)
-				c.pendingBuf = c.pending
+				if r := c.obs.Result(); r.End == meter.EndError {
+					// The upstream's error event carries its own request ID
+					// and wording: the client gets Tollgate's.
+					c.pending = appendOwnErrorEvent(c.bufs.pending[:0], r.ErrorType, c.requestID)
+				} else {
+					c.pending = append(c.bufs.pending[:0], p[cut:n]...)
+				}
+				c.bufs.pending = c.pending
 				c.finishStream()
 				c.phase = phaseSettled
 				if cut > 0 {
@@ -189,7 +239,7 @@ func (c *call) Read(p []byte) (int, error) {
 // the upstream's SSE as it is, or a bedrock event stream translated (which
 // meters as it decodes).
 func (c *call) readMetered(p []byte) (int, error) {
-	if c.esOn {
+	if c.bedrockStream {
 		return c.es.Read(p)
 	}
 	n, err := c.ubody.Read(p)
@@ -199,7 +249,7 @@ func (c *call) readMetered(p []byte) (int, error) {
 
 // readRest reads what follows the final event, unmetered.
 func (c *call) readRest(p []byte) (int, error) {
-	if c.esOn {
+	if c.bedrockStream {
 		return c.es.Read(p)
 	}
 	return c.ubody.Read(p)
@@ -209,6 +259,14 @@ func (c *call) readRest(p []byte) (int, error) {
 // after the end, or because writing to the client failed. A call not yet
 // settled then lost its client.
 func (c *call) CloseWithError(error) error {
+	defer func() {
+		if r := recover(); r != nil {
+			c.g.logPanic("the end of a stream", c.requestID, r)
+			c.poisoned = true
+			c.resolveAfterPanic(true)
+			c.finish()
+		}
+	}()
 	c.g.untrack(c)
 	if c.phase == phaseStream {
 		c.clientLeft()
@@ -221,8 +279,7 @@ func (c *call) CloseWithError(error) error {
 // finish releases the upstream connection and the call.
 func (c *call) finish() {
 	c.ubody.close()
-	c.g.inflight.Done()
-	c.g.releaseCall(c)
+	c.end()
 }
 
 // abortUpstream interrupts the upstream read (shutdown). Safe to call from
@@ -254,8 +311,8 @@ func (c *call) failStream(err error) {
 	switch {
 	case c.aborted.Load() || c.g.shuttingDown.Load():
 		// Cut off by shutdown: the recovery policy decides (void by default).
-		c.pending = appendErrorEvent(c.pendingBuf[:0], errAPI, "the gateway is shutting down", c.requestID)
-		c.pendingBuf = c.pending
+		c.pending = appendErrorEvent(c.bufs.pending[:0], errAPI, "the gateway is shutting down", c.requestID)
+		c.bufs.pending = c.pending
 		c.ubody.close()
 		c.bodyOpen = false
 		c.recover()
@@ -269,8 +326,8 @@ func (c *call) failStream(err error) {
 		usage.OutputTokens, estimated = c.estimateOutput(&r)
 	}
 	c.settle(outcome, usage, estimated)
-	c.pending = appendErrorEvent(c.pendingBuf[:0], typ, msg, c.requestID)
-	c.pendingBuf = c.pending
+	c.pending = appendErrorEvent(c.bufs.pending[:0], typ, msg, c.requestID)
+	c.bufs.pending = c.pending
 	c.ubody.close()
 	c.bodyOpen = false
 }
@@ -323,6 +380,14 @@ var drainBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return
 // drain reads the rest of the upstream reply, metering it, within the drain
 // timeout, and settles at what the upstream reported.
 func (c *call) drain() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.g.logPanic("a drain", c.requestID, r)
+			c.poisoned = true
+			c.resolveAfterPanic(true)
+			c.finish()
+		}
+	}()
 	c.ubody.setDeadlines(c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
 	buf := drainBufPool.Get().(*[]byte)
 	for c.obs.Result().End == meter.EndCutOff {
@@ -358,6 +423,7 @@ func (c *call) settle(outcome ledger.Outcome, u meter.Usage, estimated bool) {
 
 // settleAt settles at price.
 func (c *call) settleAt(outcome ledger.Outcome, u meter.Usage, estimated bool, price int64) {
+	testHook(stageSettle)
 	c.fillRecord(outcome, u, estimated)
 	commit, err := c.g.ledger.Settle(c.requestID, price, &c.record)
 	if err == nil {
@@ -367,9 +433,9 @@ func (c *call) settleAt(outcome ledger.Outcome, u meter.Usage, estimated bool, p
 		c.g.logger.Printf("request %s: cannot settle: %s", c.requestID, err)
 	}
 	c.held = false
-	c.adm.settle(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
-	c.adm.release()
-	observeCall(c.model.ID, outcome, c.record.Status, c.holdNanos, price)
+	c.limits.settle(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+	c.limits.release()
+	observeCall(modelLabel(c.model), outcome, c.record.Status, c.holdNanos, price)
 	callDuration.UpdateDuration(c.start)
 }
 
@@ -384,9 +450,9 @@ func (c *call) void(outcome ledger.Outcome, reason string) {
 		c.g.logger.Printf("request %s: cannot void: %s", c.requestID, err)
 	}
 	c.held = false
-	c.adm.settle(0)
-	c.adm.release()
-	observeCall(c.model.ID, outcome, c.record.Status, c.holdNanos, 0)
+	c.limits.settle(0)
+	c.limits.release()
+	observeCall(modelLabel(c.model), outcome, c.record.Status, c.holdNanos, 0)
 	callDuration.UpdateDuration(c.start)
 }
 
@@ -402,7 +468,7 @@ func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool)
 	r.WebSearchRequests = u.WebSearchRequests
 	r.UsageEstimated = estimated
 	r.DurationMs = max(r.TTFBMs, time.Since(c.start).Milliseconds())
-	r.UpstreamRequestID = b2s(c.upReqIDBuf)
+	r.UpstreamRequestID = b2s(c.bufs.upReqID)
 	if c.model != nil && c.up != nil && outcome != ledger.OutcomeUpstreamError {
 		if cost, err := c.model.Cost(c.up.kind, u, c.start); err == nil {
 			r.UpstreamCost = cost

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
@@ -13,7 +14,16 @@ import (
 // client_disconnected; writing the reply would not tell, since the kernel
 // accepts the first write to a half-closed socket.
 func clientGone(ctx *fasthttp.RequestCtx) bool {
-	sc, ok := ctx.Conn().(syscall.Conn)
+	conn := ctx.Conn()
+	// Wrappers (TLS, the per-address bound) give their socket back.
+	for {
+		w, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		conn = w.NetConn()
+	}
+	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return false
 	}

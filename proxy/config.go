@@ -56,15 +56,23 @@ type Config struct {
 	// Default 5 minutes.
 	DrainTimeout time.Duration
 
-	// ClientReadTimeout bounds reading a client's request (headers and body),
-	// against slow clients. Default 60s.
+	// ClientHeaderTimeout bounds reading a client's request headers, from
+	// its first byte, against slow clients. Default 10s.
+	ClientHeaderTimeout time.Duration
+	// ClientReadTimeout bounds reading a client's request body once its
+	// headers are in. Default 60s.
 	ClientReadTimeout time.Duration
 	// ClientIdleTimeout bounds a keep-alive connection's wait for its next
 	// request. Default 120s.
 	ClientIdleTimeout time.Duration
-	// MaxConnsPerIP bounds a client address's connections (0: unlimited).
-	// Default 0.
+	// MaxConnsPerIP bounds a client address's connections. Default 1024;
+	// -1 means unlimited.
 	MaxConnsPerIP int
+	// MaxBodyBytesInFlight bounds the request-body bytes all calls read at
+	// once; a call that finds no room gets 503 overloaded_error. At least
+	// MaxRequestBodyBytes. Default 256 MiB (cmd/tollgate sizes it for the
+	// machine).
+	MaxBodyBytesInFlight int64
 	// Concurrency bounds the connections served at once. Default 65536.
 	Concurrency int
 
@@ -96,6 +104,13 @@ type Config struct {
 	// DefaultKeyLimits and DefaultAccountLimits apply where a key or account
 	// says "default" (-1). 0 means unlimited.
 	DefaultKeyLimits, DefaultAccountLimits Limits
+	// CountTokensRPM is each key's own requests-per-minute bucket for
+	// count_tokens (its RPM limit, when lower, applies there too). Default
+	// 600; -1 means unlimited.
+	CountTokensRPM int64
+	// ReadRPM is each key's requests-per-minute bucket for the read routes
+	// (balance, calls, statement). Default 600; -1 means unlimited.
+	ReadRPM int64
 
 	// DisputeWindow is how old a call may be for an adjustment that names it.
 	// Default 30 days.
@@ -186,7 +201,22 @@ func (c *Config) setDefaults() error {
 	def(&c.TotalTimeout, 30*time.Minute)
 	def(&c.DrainTimeout, 5*time.Minute)
 	def(&c.DisputeWindow, 30*24*time.Hour)
+	def(&c.ClientHeaderTimeout, 10*time.Second)
 	def(&c.ClientReadTimeout, 60*time.Second)
+	defInt(&c.MaxConnsPerIP, 1024)
+	if c.MaxBodyBytesInFlight == 0 {
+		c.MaxBodyBytesInFlight = 256 << 20
+	}
+	if c.MaxBodyBytesInFlight < int64(c.MaxRequestBodyBytes)+1 {
+		return fmt.Errorf("request-body bytes in flight (%d) must be above the body limit (%d)", c.MaxBodyBytesInFlight, c.MaxRequestBodyBytes)
+	}
+	defInt64 := func(p *int64, d int64) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	defInt64(&c.CountTokensRPM, 600)
+	defInt64(&c.ReadRPM, 600)
 	def(&c.ClientIdleTimeout, 120*time.Second)
 	defInt(&c.Concurrency, 65536)
 	defInt(&c.DrainWorkers, 256)

@@ -312,7 +312,7 @@ func TestDeniedBetas(t *testing.T) {
 
 // TestRateLimits: a key over its request or concurrency limit gets 429
 // rate_limit_error with retry-after, recorded as rejected; precedence puts
-// 404 before 429 and 429 before 402.
+// 429 for requests before 404, and 429 before 402.
 func TestRateLimits(t *testing.T) {
 	h := newHarness(t)
 	a := h.newAccount("10")
@@ -333,9 +333,10 @@ func TestRateLimits(t *testing.T) {
 	if c := h.adminCall(resp.Header.Get("request-id")); c == nil || c.Outcome != "rejected" || c.Status != 429 || mustAmount(t, c.Charged) != 0 {
 		t.Fatalf("unexpected record of a 429: %+v", c)
 	}
-	// 404 before 429.
+	// 429 for requests per minute before 404: a refused client costs no
+	// body read.
 	resp, rb = h.post("/v1/messages", rpmKey, []byte(`{"model":"claude-nonexistent-9","max_tokens":10,"messages":[{"role":"user","content":"x"}]}`), nil)
-	checkError(t, resp, rb, 404, "not_found_error")
+	checkError(t, resp, rb, 429, "rate_limit_error")
 
 	// 429 before 402.
 	poor := h.newAccount("0.000001")

@@ -3,11 +3,8 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"time"
-
-	"github.com/bytedance/sonic"
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
@@ -28,53 +25,11 @@ var passedResponseHeaders = [...]string{"content-type", "cache-control", "retry-
 // happens before the client has seen a byte, so the customer is charged
 // once, by the upstream that served; every attempt goes into the call
 // record. A timeout does not move the call: the upstream may be working on it.
-func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
-	firstByte := g.cfg.FirstByteTimeout
-	if !c.mreq.Stream {
-		firstByte = g.cfg.FirstByteTimeoutNonStreaming
-	}
-	var (
-		err     error
-		attempt ledger.Attempt
-		answer  upstreamAnswer
-	)
-	for i := range c.routeN {
-		r := &c.routes[i]
-		u := r.up
-		c.up = u
-		if i > 0 {
-			c.ureq.Reset()
-		}
-		attemptStart := time.Now()
-		err = g.prepareAttempt(ctx, c, r)
-		if err == nil {
-			err = u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, attemptStart.Add(firstByte))
-		}
-		attempt = ledger.Attempt{Upstream: u.name, DurationMs: time.Since(attemptStart).Milliseconds()}
-		answer = upstreamAnswer{}
-		if err == nil && c.uhdr.StatusCode() != fasthttp.StatusOK {
-			answer = g.readUpstreamError(c, u)
-		}
-		failure := err != nil || answer.failure()
-		if !failure {
-			u.succeeded()
-			break
-		}
-		u.failed(time.Now(), g.cfg.UpstreamMaxFailures, g.cfg.UpstreamBackoff)
-		if i == c.routeN-1 || isTimeout(err) {
-			break
-		}
-		// Move on to the next upstream.
-		if err != nil {
-			attempt.ErrorType = attemptErrorType(err)
-			g.logAttemptError(c, u, err)
-		} else {
-			attempt.Status, attempt.ErrorType = c.uhdr.StatusCode(), answer.upstreamType
-			c.ubody.close()
-		}
-		c.record.Attempts = append(c.record.Attempts, attempt)
-		failoversTotal.Inc()
-	}
+// It reports whether the reply streams: the stream then owns the call;
+// otherwise the caller ends it.
+func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
+	err, answer := g.tryUpstreams(ctx, c)
+	g.dropRequestBody(c)
 	u := c.up
 	c.record.Upstream = u.name
 	if err == nil {
@@ -85,7 +40,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 			idHeader = "x-amzn-requestid"
 		}
 		if id := c.uhdr.Peek(idHeader); len(id) > 0 {
-			c.upReqIDBuf = append(c.upReqIDBuf[:0], id...)
+			c.bufs.upReqID = append(c.bufs.upReqID[:0], id...)
 		}
 	}
 	if holdErr := c.holdCommit.Wait(); holdErr != nil {
@@ -94,34 +49,13 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 		g.logger.Printf("request %s: the hold is not durable: %s", c.requestID, holdErr)
 		c.held = false
 		writeError(ctx, fasthttp.StatusServiceUnavailable, errAPI, "the gateway cannot record calls now")
-		g.inflight.Done()
-		g.releaseCall(c)
-		return
+		return false
 	}
 	if err != nil {
-		status, typ, msg := fasthttp.StatusBadGateway, errAPI, "upstream unreachable"
-		outcome := ledger.OutcomeUpstreamError
-		var credErr *errBedrockCredentials
-		switch {
-		case isTimeout(err):
-			status, typ, msg = fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time"
-			outcome = ledger.OutcomeTimeout
-		case errors.As(err, &credErr):
-			status, typ, msg = fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable"
-		}
-		g.logAttemptError(c, u, err)
-		attempt.ErrorType = attemptErrorType(err)
-		c.record.Attempts = append(c.record.Attempts, attempt)
-		writeError(ctx, status, typ, msg)
-		c.record.Status = status
-		c.void(outcome, "upstream_error")
-		g.inflight.Done()
-		g.releaseCall(c)
-		return
+		g.answerUnreached(ctx, c, err)
+		return false
 	}
 	status := c.uhdr.StatusCode()
-	attempt.Status = status
-	c.record.Attempts = append(c.record.Attempts, attempt)
 	ctx.SetStatusCode(status)
 	for _, h := range passedResponseHeaders {
 		if v := c.uhdr.Peek(h); len(v) > 0 {
@@ -130,7 +64,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 	}
 	if status != fasthttp.StatusOK {
 		g.passError(ctx, c, &answer)
-		return
+		return false
 	}
 	c.record.Status = status
 	ct := c.uhdr.ContentType()
@@ -139,18 +73,114 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) {
 	case u.bedrock != nil && bytes.HasPrefix(ct, []byte("application/vnd.amazon.eventstream")):
 		// Bedrock's event stream, turned into the SSE Anthropic's API sends.
 		c.es.reset(&c.ubody, &c.obs)
-		c.esOn = true
+		c.bedrockStream = true
 		ctx.Response.Header.SetContentType("text/event-stream; charset=utf-8")
 		ctx.Response.Header.Set("cache-control", "no-cache")
 	default:
 		g.replyJSON(ctx, c)
-		return
+		return false
 	}
 	c.obs.Reset(g.cfg.MaxEventBytes)
 	c.phase = phaseStream
 	c.abortConn = c.ubody.c
 	g.track(c)
 	ctx.Response.SetBodyStream(c, -1)
+	return true
+}
+
+// tryUpstreams sends the call to its candidate upstreams in order, each
+// attempt recorded, until one answers without failing: it returns the error
+// of the last attempt that got no answer, or the judged error answer of one
+// that answered with an error status (zero for 200). A pool of our own that
+// is full moves the call on without counting against the upstream; a
+// timeout ends the tries, since the upstream may be working on the call.
+func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstreamError) {
+	firstByte := g.cfg.FirstByteTimeout
+	if !c.mreq.Stream {
+		firstByte = g.cfg.FirstByteTimeoutNonStreaming
+	}
+	var err error
+	var answer upstreamError
+	for i := range c.routeN {
+		r := &c.routes[i]
+		u := r.up
+		c.up = u
+		if i > 0 {
+			c.ureq.Reset()
+		}
+		start := time.Now()
+		err = g.prepareAttempt(ctx, c, r)
+		if err == nil {
+			err = u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, start.Add(firstByte))
+		}
+		attempt := ledger.Attempt{Upstream: u.name}
+		answer = upstreamError{}
+		switch {
+		case err != nil:
+			attempt.ErrorType = attemptErrorType(err)
+			g.logAttemptError(c, u, err)
+		case c.uhdr.StatusCode() != fasthttp.StatusOK:
+			answer = g.readUpstreamError(c, u)
+			attempt.Status, attempt.ErrorType = c.uhdr.StatusCode(), answer.upstreamType
+		default:
+			attempt.Status = fasthttp.StatusOK
+		}
+		attempt.DurationMs = time.Since(start).Milliseconds()
+		c.record.Attempts = append(c.record.Attempts, attempt)
+		switch {
+		case err == nil && !answer.failure():
+			u.succeeded()
+			return nil, answer
+		case !isPoolFull(err):
+			u.failed(time.Now(), g.cfg.UpstreamMaxFailures, g.cfg.UpstreamBackoff)
+		}
+		if i == c.routeN-1 || isTimeout(err) {
+			return err, answer
+		}
+		if err == nil {
+			c.ubody.close()
+		}
+		failoversTotal.Inc()
+	}
+	return err, answer
+}
+
+// answerUnreached answers a call that no upstream answered, and voids its
+// hold: the gateway's own pool full (503, rejected), a timeout (504), the
+// platform's credentials (503) or a connection error (502).
+func (g *Gateway) answerUnreached(ctx *fasthttp.RequestCtx, c *call, err error) {
+	status, typ, msg := fasthttp.StatusBadGateway, errAPI, "upstream unreachable"
+	outcome := ledger.OutcomeUpstreamError
+	var credErr *errBedrockCredentials
+	switch {
+	case isPoolFull(err):
+		status, typ, msg = fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway's upstream connections are busy; try again shortly"
+		outcome = ledger.OutcomeRejected
+		ctx.Response.Header.Set("retry-after", "1")
+		poolFullRefusals.Inc()
+	case isTimeout(err):
+		status, typ, msg = fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time"
+		outcome = ledger.OutcomeTimeout
+	case errors.As(err, &credErr):
+		status, typ, msg = fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable"
+	}
+	writeError(ctx, status, typ, msg)
+	c.record.Status = status
+	c.void(outcome, "upstream_error")
+}
+
+// dropRequestBody lets the request body go once it was sent upstream: its
+// bytes leave the gateway-wide bound, and a large buffer is not kept for the
+// rest of a long stream.
+func (g *Gateway) dropRequestBody(c *call) {
+	g.releaseBodySlot(c)
+	c.ureq.SetBodyRaw(nil)
+	if cap(c.bufs.request) > maxPooledBuffer {
+		c.bufs.request = nil
+	}
+	if cap(c.bufs.body) > maxPooledBuffer {
+		c.bufs.body = nil
+	}
 }
 
 // prepareAttempt fills c.ureq for sending the call to the upstream of r.
@@ -158,58 +188,31 @@ func (g *Gateway) prepareAttempt(ctx *fasthttp.RequestCtx, c *call, r *route) er
 	if r.up.bedrock != nil {
 		return r.up.prepareBedrockRequest(c, r.modelID)
 	}
+	body := c.bufs.request // sent as it is, not copied
 	if r.modelID != c.mreq.Model {
-		c.bodyBuf = meter.AppendRewriteModel(c.bodyBuf[:0], c.reqBuf, &c.mreq, r.modelID)
-	} else {
-		c.bodyBuf = append(c.bodyBuf[:0], c.reqBuf...)
+		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], c.bufs.request, &c.mreq, r.modelID)
+		body = c.bufs.body
 	}
-	c.uriBuf = r.up.prepareRequest(&c.ureq, ctx, c.bodyBuf, c.betaBuf, c.uriBuf)
+	c.bufs.uri = r.up.prepareRequest(&c.ureq, ctx, body, c.bufs.beta, c.bufs.uri)
 	return nil
-}
-
-// upstreamAnswer is an upstream's error answer as the client is to get it.
-type upstreamAnswer struct {
-	// status, typ and msg are what the client receives, unless platform.
-	status    int
-	typ, msg  string
-	hasTypMsg bool
-	// platform is an error about the platform's own upstream account.
-	platform bool
-	// upstreamType is the upstream's own error type, for the call record.
-	upstreamType string
-	// body is the upstream's error body (in c.bodyBuf).
-	body []byte
 }
 
 // failure reports whether the answer counts against the upstream and moves
 // the call to the next one: 429, 5xx (529 included), the platform's account.
-func (a *upstreamAnswer) failure() bool {
-	return a.platform || a.status == fasthttp.StatusTooManyRequests || a.status >= 500
+func (e *upstreamError) failure() bool {
+	return e.platform || e.status == fasthttp.StatusTooManyRequests || e.status >= 500
 }
 
 // readUpstreamError reads an error answer of u (a non-200 status) into
-// c.bodyBuf and judges it.
-func (g *Gateway) readUpstreamError(c *call, u *upstream) upstreamAnswer {
+// c.bufs.body and judges it.
+func (g *Gateway) readUpstreamError(c *call, u *upstream) upstreamError {
 	status := c.uhdr.StatusCode()
-	body, _ := readBody(&c.ubody, c.bodyBuf[:0], 64<<10)
-	c.bodyBuf = body
-	a := upstreamAnswer{status: status, body: body}
+	body, _ := readBody(&c.ubody, c.bufs.body[:0], 64<<10)
+	c.bufs.body = body
 	if u.bedrock != nil {
-		errType := c.uhdr.Peek("x-amzn-errortype")
-		a.status, a.typ, a.msg, a.platform = bedrockError(status, errType, body)
-		a.hasTypMsg = true
-		if i := bytes.IndexByte(errType, ':'); i >= 0 {
-			errType = errType[:i]
-		}
-		a.upstreamType = string(errType)
-		if a.upstreamType == "" {
-			a.upstreamType = upstreamErrorType(body)
-		}
-		return a
+		return bedrockError(status, c.uhdr.Peek("x-amzn-errortype"), body)
 	}
-	a.upstreamType = upstreamErrorType(body)
-	a.platform = platformAccountError(status, body)
-	return a
+	return judgeAnthropicError(status, body)
 }
 
 // attemptErrorType is the call record's error_type of an attempt that got
@@ -237,8 +240,8 @@ func (g *Gateway) logAttemptError(c *call, u *upstream, err error) {
 // replyJSON reads a non-streaming reply, settles it from its usage and sends
 // it; a body that is not a message (an error in a 200) voids the call.
 func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
-	body, err := readBody(&c.ubody, c.bodyBuf[:0], g.cfg.MaxResponseBodyBytes)
-	c.bodyBuf = body
+	body, err := readBody(&c.ubody, c.bufs.body[:0], g.cfg.MaxResponseBodyBytes)
+	c.bufs.body = body
 	c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
 	if err != nil {
 		outcome := ledger.OutcomeStreamError
@@ -252,8 +255,6 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 		}
 		c.void(outcome, "upstream_error")
 		writeError(ctx, c.record.Status, typ, msg)
-		g.inflight.Done()
-		g.releaseCall(c)
 		return
 	}
 	u, err := meter.ParseMessageUsage(body)
@@ -261,9 +262,8 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 		// Not a message: an error in a 200, or garbage. Nothing is charged;
 		// the client gets the error with Tollgate's request ID.
 		c.void(ledger.OutcomeUpstreamError, "upstream_error")
-		g.passUpstreamError(ctx, fasthttp.StatusOK, body)
-		g.inflight.Done()
-		g.releaseCall(c)
+		e := judgeAnthropicError(fasthttp.StatusOK, body)
+		writeUpstreamError(ctx, &e)
 		return
 	}
 	outcome := ledger.OutcomeOK
@@ -272,85 +272,15 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 	}
 	c.settle(outcome, u, false)
 	ctx.SetBody(body)
-	g.inflight.Done()
-	g.releaseCall(c)
 }
 
 // passError answers an upstream error status: voids the hold and passes the
-// error on, except errors about the platform's own account, which become 503
-// overloaded_error.
-func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, a *upstreamAnswer) {
-	if a.platform {
-		ctx.Response.Header.Del("retry-after")
-		ctx.Response.Header.Del("retry-after-ms")
-		ctx.Response.Header.Del("x-should-retry")
-		c.record.Status = fasthttp.StatusServiceUnavailable
-		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable")
-	} else {
-		c.record.Status = a.status
-		if a.hasTypMsg {
-			writeError(ctx, a.status, a.typ, a.msg)
-		} else {
-			g.passUpstreamError(ctx, a.status, a.body)
-		}
-	}
-	c.record.Attempts[len(c.record.Attempts)-1].ErrorType = a.upstreamType
+// error on as judged (upstreamerror.go).
+func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, e *upstreamError) {
+	c.record.Status = e.status
+	writeUpstreamError(ctx, e)
+	c.record.Attempts[len(c.record.Attempts)-1].ErrorType = e.upstreamType
 	c.void(ledger.OutcomeUpstreamError, "upstream_error")
-	g.inflight.Done()
-	g.releaseCall(c)
-}
-
-// passUpstreamError sends an upstream error on with the upstream's status
-// and its error type and message, but in the contract's shape with Tollgate's
-// request ID: the upstream's own ID goes only into the call record. A body
-// that is not an Anthropic error becomes one of the type its status implies.
-func (g *Gateway) passUpstreamError(ctx *fasthttp.RequestCtx, status int, body []byte) {
-	typ, msg, ok := parseUpstreamError(body)
-	if !ok {
-		typ, msg = errorTypeOfStatus(status), fmt.Sprintf("the upstream answered with status %d", status)
-	}
-	writeError(ctx, status, typ, msg)
-}
-
-// parseUpstreamError reads error.type and error.message of an Anthropic error
-// body.
-func parseUpstreamError(body []byte) (typ, msg string, ok bool) {
-	var e struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if sonic.Unmarshal(body, &e) != nil || e.Type != "error" || e.Error.Type == "" || len(e.Error.Type) > 64 {
-		return "", "", false
-	}
-	return e.Error.Type, e.Error.Message, true
-}
-
-// errorTypeOfStatus is Anthropic's error type for an HTTP status.
-func errorTypeOfStatus(status int) string {
-	switch {
-	case status == 401:
-		return errAuthentication
-	case status == 402:
-		return errBilling
-	case status == 403:
-		return errPermission
-	case status == 404:
-		return errNotFound
-	case status == 413:
-		return errRequestTooLarge
-	case status == 429:
-		return errRateLimit
-	case status == 504:
-		return errTimeout
-	case status == 529:
-		return errOverloaded
-	case status >= 400 && status < 500:
-		return errInvalidRequest
-	}
-	return errAPI
 }
 
 // readBody reads an upstream body into dst, up to limit bytes.
@@ -374,45 +304,3 @@ func readBody(s io.Reader, dst []byte, limit int) ([]byte, error) {
 }
 
 var errBodyTooLarge = errors.New("proxy: upstream body exceeds the limit")
-
-// platformAccountError reports an upstream error about the platform's own
-// account with the provider (CONTRACT §2): 401, 402, 403, or a 400 or 429
-// about credit, billing or spend limits.
-func platformAccountError(status int, body []byte) bool {
-	switch status {
-	case 401, 402, 403:
-		return true
-	case 400, 429:
-		lower := bytes.ToLower(body)
-		for _, w := range [...]string{"credit balance", "billing", "spend limit", "enforced_spend_limit_reached", "spending limit"} {
-			if bytes.Contains(lower, []byte(w)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// upstreamErrorType extracts error.type from an Anthropic error body, or "".
-func upstreamErrorType(body []byte) string {
-	i := bytes.Index(body, []byte(`"error"`))
-	if i < 0 {
-		return ""
-	}
-	rest := body[i:]
-	j := bytes.Index(rest, []byte(`"type"`))
-	if j < 0 {
-		return ""
-	}
-	rest = rest[j+len(`"type"`):]
-	k := bytes.IndexByte(rest, '"')
-	if k < 0 {
-		return ""
-	}
-	rest = rest[k+1:]
-	e := bytes.IndexByte(rest, '"')
-	if e < 0 || e > 64 {
-		return ""
-	}
-	return string(rest[:e])
-}

@@ -47,6 +47,8 @@ type Gateway struct {
 	inflight sync.WaitGroup
 	// diskLow refuses new holds while the data directory is short of space.
 	diskLow atomic.Bool
+	// bodyBytes is the request-body bytes reserved by calls (bodybound.go).
+	bodyBytes atomic.Int64
 
 	keyLimits, accountLimits *limitTable
 
@@ -89,10 +91,10 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 		NoDefaultContentType:          true,
 		MaxRequestBodySize:            cfg.MaxRequestBodyBytes,
 		StreamRequestBody:             true,
-		ReadTimeout:                   cfg.ClientReadTimeout,
+		ReadTimeout:                   cfg.ClientHeaderTimeout,
+		HeaderReceived:                g.headerReceived,
 		WriteTimeout:                  cfg.TotalTimeout + time.Minute,
 		IdleTimeout:                   cfg.ClientIdleTimeout,
-		MaxConnsPerIP:                 cfg.MaxConnsPerIP,
 		Concurrency:                   cfg.Concurrency,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
@@ -114,6 +116,12 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 	return g, nil
 }
 
+// headerReceived gives a request whose headers are in the body-read timeout
+// (the header timeout ran until then).
+func (g *Gateway) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{ReadTimeout: g.cfg.ClientReadTimeout}
+}
+
 // SetCatalogue swaps the catalogue; calls already running keep the one they
 // started with.
 func (g *Gateway) SetCatalogue(c *meter.Catalogue) { g.catalogue.Store(c) }
@@ -122,7 +130,12 @@ func (g *Gateway) SetCatalogue(c *meter.Catalogue) { g.catalogue.Store(c) }
 func (g *Gateway) Catalogue() *meter.Catalogue { return g.catalogue.Load() }
 
 // ServeClient serves the client API on ln until Shutdown.
-func (g *Gateway) ServeClient(ln net.Listener) error { return g.clientServer.Serve(ln) }
+func (g *Gateway) ServeClient(ln net.Listener) error {
+	if g.cfg.MaxConnsPerIP > 0 {
+		ln = newPerIPListener(ln, g.cfg.MaxConnsPerIP, g.cfg.TrustedProxies)
+	}
+	return g.clientServer.Serve(ln)
+}
 
 // ServeAdmin serves the admin API on ln until Shutdown.
 func (g *Gateway) ServeAdmin(ln net.Listener) error { return g.adminServer.Serve(ln) }

@@ -47,6 +47,7 @@ type harness struct {
 	simURL string
 	g      *proxy.Gateway
 	led    *ledger.Ledger
+	wlog   *wal.Log
 	cfg    proxy.Config
 
 	clientURL, adminURL   string
@@ -142,6 +143,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatalf("cannot open the wal: %s", err)
 	}
+	h.wlog = wlog
 	h.led, err = ledger.Open(wlog, ledger.Config{Shards: 8})
 	if err != nil {
 		t.Fatalf("cannot open the ledger: %s", err)
@@ -483,6 +485,7 @@ type callList struct {
 // adminCall returns the call record of requestID, or nil when there is none.
 func (h *harness) adminCall(requestID string) *callRecord {
 	h.t.Helper()
+	h.flushLog()
 	var l callList
 	h.admin(http.MethodGet, "/admin/v1/calls?request_id="+requestID, nil, http.StatusOK, &l)
 	if len(l.Data) == 0 {
@@ -492,6 +495,14 @@ func (h *harness) adminCall(requestID string) *callRecord {
 		h.t.Fatalf("unexpected calls for request %s: %+v", requestID, l.Data)
 	}
 	return &l.Data[0]
+}
+
+// flushLog waits until every record appended so far is committed: the
+// records of rejections are not waited for by the gateway.
+func (h *harness) flushLog() {
+	if err := h.wlog.WaitSynced(h.wlog.LastSeq()); err != nil {
+		h.t.Fatalf("cannot flush the wal: %s", err)
+	}
 }
 
 // waitCall polls for the call record of requestID (settlements after a

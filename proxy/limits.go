@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/ledger"
 	"github.com/valyala/fasthttp"
 )
 
@@ -32,15 +33,16 @@ const window = int64(time.Minute)
 type bucket struct{ tat atomic.Int64 }
 
 // take debits cost at now if the bucket has room and reports whether it did;
-// otherwise it returns how long until it would.
+// otherwise it returns how long until it would. The arithmetic saturates: a
+// huge cost on a tiny limit blocks the bucket for a long time, never wraps.
 func (b *bucket) take(limit, cost, now int64) (bool, time.Duration) {
 	if limit <= 0 {
 		return true, 0
 	}
-	interval := window / limit
+	debit := mulSat(cost, window/limit)
 	for {
 		tat := b.tat.Load()
-		next := max(tat, now) + cost*interval
+		next := addSat(max(tat, now), debit)
 		if next-now > window && tat > now {
 			return false, time.Duration(next - now - window)
 		}
@@ -52,9 +54,39 @@ func (b *bucket) take(limit, cost, now int64) (bool, time.Duration) {
 
 // adjust corrects an earlier debit by delta units (negative: give back).
 func (b *bucket) adjust(limit, delta int64) {
-	if limit > 0 && delta != 0 {
-		b.tat.Add(delta * (window / limit))
+	if limit <= 0 || delta == 0 {
+		return
 	}
+	d := mulSat(delta, window/limit)
+	for {
+		tat := b.tat.Load()
+		if b.tat.CompareAndSwap(tat, addSat(tat, d)) {
+			return
+		}
+	}
+}
+
+// mulSat is a*b, saturated to the int64 range (b > 0).
+func mulSat(a, b int64) int64 {
+	switch {
+	case a > 0 && a > math.MaxInt64/b:
+		return math.MaxInt64
+	case a < 0 && a < math.MinInt64/b:
+		return math.MinInt64
+	}
+	return a * b
+}
+
+// addSat is a+b, saturated to the int64 range.
+func addSat(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // remaining is how many units the bucket would admit now, and when it is full.
@@ -67,10 +99,12 @@ func (b *bucket) remaining(limit, now int64) (int64, int64) {
 	return max(0, (window-used)/interval), now + used
 }
 
-// limitState is the live state of one key's or account's limits.
+// limitState is the live state of one key's or account's limits. The
+// count_tokens and read buckets are used on keys only.
 type limitState struct {
-	requests, tokens bucket
-	inflight         atomic.Int64
+	requests, tokens   bucket
+	countTokens, reads bucket
+	inflight           atomic.Int64
 }
 
 // limitShards bounds lock contention on the state maps; states are created
@@ -123,34 +157,77 @@ func effective(v, def int64) int64 {
 }
 
 // admission is what a call took from its key's and account's limits, to be
-// corrected at settlement and released at the end.
+// corrected at settlement, given back when the call is refused later, and
+// released at the end.
 type admission struct {
 	key, account          *limitState
 	keyLimits, acctLimits Limits
-	tokens                int64
-	slots                 bool
+	// tokens is what the call took from the token buckets.
+	tokens int64
+	// slots and request are set while the call holds a concurrency slot and
+	// a request of the requests-per-minute buckets.
+	slots, request bool
+}
+
+// admissionOf resolves the limits of key k and its account's settings st
+// (a limit that says "default" takes the configured one).
+func (g *Gateway) admissionOf(k *ledger.Key, st *ledger.AccountSettings) admission {
+	kd, ad := g.cfg.DefaultKeyLimits, g.cfg.DefaultAccountLimits
+	return admission{
+		key: g.keyLimits.get(k.ID), account: g.accountLimits.get(k.AccountID),
+		keyLimits:  Limits{RPM: effective(k.Limits.RPM, kd.RPM), TPM: effective(k.Limits.TPM, kd.TPM), Concurrency: effective(k.Limits.Concurrency, kd.Concurrency)},
+		acctLimits: Limits{RPM: effective(st.Limits.RPM, ad.RPM), TPM: effective(st.Limits.TPM, ad.TPM), Concurrency: effective(st.Limits.Concurrency, ad.Concurrency)},
+	}
 }
 
 // limitRefusal describes a 429: which limit (scope "key" or "account", kind
-// "concurrency", "rpm" or "tpm") and how long until it would pass.
+// "concurrency", "rpm", "tpm", "count_tokens_rpm" or "read_rpm") and how long
+// until it would pass.
 type limitRefusal struct {
 	scope, kind string
 	retryAfter  time.Duration
 }
 
-var limitNames = map[string]string{"concurrency": "concurrency limit", "rpm": "requests-per-minute limit", "tpm": "tokens-per-minute limit"}
+var limitNames = map[string]string{
+	"concurrency": "concurrency limit", "rpm": "requests-per-minute limit", "tpm": "tokens-per-minute limit",
+	"count_tokens_rpm": "count_tokens requests-per-minute limit", "read_rpm": "read requests-per-minute limit",
+}
 
-// admit takes a slot and the request and token estimates from the key's and
-// the account's limits, all or nothing.
-func (a *admission) admit(tokens, now int64) *limitRefusal {
-	a.tokens = tokens
-	type check struct {
-		st     *limitState
-		limits Limits
-		who    string
+type limitCheck struct {
+	st     *limitState
+	limits Limits
+	who    string
+}
+
+func (a *admission) checks() [2]limitCheck {
+	return [2]limitCheck{{a.key, a.keyLimits, "key"}, {a.account, a.acctLimits, "account"}}
+}
+
+// admitCall takes a concurrency slot and a request from the key's and the
+// account's limits, all or nothing: the checks that need no request body.
+func (a *admission) admitCall(now int64) *limitRefusal {
+	if r := a.takeSlots(); r != nil {
+		return r
 	}
-	checks := [2]check{{a.key, a.keyLimits, "key"}, {a.account, a.acctLimits, "account"}}
-	// Concurrency first: it is released at settlement, whatever happens.
+	checks := a.checks()
+	for i, c := range checks {
+		if ok, wait := c.st.requests.take(c.limits.RPM, 1, now); !ok {
+			for _, p := range checks[:i] {
+				p.st.requests.adjust(p.limits.RPM, -1)
+			}
+			a.release()
+			return &limitRefusal{scope: c.who, kind: "rpm", retryAfter: wait}
+		}
+	}
+	a.request = true
+	return nil
+}
+
+// takeSlots takes a concurrency slot of the key and of the account, both or
+// neither. Concurrency comes first: it is released at the end, whatever
+// happens.
+func (a *admission) takeSlots() *limitRefusal {
+	checks := a.checks()
 	for i, c := range checks {
 		if c.limits.Concurrency > 0 && c.st.inflight.Add(1) > c.limits.Concurrency {
 			c.st.inflight.Add(-1)
@@ -163,27 +240,22 @@ func (a *admission) admit(tokens, now int64) *limitRefusal {
 		}
 	}
 	a.slots = true
-	for i, c := range checks {
-		if ok, wait := c.st.requests.take(c.limits.RPM, 1, now); !ok {
-			for _, p := range checks[:i] {
-				p.st.requests.adjust(p.limits.RPM, -1)
-			}
-			a.release()
-			return &limitRefusal{scope: c.who, kind: "rpm", retryAfter: wait}
-		}
-	}
+	return nil
+}
+
+// admitTokens takes the request's token estimate from the key's and the
+// account's tokens-per-minute buckets, both or neither.
+func (a *admission) admitTokens(tokens, now int64) *limitRefusal {
+	checks := a.checks()
 	for i, c := range checks {
 		if ok, wait := c.st.tokens.take(c.limits.TPM, tokens, now); !ok {
 			for _, p := range checks[:i] {
 				p.st.tokens.adjust(p.limits.TPM, -tokens)
 			}
-			for _, p := range checks {
-				p.st.requests.adjust(p.limits.RPM, -1)
-			}
-			a.release()
 			return &limitRefusal{scope: c.who, kind: "tpm", retryAfter: wait}
 		}
 	}
+	a.tokens = tokens
 	return nil
 }
 
@@ -196,6 +268,22 @@ func (a *admission) settle(used int64) {
 	a.key.tokens.adjust(a.keyLimits.TPM, d)
 	a.account.tokens.adjust(a.acctLimits.TPM, d)
 	a.tokens = used
+}
+
+// refundTokens gives the token estimate back: the call was refused after
+// admission and used nothing.
+func (a *admission) refundTokens() { a.settle(0) }
+
+// refundRequest gives the request back to the requests-per-minute buckets:
+// the gateway refused the call for a reason of its own.
+func (a *admission) refundRequest() {
+	if !a.request {
+		return
+	}
+	a.request = false
+	for _, c := range a.checks() {
+		c.st.requests.adjust(c.limits.RPM, -1)
+	}
 }
 
 // release gives the concurrency slots back; safe to call more than once.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -44,15 +45,29 @@ func TestBucket(t *testing.T) {
 	}
 }
 
+// admitAll admits a call as the messages handler does: slot and request,
+// then tokens, all or nothing.
+func admitAll(a *admission, tokens, now int64) *limitRefusal {
+	if r := a.admitCall(now); r != nil {
+		return r
+	}
+	if r := a.admitTokens(tokens, now); r != nil {
+		a.refundRequest()
+		a.release()
+		return r
+	}
+	return nil
+}
+
 func TestAdmissionAllOrNothing(t *testing.T) {
 	now := time.Now().UnixNano()
 	key, acct := new(limitState), new(limitState)
 	a := admission{key: key, account: acct, keyLimits: Limits{RPM: 10, TPM: 1000, Concurrency: 2}, acctLimits: Limits{RPM: 100, TPM: 500, Concurrency: 1}}
-	if r := a.admit(400, now); r != nil {
+	if r := admitAll(&a, 400, now); r != nil {
 		t.Fatalf("first call refused: %+v", r)
 	}
 	b := admission{key: key, account: acct, keyLimits: a.keyLimits, acctLimits: a.acctLimits}
-	if r := b.admit(10, now); r == nil || r.scope+" "+r.kind != "account concurrency" {
+	if r := admitAll(&b, 10, now); r == nil || r.scope+" "+r.kind != "account concurrency" {
 		t.Fatalf("unexpected second call; got %+v; want the account concurrency limit", r)
 	}
 	if key.inflight.Load() != 1 || acct.inflight.Load() != 1 {
@@ -66,14 +81,35 @@ func TestAdmissionAllOrNothing(t *testing.T) {
 	}
 	// The account's token bucket (500/min) holds 100 after the correction: 400 more fit, 401 do not.
 	c := admission{key: key, account: acct, keyLimits: a.keyLimits, acctLimits: a.acctLimits}
-	if r := c.admit(401, now); r == nil || r.scope+" "+r.kind != "account tpm" {
+	if r := admitAll(&c, 401, now); r == nil || r.scope+" "+r.kind != "account tpm" {
 		t.Fatalf("unexpected call; got %+v; want the account token limit", r)
 	}
 	if rem, _ := key.requests.remaining(10, now); rem != 9 {
 		t.Fatalf("a refused call must give back its request; key has %d of 10 left", rem)
 	}
-	if r := c.admit(400, now); r != nil {
+	if r := admitAll(&c, 400, now); r != nil {
 		t.Fatalf("unexpected refusal: %+v", r)
 	}
 	c.release()
+}
+
+// TestBucketSaturates: a huge request on a tiny limit blocks the bucket for
+// a long time instead of wrapping it around to "full".
+func TestBucketSaturates(t *testing.T) {
+	now := time.Now().UnixNano()
+	var b bucket
+	if ok, _ := b.take(1, math.MaxInt64/2, now); !ok {
+		t.Fatalf("a request on a full bucket must pass")
+	}
+	if ok, wait := b.take(1, 1, now); ok || wait <= 0 {
+		t.Fatalf("unexpected admission after a huge request; got ok=%v wait=%s", ok, wait)
+	}
+	b.adjust(1, math.MaxInt64) // a correction cannot wrap either
+	if ok, _ := b.take(1, 1, now); ok {
+		t.Fatalf("unexpected admission after a saturated correction")
+	}
+	b.adjust(1, math.MinInt64)
+	if ok, _ := b.take(1, 1, now); !ok {
+		t.Fatalf("a bucket given everything back must admit")
+	}
 }

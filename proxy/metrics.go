@@ -6,6 +6,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
 )
 
 // Metrics: literal names with unit suffixes and bounded labels (models come
@@ -105,6 +106,16 @@ func moneySeriesOf(model string) *moneySeries {
 		series.money[model] = s
 	}
 	return s
+}
+
+// modelLabel is the metric label of a call's model: the catalogue's ID, or
+// "unknown" before the request named a model the catalogue knows. A
+// client's own string never becomes a label.
+func modelLabel(m *meter.Model) string {
+	if m == nil {
+		return "unknown"
+	}
+	return m.ID
 }
 
 // observeCall counts an ended call.

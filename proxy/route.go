@@ -76,8 +76,14 @@ func newUpstreamMetrics(name string) upstreamMetrics {
 	return m
 }
 
-// failoversTotal counts calls moved to another upstream after a failed attempt.
-var failoversTotal = metrics.NewCounter(`tollgate_upstream_failovers_total`)
+var (
+	// failoversTotal counts calls moved to another upstream after a failed
+	// attempt.
+	failoversTotal = metrics.NewCounter(`tollgate_upstream_failovers_total`)
+	// poolFullRefusals counts calls refused because the gateway's own
+	// upstream connections were all busy.
+	poolFullRefusals = metrics.NewCounter(`tollgate_upstream_pool_full_total`)
+)
 
 // inService reports whether u is not taken out at now.
 func (u *upstream) inService(now int64) bool {

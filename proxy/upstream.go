@@ -58,9 +58,10 @@ type upstream struct {
 	// dial opens a connection (tests replace it with an in-memory one).
 	dial func(addr string) (net.Conn, error)
 
-	// slots bounds the connections in use.
-	slots chan struct{}
-	mu    struct {
+	// slots bounds the connections in use; countSlots bounds those that
+	// count_tokens requests may use, a small share of them.
+	slots, countSlots chan struct{}
+	mu                struct {
 		sync.Mutex
 		idle []*upConn
 	}
@@ -105,6 +106,7 @@ func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 		connectTimeout: cfg.ConnectTimeout,
 		maxIdle:        30 * time.Second,
 		slots:          make(chan struct{}, uc.MaxConns),
+		countSlots:     make(chan struct{}, max(1, uc.MaxConns/countTokensShare)),
 		dialer:         fasthttp.TCPDialer{Concurrency: 1000, DNSCacheDuration: time.Minute},
 		priority:       uc.Priority,
 		weight:         uc.Weight,
@@ -121,8 +123,28 @@ func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 	return up, nil
 }
 
-// errNoConn is a connection that could not be had within the connect timeout.
+// errNoConn is a connection that could not be had within the connect
+// timeout: the gateway's own pool is full, which says nothing of the
+// upstream's health.
 var errNoConn = errors.New("proxy: no upstream connection available")
+
+func isPoolFull(err error) bool { return errors.Is(err, errNoConn) }
+
+// countTokensShare: count_tokens may use one connection in this many.
+const countTokensShare = 16
+
+// takeCountSlot takes one of the connections count_tokens may use, without
+// waiting; releaseCountSlot gives it back.
+func (u *upstream) takeCountSlot() bool {
+	select {
+	case u.countSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (u *upstream) releaseCountSlot() { <-u.countSlots }
 
 // acquire returns an idle connection or a new one, within the connect
 // timeout.

@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// perIPListener bounds the connections each client address holds open on
+// the client listener (Config.MaxConnsPerIP), so that one address cannot
+// take every connection the server accepts. Trusted proxies are exempt: a
+// load balancer in front carries every client's connections. It replaces
+// fasthttp's own MaxConnsPerIP, whose connection wrapper hides the socket
+// that clientGone peeks at; this one's connections give it back (NetConn,
+// like tls.Conn).
+type perIPListener struct {
+	net.Listener
+	max    int
+	exempt []netip.Prefix
+	mu     struct {
+		sync.Mutex
+		conns map[netip.Addr]int
+	}
+}
+
+var perIPRefused = metrics.NewCounter(`tollgate_client_conns_per_ip_refusals_total`)
+
+func newPerIPListener(ln net.Listener, max int, exempt []netip.Prefix) *perIPListener {
+	l := &perIPListener{Listener: ln, max: max, exempt: exempt}
+	l.mu.conns = map[netip.Addr]int{}
+	return l
+}
+
+// Accept returns the next connection whose address is within its bound; a
+// connection over it is answered 429 and closed.
+func (l *perIPListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteAddr(c)
+		if isTrusted(ip, l.exempt) {
+			return c, nil
+		}
+		l.mu.Lock()
+		n := l.mu.conns[ip]
+		if n >= l.max {
+			l.mu.Unlock()
+			perIPRefused.Inc()
+			go refuseConn(c)
+			continue
+		}
+		l.mu.conns[ip] = n + 1
+		l.mu.Unlock()
+		return &perIPConn{Conn: c, l: l, ip: ip}, nil
+	}
+}
+
+func (l *perIPListener) release(ip netip.Addr) {
+	l.mu.Lock()
+	if n := l.mu.conns[ip] - 1; n > 0 {
+		l.mu.conns[ip] = n
+	} else {
+		delete(l.mu.conns, ip)
+	}
+	l.mu.Unlock()
+}
+
+func remoteAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// refuseResponse answers a connection over its address's bound.
+const refuseResponse = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 103\r\n\r\n" +
+	`{"type":"error","error":{"type":"rate_limit_error","message":"too many connections from this address"}}`
+
+func refuseConn(c net.Conn) {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write([]byte(refuseResponse))
+	_ = c.Close()
+}
+
+// perIPConn is a connection counted against its address.
+type perIPConn struct {
+	net.Conn
+	l      *perIPListener
+	ip     netip.Addr
+	closed atomic.Bool
+}
+
+func (c *perIPConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.l.release(c.ip)
+	}
+	return c.Conn.Close()
+}
+
+// NetConn returns the underlying connection.
+func (c *perIPConn) NetConn() net.Conn { return c.Conn }

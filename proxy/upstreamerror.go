@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/bytedance/sonic"
+	"github.com/valyala/fasthttp"
+)
+
+// An upstream's error answer reaches the customer only as far as it is about
+// the customer's own request. Errors about the platform's own upstream
+// account (credentials, billing, spend limits, model access) become 503
+// overloaded_error "upstream unavailable" and count against the upstream;
+// rate limits and server errors keep their status and type but get
+// Tollgate's wording, since the provider's text can name the platform's
+// organization, tier limits or cloud resources; the upstream's request ID
+// never reaches the customer. A platform-account error is recognised by
+// status, error type, error code and the provider's exact messages, never by
+// searching a body that can echo what the customer sent.
+
+// upstreamError is an upstream error answer as the client is to get it.
+type upstreamError struct {
+	status   int
+	typ, msg string
+	// platform is an error about the platform's own upstream account.
+	platform bool
+	// upstreamType is the upstream's own error type, for the call record.
+	upstreamType string
+}
+
+// anthropicErrorBody is Anthropic's error shape, with the error code its
+// spend-limit errors carry.
+type anthropicErrorBody struct {
+	Type  string `json:"type"`
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+		Details struct {
+			ErrorCode string `json:"error_code"`
+		} `json:"details"`
+	} `json:"error"`
+}
+
+// Known messages of errors about the platform's account that arrive as 400
+// (Anthropic's API answers a low credit balance and a workspace spend limit
+// so). Matched as prefixes of the whole message: a request-validation
+// message starts with the field at fault, so customer text cannot put them
+// at the start.
+var platformMessages = [...]string{
+	"Your credit balance is too low to access the Anthropic API",
+	"You have reached your specified API usage limits",
+	"You have reached your specified workspace API usage limits",
+}
+
+// Error codes of errors about the platform's account.
+var platformErrorCodes = [...]string{"enforced_spend_limit_reached", "credit_balance_too_low"}
+
+// judgeAnthropicError judges an Anthropic API error answer.
+func judgeAnthropicError(status int, body []byte) upstreamError {
+	e := upstreamError{status: status}
+	var b anthropicErrorBody
+	parsed := sonic.Unmarshal(body, &b) == nil && b.Type == "error" && knownErrorType(b.Error.Type)
+	if parsed {
+		e.typ, e.msg, e.upstreamType = b.Error.Type, b.Error.Message, b.Error.Type
+	} else {
+		e.typ, e.msg = errorTypeOfStatus(status), ""
+	}
+	switch {
+	case status == 401 || status == 402 || status == 403:
+		e.platform = true
+	case status == 400 || status == 429:
+		e.platform = parsed && isPlatformError(b.Error.Message, b.Error.Details.ErrorCode)
+	}
+	return e.withOwnWording()
+}
+
+func isPlatformError(msg, code string) bool {
+	for _, c := range platformErrorCodes {
+		if code == c {
+			return true
+		}
+	}
+	for _, m := range platformMessages {
+		if strings.HasPrefix(msg, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// withOwnWording replaces what the customer must not see: a platform-account
+// error becomes 503 upstream unavailable; a rate limit or a server error
+// keeps its status and type with Tollgate's message; a client error without
+// a message of its own gets one from its status.
+func (e upstreamError) withOwnWording() upstreamError {
+	switch {
+	case e.platform:
+		e.status, e.typ, e.msg = fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable"
+	case e.status == fasthttp.StatusTooManyRequests || e.status >= 500:
+		e.msg = upstreamErrorMessage(e.typ)
+	case e.msg == "":
+		e.msg = "the upstream refused the request (status " + strconv.Itoa(e.status) + ")"
+	}
+	return e
+}
+
+// upstreamErrorMessage is Tollgate's wording for an upstream error of type
+// typ, in an error answer or a mid-stream error event.
+func upstreamErrorMessage(typ string) string {
+	switch typ {
+	case errRateLimit:
+		return "the upstream is rate limiting requests; retry later"
+	case errOverloaded:
+		return "the upstream is overloaded; retry later"
+	case errTimeout:
+		return "the upstream did not answer in time"
+	}
+	return "the upstream failed to process the request"
+}
+
+// knownErrorType reports whether typ is one of Anthropic's error types: an
+// unknown one is replaced by the type of the status.
+func knownErrorType(typ string) bool {
+	switch typ {
+	case errInvalidRequest, errAuthentication, errBilling, errPermission, errNotFound, errRequestTooLarge,
+		errRateLimit, errAPI, errTimeout, errOverloaded, errConflict:
+		return true
+	}
+	return false
+}
+
+// writeUpstreamError answers the client with e, with Tollgate's request ID.
+// The passed retry headers stay; a platform error drops them, since the
+// upstream's advice is about the platform's account.
+func writeUpstreamError(ctx *fasthttp.RequestCtx, e *upstreamError) {
+	if e.platform {
+		for _, h := range [...]string{"retry-after", "retry-after-ms", "x-should-retry"} {
+			ctx.Response.Header.Del(h)
+		}
+	}
+	writeError(ctx, e.status, e.typ, e.msg)
+}
+
+// errorTypeOfStatus is Anthropic's error type for an HTTP status.
+func errorTypeOfStatus(status int) string {
+	switch {
+	case status == 401:
+		return errAuthentication
+	case status == 402:
+		return errBilling
+	case status == 403:
+		return errPermission
+	case status == 404:
+		return errNotFound
+	case status == 409:
+		return errConflict
+	case status == 413:
+		return errRequestTooLarge
+	case status == 429:
+		return errRateLimit
+	case status == 504:
+		return errTimeout
+	case status == 529:
+		return errOverloaded
+	case status >= 400 && status < 500:
+		return errInvalidRequest
+	}
+	return errAPI
+}
+
+// appendOwnErrorEvent appends the error event a stream ends with in place
+// of the upstream's own: the upstream's error type (when known), Tollgate's
+// wording and request ID.
+func appendOwnErrorEvent(dst []byte, upstreamType, requestID string) []byte {
+	typ := upstreamType
+	if !knownErrorType(typ) {
+		typ = errAPI
+	}
+	return appendErrorEvent(dst, typ, upstreamErrorMessage(typ), requestID)
+}
