@@ -3,6 +3,8 @@
 package ledger
 
 import (
+	"github.com/tollgate/tollgate/internal/tokens"
+
 	"fmt"
 	"testing"
 )
@@ -20,7 +22,7 @@ func TestAllocationHoldSettle(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprint("req_", i)
 	}
-	call := &CallRecord{AccountID: "a", KeyID: "key_1", Model: "claude-haiku-4-5", Status: 200, Outcome: OutcomeOK, InputTokens: 100, OutputTokens: 20}
+	call := &CallRecord{AccountID: "a", KeyID: "key_1", Model: "claude-haiku-4-5", Status: 200, Outcome: OutcomeOK, Counts: tokens.Counts{InputTokens: 100, OutputTokens: 20}}
 	i := 0
 	n := testing.AllocsPerRun(1000, func() {
 		id := ids[i%len(ids)]

@@ -1,6 +1,10 @@
 package ledger
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tollgate/tollgate/internal/tokens"
+)
 
 // Outcome is how a call ended (contract section 4).
 type Outcome uint8
@@ -56,15 +60,13 @@ type CallRecord struct {
 	Model          string
 	ModelTruncated bool
 	Status         int
-	Outcome Outcome
+	Outcome        Outcome
 
-	InputTokens                int64
-	OutputTokens               int64
-	CacheCreationInputTokens   int64
-	CacheCreation5mInputTokens int64
-	CacheCreation1hInputTokens int64
-	CacheReadInputTokens       int64
-	WebSearchRequests          int64
+	// ModelID is the catalogue's ID of the model, "" when the request named
+	// none the catalogue knows.
+	ModelID string
+
+	tokens.Counts
 
 	Held           int64
 	Charged        int64
@@ -85,11 +87,12 @@ type CallRecord struct {
 // callRecordVersion is the first byte of an encoded call record. Each
 // version appends fields to the previous one's layout, and the decoder reads
 // every earlier version: 1 has the fields up to the attempts, 2 adds
-// modelTruncated.
+// modelTruncated and modelID.
 const callRecordVersion = 2
 
 // appendCallRecord encodes c. Layout: version byte, then the fields in
-// declaration order (ModelTruncated last, as version 2 added it): strings as
+// declaration order (but ModelTruncated and ModelID last, as version 2
+// added them; the seven token counts in tokens.Counts' order): strings as
 // uvarint length + bytes, integers as varints, bools as one byte, attempts
 // as a uvarint count followed by each attempt's fields.
 func appendCallRecord(dst []byte, c *CallRecord) []byte {
@@ -101,13 +104,7 @@ func appendCallRecord(dst []byte, c *CallRecord) []byte {
 	dst = appendString(dst, c.Model)
 	dst = appendVarint(dst, int64(c.Status))
 	dst = append(dst, byte(c.Outcome))
-	dst = appendVarint(dst, c.InputTokens)
-	dst = appendVarint(dst, c.OutputTokens)
-	dst = appendVarint(dst, c.CacheCreationInputTokens)
-	dst = appendVarint(dst, c.CacheCreation5mInputTokens)
-	dst = appendVarint(dst, c.CacheCreation1hInputTokens)
-	dst = appendVarint(dst, c.CacheReadInputTokens)
-	dst = appendVarint(dst, c.WebSearchRequests)
+	dst = appendTokens(dst, &c.Counts)
 	dst = appendVarint(dst, c.Held)
 	dst = appendVarint(dst, c.Charged)
 	dst = appendBool(dst, c.UsageEstimated)
@@ -125,7 +122,29 @@ func appendCallRecord(dst []byte, c *CallRecord) []byte {
 		dst = appendString(dst, a.ErrorType)
 		dst = appendVarint(dst, a.DurationMs)
 	}
-	return appendBool(dst, c.ModelTruncated)
+	dst = appendBool(dst, c.ModelTruncated)
+	return appendString(dst, c.ModelID)
+}
+
+// appendTokens appends the seven counters in their declaration order.
+func appendTokens(dst []byte, t *tokens.Counts) []byte {
+	dst = appendVarint(dst, t.InputTokens)
+	dst = appendVarint(dst, t.OutputTokens)
+	dst = appendVarint(dst, t.CacheCreationInputTokens)
+	dst = appendVarint(dst, t.CacheCreation5mInputTokens)
+	dst = appendVarint(dst, t.CacheCreation1hInputTokens)
+	dst = appendVarint(dst, t.CacheReadInputTokens)
+	return appendVarint(dst, t.WebSearchRequests)
+}
+
+func (d *decoder) tokens(t *tokens.Counts) {
+	t.InputTokens = d.varint()
+	t.OutputTokens = d.varint()
+	t.CacheCreationInputTokens = d.varint()
+	t.CacheCreation5mInputTokens = d.varint()
+	t.CacheCreation1hInputTokens = d.varint()
+	t.CacheReadInputTokens = d.varint()
+	t.WebSearchRequests = d.varint()
 }
 
 // maxAttempts bounds the attempts a decoded call record may list.
@@ -144,13 +163,7 @@ func (d *decoder) callRecord(c *CallRecord) {
 	c.Model = d.string()
 	c.Status = int(d.varint())
 	c.Outcome = Outcome(d.byte())
-	c.InputTokens = d.varint()
-	c.OutputTokens = d.varint()
-	c.CacheCreationInputTokens = d.varint()
-	c.CacheCreation5mInputTokens = d.varint()
-	c.CacheCreation1hInputTokens = d.varint()
-	c.CacheReadInputTokens = d.varint()
-	c.WebSearchRequests = d.varint()
+	d.tokens(&c.Counts)
 	c.Held = d.varint()
 	c.Charged = d.varint()
 	c.UsageEstimated = d.bool()
@@ -177,5 +190,6 @@ func (d *decoder) callRecord(c *CallRecord) {
 	}
 	if v >= 2 {
 		c.ModelTruncated = d.bool()
+		c.ModelID = d.string()
 	}
 }

@@ -18,14 +18,15 @@ func decodeCall(v wal.RecordView) (*CallRecord, error) {
 		d.callRecord(c)
 		return c, d.done()
 	case kindSettle, kindVoid:
+		// Written before December 2026: the call record inside the entry.
 		e, err := decodeEntry(v)
 		if err != nil {
 			return nil, err
 		}
-		if e.Call == nil {
+		if e.legacyCall == nil {
 			return nil, fmt.Errorf("ledger: record %d carries no call record", v.Seq)
 		}
-		return e.Call, nil
+		return e.legacyCall, nil
 	}
 	return nil, fmt.Errorf("ledger: record kind %d carries no call record", v.Kind)
 }

@@ -1,6 +1,10 @@
 package ledger
 
 import (
+	"github.com/tollgate/tollgate/internal/tokens"
+	"reflect"
+	"strings"
+
 	"fmt"
 	"testing"
 	"time"
@@ -17,7 +21,7 @@ func TestCallRecords(t *testing.T) {
 		req := fmt.Sprint("req_a", i)
 		mustHold(t, d.Ledger, "a", req, credit)
 		call := &CallRecord{RequestID: req, AccountID: "a", KeyID: "key_1", TimeNanos: clk.Nanos(), Model: "claude-haiku-4-5", Status: 200,
-			Outcome: OutcomeOK, InputTokens: 10, OutputTokens: int64(i), SourceIPDigest: "abcd", Upstream: "anthropic",
+			Outcome: OutcomeOK, Counts: tokens.Counts{InputTokens: 10, OutputTokens: int64(i)}, SourceIPDigest: "abcd", Upstream: "anthropic",
 			Attempts: []Attempt{{Upstream: "anthropic", Status: 200, DurationMs: 5}}}
 		c, err := d.Settle(req, int64(i)*1000, call)
 		if err != nil || c.Wait() != nil {
@@ -93,4 +97,59 @@ func TestCallRecords(t *testing.T) {
 		t.Fatalf("pruning removed entries: %d -> %d", len(entriesBefore), len(entriesAfter))
 	}
 	mustCheck(t, d.Ledger)
+}
+
+// TestPruningLeavesNoClientData: a settle or void entry keeps what a
+// statement needs (request ID, amounts, catalogue model, token counts) and
+// nothing the client sent; pruning the call record removes the rest
+// everywhere, and the entries read the same before and after.
+func TestPruningLeavesNoClientData(t *testing.T) {
+	clk := newClock()
+	d := openDurable(t, Config{Now: clk.Now})
+	mustCreate(t, d.Ledger, "a")
+	mustTopUp(t, d.Ledger, TopUpRequest{Account: "a", Amount: 10 * credit, OrderID: "o1", Credit: CreditPaid})
+	const secret = "client-secret-string"
+	call := func(id string) *CallRecord {
+		return &CallRecord{RequestID: id, AccountID: "a", KeyID: "key_1", Model: secret + "-model", ModelID: "claude-haiku-4-5",
+			Outcome: OutcomeOK, SourceIPDigest: secret + "-digest", Upstream: secret + "-upstream", UpstreamRequestID: secret + "-upid",
+			Attempts: []Attempt{{Upstream: secret + "-attempt", Status: 200}}, Counts: tokens.Counts{InputTokens: 7, OutputTokens: 9}}
+	}
+	mustHold(t, d.Ledger, "a", "r1", credit)
+	if c, err := d.Settle("r1", credit/2, call("r1")); err != nil || c.Wait() != nil {
+		t.Fatalf("cannot settle: %v", err)
+	}
+	mustHold(t, d.Ledger, "a", "r2", credit)
+	if c, err := d.Void("r2", "upstream_error", call("r2")); err != nil || c.Wait() != nil {
+		t.Fatalf("cannot void: %v", err)
+	}
+	before, _, err := d.Entries("a", 0, 100)
+	if err != nil {
+		t.Fatalf("cannot list entries: %s", err)
+	}
+	if s := before[2]; s.Kind != EntrySettle || s.ModelID != "claude-haiku-4-5" || s.Tokens.InputTokens != 7 || s.Tokens.OutputTokens != 9 {
+		t.Fatalf("unexpected settle entry; got %+v; want the catalogue model and the token counts", s)
+	}
+	clk.Advance(time.Hour)
+	if n, err := d.PruneCalls(clk.Now().UnixNano()); err != nil || n != 2 {
+		t.Fatalf("unexpected pruning; got %d, %v; want 2 records", n, err)
+	}
+	if _, err := d.Checkpoint(); err != nil {
+		t.Fatalf("cannot checkpoint: %s", err)
+	}
+	after, _, err := d.Entries("a", 0, 100)
+	if err != nil || !reflect.DeepEqual(before, after) {
+		t.Fatalf("entries changed by pruning;\nbefore %+v\nafter  %+v", before, after)
+	}
+	if c, _ := d.CallByRequestID("r1"); c != nil {
+		t.Fatalf("a pruned call record is still found: %+v", c)
+	}
+	if cs, _, err := d.Calls("a", CallFilter{}, 0, 100); err != nil || len(cs) != 0 {
+		t.Fatalf("pruned call records are still listed: %+v, %v", cs, err)
+	}
+	for _, e := range after {
+		if strings.Contains(fmt.Sprintf("%+v", e), secret) {
+			t.Fatalf("an entry keeps client data: %+v", e)
+		}
+	}
+	d.reopen() // the records after the checkpoint replay as well
 }

@@ -43,20 +43,13 @@ func decodeEntry(v wal.RecordView) (Entry, error) {
 		e.Amount = -d.varint()
 		_ = d.string() // key
 		e.AvailableAfter = d.varint()
-	case kindSettle:
-		e.RequestID = d.string()
-		e.Held = d.varint()
-		e.Charged = d.varint()
-		e.Amount = e.Held - e.Charged
-		e.AvailableAfter = d.varint()
-		e.Call = d.optionalCall()
-	case kindVoid:
-		e.RequestID = d.string()
-		e.Amount = d.varint()
-		e.Held = e.Amount
-		e.Reason = d.string()
-		e.AvailableAfter = d.varint()
-		e.Call = d.optionalCall()
+	case kindSettle, kindVoid:
+		var he holdEnd
+		d.holdEnd(v.Kind, &he)
+		e.RequestID, e.Held, e.Charged, e.Reason = he.requestID, he.held, he.charged, he.reason
+		e.Amount = he.held - he.charged
+		e.AvailableAfter = he.availableAfter
+		e.ModelID, e.Tokens, e.legacyCall = he.modelID, he.tokens, he.call
 	case kindAdjust:
 		e.Amount = d.varint()
 		e.Reason = d.string()
@@ -74,13 +67,4 @@ func decodeEntry(v wal.RecordView) (Entry, error) {
 		return e, fmt.Errorf("ledger: record kind %d is not an entry", v.Kind)
 	}
 	return e, d.done()
-}
-
-func (d *decoder) optionalCall() *CallRecord {
-	if !d.bool() {
-		return nil
-	}
-	c := new(CallRecord)
-	d.callRecord(c)
-	return c
 }

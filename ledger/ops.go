@@ -520,18 +520,23 @@ func (l *Ledger) endHold(requestID string, actual int64, reason string, call *Ca
 	}
 	var body []byte
 	if l.recording() {
-		body = appendString(s.mu.scratch[:0], requestID)
-		body = appendVarint(body, h.amount)
-		if kind == kindVoid {
-			body = appendString(body, reason)
-		} else {
-			body = appendVarint(body, actual)
+		e := holdEnd{requestID: requestID, held: h.amount, charged: actual, reason: reason, availableAfter: a.available()}
+		if call != nil {
+			e.modelID, e.tokens = call.ModelID, call.Counts
 		}
-		body = appendVarint(body, a.available())
-		body = appendOptionalCall(body, call)
+		body = appendHoldEnd(s.mu.scratch[:0], kind, &e)
 		s.mu.scratch = body
 	}
-	seq := l.appendCallLocked(kind, true, a.id, now, body, callRequestID(call))
+	seq := l.appendLocked(kind, true, a.id, now, body)
+	if call != nil {
+		// The call record is a record of its own, so that pruning it leaves
+		// nothing of the client behind in the entry.
+		if l.recording() {
+			body = appendCallRecord(s.mu.scratch[:0], call)
+			s.mu.scratch = body
+		}
+		seq = l.appendCallLocked(kindCall, false, a.id, now, body, call.RequestID)
+	}
 	ops.Inc()
 	if last := l.expireDueLocked(s, a, now); last != 0 {
 		seq = last
@@ -542,13 +547,6 @@ func (l *Ledger) endHold(requestID string, actual int64, reason string, call *Ca
 		settleLatency.UpdateDuration(sampled)
 	}
 	return Commit{log: l.log, seq: seq}, nil
-}
-
-func appendOptionalCall(body []byte, call *CallRecord) []byte {
-	if call == nil {
-		return append(body, 0)
-	}
-	return appendCallRecord(append(body, 1), call)
 }
 
 // settleLocked applies a settlement (a void is one at zero). It checks for

@@ -32,14 +32,19 @@ const (
 //	unfreeze       s actor
 //	topUp          v amount, s orderID, b credit, v expiresAt, u bucketID, s actor, v availableAfter
 //	hold           s requestID, v amount, s keyID, v availableAfter
-//	settle         s requestID, v held, v charged, v availableAfter, b hasCall, [call record]
-//	void           s requestID, v held, s reason, v availableAfter, b hasCall, [call record]
+//	settle         s requestID, v held, v charged, v availableAfter, b usage, [usage]
+//	void           s requestID, v held, s reason, v availableAfter, b usage, [usage]
 //	adjust         v amount, s reason, s requestID, s idempotencyKey, s actor, v availableAfter
 //	expire         u bucketID, b credit, v expiresAt, v amount, v availableAfter
 //	keyCreate      s keyID, s hash(32 bytes), s name, s hint, key fields
 //	keyUpdate      s keyID, key fields
 //	keyRevoke      s keyID
-//	call           call record (a call rejected before any hold)
+//	call           call record (of a rejected call, or following the
+//	               settle or void of its call)
+//
+// usage (holdend.go): 0 none; 2 s modelID and the seven token counts, what a
+// statement needs. Format 1, a whole call record, was written until
+// December 2026 and is still read.
 //
 // key fields: v rpm, v tpm, v concurrency, v spendLimit, v spendPeriodNanos,
 // v expiresAt, u model count, s model...

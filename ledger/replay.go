@@ -102,22 +102,13 @@ func (l *Ledger) apply(v wal.RecordView) error {
 			return fmt.Errorf("%w: hold %q: %w", ErrReplay, requestID, err)
 		}
 	case kindSettle, kindVoid:
-		requestID := d.string()
-		held := d.varint()
-		var charged int64
-		if v.Kind == kindSettle {
-			charged = d.varint()
-		} else {
-			_ = d.string() // reason
-		}
-		availableAfter, checkAvailable = d.varint(), true
-		if d.bool() {
-			var c CallRecord
-			d.callRecord(&c)
-		}
+		var he holdEnd
+		d.holdEnd(v.Kind, &he)
 		if err := d.done(); err != nil {
 			return err
 		}
+		requestID, held, charged := he.requestID, he.held, he.charged
+		availableAfter, checkAvailable = he.availableAfter, true
 		hs := l.holdShardOf(requestID)
 		hs.mu.Lock()
 		h := hs.mu.holds[requestID]

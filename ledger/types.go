@@ -1,6 +1,10 @@
 package ledger
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tollgate/tollgate/internal/tokens"
+)
 
 // Credit is the kind of credit a top-up adds.
 type Credit uint8
@@ -106,8 +110,14 @@ type Entry struct {
 	// Credit and ExpiresAtNanos are set on top-up and expire entries.
 	Credit         Credit
 	ExpiresAtNanos int64
-	// Call is the call record a settle or void carries, if any.
-	Call *CallRecord
+	// ModelID and Tokens are the catalogue model and the token counts of
+	// the call a settle or void ended (a void's are zero); what statements
+	// sum, kept for good, while the call record itself is pruned.
+	ModelID string
+	Tokens  tokens.Counts
+	// legacyCall is the whole call record a settle or void written before
+	// December 2026 carries.
+	legacyCall *CallRecord
 }
 
 // Void reasons the ledger itself uses. Callers may pass others.

@@ -290,7 +290,7 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 
 	st := a.want("GET", "/admin/v1/accounts/bench/statement", "", 200)
 	charges := st["charges"].([]any)
-	if len(charges) != 1 || charges[0].(map[string]any)["calls"] != float64(3) || charges[0].(map[string]any)["model"] != "claude-haiku-4-5" {
+	if len(charges) != 1 || charges[0].(map[string]any)["calls"] != float64(3) || charges[0].(map[string]any)["model"] != "claude-haiku-4-5-20251001" { // the catalogue ID, not the alias the client used
 		t.Fatalf("unexpected charges: %v", st)
 	}
 	acct := a.want("GET", "/admin/v1/accounts/bench", "", 200)

@@ -459,6 +459,9 @@ func (c *call) void(outcome ledger.Outcome, reason string) {
 func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool) {
 	r := &c.record
 	r.Outcome = outcome
+	if c.model != nil {
+		r.ModelID = c.model.ID
+	}
 	r.InputTokens = u.InputTokens
 	r.OutputTokens = u.OutputTokens
 	r.CacheCreationInputTokens = u.CacheCreationInputTokens

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/valyala/fasthttp"
 )
@@ -30,16 +31,12 @@ type statementView struct {
 }
 
 type chargeSummary struct {
-	Model                      string `json:"model"`
-	Calls                      int64  `json:"calls"`
-	InputTokens                int64  `json:"input_tokens"`
-	OutputTokens               int64  `json:"output_tokens"`
-	CacheCreationInputTokens   int64  `json:"cache_creation_input_tokens"`
-	CacheCreation5mInputTokens int64  `json:"cache_creation_5m_input_tokens"`
-	CacheCreation1hInputTokens int64  `json:"cache_creation_1h_input_tokens"`
-	CacheReadInputTokens       int64  `json:"cache_read_input_tokens"`
-	WebSearchRequests          int64  `json:"web_search_requests"`
-	Amount                     amount `json:"amount"`
+	// Model is the catalogue's model ID ("unknown" for calls settled
+	// without one).
+	Model string `json:"model"`
+	Calls int64  `json:"calls"`
+	tokens.Counts
+	Amount amount `json:"amount"`
 }
 
 // statementPageSize is how many entries one read of the log returns while a
@@ -81,9 +78,9 @@ func (g *Gateway) statement(account string, from, to int64) (statementView, erro
 				expiries -= e.Amount
 			case ledger.EntrySettle:
 				charged += e.Charged
-				model := "unknown"
-				if e.Call != nil && e.Call.Model != "" {
-					model = e.Call.Model
+				model := e.ModelID
+				if model == "" {
+					model = "unknown"
 				}
 				cs := byModel[model]
 				if cs == nil {
@@ -92,15 +89,7 @@ func (g *Gateway) statement(account string, from, to int64) (statementView, erro
 				}
 				cs.Calls++
 				cs.Amount += amount(e.Charged)
-				if c := e.Call; c != nil {
-					cs.InputTokens += c.InputTokens
-					cs.OutputTokens += c.OutputTokens
-					cs.CacheCreationInputTokens += c.CacheCreationInputTokens
-					cs.CacheCreation5mInputTokens += c.CacheCreation5mInputTokens
-					cs.CacheCreation1hInputTokens += c.CacheCreation1hInputTokens
-					cs.CacheReadInputTokens += c.CacheReadInputTokens
-					cs.WebSearchRequests += c.WebSearchRequests
-				}
+				cs.Add(&e.Tokens)
 			}
 		}
 		if !more || len(entries) == 0 {

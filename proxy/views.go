@@ -3,6 +3,7 @@ package proxy
 import (
 	"time"
 
+	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 )
 
@@ -46,26 +47,23 @@ func newList[T any](data []T, next string) listView[T] {
 }
 
 type callView struct {
-	RequestID                  string    `json:"request_id"`
-	AccountID                  string    `json:"account_id"`
-	KeyID                      string    `json:"key_id"`
-	Time                       timestamp `json:"time"`
-	Model                      string    `json:"model"`
-	Status                     int       `json:"status"`
-	Outcome                    string    `json:"outcome"`
-	InputTokens                int64     `json:"input_tokens"`
-	OutputTokens               int64     `json:"output_tokens"`
-	CacheCreationInputTokens   int64     `json:"cache_creation_input_tokens"`
-	CacheCreation5mInputTokens int64     `json:"cache_creation_5m_input_tokens"`
-	CacheCreation1hInputTokens int64     `json:"cache_creation_1h_input_tokens"`
-	CacheReadInputTokens       int64     `json:"cache_read_input_tokens"`
-	WebSearchRequests          int64     `json:"web_search_requests"`
-	Held                       amount    `json:"held"`
-	Charged                    amount    `json:"charged"`
-	UsageEstimated             bool      `json:"usage_estimated"`
-	SourceIPDigest             string    `json:"source_ip_digest"`
-	DurationMs                 int64     `json:"duration_ms"`
-	TTFBMs                     int64     `json:"ttfb_ms"`
+	RequestID string    `json:"request_id"`
+	AccountID string    `json:"account_id"`
+	KeyID     string    `json:"key_id"`
+	Time      timestamp `json:"time"`
+	Model     string    `json:"model"`
+	// ModelTruncated is set when the client's model string was not a valid
+	// model name: Model is then its sanitised first bytes.
+	ModelTruncated bool   `json:"model_truncated,omitempty"`
+	Status         int    `json:"status"`
+	Outcome        string `json:"outcome"`
+	tokens.Counts
+	Held           amount `json:"held"`
+	Charged        amount `json:"charged"`
+	UsageEstimated bool   `json:"usage_estimated"`
+	SourceIPDigest string `json:"source_ip_digest"`
+	DurationMs     int64  `json:"duration_ms"`
+	TTFBMs         int64  `json:"ttfb_ms"`
 }
 
 type adminCallView struct {
@@ -85,11 +83,9 @@ type attemptView struct {
 
 func newCallView(c *ledger.CallRecord) callView {
 	return callView{
-		RequestID: c.RequestID, AccountID: c.AccountID, KeyID: c.KeyID, Time: timestamp(c.TimeNanos), Model: c.Model,
-		Status: c.Status, Outcome: c.Outcome.String(), InputTokens: c.InputTokens, OutputTokens: c.OutputTokens,
-		CacheCreationInputTokens: c.CacheCreationInputTokens, CacheCreation5mInputTokens: c.CacheCreation5mInputTokens,
-		CacheCreation1hInputTokens: c.CacheCreation1hInputTokens, CacheReadInputTokens: c.CacheReadInputTokens,
-		WebSearchRequests: c.WebSearchRequests, Held: amount(c.Held), Charged: amount(c.Charged),
+		RequestID: c.RequestID, AccountID: c.AccountID, KeyID: c.KeyID, Time: timestamp(c.TimeNanos),
+		Model: c.Model, ModelTruncated: c.ModelTruncated, Status: c.Status, Outcome: c.Outcome.String(),
+		Counts: c.Counts, Held: amount(c.Held), Charged: amount(c.Charged),
 		UsageEstimated: c.UsageEstimated, SourceIPDigest: c.SourceIPDigest, DurationMs: c.DurationMs, TTFBMs: c.TTFBMs,
 	}
 }
