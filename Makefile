@@ -28,8 +28,10 @@ test: vet test-unit test-race clients
 test-unit:
 	$(GO) test -tags invariants -count=1 ./...
 
+# -short: the process-level suites (crash, history, memory, SIGTERM) ran in
+# test-unit already; under the race detector they would only take time.
 test-race:
-	$(GO) test -race -tags invariants -count=1 $(RACE_PKGS)
+	$(GO) test -race -short -tags invariants -count=1 $(RACE_PKGS)
 
 # clients runs the real-client tests in clients/ (the official TypeScript SDK
 # and Claude Code, pinned in clients/package-lock.json) with node's test runner

@@ -249,42 +249,39 @@ type TopUpRequest struct {
 // is synced. created is false when the order was already credited: the entry
 // is then the first one. The same order ID with another account, amount,
 // credit kind or expiry is ErrOrderConflict.
+//
+// Order IDs are unique across the whole ledger: the orders lock is held from
+// the lookup to the insert, so two top-ups with one order ID for accounts in
+// different shards cannot both credit. A retry is looked up before anything
+// is validated, so that it returns the first result whatever has changed
+// since (a gift's expires_at now in the past, say).
 func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
-	now := l.now()
-	if r.Amount <= 0 {
-		return e, false, fmt.Errorf("%w: amount must be positive", ErrInvalid)
-	}
 	if err := errors.Join(validID("order_id", r.OrderID), validText("actor", r.Actor)); err != nil {
 		return e, false, err
 	}
-	switch r.Credit {
-	case CreditGift:
-		if r.ExpiresAtNanos <= now {
-			return e, false, fmt.Errorf("%w: gift credit needs expires_at in the future", ErrInvalid)
-		}
-	case CreditPaid:
-		if r.ExpiresAtNanos != 0 {
-			return e, false, fmt.Errorf("%w: paid credit expires %s after the latest paid top-up; expires_at is not accepted", ErrInvalid, l.cfg.PaidCreditLifetime)
-		}
-	default:
-		return e, false, fmt.Errorf("%w: credit kind %d", ErrInvalid, r.Credit)
-	}
 	s := l.shardOf(r.Account)
 	s.mu.Lock()
-	a := s.mu.accounts[r.Account]
 	l.orders.Lock()
-	if prev, ok := l.orders.m[r.OrderID]; ok {
+	unlock := func() {
 		l.orders.Unlock()
 		s.mu.Unlock()
+	}
+	if prev, ok := l.orders.m[r.OrderID]; ok {
+		unlock()
 		if prev.Account != r.Account || prev.Amount != r.Amount || prev.Credit != r.Credit ||
 			(r.Credit == CreditGift && prev.ExpiresAtNanos != r.ExpiresAtNanos) {
 			return e, false, fmt.Errorf("%w: order %q", ErrOrderConflict, r.OrderID)
 		}
 		return prev, false, l.waitSynced(prev.ID)
 	}
-	l.orders.Unlock()
+	now := l.now()
+	if err := l.validTopUp(&r, now); err != nil {
+		unlock()
+		return e, false, err
+	}
+	a := s.mu.accounts[r.Account]
 	if a == nil {
-		s.mu.Unlock()
+		unlock()
 		return e, false, fmt.Errorf("%w: %q", ErrUnknownAccount, r.Account)
 	}
 	l.expireDueLocked(s, a, now)
@@ -294,7 +291,7 @@ func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
 	}
 	bucketID := a.nextBucketID()
 	if err := l.topUpLocked(a, r.Amount, r.Credit, bucketID, expiresAt, now); err != nil {
-		s.mu.Unlock()
+		unlock()
 		return e, false, err
 	}
 	e = Entry{TimeNanos: now, Kind: EntryTopUp, Account: a.id, Amount: r.Amount, AvailableAfter: a.available(),
@@ -309,11 +306,29 @@ func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
 	s.mu.scratch = body
 	e.ID = l.appendLocked(kindTopUp, true, a.id, now, body)
 	opsTopUp.Inc()
-	l.orders.Lock()
 	l.orders.m[r.OrderID] = e
-	l.orders.Unlock()
-	s.mu.Unlock()
+	unlock()
 	return e, true, l.waitSynced(e.ID)
+}
+
+// validTopUp checks a new top-up's amount, credit kind and expiry.
+func (l *Ledger) validTopUp(r *TopUpRequest, now int64) error {
+	if r.Amount <= 0 {
+		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	switch r.Credit {
+	case CreditGift:
+		if r.ExpiresAtNanos <= now {
+			return fmt.Errorf("%w: gift credit needs expires_at in the future", ErrInvalid)
+		}
+	case CreditPaid:
+		if r.ExpiresAtNanos != 0 {
+			return fmt.Errorf("%w: paid credit expires %s after the latest paid top-up; expires_at is not accepted", ErrInvalid, l.cfg.PaidCreditLifetime)
+		}
+	default:
+		return fmt.Errorf("%w: credit kind %d", ErrInvalid, r.Credit)
+	}
+	return nil
 }
 
 // checkCreditIn refuses credit that would take the account's total credit
@@ -615,49 +630,44 @@ type AdjustRequest struct {
 // Adjust applies a billing correction and returns its entry once synced.
 // created is false when the idempotency key was already used for the same
 // correction; another correction under the same key is ErrIdempotencyConflict.
+//
+// Idempotency keys are unique across the whole ledger, and a retry returns
+// the first result, as TopUp's order IDs do.
 func (l *Ledger) Adjust(r AdjustRequest) (e Entry, created bool, err error) {
-	if r.Amount == 0 {
-		return e, false, fmt.Errorf("%w: amount must not be zero", ErrInvalid)
-	}
-	if r.Reason == "" {
-		return e, false, fmt.Errorf("%w: reason is required", ErrInvalid)
-	}
-	if err := errors.Join(validText("reason", r.Reason), validText("actor", r.Actor)); err != nil {
-		return e, false, err
-	}
-	if r.RequestID != "" {
-		if err := validID("request_id", r.RequestID); err != nil {
-			return e, false, err
-		}
-	}
 	if r.IdempotencyKey != "" {
 		if err := validID("idempotency_key", r.IdempotencyKey); err != nil {
 			return e, false, err
 		}
 	}
-	now := l.now()
 	s := l.shardOf(r.Account)
 	s.mu.Lock()
-	if r.IdempotencyKey != "" {
-		l.idem.Lock()
-		prev, ok := l.idem.m[r.IdempotencyKey]
+	l.idem.Lock()
+	unlock := func() {
 		l.idem.Unlock()
-		if ok {
-			s.mu.Unlock()
-			if prev.Account != r.Account || prev.Amount != r.Amount || prev.Reason != r.Reason || prev.RequestID != r.RequestID {
+		s.mu.Unlock()
+	}
+	if r.IdempotencyKey != "" {
+		if prev, ok := l.idem.m[r.IdempotencyKey]; ok {
+			unlock()
+			if !prev.SameAdjustment(&r) {
 				return e, false, fmt.Errorf("%w: %q", ErrIdempotencyConflict, r.IdempotencyKey)
 			}
 			return prev, false, l.waitSynced(prev.ID)
 		}
 	}
+	if err := validAdjustment(&r); err != nil {
+		unlock()
+		return e, false, err
+	}
+	now := l.now()
 	a := s.mu.accounts[r.Account]
 	if a == nil {
-		s.mu.Unlock()
+		unlock()
 		return e, false, fmt.Errorf("%w: %q", ErrUnknownAccount, r.Account)
 	}
 	l.expireDueLocked(s, a, now)
 	if err := adjustLocked(a, r.Amount, now); err != nil {
-		s.mu.Unlock()
+		unlock()
 		return e, false, err
 	}
 	e = Entry{TimeNanos: now, Kind: EntryAdjust, Account: a.id, Amount: r.Amount, AvailableAfter: a.available(),
@@ -672,12 +682,43 @@ func (l *Ledger) Adjust(r AdjustRequest) (e Entry, created bool, err error) {
 	e.ID = l.appendLocked(kindAdjust, true, a.id, now, body)
 	opsAdjust.Inc()
 	if r.IdempotencyKey != "" {
-		l.idem.Lock()
 		l.idem.m[r.IdempotencyKey] = e
-		l.idem.Unlock()
 	}
-	s.mu.Unlock()
+	unlock()
 	return e, true, l.waitSynced(e.ID)
+}
+
+// Adjustment returns the adjustment made under an idempotency key, if any:
+// callers that check more than the ledger does (the dispute window) look a
+// retry up first, so that it gets the first result.
+func (l *Ledger) Adjustment(idempotencyKey string) (Entry, bool) {
+	l.idem.Lock()
+	defer l.idem.Unlock()
+	e, ok := l.idem.m[idempotencyKey]
+	return e, ok
+}
+
+// SameAdjustment reports whether r asks for the adjustment e is (the same
+// account, amount, reason and request).
+func (e *Entry) SameAdjustment(r *AdjustRequest) bool {
+	return e.Account == r.Account && e.Amount == r.Amount && e.Reason == r.Reason && e.RequestID == r.RequestID
+}
+
+// validAdjustment checks a new adjustment's amount, reason and IDs.
+func validAdjustment(r *AdjustRequest) error {
+	if r.Amount == 0 {
+		return fmt.Errorf("%w: amount must not be zero", ErrInvalid)
+	}
+	if r.Reason == "" {
+		return fmt.Errorf("%w: reason is required", ErrInvalid)
+	}
+	if err := errors.Join(validText("reason", r.Reason), validText("actor", r.Actor)); err != nil {
+		return err
+	}
+	if r.RequestID != "" {
+		return validID("request_id", r.RequestID)
+	}
+	return nil
 }
 
 func adjustLocked(a *account, amount, now int64) error {

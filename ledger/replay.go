@@ -138,8 +138,12 @@ func (l *Ledger) apply(v wal.RecordView) error {
 		}
 		if e.IdempotencyKey != "" {
 			l.idem.Lock()
+			_, dup := l.idem.m[e.IdempotencyKey]
 			l.idem.m[e.IdempotencyKey] = e
 			l.idem.Unlock()
+			if dup {
+				return fmt.Errorf("%w: adjustment %q applied twice", ErrReplay, e.IdempotencyKey)
+			}
 		}
 		if err := adjustLocked(a, e.Amount, now); err != nil {
 			return err

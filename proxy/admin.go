@@ -593,7 +593,10 @@ func (g *Gateway) adminAdjust(ctx *fasthttp.RequestCtx) {
 		badRequest(ctx, fmt.Errorf("reason: required"))
 		return
 	}
-	if r.RequestID != "" {
+	// A retry gets the first result (or its conflict) whatever has changed
+	// since, the dispute window included.
+	_, retry := g.ledger.Adjustment(r.IdempotencyKey)
+	if r.RequestID != "" && !retry {
 		c, err := g.ledger.CallByRequestID(r.RequestID)
 		if err != nil {
 			writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot read calls")

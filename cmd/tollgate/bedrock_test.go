@@ -52,6 +52,7 @@ func TestConfigUpstreamChecks(t *testing.T) {
 // stops it at the end of the test.
 func startProcess(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuffer, chan error) {
 	t.Helper()
+	skipProcessTestIfShort(t)
 	cmd := exec.Command(tollgateBin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var out lockedBuffer

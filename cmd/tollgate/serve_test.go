@@ -36,6 +36,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// skipProcessTestIfShort skips a test that runs tollgate as a process under
+// -short: the race-detector pass of make test uses it, since a process-level
+// suite runs once (in the child, the race detector sees nothing anyway).
+func skipProcessTestIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("process-level test: runs once, without -short")
+	}
+}
+
 // lockedBuffer is a bytes.Buffer the process writes while the test reads.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -78,6 +88,7 @@ func freeAddr(t *testing.T) string {
 
 func startGateway(t *testing.T, dataDir string, extraArgs ...string) *gatewayProcess {
 	t.Helper()
+	skipProcessTestIfShort(t)
 	p := &gatewayProcess{t: t, client: freeAddr(t), admin: freeAddr(t), token: "test-admin-token", dataDir: dataDir, exited: make(chan error, 1)}
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", p.client, "--admin-listen", p.admin, "--config", "../../configs/tollgate.yaml"}, extraArgs...)
 	p.cmd = exec.Command(tollgateBin, args...)
