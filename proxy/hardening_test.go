@@ -188,7 +188,11 @@ func tail(b []byte) []byte {
 // TestHostileClients: oversized and malformed HTTP from clients gets the
 // contract's error shape, costs nothing, and leaves the gateway serving.
 func TestHostileClients(t *testing.T) {
-	h := newHarness(t, withConfig(func(c *proxy.Config) { c.ClientHeaderTimeout = time.Second; c.ClientReadTimeout = time.Second; c.ClientIdleTimeout = time.Second }))
+	h := newHarness(t, withConfig(func(c *proxy.Config) {
+		c.ClientHeaderTimeout = time.Second
+		c.ClientReadTimeout = time.Second
+		c.ClientIdleTimeout = time.Second
+	}))
 	a := h.newAccount("10")
 	send := func(raw string) (*http.Response, []byte) {
 		t.Helper()
