@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Text of known kinds and sizes for realistic requests. English prose runs
@@ -126,4 +127,38 @@ func TestHoldGolden(t *testing.T) {
 	f("error_after_deltas.sse", userBody("claude-opus-4-6", 2048, "", textOf(englishParagraph, 2700)), true, false, 0)
 	f("cut_mid_event.sse", userBody("claude-sonnet-4-6", 1024, "", textOf(englishParagraph, 3800)), true, false, 0)
 	f("fake_usage.sse", userBody("claude-haiku-4-5", 256, "", `Repeat "usage":{"output_tokens":999} back to me.`), true, false, 0)
+}
+
+// TestServerToolsAllowList: tools billed through tokens pass; web search
+// passes where it is priced; code execution and unknown server tools are
+// refused with their type named.
+func TestServerToolsAllowList(t *testing.T) {
+	cat, err := LoadCatalogue("../configs/models.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := cat.Lookup("claude-haiku-4-5")
+	f := func(toolType string, wantRefused bool) {
+		t.Helper()
+		var r Request
+		body := `{"model":"claude-haiku-4-5","max_tokens":10,"messages":[],"tools":[{"type":"` + toolType + `","name":"t"}]}`
+		if err := InspectRequest([]byte(body), &r); err != nil {
+			t.Fatalf("unexpected inspection error for %q: %s", toolType, err)
+		}
+		err := m.Supports(&r, time.Now())
+		if (err != nil) != wantRefused {
+			t.Fatalf("unexpected result for %q; got %v; want refused %v", toolType, err, wantRefused)
+		}
+		if wantRefused && !strings.Contains(err.Error(), toolType) {
+			t.Fatalf("the refusal does not name %q: %s", toolType, err)
+		}
+	}
+	f("custom", false)
+	f("bash_20250124", false)
+	f("text_editor_20250728", false)
+	f("web_fetch_20250910", false)
+	f("web_search_20250305", false)
+	f("memory_20250818", false)
+	f("code_execution_20250825", true)
+	f("quantum_compute_20270101", true)
 }

@@ -101,9 +101,10 @@ type Request struct {
 	// WebSearchToolsWithoutMaxUses counts web_search tools without max_uses;
 	// Hold charges each a configured default number of uses.
 	WebSearchToolsWithoutMaxUses int64
-	// UnpricedTool is the type of the first server tool whose own price the
-	// meter cannot meter (code execution is billed per container-hour, which no
-	// usage field reports); empty when there is none. Model.Supports refuses it.
+	// UnpricedTool is the type of the first server tool the meter cannot
+	// price (code execution is billed per container-hour, which no usage
+	// field reports; unknown tools are unknown), truncated to
+	// TruncatedModelBytes; empty when there is none. Model.Supports refuses it.
 	UnpricedTool string
 	// Speed, ServiceTier and InferenceGeo are the request's values, empty when
 	// absent.
@@ -181,7 +182,7 @@ func inspect(body []byte, r *Request, needMaxTokens bool) error {
 			}
 			r.ModelStart, r.ModelEnd, it.i = v, end, end
 			if !validModelName(raw, esc) {
-				r.Model, r.ModelTruncated = truncatedModelName(raw), true
+				r.Model, r.ModelTruncated = sanitizedPrefix(raw), true
 				return errInvalidModel
 			}
 			r.Model = internString(model, raw, esc)
@@ -300,9 +301,10 @@ func validModelName(raw []byte, esc bool) bool {
 	return true
 }
 
-// truncatedModelName is the recorded form of an invalid model name: its
-// first TruncatedModelBytes raw bytes, each invalid one replaced by '?'.
-func truncatedModelName(raw []byte) string {
+// sanitizedPrefix is the recorded form of an invalid model name (or of
+// another name a message repeats): its first TruncatedModelBytes raw bytes,
+// each byte a model name may not hold replaced by '?'.
+func sanitizedPrefix(raw []byte) string {
 	raw = raw[:min(len(raw), TruncatedModelBytes)]
 	b := make([]byte, len(raw))
 	for i, c := range raw {
@@ -612,9 +614,18 @@ func (e *estimator) tools(b []byte, i int) (int, error) {
 	return a.i, nil
 }
 
+// tokenPricedTools are the families of Anthropic-defined tools whose whole
+// cost is tokens, which the usage reports and the catalogue prices: the
+// client-run tools (bash, text editor, computer use, memory) and the server
+// tools without a price of their own (web fetch, tool search, MCP). A server
+// tool outside this list and web search has a price the meter cannot read
+// (code execution's container hours) or is unknown, and is refused: a new
+// tool is allowed only once it is known how it bills.
+var tokenPricedTools = [...]string{"bash_", "text_editor_", "computer_", "memory_", "web_fetch_", "tool_search_tool_", "mcp_toolset"}
+
 // tool classifies one tool by type: a custom tool (no type, or "custom") costs
 // only its text; an Anthropic-defined tool adds ServerToolTokens; web search
-// is priced per use; code execution cannot be metered.
+// is priced per use; any other server tool is unpriced (Supports refuses it).
 func (e *estimator) tool(typ []byte, maxUses int64, haveMaxUses bool) {
 	r := e.r
 	switch {
@@ -627,12 +638,21 @@ func (e *estimator) tool(typ []byte, maxUses int64, haveMaxUses bool) {
 		} else {
 			r.WebSearchToolsWithoutMaxUses++
 		}
-	case bytes.HasPrefix(typ, []byte("code_execution_")):
+	case !tokenPriced(typ):
 		if r.UnpricedTool == "" {
-			r.UnpricedTool = string(typ)
+			r.UnpricedTool = sanitizedPrefix(typ) // bounded, printable
 		}
 	}
 	e.fixed = sat(e.fixed, ServerToolTokens)
+}
+
+func tokenPriced(typ []byte) bool {
+	for _, p := range tokenPricedTools {
+		if bytes.HasPrefix(typ, []byte(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // mcpServers walks the mcp_servers array: each server costs MCPServerTokens.

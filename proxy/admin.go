@@ -142,7 +142,7 @@ type adminRoute struct {
 
 var adminRoutes = []adminRoute{
 	{"GET", "/healthz", authNone, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { ctx.SetBodyString("ok\n") }},
-	{"GET", "/readyz", authNone, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { ctx.SetBodyString("ready\n") }},
+	{"GET", "/readyz", authNone, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) { g.readyz(ctx) }},
 	{"GET", "/metrics", authMetrics, func(g *Gateway, ctx *fasthttp.RequestCtx, _ []string) {
 		ctx.SetContentType("text/plain; version=0.0.4")
 		metrics.WritePrometheus(ctx, true)
@@ -629,24 +629,53 @@ func writeEntry(ctx *fasthttp.RequestCtx, e ledger.Entry, created bool, err erro
 	writeJSON(ctx, status, newEntryView(e))
 }
 
+// adminBackup is POST /admin/v1/backup {"dir", "include_ip_digest_key"?}:
+// the IP digest key stays out unless asked for, so that a backup alone
+// cannot be used to test guesses of client addresses against the digests.
 func (g *Gateway) adminBackup(ctx *fasthttp.RequestCtx) {
-	f, err := parseFields(ctx.PostBody(), "dir")
+	f, err := parseFields(ctx.PostBody(), "dir", "include_ip_digest_key")
 	if err != nil {
 		badRequest(ctx, err)
 		return
 	}
 	var dir string
-	if err := f.string("dir", &dir); err != nil || dir == "" {
-		badRequest(ctx, fmt.Errorf("dir: required"))
+	var withKey bool
+	if err := errors.Join(f.string("dir", &dir), f.bool("include_ip_digest_key", &withKey)); err != nil {
+		badRequest(ctx, err)
+		return
+	}
+	if dir == "" || len(dir) > 4096 || strings.ContainsRune(dir, 0) {
+		badRequest(ctx, fmt.Errorf("dir: required, a path of at most 4096 bytes"))
 		return
 	}
 	if g.cfg.Backup == nil {
 		writeError(ctx, fasthttp.StatusNotImplemented, errAPI, "backups are not configured")
 		return
 	}
-	if err := g.cfg.Backup(dir); err != nil {
+	if err := g.cfg.Backup(dir, withKey); err != nil {
 		writeError(ctx, fasthttp.StatusConflict, errConflict, err.Error())
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusCreated, map[string]string{"dir": dir})
+	writeJSON(ctx, fasthttp.StatusCreated, map[string]any{"dir": dir, "include_ip_digest_key": withKey})
+}
+
+// readyz is GET /readyz: 200 while the gateway can take holds, 503 with the
+// reason while the disk is short of space or the operator's check (the WAL
+// failed, a sync has stalled) says it cannot.
+func (g *Gateway) readyz(ctx *fasthttp.RequestCtx) {
+	reason := ""
+	switch {
+	case g.diskLow.Load():
+		reason = "the data directory is short of free space"
+	case g.cfg.Ready != nil:
+		if err := g.cfg.Ready(); err != nil {
+			reason = err.Error()
+		}
+	}
+	if reason != "" {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("not ready: " + reason + "\n")
+		return
+	}
+	ctx.SetBodyString("ready\n")
 }

@@ -35,7 +35,7 @@ func parseFields(body []byte, allowed ...string) (fields, error) {
 			}
 		}
 		if !ok {
-			return nil, fmt.Errorf("%s: unknown field", name)
+			return nil, fmt.Errorf("%.64q: unknown field", name)
 		}
 	}
 	return f, nil
@@ -52,6 +52,16 @@ func (f fields) string(name string, dst *string) error {
 	}
 	if err := sonic.Unmarshal(f[name], dst); err != nil {
 		return fmt.Errorf("%s: must be a string", name)
+	}
+	return nil
+}
+
+func (f fields) bool(name string, dst *bool) error {
+	if !f.has(name) {
+		return nil
+	}
+	if err := sonic.Unmarshal(f[name], dst); err != nil {
+		return fmt.Errorf("%s: must be true or false", name)
 	}
 	return nil
 }

@@ -72,9 +72,9 @@ type callState struct {
 
 	// bodyOpen is true while the upstream reply is being read.
 	bodyOpen bool
-	// abortConn is the upstream connection for abortUpstream: set before the
-	// call is tracked, cleared only after it is untracked.
-	abortConn *upConn
+	// tracked is set while the call is in Gateway.active, from the hold to
+	// its end, so that shutdown can cut it off.
+	tracked bool
 	// bedrockStream is set while es is the stream's source instead of ubody.
 	bedrockStream bool
 	phase         streamPhase
@@ -139,7 +139,7 @@ func (g *Gateway) acquireCall() *call {
 func (g *Gateway) releaseCall(c *call) {
 	c.ureq.Reset()
 	c.uhdr.Reset()
-	c.ubody.close()
+	c.ubody.reset()
 	if c.bedrockStream {
 		c.es.release()
 	}
@@ -158,6 +158,10 @@ func (g *Gateway) releaseCall(c *call) {
 // end ends a call that holds nothing any more: it leaves the gateway's
 // in-flight count and goes back to the pool.
 func (c *call) end() {
+	if c.tracked {
+		c.tracked = false
+		c.g.untrack(c)
+	}
 	if c.inflight {
 		c.inflight = false
 		c.g.inflight.Done()
@@ -267,7 +271,6 @@ func (c *call) CloseWithError(error) error {
 			c.finish()
 		}
 	}()
-	c.g.untrack(c)
 	if c.phase == phaseStream {
 		c.clientLeft()
 		return nil
@@ -286,8 +289,12 @@ func (c *call) finish() {
 // another goroutine: fasthttp's stream close interrupts a blocked read.
 func (c *call) abortUpstream() {
 	c.aborted.Store(true)
-	c.ubody.abort(c.abortConn)
+	c.ubody.abort()
 }
+
+// cutOff reports whether shutdown cut the call off: it then ends by the
+// recovery policy, whatever the upstream did.
+func (c *call) cutOff() bool { return c.aborted.Load() || c.g.shuttingDown.Load() }
 
 // finishStream settles a stream whose final event was just read.
 func (c *call) finishStream() {
@@ -309,7 +316,7 @@ func (c *call) failStream(err error) {
 	outcome := ledger.OutcomeStreamError
 	estimated := false
 	switch {
-	case c.aborted.Load() || c.g.shuttingDown.Load():
+	case c.cutOff():
 		// Cut off by shutdown: the recovery policy decides (void by default).
 		c.pending = appendErrorEvent(c.bufs.pending[:0], errAPI, "the gateway is shutting down", c.requestID)
 		c.bufs.pending = c.pending
@@ -397,6 +404,12 @@ func (c *call) drain() {
 		}
 	}
 	drainBufPool.Put(buf)
+	if c.cutOff() {
+		c.recover()
+		drainsFinished.Inc()
+		c.finish()
+		return
+	}
 	r := c.obs.Result()
 	countMetricsDisagreement(&r)
 	usage := r.Usage

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"time"
@@ -115,9 +116,19 @@ type Config struct {
 	// DisputeWindow is how old a call may be for an adjustment that names it.
 	// Default 30 days.
 	DisputeWindow time.Duration
-	// Backup writes a consistent copy of the data directory (POST
-	// /admin/v1/backup); nil disables the route.
-	Backup func(dir string) error
+	// Backup writes a consistent copy of the data directory to dir (POST
+	// /admin/v1/backup), with the IP digest key when withIPKey; nil
+	// disables the route.
+	Backup func(dir string, withIPKey bool) error
+
+	// ClientTLS and AdminTLS, when set, serve the client and the admin API
+	// over TLS (certificates through GetCertificate, so that they can be
+	// replaced while serving); nil serves plain HTTP.
+	ClientTLS, AdminTLS *tls.Config
+
+	// Ready, if set, is asked by GET /readyz: an error makes the gateway not
+	// ready (the WAL failed, a sync has stalled), with the error as reason.
+	Ready func() error
 
 	// AdminToken authorises the admin API (required).
 	AdminToken string

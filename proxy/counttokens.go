@@ -116,16 +116,14 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 		body = c.bufs.body
 	}
 	c.bufs.uri = u.prepareRequest(&c.ureq, ctx, body, c.bufs.beta, c.bufs.uri)
-	c.abortConn = nil
+	c.tracked = true
 	g.track(c)
-	defer g.untrack(c)
 	err := u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, c.start.Add(g.cfg.FirstByteTimeout))
 	g.releaseBodySlot(c)
 	if err != nil {
 		g.answerNoUpstream(ctx, err)
 		return
 	}
-	c.abortConn = c.ubody.c
 	c.ubody.setDeadlines(g.cfg.IdleTimeout, c.start.Add(g.cfg.FirstByteTimeout))
 	out, err := readBody(&c.ubody, c.bufs.body[:0], 1<<20)
 	c.bufs.body = out

@@ -82,8 +82,6 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 	}
 	c.obs.Reset(g.cfg.MaxEventBytes)
 	c.phase = phaseStream
-	c.abortConn = c.ubody.c
-	g.track(c)
 	ctx.Response.SetBodyStream(c, -1)
 	return true
 }
@@ -102,6 +100,9 @@ func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstre
 	var err error
 	var answer upstreamError
 	for i := range c.routeN {
+		if c.cutOff() {
+			return errAbortedUpstream, answer
+		}
 		r := &c.routes[i]
 		u := r.up
 		c.up = u
@@ -149,6 +150,10 @@ func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstre
 // hold: the gateway's own pool full (503, rejected), a timeout (504), the
 // platform's credentials (503) or a connection error (502).
 func (g *Gateway) answerUnreached(ctx *fasthttp.RequestCtx, c *call, err error) {
+	if c.cutOff() {
+		g.answerShutdown(ctx, c)
+		return
+	}
 	status, typ, msg := fasthttp.StatusBadGateway, errAPI, "upstream unreachable"
 	outcome := ledger.OutcomeUpstreamError
 	var credErr *errBedrockCredentials
@@ -167,6 +172,15 @@ func (g *Gateway) answerUnreached(ctx *fasthttp.RequestCtx, c *call, err error) 
 	writeError(ctx, status, typ, msg)
 	c.record.Status = status
 	c.void(outcome, "upstream_error")
+}
+
+// answerShutdown answers a call that shutdown cut off before its reply:
+// 503, ended by the recovery policy.
+func (g *Gateway) answerShutdown(ctx *fasthttp.RequestCtx, c *call) {
+	ctx.Response.Header.Set("retry-after", "1")
+	writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is shutting down; try again")
+	c.record.Status = fasthttp.StatusServiceUnavailable
+	c.recover()
 }
 
 // dropRequestBody lets the request body go once it was sent upstream: its
@@ -243,6 +257,10 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 	body, err := readBody(&c.ubody, c.bufs.body[:0], g.cfg.MaxResponseBodyBytes)
 	c.bufs.body = body
 	c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
+	if err != nil && c.cutOff() {
+		g.answerShutdown(ctx, c)
+		return
+	}
 	if err != nil {
 		outcome := ledger.OutcomeStreamError
 		typ, msg := errAPI, "the upstream reply was cut off"

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash"
@@ -34,15 +35,18 @@ type Gateway struct {
 	clientServer *fasthttp.Server
 	adminServer  *fasthttp.Server
 
-	// active holds the calls whose reply is streaming, so that shutdown can
-	// cut them off when its grace period runs out.
+	// active holds the calls from their hold to their end (count_tokens
+	// requests from their upstream exchange), streaming, waiting for
+	// headers, buffering a reply or draining, so that shutdown can cut them
+	// all off when its grace period runs out.
 	active struct {
 		sync.Mutex
 		calls map[*call]struct{}
 	}
 	// shuttingDown is set when the grace period ran out: calls cut off from
-	// then on end as recovered.
+	// then on end as recovered; stopping is closed then.
 	shuttingDown atomic.Bool
+	stopping     chan struct{}
 	// inflight counts calls from hold to settlement, drains included.
 	inflight sync.WaitGroup
 	// diskLow refuses new holds while the data directory is short of space.
@@ -62,10 +66,10 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("invalid gateway config: %w", err)
 	}
-	g := &Gateway{cfg: cfg, ledger: l, logger: logger}
+	g := &Gateway{cfg: cfg, ledger: l, logger: logger, stopping: make(chan struct{})}
 	g.catalogue.Store(cat)
 	for _, uc := range cfg.Upstreams {
-		u, err := newUpstream(uc, &g.cfg)
+		u, err := newUpstream(uc, &g.cfg, g.stopping)
 		if err != nil {
 			return nil, err
 		}
@@ -129,16 +133,27 @@ func (g *Gateway) SetCatalogue(c *meter.Catalogue) { g.catalogue.Store(c) }
 // Catalogue returns the catalogue in force.
 func (g *Gateway) Catalogue() *meter.Catalogue { return g.catalogue.Load() }
 
-// ServeClient serves the client API on ln until Shutdown.
+// ServeClient serves the client API on ln until Shutdown: with TLS when
+// Config.ClientTLS is set, and each address's connections bounded (counted
+// before the handshake).
 func (g *Gateway) ServeClient(ln net.Listener) error {
 	if g.cfg.MaxConnsPerIP > 0 {
 		ln = newPerIPListener(ln, g.cfg.MaxConnsPerIP, g.cfg.TrustedProxies)
 	}
+	if g.cfg.ClientTLS != nil {
+		ln = tls.NewListener(ln, g.cfg.ClientTLS)
+	}
 	return g.clientServer.Serve(ln)
 }
 
-// ServeAdmin serves the admin API on ln until Shutdown.
-func (g *Gateway) ServeAdmin(ln net.Listener) error { return g.adminServer.Serve(ln) }
+// ServeAdmin serves the admin API on ln until Shutdown, with TLS when
+// Config.AdminTLS is set.
+func (g *Gateway) ServeAdmin(ln net.Listener) error {
+	if g.cfg.AdminTLS != nil {
+		ln = tls.NewListener(ln, g.cfg.AdminTLS)
+	}
+	return g.adminServer.Serve(ln)
+}
 
 // Shutdown stops accepting connections, lets running calls finish for up to
 // grace, then cuts off the rest (they settle as recovered, by the recovery
@@ -151,6 +166,7 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 	case err = <-done:
 	case <-time.After(grace):
 		g.shuttingDown.Store(true)
+		close(g.stopping)
 		g.abortActive()
 		err = <-done
 	}

@@ -26,11 +26,11 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 	case ctx.IsGet() && len(path) > len("/v1/models/") && string(path[:len("/v1/models/")]) == "/v1/models/":
 		g.withKey(ctx, g.handleModel)
 	case ctx.IsGet() && string(path) == "/v1/balance":
-		g.withKey(ctx, g.handleBalance)
+		g.withKey(ctx, g.readLimited(g.handleBalance))
 	case ctx.IsGet() && string(path) == "/v1/calls":
-		g.withKey(ctx, g.handleCalls)
+		g.withKey(ctx, g.readLimited(g.handleCalls))
 	case ctx.IsGet() && string(path) == "/v1/statement":
-		g.withKey(ctx, func(ctx *fasthttp.RequestCtx, k *ledger.Key) { g.serveStatement(ctx, k.AccountID, false) })
+		g.withKey(ctx, g.readLimited(func(ctx *fasthttp.RequestCtx, k *ledger.Key) { g.serveStatement(ctx, k.AccountID, false) }))
 	default:
 		ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
 		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route: "+string(ctx.Method())+" "+string(path))
@@ -46,6 +46,22 @@ func (g *Gateway) withKey(ctx *fasthttp.RequestCtx, h func(*fasthttp.RequestCtx,
 		return
 	}
 	h(ctx, k)
+}
+
+// readLimited limits a read route by the key's read bucket (balance, calls
+// and statement share it): reads cost the ledger and the log, so a key
+// cannot loop on them without bound.
+func (g *Gateway) readLimited(h func(*fasthttp.RequestCtx, *ledger.Key)) func(*fasthttp.RequestCtx, *ledger.Key) {
+	return func(ctx *fasthttp.RequestCtx, k *ledger.Key) {
+		now := time.Now().UnixNano()
+		if ok, wait := g.keyLimits.get(k.ID).reads.take(max(g.cfg.ReadRPM, 0), 1, now); !ok {
+			limitRejected["key read_rpm"].Inc()
+			ctx.Response.Header.Set("retry-after", strconv.FormatInt(retryAfterSeconds(wait), 10))
+			writeError(ctx, fasthttp.StatusTooManyRequests, errRateLimit, "rate limit exceeded: key "+limitNames["read_rpm"])
+			return
+		}
+		h(ctx, k)
+	}
 }
 
 // refusal is an answer that ends a call before it is forwarded; the zero
@@ -92,8 +108,9 @@ func (g *Gateway) handleMessages(ctx *fasthttp.RequestCtx) {
 		g.reject(ctx, c, r)
 		return
 	}
-	c.inflight = true
+	c.inflight, c.tracked = true, true
 	g.inflight.Add(1)
+	g.track(c)
 	testHook(stageForward)
 	streaming = g.forward(ctx, c)
 }

@@ -26,7 +26,7 @@ var (
 
 func init() {
 	for _, scope := range []string{"key", "account"} {
-		for _, kind := range []string{"concurrency", "rpm", "tpm"} {
+		for _, kind := range []string{"concurrency", "rpm", "tpm", "count_tokens_rpm", "read_rpm"} {
 			limitRejected[scope+" "+kind] = metrics.NewCounter(`tollgate_limit_rejections_total{scope="` + scope + `",kind="` + kind + `"}`)
 		}
 	}

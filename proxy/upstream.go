@@ -58,6 +58,9 @@ type upstream struct {
 	// dial opens a connection (tests replace it with an in-memory one).
 	dial func(addr string) (net.Conn, error)
 
+	// stopping is closed when shutdown cuts calls off: a call waiting for a
+	// connection stops waiting.
+	stopping <-chan struct{}
 	// slots bounds the connections in use; countSlots bounds those that
 	// count_tokens requests may use, a small share of them.
 	slots, countSlots chan struct{}
@@ -82,7 +85,7 @@ const (
 	upWriteBufferBytes = 16 << 10
 )
 
-func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
+func newUpstream(uc UpstreamConfig, cfg *Config, stopping <-chan struct{}) (*upstream, error) {
 	u, err := url.Parse(uc.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("upstream %q: base URL %q must be http(s)://host[:port][/path]", uc.Name, uc.BaseURL)
@@ -104,6 +107,7 @@ func newUpstream(uc UpstreamConfig, cfg *Config) (*upstream, error) {
 		pathPrefix:     strings.TrimSuffix(u.Path, "/"),
 		apiKey:         uc.APIKey,
 		connectTimeout: cfg.ConnectTimeout,
+		stopping:       stopping,
 		maxIdle:        30 * time.Second,
 		slots:          make(chan struct{}, uc.MaxConns),
 		countSlots:     make(chan struct{}, max(1, uc.MaxConns/countTokensShare)),
@@ -158,6 +162,9 @@ func (u *upstream) acquire() (*upConn, error) {
 			t.Stop()
 		case <-t.C:
 			return nil, errNoConn
+		case <-u.stopping:
+			t.Stop()
+			return nil, errAbortedUpstream
 		}
 	}
 	now := time.Now()
@@ -229,11 +236,16 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.ResponseHeade
 		if err != nil {
 			return err
 		}
+		body.live.Store(c)
+		if body.aborted.Load() {
+			c.Close() // aborted while acquiring
+		}
 		err = u.exchange(c, req, resp, firstByte)
 		if err == nil {
 			body.start(u, c, resp)
 			return nil
 		}
+		body.live.Store(nil)
 		u.release(c, false)
 		if !c.reused || attempt > 0 || !errors.Is(err, errIdleClosed) {
 			return err

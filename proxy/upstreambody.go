@@ -21,6 +21,10 @@ import (
 type upstreamBody struct {
 	u *upstream
 	c *upConn
+	// live is the connection abort closes: set as soon as roundTrip has one,
+	// before the request is sent, so that a call waiting for headers can be
+	// cut off too; cleared by close.
+	live atomic.Pointer[upConn]
 	// kind of framing, and what remains of the body or of the current chunk.
 	chunked, untilClose bool
 	remaining           int64
@@ -39,8 +43,12 @@ var (
 	errAbortedUpstream = errors.New("proxy: upstream read aborted")
 )
 
+// start begins reading the body of the response h on c. It leaves live and
+// aborted alone: another goroutine may be aborting.
 func (b *upstreamBody) start(u *upstream, c *upConn, h *fasthttp.ResponseHeader) {
-	*b = upstreamBody{u: u, c: c, reusable: !h.ConnectionClose()}
+	b.u, b.c, b.reusable = u, c, !h.ConnectionClose()
+	b.chunked, b.untilClose, b.remaining, b.done = false, false, 0, false
+	b.idle, b.total = 0, time.Time{}
 	switch cl := h.ContentLength(); {
 	case h.StatusCode() == fasthttp.StatusNoContent || h.StatusCode() == fasthttp.StatusNotModified:
 		b.done = true
@@ -131,15 +139,23 @@ func (b *upstreamBody) close() {
 	}
 	c := b.c
 	b.c = nil
+	b.live.Store(nil)
 	b.u.release(c, b.done && b.reusable && !b.aborted.Load())
 }
 
-// abort interrupts the body from another goroutine.
-func (b *upstreamBody) abort(c *upConn) {
+// abort interrupts the exchange or the body from another goroutine: it
+// closes the live connection, which fails a blocked write or read.
+func (b *upstreamBody) abort() {
 	b.aborted.Store(true)
-	if c != nil {
+	if c := b.live.Load(); c != nil {
 		c.Close()
 	}
+}
+
+// reset readies b for another call.
+func (b *upstreamBody) reset() {
+	b.close()
+	b.aborted.Store(false)
 }
 
 func readChunkSize(br *bufio.Reader) (int64, error) {

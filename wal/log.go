@@ -73,6 +73,11 @@ type Config struct {
 	// Logger receives Pebble's warnings and errors; nil keeps them quiet except
 	// for errors, which go to the standard logger.
 	Logger pebble.Logger
+	// StallTimeout bounds one commit (its write and sync): a commit that
+	// runs longer fails the log, as a failed commit does, so that the owner
+	// stops and replays instead of blocking every hold forever on a disk
+	// that hangs. Default 30s; negative disables the watchdog.
+	StallTimeout time.Duration
 }
 
 // Log is the durable, append-only record log. Append, Wait and WaitSynced are
@@ -118,6 +123,9 @@ type Log struct {
 
 	records atomic.Uint64
 	commits atomic.Uint64
+	// commitStart is when the commit in progress started (Unix nanoseconds),
+	// 0 while none runs; the watchdog reads it.
+	commitStart atomic.Int64
 }
 
 // group is the set of records one commit writes.
@@ -163,6 +171,9 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if cfg.MaxPendingBytes <= 0 {
 		cfg.MaxPendingBytes = 64 << 20
 	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = 30 * time.Second
+	}
 	opts := &pebble.Options{FS: cfg.FS, Logger: cfg.Logger}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger{}
@@ -190,7 +201,48 @@ func Open(dir string, cfg Config) (*Log, error) {
 	l.mu.nextSeq = last + 1
 	l.syncMu.committed, l.syncMu.durable = last, last
 	go l.run()
+	if cfg.StallTimeout > 0 {
+		go l.watch()
+	}
 	return l, nil
+}
+
+// ErrStalled is the failure of a log whose commit ran past StallTimeout.
+var ErrStalled = errors.New("wal: a commit did not finish in time: the disk stalled")
+
+// watch fails the log when a commit runs past StallTimeout; it stops with
+// the committer.
+func (l *Log) watch() {
+	t := time.NewTicker(max(l.cfg.StallTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-t.C:
+			if age := l.CommitAge(); age > l.cfg.StallTimeout {
+				l.fail(fmt.Errorf("%w: running for %s", ErrStalled, age.Round(time.Millisecond)))
+				return
+			}
+		}
+	}
+}
+
+// CommitAge is how long the commit in progress has been running, 0 when
+// none is: a readiness check reads it.
+func (l *Log) CommitAge() time.Duration {
+	start := l.commitStart.Load()
+	if start == 0 {
+		return 0
+	}
+	return time.Duration(time.Now().UnixNano() - start)
+}
+
+// timed runs a write of the store as the watchdog's commit in progress.
+func (l *Log) timed(write func() error) error {
+	l.commitStart.Store(time.Now().UnixNano())
+	defer l.commitStart.Store(0)
+	return write()
 }
 
 // lastSeq returns the highest sequence number the store has seen: the last
@@ -405,7 +457,7 @@ func (l *Log) commit(g *group, sync bool) error {
 	if sync {
 		opts = pebble.Sync
 	}
-	err := b.Commit(opts)
+	err := l.timed(func() error { return b.Commit(opts) })
 	_ = b.Close()
 	if err != nil {
 		return fmt.Errorf("cannot commit %d records: %w", len(g.recs), err)
@@ -437,7 +489,7 @@ func (l *Log) syncCommitted() error {
 	if durable >= committed {
 		return nil
 	}
-	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+	if err := l.timed(func() error { return l.db.LogData(nil, pebble.Sync) }); err != nil {
 		return fmt.Errorf("cannot sync committed records: %w", err)
 	}
 	syncsTotal.Inc()

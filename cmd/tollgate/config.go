@@ -32,6 +32,7 @@ type fileConfig struct {
 		CheckpointEveryRecords uint64   `yaml:"checkpoint_every_records"`
 		CheckpointInterval     duration `yaml:"checkpoint_interval"`
 		MinFreeBytes           uint64   `yaml:"min_free_bytes"`
+		StallTimeout           duration `yaml:"stall_timeout"`
 	} `yaml:"wal"`
 	Upstreams []upstreamConfig `yaml:"upstreams"`
 	Routing   struct {
@@ -46,6 +47,7 @@ type fileConfig struct {
 		BetweenEvents         duration `yaml:"between_events"`
 		Total                 duration `yaml:"total"`
 		Drain                 duration `yaml:"drain"`
+		ClientHeader          duration `yaml:"client_header"`
 		ClientRead            duration `yaml:"client_read"`
 		ClientIdle            duration `yaml:"client_idle"`
 		ShutdownGrace         duration `yaml:"shutdown_grace"`
@@ -58,9 +60,16 @@ type fileConfig struct {
 		DefaultWebSearchUses int64       `yaml:"default_web_search_uses"`
 		MaxConnsPerIP        int         `yaml:"max_conns_per_ip"`
 		Concurrency          int         `yaml:"concurrency"`
+		BodyBytesInFlight    int64       `yaml:"request_body_bytes_in_flight"`
+		CountTokensRPM       int64       `yaml:"count_tokens_rpm"`
+		ReadRPM              int64       `yaml:"read_rpm"`
 		KeyDefaults          limitConfig `yaml:"key_defaults"`
 		AccountDefaults      limitConfig `yaml:"account_defaults"`
 	} `yaml:"limits"`
+	TLS struct {
+		Client tlsConfig `yaml:"client"`
+		Admin  tlsConfig `yaml:"admin"`
+	} `yaml:"tls"`
 	Policies struct {
 		Disconnect   string `yaml:"disconnect"`
 		DrainWorkers int    `yaml:"drain_workers"`
@@ -87,6 +96,13 @@ type upstreamConfig struct {
 	Region  string `yaml:"region"`
 	Auth    string `yaml:"auth"`
 	Profile string `yaml:"profile"`
+}
+
+// tlsConfig is a listener's certificate and key files (PEM); both empty
+// serve plain HTTP.
+type tlsConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 type limitConfig struct {
@@ -128,7 +144,7 @@ func loadConfig(path string, isDefault bool) (*fileConfig, error) {
 }
 
 func parseConfig(data []byte) (*fileConfig, error) {
-	var cfg fileConfig
+	cfg := defaultFileConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
@@ -172,10 +188,40 @@ func (c *fileConfig) validate() error {
 			return fmt.Errorf("trusted_proxies: %q is not a CIDR prefix", p)
 		}
 	}
+	for _, t := range []struct {
+		name string
+		tlsConfig
+	}{{"tls.client", c.TLS.Client}, {"tls.admin", c.TLS.Admin}} {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			return fmt.Errorf("%s: cert_file and key_file go together", t.name)
+		}
+	}
 	if hold, need := time.Duration(c.Ledger.HoldTimeout), time.Duration(c.Timeouts.Total+c.Timeouts.Drain); hold != 0 && hold <= need {
 		return fmt.Errorf("ledger.hold_timeout %s must exceed timeouts.total + timeouts.drain = %s", hold, need)
 	}
 	return nil
+}
+
+// defaultFileConfig holds the defaults of keys whose zero means something
+// else (unlimited), so that a file that leaves them out gets the default,
+// not the zero.
+func defaultFileConfig() fileConfig {
+	var c fileConfig
+	c.Limits.AccountDefaults.Concurrency = 512
+	c.Limits.MaxConnsPerIP = 1024
+	c.Limits.CountTokensRPM = 600
+	c.Limits.ReadRPM = 600
+	return c
+}
+
+// bodyBytesInFlight is limits.request_body_bytes_in_flight, or the bound
+// sized for the machine when it is 0; never below two bodies of the limit.
+func (c *fileConfig) bodyBytesInFlight() int64 {
+	n := c.Limits.BodyBytesInFlight
+	if n == 0 {
+		n = bodyBytesInFlight()
+	}
+	return max(n, 2*int64(max(c.Limits.MaxRequestBodyBytes, 32<<20)))
 }
 
 // cataloguePath resolves the catalogue file relative to the config file.

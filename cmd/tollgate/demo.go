@@ -15,11 +15,21 @@ const (
 	demoCredit  = 10 * ledger.NanosPerCredit
 )
 
+// demoInfo is what the demo prints about the running gateway.
+type demoInfo struct {
+	// client and admin are the APIs' base URLs.
+	client, admin string
+	// token is the admin token; it is printed only when tokenGenerated
+	// (TOLLGATE_ADMIN_TOKEN was unset), never echoed from the environment.
+	token          string
+	tokenGenerated bool
+}
+
 // runDemo sets up what `make run` shows: the demo account (created and
 // credited once), a fresh demo key (the previous one revoked: keys are
 // stored only as hashes, so an old secret cannot be shown again), and the
 // commands to try.
-func runDemo(w io.Writer, g *proxy.Gateway, adminToken, clientAddr, adminAddr string, generatedToken bool) error {
+func runDemo(w io.Writer, g *proxy.Gateway, info demoInfo) error {
 	l := g.Ledger()
 	if _, err := l.CreateAccount(ledger.AccountSpec{ID: demoAccount, Email: "demo@example.com", Limits: ledger.DefaultLimits}); err != nil && !errors.Is(err, ledger.ErrAccountExists) {
 		return err
@@ -38,23 +48,23 @@ func runDemo(w io.Writer, g *proxy.Gateway, adminToken, clientAddr, adminAddr st
 	if err != nil {
 		return err
 	}
-	tokenNote := ""
-	if generatedToken {
-		tokenNote = " (generated: TOLLGATE_ADMIN_TOKEN was not set)"
+	token := "$TOLLGATE_ADMIN_TOKEN (as you set it)"
+	if info.tokenGenerated {
+		token = info.token + " (generated: TOLLGATE_ADMIN_TOKEN was not set)"
 	}
 	fmt.Fprintf(w, `
 Tollgate is ready.
-  client API    http://%[1]s
-  admin API     http://%[2]s
-  admin token   %[3]s%[5]s
-  demo key      %[4]s   (account %[6]q)
+  client API    %[1]s
+  admin API     %[2]s
+  admin token   %[3]s
+  demo key      %[4]s   (account %[5]q)
 
 Stream a reply:
-  curl -sN http://%[1]s/v1/messages -H "x-api-key: %[4]s" -H "anthropic-version: 2023-06-01" -H "content-type: application/json" -d '{"model":"claude-haiku-4-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Hello from Tollgate"}]}'
+  curl -sN %[1]s/v1/messages -H "x-api-key: %[4]s" -H "anthropic-version: 2023-06-01" -H "content-type: application/json" -d '{"model":"claude-haiku-4-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Hello from Tollgate"}]}'
 
 See the balance go down:
-  curl -s http://%[1]s/v1/balance -H "x-api-key: %[4]s"
+  curl -s %[1]s/v1/balance -H "x-api-key: %[4]s"
 
-`, clientAddr, adminAddr, adminToken, secret, tokenNote, demoAccount)
+`, info.client, info.admin, token, secret, demoAccount)
 	return nil
 }

@@ -35,6 +35,8 @@ type serveFlags struct {
 	// bedrockEndpoint replaces every bedrock upstream's endpoint.
 	bedrockEndpoint string
 	demo            bool
+	// simulator serves from the built-in simulator on any listen address.
+	simulator bool
 }
 
 func parseServeFlags(args []string) (serveFlags, bool, error) {
@@ -47,6 +49,7 @@ func parseServeFlags(args []string) (serveFlags, bool, error) {
 	fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL replacing every anthropic upstream's (tests point it at a local upstream)")
 	fs.StringVar(&f.bedrockEndpoint, "bedrock-endpoint", "", "endpoint URL replacing every bedrock upstream's (tests point it at a local upstream)")
 	fs.BoolVar(&f.demo, "demo", false, "create a demo account once, mint a demo key and print how to call the gateway (make run)")
+	fs.BoolVar(&f.simulator, "simulator", false, "serve from the built-in upstream simulator even when the client API listens beyond loopback")
 	isDefault := true
 	err := fs.Parse(args)
 	fs.Visit(func(fl *flag.Flag) {
@@ -91,7 +94,15 @@ func runServe(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	upstreams, sim, err := chooseUpstreams(fc, flags.upstreamURL, flags.bedrockEndpoint, logger)
+	upstreams, sim, err := chooseUpstreams(fc, flags, logger)
+	if err != nil {
+		return err
+	}
+	clientCert, err := newCertificate(fc.TLS.Client)
+	if err != nil {
+		return err
+	}
+	adminCert, err := newCertificate(fc.TLS.Admin)
 	if err != nil {
 		return err
 	}
@@ -105,7 +116,8 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	wlog, err := wal.Open(walDir(fc.DataDir), wal.Config{Mode: mode, Interval: time.Duration(fc.WAL.Interval)})
+	wlog, err := wal.Open(walDir(fc.DataDir), wal.Config{Mode: mode, Interval: time.Duration(fc.WAL.Interval),
+		StallTimeout: time.Duration(fc.WAL.StallTimeout)})
 	if err != nil {
 		return err
 	}
@@ -135,10 +147,17 @@ func runServe(args []string, stdout io.Writer) error {
 		IdleTimeout:                  time.Duration(fc.Timeouts.BetweenEvents),
 		TotalTimeout:                 time.Duration(fc.Timeouts.Total),
 		DrainTimeout:                 time.Duration(fc.Timeouts.Drain),
+		ClientHeaderTimeout:          time.Duration(fc.Timeouts.ClientHeader),
 		ClientReadTimeout:            time.Duration(fc.Timeouts.ClientRead),
 		ClientIdleTimeout:            time.Duration(fc.Timeouts.ClientIdle),
 		MaxConnsPerIP:                fc.Limits.MaxConnsPerIP,
 		Concurrency:                  fc.Limits.Concurrency,
+		MaxBodyBytesInFlight:         fc.bodyBytesInFlight(),
+		CountTokensRPM:               fc.Limits.CountTokensRPM,
+		ReadRPM:                      fc.Limits.ReadRPM,
+		ClientTLS:                    clientCert.config(),
+		AdminTLS:                     adminCert.config(),
+		Ready:                        walReady(wlog, time.Duration(fc.WAL.StallTimeout)),
 		HoldMaxOutputTokens:          fc.Limits.HoldMaxOutputTokens,
 		DefaultWebSearchUses:         fc.Limits.DefaultWebSearchUses,
 		DisconnectPolicy:             fc.Policies.Disconnect,
@@ -183,7 +202,15 @@ func runServe(args []string, stdout io.Writer) error {
 		version(), runtime.Version(), fc.Ledger.Shards, fc.Policies.DrainWorkers, mode, wlog.LastSeq(), replay.Round(time.Millisecond), recovered,
 		clientLn.Addr(), adminLn.Addr())
 	if flags.demo {
-		if err := runDemo(stdout, g, adminToken, clientLn.Addr().String(), adminLn.Addr().String(), os.Getenv("TOLLGATE_ADMIN_TOKEN") == ""); err != nil {
+		scheme := func(c *certificate) string {
+			if c != nil {
+				return "https://"
+			}
+			return "http://"
+		}
+		err := runDemo(stdout, g, demoInfo{token: adminToken, tokenGenerated: os.Getenv("TOLLGATE_ADMIN_TOKEN") == "",
+			client: scheme(clientCert) + clientLn.Addr().String(), admin: scheme(adminCert) + adminLn.Addr().String()})
+		if err != nil {
 			logger.Printf("cannot set up the demo: %s", err)
 		}
 	}
@@ -196,6 +223,11 @@ func runServe(args []string, stdout io.Writer) error {
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				reloadCatalogue(fc, g, logger)
+				for _, c := range []*certificate{clientCert, adminCert} {
+					if err := c.reload(); err != nil {
+						logger.Printf("SIGHUP: keeping the old certificate: %s", err)
+					}
+				}
 				continue
 			}
 			logger.Printf("%s: stopping; running calls have %s to finish", s, time.Duration(fc.Timeouts.ShutdownGrace))
@@ -264,9 +296,12 @@ func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
 
 // chooseUpstreams applies --upstream-url, --bedrock-endpoint and the
 // environment: with an anthropic upstream but neither an upstream URL nor
-// ANTHROPIC_API_KEY, it starts the built-in simulator; bedrock upstreams
-// take their credentials from the standard AWS sources (bedrock.go).
-func chooseUpstreams(fc *fileConfig, upstreamURL, bedrockEndpoint string, logger *log.Logger) ([]proxy.UpstreamConfig, *simulator.Simulator, error) {
+// ANTHROPIC_API_KEY, it starts the built-in simulator, but only while the
+// client API listens on loopback or --simulator asks for it, so that real
+// customers are never answered by it; bedrock upstreams take their
+// credentials from the standard AWS sources (bedrock.go).
+func chooseUpstreams(fc *fileConfig, flags serveFlags, logger *log.Logger) ([]proxy.UpstreamConfig, *simulator.Simulator, error) {
+	upstreamURL, bedrockEndpoint := flags.upstreamURL, flags.bedrockEndpoint
 	apiKey := os.Getenv("ANTHROPIC_API_KEY")
 	var sim *simulator.Simulator
 	hasAnthropic := false
@@ -274,6 +309,10 @@ func chooseUpstreams(fc *fileConfig, upstreamURL, bedrockEndpoint string, logger
 		hasAnthropic = hasAnthropic || u.Kind == "" || u.Kind == "anthropic"
 	}
 	if hasAnthropic && upstreamURL == "" && apiKey == "" {
+		if !flags.simulator && !loopbackAddress(fc.Listen) {
+			return nil, nil, fmt.Errorf("no ANTHROPIC_API_KEY and no --upstream-url: the built-in simulator would answer customers on %s; "+
+				"set ANTHROPIC_API_KEY, or listen on loopback, or pass --simulator to serve from the simulator on purpose", fc.Listen)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot start the simulator: %w", err)
@@ -306,6 +345,38 @@ func chooseUpstreams(fc *fileConfig, upstreamURL, bedrockEndpoint string, logger
 		out = append(out, uc)
 	}
 	return out, sim, nil
+}
+
+// loopbackAddress reports whether the listen address addr binds only a
+// loopback interface (an empty or unspecified host binds them all).
+func loopbackAddress(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// walReady is the gateway's readiness check of the WAL: not ready once it
+// failed, nor while a commit has run for a third of the stall bound (the
+// watchdog stops the process at the whole bound).
+func walReady(l *wal.Log, stall time.Duration) func() error {
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	return func() error {
+		if err := l.Err(); err != nil {
+			return fmt.Errorf("the wal failed: %w", err)
+		}
+		if age := l.CommitAge(); age > stall/3 {
+			return fmt.Errorf("a wal sync has been running for %s", age.Round(time.Millisecond))
+		}
+		return nil
+	}
 }
 
 // ipDigestKeyFile is the file of the generated IP digest key in the data
