@@ -233,10 +233,13 @@ func (a *account) earmark(dst []mark, amount, now int64) []mark {
 	return dst
 }
 
-// release gives back a hold's marks and, when spend > 0, spends up to spend
-// from them first (in mark order). It returns the part of spend the marks
-// did not cover.
-func (a *account) release(marks []mark, spend int64) int64 {
+// spendHeld ends a hold: it gives its marks back and spends amount in the
+// order the contract fixes for a settlement: first from the marks on credit
+// that expired during the call (it would expire now otherwise), then from the
+// soonest-expiring unexpired free credit, which now includes the hold's other
+// marks, so that credit freed by other calls meanwhile is not left to expire
+// first. It returns what it could not cover (the caller's debt).
+func (a *account) spendHeld(marks []mark, amount, now int64) int64 {
 	for _, m := range marks {
 		i := a.bucketIndex(m.bucket)
 		if i < 0 {
@@ -244,14 +247,16 @@ func (a *account) release(marks []mark, spend int64) int64 {
 		}
 		b := &a.buckets[i]
 		b.earmarked -= m.amount
-		take := min(m.amount, spend)
-		b.remaining -= take
-		spend -= take
+		if b.expiresAt <= now {
+			take := min(m.amount, amount)
+			b.remaining -= take
+			amount -= take
+		}
 		if b.earmarked < 0 || b.remaining < b.earmarked {
 			panic(fmt.Sprintf("BUG: bucket %d of account %q: remaining %d earmarked %d", b.id, a.id, b.remaining, b.earmarked))
 		}
 	}
-	return spend
+	return a.spendFree(amount, now)
 }
 
 // freeCreditDue reports whether a bucket past its expiry still has free

@@ -279,19 +279,24 @@ func TestHoldTimeoutSweep(t *testing.T) {
 	mustCreate(t, d.Ledger, "a")
 	mustTopUp(t, d.Ledger, TopUpRequest{Account: "a", Amount: 10 * credit, OrderID: "o", Credit: CreditPaid})
 	mustHold(t, d.Ledger, "a", "old", credit)
+	mustHold(t, d.Ledger, "a", "old-but-running", credit)
 	clk.Advance(50 * time.Second)
 	mustHold(t, d.Ledger, "a", "young", credit)
 	clk.Advance(20 * time.Second)
-	if n, err := d.SweepHolds(clk.Nanos()); err != nil || n != 1 {
+	// A call still running keeps its hold whatever its age: a sweep once
+	// voided a live call under tight timeouts, and its output went free.
+	running := func(id string) bool { return id == "old-but-running" }
+	if n, err := d.SweepHolds(clk.Nanos(), running); err != nil || n != 1 {
 		t.Fatalf("unexpected sweep; n=%d err=%v", n, err)
 	}
-	if holds := d.OpenHolds(); len(holds) != 1 || holds[0].RequestID != "young" {
+	if holds := d.OpenHolds(); len(holds) != 2 {
 		t.Fatalf("unexpected open holds: %+v", holds)
 	}
 	entries, _, _ := d.Entries("a", 0, 1)
 	if entries[0].Kind != EntryVoid || entries[0].Reason != ReasonHoldTimeout || entries[0].RequestID != "old" {
 		t.Fatalf("the sweep must record its reason; got %+v", entries[0])
 	}
+	mustSettle(t, d.Ledger, "old-but-running", credit/2)
 	mustCheck(t, d.Ledger)
 }
 
@@ -438,4 +443,32 @@ func TestInvalidConfig(t *testing.T) {
 			t.Fatalf("expected an error for %d shards; got %v", n, err)
 		}
 	}
+}
+
+// TestSettleSpendsSoonestExpiringFirst: a settlement spends the soonest-
+// expiring credit even when another call freed it after this call's hold
+// earmarked later credit: before, the hold's own marks went first and the
+// freed credit was left to expire.
+func TestSettleSpendsSoonestExpiringFirst(t *testing.T) {
+	clk := newClock()
+	d := openDurable(t, Config{Now: clk.Now})
+	mustCreate(t, d.Ledger, "a")
+	soon, later := clk.Now().Add(time.Hour).UnixNano(), clk.Now().Add(48*time.Hour).UnixNano()
+	mustTopUp(t, d.Ledger, TopUpRequest{Account: "a", Amount: 5 * credit, OrderID: "g1", Credit: CreditGift, ExpiresAtNanos: soon})
+	mustTopUp(t, d.Ledger, TopUpRequest{Account: "a", Amount: 10 * credit, OrderID: "g2", Credit: CreditGift, ExpiresAtNanos: later})
+	mustHold(t, d.Ledger, "a", "b", 5*credit)  // earmarks the soon gift
+	mustHold(t, d.Ledger, "a", "a", 10*credit) // earmarks the later gift
+	if c, err := d.Void("b", "upstream_error", nil); err != nil || c.Wait() != nil {
+		t.Fatalf("cannot void: %v", err)
+	}
+	mustSettle(t, d.Ledger, "a", 5*credit)
+	got := map[int64]int64{}
+	for _, c := range mustAccount(t, d.Ledger, "a").Credits {
+		got[c.ExpiresAtNanos] = c.Remaining
+	}
+	if got[soon] != 0 || got[later] != 10*credit {
+		t.Fatalf("unexpected credits after the settlement; got soon %d, later %d; want 0 and %d", got[soon], got[later], 10*credit)
+	}
+	d.reopen()
+	mustCheck(t, d.Ledger)
 }

@@ -206,26 +206,15 @@ func (m *model) end(req string, charge int64, settle bool, now int64) error {
 	delete(m.holds, req)
 	if settle {
 		left := charge
-		// Spend from the hold's marks in spend order at hold time (= mark order).
-		var ids []int
-		for cid := range h.marks {
-			ids = append(ids, cid)
-		}
-		byID := map[int]*mCredit{}
-		for _, c := range a.credits {
-			byID[c.id] = c
-		}
-		sort.Slice(ids, func(i, j int) bool {
-			ci, cj := byID[ids[i]], byID[ids[j]]
-			if ci.exp != cj.exp {
-				return ci.exp < cj.exp
+		// The contract's order: the hold's marks on credit that expired
+		// during the call first (the hold is gone from m.holds, so its
+		// marks are free now), then the soonest-expiring free credit.
+		for _, c := range m.sorted(a) {
+			if c.exp <= now {
+				take := min(h.marks[c.id], left)
+				c.amount -= take
+				left -= take
 			}
-			return ci.id < cj.id
-		})
-		for _, cid := range ids {
-			take := min(h.marks[cid], left)
-			byID[cid].amount -= take
-			left -= take
 		}
 		left = m.spendFree(id, left, now)
 		a.debtN += left

@@ -449,7 +449,7 @@ func (l *Ledger) holdLocked(hs *holdShard, a *account, requestID, keyID string, 
 
 // unholdLocked undoes holdLocked before anything was recorded.
 func (l *Ledger) unholdLocked(a *account, h *hold) {
-	a.release(h.marks, 0)
+	a.spendHeld(h.marks, 0, h.startedAt)
 	a.held -= h.amount
 	a.openHolds--
 	openHolds.Dec()
@@ -580,9 +580,7 @@ func (l *Ledger) settleLocked(a *account, h *hold, actual, now int64) error {
 	if h.spendTracked {
 		a.releaseSpend(h, actual, l.spendLimitOf(h.keyID), now)
 	}
-	left := a.release(h.marks, actual)
-	left = a.spendFree(left, now)
-	a.debt += left
+	a.debt += a.spendHeld(h.marks, actual, now)
 	a.held -= h.amount
 	a.charged = charged
 	a.openHolds--
@@ -826,13 +824,16 @@ func (l *Ledger) OpenHolds() []HoldInfo {
 	return out
 }
 
-// SweepHolds voids every hold older than the hold timeout at now, with
-// reason ReasonHoldTimeout, and returns how many it voided.
-func (l *Ledger) SweepHolds(now int64) (int, error) {
+// SweepHolds voids every hold older than the hold timeout at now whose call
+// live does not report running (nil: none is), with reason
+// ReasonHoldTimeout, and returns how many it voided. A running call's hold
+// is left to its settlement whatever its age: voiding it would give its
+// output away.
+func (l *Ledger) SweepHolds(now int64, live func(requestID string) bool) (int, error) {
 	cutoff := now - int64(l.cfg.HoldTimeout)
 	n := 0
 	for _, h := range l.OpenHolds() {
-		if h.StartedAtNanos > cutoff {
+		if h.StartedAtNanos > cutoff || (live != nil && live(h.RequestID)) {
 			continue
 		}
 		c, err := l.Void(h.RequestID, ReasonHoldTimeout, nil)

@@ -5,6 +5,7 @@ package meter
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // Allocation tests: the hot path does not allocate in steady state. They are
@@ -100,14 +101,16 @@ func TestAllocationPrice(t *testing.T) {
 
 func TestAllocationBodies(t *testing.T) {
 	body := []byte(`{"id":"msg_01","type":"message","role":"assistant","model":"claude-opus-4-5-20251101","content":[{"type":"text","text":"Hello \"usage\" world"}],"usage":{"input_tokens":3,"cache_creation_input_tokens":22175,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":22175,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard","inference_geo":"not_available"}}`)
-	var u Usage
-	if n := testing.AllocsPerRun(100, func() { u, _ = ParseMessageUsage(body) }); n != 0 {
-		t.Fatalf("unexpected allocations in ParseMessageUsage; got %v; want 0", n)
+	var o Observer
+	var res StreamResult
+	if n := testing.AllocsPerRun(100, func() {
+		o.Reset(0)
+		_ = o.ObserveMessage(body)
+		res = o.Result()
+	}); n != 0 {
+		t.Fatalf("unexpected allocations in ObserveMessage; got %v; want 0", n)
 	}
-	dst := make([]byte, 0, 64)
-	if n := testing.AllocsPerRun(100, func() { u, dst, _ = ParseMessage(dst[:0], body) }); n != 0 {
-		t.Fatalf("unexpected allocations in ParseMessage; got %v; want 0", n)
-	}
+	u, dst := res.Usage, res.Model
 	if u.CacheCreation5mInputTokens != 22175 || string(dst) != "claude-opus-4-5-20251101" {
 		t.Fatalf("unexpected parse: %+v %q", u, dst)
 	}
@@ -128,5 +131,18 @@ func TestAllocationBodies(t *testing.T) {
 	}
 	if r.Model != "claude-sonnet-4-5" || r.CacheTTL != Cache1h || r.WebSearchMaxUses != 3 || r.Images != 1 || r.Messages != 3 {
 		t.Fatalf("unexpected request: %+v", r)
+	}
+}
+
+func TestAllocationCharge(t *testing.T) {
+	cat, err := LoadCatalogue("../configs/models.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := cat.Lookup("claude-sonnet-4-6")
+	r := observeChunks(readStream(t, "advisor_compaction.sse"))
+	at := time.Now()
+	if n := testing.AllocsPerRun(100, func() { _, _ = cat.Charge(m, r.Usage, &r, at, MultiplierOne) }); n != 0 {
+		t.Fatalf("unexpected allocations in Charge; got %v; want 0", n)
 	}
 }

@@ -5,21 +5,29 @@ import (
 	"testing"
 )
 
-func TestParseMessage(t *testing.T) {
+// parseMessage observes a whole reply with a fresh Observer.
+func parseMessage(body []byte) (Usage, string, error) {
+	var o Observer
+	o.Reset(0)
+	if err := o.ObserveMessage(body); err != nil {
+		return Usage{}, "", err
+	}
+	r := o.Result()
+	return r.Usage, string(r.Model), nil
+}
+
+func TestObserveMessage(t *testing.T) {
 	f := func(body string, want Usage, wantModel string) {
 		t.Helper()
-		u, model, err := ParseMessage([]byte("prefix:"), []byte(body))
+		u, model, err := parseMessage([]byte(body))
 		if err != nil {
 			t.Fatalf("unexpected error for %s: %s", body, err)
 		}
 		if u != want {
 			t.Fatalf("unexpected usage for %s;\ngot  %+v\nwant %+v", body, u, want)
 		}
-		if string(model) != "prefix:"+wantModel {
-			t.Fatalf("unexpected model; got %q; want %q", model, "prefix:"+wantModel)
-		}
-		if u2, err := ParseMessageUsage([]byte(body)); err != nil || u2 != want {
-			t.Fatalf("unexpected ParseMessageUsage result; got %+v, %v; want %+v", u2, err, want)
+		if model != wantModel {
+			t.Fatalf("unexpected model; got %q; want %q", model, wantModel)
 		}
 	}
 	// WIRE §2, verbatim.
@@ -43,12 +51,9 @@ func TestParseMessage(t *testing.T) {
 
 	bad := func(body string, wantErr error) {
 		t.Helper()
-		_, model, err := ParseMessage([]byte("dst"), []byte(body))
+		_, _, err := parseMessage([]byte(body))
 		if !errors.Is(err, wantErr) {
 			t.Fatalf("unexpected error for %s; got %v; want %v", body, err, wantErr)
-		}
-		if string(model) != "dst" {
-			t.Fatalf("unexpected model on error; got %q; want %q", model, "dst")
 		}
 	}
 	bad(``, ErrMalformedMessage)

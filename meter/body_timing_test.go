@@ -12,7 +12,7 @@ func benchMessage(textBytes int) []byte {
 		`"usage":{"input_tokens":3,"cache_creation_input_tokens":22175,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":22175,"ephemeral_1h_input_tokens":0},"output_tokens":612,"service_tier":"standard","inference_geo":"not_available"}}`)
 }
 
-func BenchmarkParseMessageUsage(b *testing.B) {
+func BenchmarkObserveMessage(b *testing.B) {
 	for _, size := range []struct {
 		name  string
 		bytes int
@@ -21,9 +21,11 @@ func BenchmarkParseMessageUsage(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
+			var o Observer
 			for b.Loop() {
-				if u, err := ParseMessageUsage(body); err != nil || u.OutputTokens != 612 {
-					b.Fatalf("unexpected result %+v, %v", u, err)
+				o.Reset(0)
+				if err := o.ObserveMessage(body); err != nil || o.Result().Usage.OutputTokens != 612 {
+					b.Fatalf("unexpected result %+v, %v", o.Result().Usage, err)
 				}
 			}
 		})

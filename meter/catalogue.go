@@ -68,7 +68,30 @@ type Upstream struct {
 	// CostMultiplier is what the upstream charges relative to list price
 	// (Bedrock's regional endpoints: 1.1), for Model.Cost.
 	CostMultiplier Multiplier
+	// Offers are the price modifiers this upstream serves the model with: a
+	// call asking for another is not routed here.
+	Offers ModifierSet
 }
+
+// ModifierSet is a set of the price modifiers a request can ask for.
+type ModifierSet uint8
+
+// Modifiers an upstream can offer.
+const (
+	OfferSpeedFast ModifierSet = 1 << iota
+	OfferInferenceGeoUS
+	// offersAll is what an anthropic upstream offers unless its entry says.
+	offersAll = OfferSpeedFast | OfferInferenceGeoUS
+)
+
+// Serves reports whether the upstream serves a request asking for m.
+func (u *Upstream) Serves(m Modifiers) bool {
+	return (m.Speed != SpeedFast || u.Offers&OfferSpeedFast != 0) &&
+		(m.InferenceGeo != GeoUS || u.Offers&OfferInferenceGeoUS != 0)
+}
+
+// modifierKeys are the catalogue's names of the modifiers an upstream offers.
+var modifierKeys = map[string]ModifierSet{"speed_fast": OfferSpeedFast, "inference_geo_us": OfferInferenceGeoUS}
 
 // Retired reports whether the model is retired at t: past its own retirement
 // time, or past the retirement time of every upstream that serves it.
@@ -198,6 +221,29 @@ type yamlUpstream struct {
 	ID             string      `yaml:"id"`
 	Retires        yamlTime    `yaml:"retires"`
 	CostMultiplier yamlDecimal `yaml:"cost_multiplier"`
+	Modifiers      *[]string   `yaml:"modifiers"`
+}
+
+// offers reads the modifiers an upstream of kind offers: the listed ones,
+// or, when the entry lists none, every one for anthropic (the first-party
+// API serves them all) and none for bedrock (it serves neither fast mode
+// nor data residency).
+func (yu *yamlUpstream) offers(kind string) (ModifierSet, error) {
+	if yu.Modifiers == nil {
+		if kind == UpstreamAnthropic {
+			return offersAll, nil
+		}
+		return 0, nil
+	}
+	var set ModifierSet
+	for _, name := range *yu.Modifiers {
+		bit, ok := modifierKeys[name]
+		if !ok {
+			return 0, fmt.Errorf("unknown modifier %q (want speed_fast or inference_geo_us)", name)
+		}
+		set |= bit
+	}
+	return set, nil
 }
 
 type yamlRates struct {
@@ -317,7 +363,11 @@ func (ym *yamlModel) model(node *yaml.Node) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model %s: upstream %s: %w", m.ID, kind, err)
 		}
-		m.Upstreams = append(m.Upstreams, Upstream{Kind: kind, ModelID: yu.ID, Retires: yu.Retires.t, CostMultiplier: cm})
+		offers, err := yu.offers(kind)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: upstream %s: %w", m.ID, kind, err)
+		}
+		m.Upstreams = append(m.Upstreams, Upstream{Kind: kind, ModelID: yu.ID, Retires: yu.Retires.t, CostMultiplier: cm, Offers: offers})
 	}
 	slices.SortFunc(m.Upstreams, func(a, b Upstream) int { return strings.Compare(a.Kind, b.Kind) })
 	if len(ym.Prices) == 0 {

@@ -11,7 +11,8 @@
 //     or cut off), and counts content bytes per kind so a cut-off stream can
 //     be estimated (EstimateOutputTokens). WriteEvent takes events that
 //     arrive already framed (Bedrock's event stream).
-//   - ParseMessageUsage reads the usage of a non-streaming JSON response.
+//   - Observer.ObserveMessage reads a non-streaming JSON response the way
+//     the Observer reads a stream, so both end in the same StreamResult.
 //   - InspectRequest validates what the gateway relies on in a request body and
 //     estimates an upper bound of its input tokens for the hold.
 //   - Catalogue (configs/models.yaml) maps model names to models with their

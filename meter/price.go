@@ -200,10 +200,41 @@ func (m *Model) Price(u Usage, at time.Time, accountMult Multiplier) (int64, err
 }
 
 func (v *PriceVersion) price(u *Usage, modelMult, accountMult Multiplier) (int64, error) {
+	var b Bill
+	b.addVersion(v, u, modelMult)
+	return b.Total(accountMult)
+}
+
+// Bill adds up the parts of one call's price exactly and rounds once: a
+// call can be priced at more than one model (an advisor's consultations, the
+// attempts of a server-side fallback), each part at its own model's rates,
+// multipliers and modifiers. The zero Bill is empty; it does not allocate.
+type Bill struct {
+	// acc is in nano-credits per million tokens, times every multiplier of
+	// a part: its model's and billModifierSlots modifiers (1e9 each, the
+	// multiplier 1, where a modifier does not apply), so that parts with
+	// different modifiers add up without rounding.
+	acc wide
+	err error
+}
+
+// billModifierSlots is the number of modifier factors in every part.
+const billModifierSlots = 3
+
+// Add adds usage u at model m's prices in force at at.
+func (b *Bill) Add(m *Model, u *Usage, at time.Time) {
+	b.addVersion(m.PriceAt(at), u, m.Multiplier)
+}
+
+func (b *Bill) addVersion(v *PriceVersion, u *Usage, modelMult Multiplier) {
+	if b.err != nil {
+		return
+	}
 	if u.InputTokens < 0 || u.OutputTokens < 0 || u.CacheCreationInputTokens < 0 ||
 		u.CacheCreation1hInputTokens < 0 || u.CacheReadInputTokens < 0 ||
-		u.WebSearchRequests < 0 || modelMult < 0 || accountMult < 0 {
-		return 0, ErrNegative
+		u.WebSearchRequests < 0 || modelMult < 0 {
+		b.err = ErrNegative
+		return
 	}
 	r := &v.Rates
 	if lc := v.LongContext; lc != nil && sat(sat(u.InputTokens, u.CacheCreationInputTokens), u.CacheReadInputTokens) > lc.Threshold {
@@ -211,39 +242,50 @@ func (v *PriceVersion) price(u *Usage, modelMult, accountMult Multiplier) (int64
 	}
 	h1 := min(u.CacheCreation1hInputTokens, u.CacheCreationInputTokens)
 	m5 := u.CacheCreationInputTokens - h1
-
-	// acc is in nano-credits per million tokens, times 1e9 per multiplier applied.
-	var acc wide
-	acc.addMul(uint64(u.InputTokens), uint64(r.Input))
-	acc.addMul(uint64(u.OutputTokens), uint64(r.Output))
-	acc.addMul(uint64(m5), uint64(r.CacheWrite5m))
-	acc.addMul(uint64(h1), uint64(r.CacheWrite1h))
-	acc.addMul(uint64(u.CacheReadInputTokens), uint64(r.CacheRead))
-	scale := 0 // number of 1e9 factors in acc
-	for _, mm := range [...]Multiplier{
+	var part wide
+	part.addMul(uint64(u.InputTokens), uint64(r.Input))
+	part.addMul(uint64(u.OutputTokens), uint64(r.Output))
+	part.addMul(uint64(m5), uint64(r.CacheWrite5m))
+	part.addMul(uint64(h1), uint64(r.CacheWrite1h))
+	part.addMul(uint64(u.CacheReadInputTokens), uint64(r.CacheRead))
+	for _, mm := range [billModifierSlots]Multiplier{
 		v.Modifiers.forSpeed(u.Speed), v.Modifiers.forGeo(u.InferenceGeo), v.Modifiers.forTier(u.ServiceTier),
 	} {
-		if mm != 0 && mm != MultiplierOne {
-			acc.mul(uint64(mm))
-			scale++
+		if mm == 0 {
+			mm = MultiplierOne
 		}
+		part.mul(uint64(mm))
 	}
 	if u.WebSearchRequests > 0 && v.WebSearchPriced {
-		// Per 1,000 searches is 1,000 times the per-million-tokens scale.
+		// Per 1,000 searches is 1,000 times the per-million-tokens scale;
+		// modifiers do not apply to searches.
 		var ws wide
 		ws.addMul(uint64(u.WebSearchRequests), uint64(v.WebSearchPer1000)*1000)
-		for range scale {
+		for range billModifierSlots {
 			ws.mul(NanosPerCredit)
 		}
-		acc.add(&ws)
+		part.add(&ws)
 	}
-	acc.mul(uint64(modelMult))
+	part.mul(uint64(modelMult))
+	b.acc.add(&part)
+}
+
+// Total returns the bill's price for an account with multiplier
+// accountMult, rounded up once to a whole nano-credit.
+func (b *Bill) Total(accountMult Multiplier) (int64, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if accountMult < 0 {
+		return 0, ErrNegative
+	}
+	acc := b.acc
 	acc.mul(uint64(accountMult))
 	// ceil(ceil(x/a)/b) == ceil(x/(a*b)) for positive integers, so dividing in
 	// steps still rounds once.
 	acc.divCeil(1_000_000 * NanosPerCredit) // per million tokens, model multiplier
 	acc.divCeil(NanosPerCredit)             // account multiplier
-	for range scale {
+	for range billModifierSlots {
 		acc.divCeil(NanosPerCredit)
 	}
 	n, ok := acc.int63()
@@ -386,8 +428,9 @@ func (m *Model) Cost(kind string, u Usage, at time.Time) (int64, error) {
 }
 
 // wide is a 384-bit unsigned integer, little-endian words: wide enough for
-// int64 tokens times the largest rate, summed, times five multipliers, so
-// Price never loses a digit before its one rounding.
+// int64 tokens times the largest rate, summed, times five multipliers, and
+// about thirty such parts added, so a Bill never loses a digit before its
+// one rounding.
 type wide [6]uint64
 
 // addMul adds a*b.

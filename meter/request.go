@@ -53,9 +53,18 @@ const (
 	// ImageTokens covers one image: the largest images current models accept,
 	// about 5 megapixels at 750 pixels per token.
 	ImageTokens = 7000
-	// DocumentTokens covers a document the gateway cannot see (a URL or a
-	// Files API file_id).
-	DocumentTokens = 100000
+	// PDFPageTokens covers one page of a PDF: the page's text (a dense page
+	// holds about 1,600 tokens of English, 3,000 of CJK) plus the image of
+	// the page the model also reads (pages are rendered at most 1,568 pixels
+	// on the long side, about 1,600 tokens).
+	PDFPageTokens = 4000 + 2500
+	// MaxPDFPages is the page limit of a PDF request; a PDF whose pages the
+	// meter cannot count (compressed object streams) is held at it.
+	MaxPDFPages = 100
+	// UnboundedDocumentTokens stands for a document the gateway cannot see
+	// (a URL or a Files API file_id): more than any context window, so the
+	// hold is taken at the model's window (Hold caps the estimate there).
+	UnboundedDocumentTokens = 10_000_000
 )
 
 // maxTokensLimit is the largest max_tokens accepted before the model is known
@@ -88,8 +97,8 @@ type Request struct {
 	// server-tool loop: text at one token per two UTF-8 bytes (English runs
 	// near four bytes per token, code near three, CJK three bytes per
 	// character and about one token each), JSON keys and numbers likewise,
-	// base64 PDF documents at one token per decoded byte plus ImageTokens, and
-	// the fixed costs above for images, unseen documents, tools and MCP servers.
+	// base64 PDF documents at PDFPageTokens per page, and the fixed costs
+	// above for images, unseen documents, tools and MCP servers.
 	EstimatedInputTokens int64
 	// CacheTTL is the longest cache lifetime asked for anywhere.
 	CacheTTL CacheTTL
@@ -518,12 +527,11 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 				}
 				continue
 			case s.keyIs("data") && bytes.Equal(srcType, []byte("base64")):
-				end, n, _, ok := scanString(b, s.i)
+				raw, esc, end, ok := stringAt(b, s.i)
 				if !ok {
 					return 0, typeError(b, s.i, "source.data", "a string")
 				}
-				// A PDF: one token per decoded byte, plus one page image.
-				e.fixed = sat(sat(e.fixed, n/4*3), ImageTokens)
+				e.fixed = sat(e.fixed, PDFPageTokens*countPDFPages(raw, esc))
 				s.i = end
 				continue
 			case s.keyIs("data"):
@@ -531,7 +539,7 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 			case s.keyIs("content"):
 				s.i, err = e.content(b, s.i, "source.content", depth+2)
 			case s.keyIs("url"), s.keyIs("file_id"):
-				e.fixed = sat(e.fixed, DocumentTokens)
+				e.fixed = sat(e.fixed, UnboundedDocumentTokens)
 				if !s.skip(4) {
 					return 0, errInvalidJSON
 				}

@@ -102,9 +102,9 @@ func TestInspectRequest(t *testing.T) {
 			EstimatedInputTokens: 16 + 58})
 	f(`{"model":"m","max_tokens":1,"cache_control":{"type":"ephemeral"},"messages":[]}`,
 		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, CacheTTL: Cache5m, EstimatedInputTokens: 16})
-	// Images at a fixed cost whatever their size; base64 PDFs by their decoded
-	// size plus a page image; URL and file documents at a fixed cost; text
-	// documents as text.
+	// Images at a fixed cost whatever their size; base64 PDFs by their pages
+	// (none visible here: the page limit); URL and file documents beyond any
+	// window; text documents as text.
 	f(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[`+
 		`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"`+strings.Repeat("A", 4000)+`"}},`+
 		`{"source":{"type":"url","url":"https://example.com/a.png"},"type":"image"},`+
@@ -112,10 +112,10 @@ func TestInspectRequest(t *testing.T) {
 		`{"type":"document","source":{"type":"url","url":"https://example.com/a.pdf"}},`+
 		`{"type":"document","source":{"type":"text","media_type":"text/plain","data":"abcdefgh"},"title":"T"}]}]}`,
 		Request{Model: "m", ModelStart: 9, ModelEnd: 12, MaxTokens: 1, Messages: 1, Images: 2, Documents: 3,
-			// 2 images, a 3000-byte PDF plus a page image, a URL document;
-			// text: role user content (15), type image twice (18), type
-			// document three times (36), data abcdefgh (8), title T (6): 83 bytes.
-			EstimatedInputTokens: 16 + 2*ImageTokens + 3000 + ImageTokens + DocumentTokens + 42})
+			// 2 images, a PDF without visible pages, a URL document; text:
+			// role user content (15), type image twice (18), type document
+			// three times (36), data abcdefgh (8), title T (6): 83 bytes.
+			EstimatedInputTokens: 16 + 2*ImageTokens + MaxPDFPages*PDFPageTokens + UnboundedDocumentTokens + 42})
 	// Tools: custom tools cost their text plus the tool-use prompt; web search
 	// counts uses; code execution cannot be metered; MCP servers cost a fixed amount.
 	f(`{"model":"m","max_tokens":1,"messages":[],"tools":[`+

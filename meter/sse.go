@@ -112,22 +112,54 @@ type StreamResult struct {
 	// amazon-bedrock-invocationMetrics; MetricsDisagreed is true when they
 	// differed from the events' usage and so replaced it.
 	InvocationMetrics, MetricsDisagreed bool
+
+	// Iterations is usage.iterations as last reported, folded by kind and
+	// model (views into the Observer, valid like Model); nil when none was.
+	Iterations []Iteration
+	// FallbackModel is to.model of the last fallback content block: the
+	// model a server-side fallback handed the reply to mid-output; empty
+	// when there was none (or it was longer than 128 bytes).
+	FallbackModel []byte
+	// Refused is set when the last stop_reason reported was "refusal".
+	Refused bool
+	// SpeedReported and GeoReported are set when the usage reported speed and
+	// inference_geo (which only message_start and whole replies carry).
+	SpeedReported, GeoReported bool
+	// ContentBytesAtReport and BlocksAtReport are ContentBytes' sum and
+	// Blocks when the usage last reported output_tokens: what streamed after
+	// that report is what an estimate adds to it.
+	ContentBytesAtReport int64
+	BlocksAtReport       int
 }
 
-// EstimateOutputTokens estimates the output of a stream that was cut off, from
-// the content bytes seen: one token per 3 bytes of decoded content (English
-// prose runs near 4 bytes per token, code near 3, CJK text 3 bytes per
-// character and about one token each), plus 16 tokens per content block for
-// the framing the model emits (tool names and ids), and never less than the
-// last output_tokens reported. It leans high: a cut-off call has usually
-// generated more than was delivered.
+// EstimateOutputTokens estimates the output of a stream that was cut off: the
+// last output_tokens reported plus an estimate of the content streamed after
+// that report (so nothing is counted twice): one token per 3 bytes of
+// decoded text, thinking and tool input (English prose runs near 4 bytes per
+// token, code near 3, CJK text 3 bytes per character and about one token
+// each), plus 16 tokens per content block started since, for the framing the
+// model emits (tool names and ids). It leans high: a cut-off call has
+// usually generated more than was delivered.
 func EstimateOutputTokens(r *StreamResult) int64 {
+	n := max(r.contentBytes()-r.ContentBytesAtReport, 0)
+	est := sat(n/3+int64(n%3+2)/3, 16*int64(max(r.Blocks-r.BlocksAtReport, 0)))
+	return sat(r.Usage.OutputTokens, est)
+}
+
+// contentBytes is the sum of ContentBytes.
+func (r *StreamResult) contentBytes() int64 {
 	var n int64
 	for _, b := range r.ContentBytes {
 		n = sat(n, b)
 	}
-	est := sat(n/3+int64(n%3+2)/3, 16*int64(r.Blocks))
-	return max(est, r.Usage.OutputTokens)
+	return n
+}
+
+// RefusedBeforeOutput reports whether the reply is a refusal that came
+// before any output reached the client: such a call is not billed.
+func (r *StreamResult) RefusedBeforeOutput() bool {
+	return r.Refused && r.ContentBytes[ContentText] == 0 && r.ContentBytes[ContentThinking] == 0 &&
+		r.ContentBytes[ContentToolInput] == 0
 }
 
 // Observer watches an Anthropic SSE stream as it passes: it frames lines and
@@ -159,10 +191,12 @@ type Observer struct {
 	oversized   bool
 	haveMetrics bool
 
-	res     StreamResult
-	fold    usageFold
-	metrics usageFields // Bedrock invocationMetrics in usage terms
-	model   [maxModelBytes]byte
+	res      StreamResult
+	fold     usageFold
+	metrics  usageFields // Bedrock invocationMetrics in usage terms
+	model    [maxModelBytes]byte
+	fallback [maxModelBytes]byte
+	iters    iterations
 }
 
 type lineState uint8
@@ -449,7 +483,7 @@ func (o *Observer) onMessageStart(b []byte) bool {
 		for m.next() {
 			switch {
 			case m.keyIs("usage"):
-				end, ok := parseUsage(b, m.i, &u)
+				end, ok := parseUsage(b, m.i, &u, &o.iters)
 				if !ok {
 					return false
 				}
@@ -482,7 +516,16 @@ func (o *Observer) onMessageStart(b []byte) bool {
 	o.model = model
 	o.res.Model = o.model[:modelLen]
 	o.res.SawMessageStart = true
+	o.reported(&u)
 	return true
+}
+
+// reported notes a usage report: what content had streamed when it last
+// reported output.
+func (o *Observer) reported(u *usageFields) {
+	if u.set&fOutput != 0 {
+		o.res.ContentBytesAtReport, o.res.BlocksAtReport = o.res.contentBytes(), o.res.Blocks
+	}
 }
 
 func (o *Observer) onMessageDelta(b []byte) bool {
@@ -490,21 +533,38 @@ func (o *Observer) onMessageDelta(b []byte) bool {
 	haveUsage := false
 	it := openObject(b, 0)
 	for it.next() {
-		if !it.keyIs("usage") {
+		switch {
+		case it.keyIs("usage"):
+			end, ok := parseUsage(b, it.i, &u, &o.iters)
+			if !ok {
+				return false
+			}
+			it.i, haveUsage = end, true
+		case it.keyIs("delta"):
+			sub := it.sub()
+			for sub.next() {
+				if !sub.keyIs("stop_reason") {
+					sub.skip(2)
+					continue
+				}
+				raw, esc, end, ok := stringAt(b, sub.i)
+				if !ok {
+					sub.skip(2) // null: no stop reason yet
+					continue
+				}
+				o.res.Refused, sub.i = rawEqual(raw, esc, "refusal"), end
+			}
+			it.exit(&sub)
+		default:
 			it.skip(1)
-			continue
 		}
-		end, ok := parseUsage(b, it.i, &u)
-		if !ok {
-			return false
-		}
-		it.i, haveUsage = end, true
 	}
 	if it.bad || !atEnd(b, it.i) {
 		return false
 	}
 	if haveUsage {
 		o.fold.onDelta(&u)
+		o.reported(&u)
 	}
 	return true
 }
@@ -592,9 +652,8 @@ func internErrorType(raw []byte, esc bool) string {
 	return string(d)
 }
 
-// onContent counts the content bytes of a content_block_start or _delta event.
-// Each field name maps to one kind whatever the block or delta type, so the
-// order of keys does not matter: text, thinking, partial_json, and the rest.
+// onContent counts the content bytes of a content_block_start or _delta event:
+// the block or delta under objKey.
 func (o *Observer) onContent(b []byte, objKey string) bool {
 	var n [NumContentKinds]int64
 	it := openObject(b, 0)
@@ -604,47 +663,96 @@ func (o *Observer) onContent(b []byte, objKey string) bool {
 			continue
 		}
 		sub := it.sub()
-		for sub.next() {
-			kind := ContentOther
-			switch {
-			case sub.keyIs("text"):
-				kind = ContentText
-			case sub.keyIs("thinking"):
-				kind = ContentThinking
-			case sub.keyIs("partial_json"):
-				kind = ContentToolInput
-			case sub.keyIs("signature"), sub.keyIs("data"):
-			case sub.keyIs("citation"):
-				start := sub.i
-				if sub.skip(3) {
-					n[ContentOther] += int64(sub.i - start)
-				}
-				continue
-			default:
-				sub.skip(3)
-				continue
-			}
-			if sub.i < len(b) && b[sub.i] == '"' {
-				end, l, _, ok := scanString(b, sub.i)
-				if !ok {
-					sub.fail()
-					continue
-				}
-				n[kind] += l
-				sub.i = end
-				continue
-			}
-			sub.skip(3)
-		}
+		o.countBlock(&sub, &n, false)
 		it.exit(&sub)
 	}
 	if it.bad || !atEnd(b, it.i) {
 		return false
 	}
+	o.addContent(&n)
+	return true
+}
+
+func (o *Observer) addContent(n *[NumContentKinds]int64) {
 	for k, v := range n {
 		o.res.ContentBytes[k] = sat(o.res.ContentBytes[k], v)
 	}
-	return true
+}
+
+// countBlock adds the content bytes of the members of a content block or
+// delta to n. Each field name maps to one kind whatever the block or delta
+// type, so the order of keys does not matter: text, thinking, partial_json
+// (and, in a whole reply, a tool's input object), and the rest.
+func (o *Observer) countBlock(sub *objIter, n *[NumContentKinds]int64, wholeReply bool) {
+	b := sub.b
+	for sub.next() {
+		kind := ContentOther
+		switch {
+		case sub.keyIs("text"):
+			kind = ContentText
+		case sub.keyIs("thinking"):
+			kind = ContentThinking
+		case sub.keyIs("partial_json"):
+			kind = ContentToolInput
+		case wholeReply && sub.keyIs("input"):
+			start := sub.i
+			if sub.skip(3) {
+				n[ContentToolInput] += int64(sub.i - start)
+			}
+			continue
+		case sub.keyIs("signature"), sub.keyIs("data"):
+		case sub.keyIs("to"):
+			// A fallback block: {"type":"fallback","from":{...},"to":{"model":...}}.
+			if !o.onFallbackTo(sub) {
+				sub.fail()
+			}
+			continue
+		case sub.keyIs("citation"):
+			start := sub.i
+			if sub.skip(3) {
+				n[ContentOther] += int64(sub.i - start)
+			}
+			continue
+		default:
+			sub.skip(3)
+			continue
+		}
+		if sub.i < len(b) && b[sub.i] == '"' {
+			end, l, _, ok := scanString(b, sub.i)
+			if !ok {
+				sub.fail()
+				continue
+			}
+			n[kind] += l
+			sub.i = end
+			continue
+		}
+		sub.skip(3)
+	}
+}
+
+// onFallbackTo reads the model of a fallback block's "to" object.
+func (o *Observer) onFallbackTo(it *objIter) bool {
+	to := it.sub()
+	for to.next() {
+		if !to.keyIs("model") {
+			to.skip(4)
+			continue
+		}
+		raw, _, end, ok := stringAt(to.b, to.i)
+		if !ok {
+			to.skip(4)
+			continue
+		}
+		d, fits := appendUnescaped(o.fallback[:0], raw, true)
+		o.res.FallbackModel = nil
+		if fits {
+			o.res.FallbackModel = d
+		}
+		to.i = end
+	}
+	it.exit(&to)
+	return !it.bad
 }
 
 // Result returns what has been seen so far. It may be called at any time, and
@@ -652,6 +760,10 @@ func (o *Observer) onContent(b []byte, objKey string) bool {
 func (o *Observer) Result() StreamResult {
 	r := o.res
 	r.Usage = o.fold.usage()
+	r.SpeedReported, r.GeoReported = o.fold.start.set&fSpeed != 0, o.fold.start.set&fGeo != 0
+	if o.iters.seen {
+		r.Iterations = o.iters.list()
+	}
 	if o.haveMetrics {
 		r.InvocationMetrics = true
 		r.MetricsDisagreed = applyMetrics(&r.Usage, &o.metrics, &o.fold)

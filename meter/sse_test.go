@@ -21,10 +21,16 @@ func readStream(t testing.TB, name string) []byte {
 
 // resultString renders a result comparably: Model as a string, everything else
 // as it is.
+// resultString formats r for comparison. The report marks
+// (ContentBytesAtReport, BlocksAtReport) are left out: they follow from where
+// usage was reported, which TestEstimateAfterReport checks; so are the
+// modifier report flags.
 func resultString(r StreamResult) string {
-	m := string(r.Model)
-	r.Model = nil
-	return fmt.Sprintf("%+v model=%q", r, m)
+	m, fb := string(r.Model), string(r.FallbackModel)
+	r.Model, r.FallbackModel = nil, nil
+	r.ContentBytesAtReport, r.BlocksAtReport = 0, 0
+	r.SpeedReported, r.GeoReported = false, false // TestSettledModifiers
+	return fmt.Sprintf("%+v model=%q fallback=%q", r, m, fb)
 }
 
 // observeChunks feeds chunks to a fresh Observer and returns its result.
@@ -193,9 +199,12 @@ func TestObserverGolden(t *testing.T) {
 		Events:          8,
 	}, "claude-haiku-4-5-20251001")
 
+	// A refusal after output (text streamed first), with its iterations.
 	f("padded.sse", StreamResult{
 		End:             EndCompleted,
 		Usage:           Usage{InputTokens: 1200, OutputTokens: 77, CacheReadInputTokens: 800},
+		Refused:         true,
+		Iterations:      []Iteration{{Kind: IterMessage, Usage: Usage{InputTokens: 1200, OutputTokens: 77, CacheReadInputTokens: 800}}},
 		SawMessageStart: true,
 		ContentBytes:    [NumContentKinds]int64{ContentText: 5, ContentThinking: 30, ContentOther: 12},
 		Blocks:          2,
@@ -447,8 +456,8 @@ func TestEstimateOutputTokens(t *testing.T) {
 	f([NumContentKinds]int64{ContentText: 3}, 0, 0, 1)
 	f([NumContentKinds]int64{ContentText: 4}, 0, 0, 2)
 	f([NumContentKinds]int64{ContentText: 300, ContentThinking: 300, ContentToolInput: 299, ContentOther: 1}, 2, 0, 332)
-	// Never below what the stream reported.
-	f([NumContentKinds]int64{ContentText: 30}, 1, 500, 500)
+	// What was reported, plus what streamed after the report.
+	f([NumContentKinds]int64{ContentText: 30}, 1, 500, 500+10+16)
 	// Saturates rather than wrapping.
 	f([NumContentKinds]int64{ContentText: 1<<63 - 1, ContentOther: 1<<63 - 1}, 1, 0, (1<<63-1)/3+1+16)
 }
@@ -496,4 +505,28 @@ func TestStream200(t *testing.T) {
 	if r.Events != 200 || r.End != EndCompleted || r.Usage.OutputTokens != 612 || r.MalformedEvents != 0 {
 		t.Fatalf("unexpected result of the 200-event stream: %s", resultString(r))
 	}
+}
+
+// TestEstimateAfterReport: a cut-off stream is charged the output last
+// reported plus an estimate of what streamed after that report, never the
+// bytes before it twice. A stream cut by the total timeout was once charged
+// only message_start's placeholder output.
+func TestEstimateAfterReport(t *testing.T) {
+	start := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	delta := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"abcdefghi\"}}\n\n"
+	report := "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},\"usage\":{\"output_tokens\":40}}\n\n"
+	f := func(stream string, want int64) {
+		t.Helper()
+		r := observeChunks([]byte(stream))
+		if got := EstimateOutputTokens(&r); got != want {
+			t.Fatalf("unexpected estimate; got %d; want %d", got, want)
+		}
+	}
+	// 184 deltas after the placeholder: 1 + 184*9/3 + 16 for the block.
+	f(start+strings.Repeat(delta, 184), 1+184*3+16)
+	// A report of 40, then 10 more deltas: 40 + 10*9/3.
+	f(start+strings.Repeat(delta, 5)+report+strings.Repeat(delta, 10), 40+30)
+	// Nothing after the report: the report alone.
+	f(start+strings.Repeat(delta, 5)+report, 40)
 }

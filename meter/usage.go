@@ -119,79 +119,98 @@ const (
 )
 
 // parseUsage parses the usage object at b[i] into u and returns the index after
-// it. A field with a value that is not a non-negative int64 makes the whole
-// object malformed: the SDKs' typed decoders reject such an event too.
-func parseUsage(b []byte, i int, u *usageFields) (int, bool) {
+// it; its iterations array goes into iters, when iters is not nil. A field
+// with a value that is not a non-negative int64 makes the whole object
+// malformed: the SDKs' typed decoders reject such an event too.
+func parseUsage(b []byte, i int, u *usageFields, iters *iterations) (int, bool) {
 	*u = usageFields{}
 	it := openObject(b, i)
 	for it.next() {
-		switch {
-		case it.keyIs("input_tokens"):
-			it.intField(&u.input, &u.set, fInput)
-		case it.keyIs("output_tokens"):
-			it.intField(&u.output, &u.set, fOutput)
-		case it.keyIs("cache_creation_input_tokens"):
-			it.intField(&u.cacheCreation, &u.set, fCacheCreation)
-		case it.keyIs("cache_read_input_tokens"):
-			it.intField(&u.cacheRead, &u.set, fCacheRead)
-		case it.keyIs("cache_creation"):
-			// A repeated key replaces the whole object, as in JSON.
-			u.eph5m, u.eph1h, u.set = 0, 0, u.set&^(fEph5m|fEph1h)
-			s := it.sub()
-			for s.next() {
-				switch {
-				case s.keyIs("ephemeral_5m_input_tokens"):
-					s.intField(&u.eph5m, &u.set, fEph5m)
-				case s.keyIs("ephemeral_1h_input_tokens"):
-					s.intField(&u.eph1h, &u.set, fEph1h)
-				default:
-					s.skip(2)
-				}
+		if iters != nil && it.keyIs("iterations") {
+			end, ok := parseIterations(b, it.i, iters)
+			if !ok {
+				return it.i, false
 			}
-			it.exit(&s)
-		case it.keyIs("server_tool_use"):
-			u.webSearch, u.webFetch, u.set = 0, 0, u.set&^(fWebSearch|fWebFetch)
-			s := it.sub()
-			for s.next() {
-				switch {
-				case s.keyIs("web_search_requests"):
-					s.intField(&u.webSearch, &u.set, fWebSearch)
-				case s.keyIs("web_fetch_requests"):
-					s.intField(&u.webFetch, &u.set, fWebFetch)
-				default:
-					s.skip(2)
-				}
-			}
-			it.exit(&s)
-		case it.keyIs("speed"):
-			u.speed = SpeedStandard
-			if raw, esc, ok := it.stringField(&u.set, fSpeed); ok {
-				u.speed = speedOf(raw, esc)
-				if u.speed == SpeedUnknown {
-					u.speed = SpeedStandard // a response value we cannot price is priced as standard
-				}
-			}
-		case it.keyIs("inference_geo"):
-			u.geo = GeoDefault
-			if raw, esc, ok := it.stringField(&u.set, fGeo); ok {
-				u.geo = geoOf(raw, esc)
-				if u.geo == GeoUnknown {
-					u.geo = GeoDefault
-				}
-			}
-		case it.keyIs("service_tier"):
-			u.tier = TierStandard
-			if raw, esc, ok := it.stringField(&u.set, fTier); ok {
-				u.tier = tierOf(raw, esc)
-				if u.tier == TierUnknown {
-					u.tier = TierStandard
-				}
-			}
-		default:
-			it.skip(1)
+			it.i = end
+			continue
+		}
+		if !u.member(&it) {
+			return it.i, false
 		}
 	}
 	return it.i, !it.bad
+}
+
+// member reads the current member of a usage object: a counter, the cache
+// split, the server-tool counts or a modifier; anything else is skipped. It
+// reports false when the object went bad.
+func (u *usageFields) member(it *objIter) bool {
+	switch {
+	case it.keyIs("input_tokens"):
+		it.intField(&u.input, &u.set, fInput)
+	case it.keyIs("output_tokens"):
+		it.intField(&u.output, &u.set, fOutput)
+	case it.keyIs("cache_creation_input_tokens"):
+		it.intField(&u.cacheCreation, &u.set, fCacheCreation)
+	case it.keyIs("cache_read_input_tokens"):
+		it.intField(&u.cacheRead, &u.set, fCacheRead)
+	case it.keyIs("cache_creation"):
+		// A repeated key replaces the whole object, as in JSON.
+		u.eph5m, u.eph1h, u.set = 0, 0, u.set&^(fEph5m|fEph1h)
+		s := it.sub()
+		for s.next() {
+			switch {
+			case s.keyIs("ephemeral_5m_input_tokens"):
+				s.intField(&u.eph5m, &u.set, fEph5m)
+			case s.keyIs("ephemeral_1h_input_tokens"):
+				s.intField(&u.eph1h, &u.set, fEph1h)
+			default:
+				s.skip(2)
+			}
+		}
+		it.exit(&s)
+	case it.keyIs("server_tool_use"):
+		u.webSearch, u.webFetch, u.set = 0, 0, u.set&^(fWebSearch|fWebFetch)
+		s := it.sub()
+		for s.next() {
+			switch {
+			case s.keyIs("web_search_requests"):
+				s.intField(&u.webSearch, &u.set, fWebSearch)
+			case s.keyIs("web_fetch_requests"):
+				s.intField(&u.webFetch, &u.set, fWebFetch)
+			default:
+				s.skip(2)
+			}
+		}
+		it.exit(&s)
+	case it.keyIs("speed"):
+		u.speed = SpeedStandard
+		if raw, esc, ok := it.stringField(&u.set, fSpeed); ok {
+			u.speed = speedOf(raw, esc)
+			if u.speed == SpeedUnknown {
+				u.speed = SpeedStandard // a response value we cannot price is priced as standard
+			}
+		}
+	case it.keyIs("inference_geo"):
+		u.geo = GeoDefault
+		if raw, esc, ok := it.stringField(&u.set, fGeo); ok {
+			u.geo = geoOf(raw, esc)
+			if u.geo == GeoUnknown {
+				u.geo = GeoDefault
+			}
+		}
+	case it.keyIs("service_tier"):
+		u.tier = TierStandard
+		if raw, esc, ok := it.stringField(&u.set, fTier); ok {
+			u.tier = tierOf(raw, esc)
+			if u.tier == TierUnknown {
+				u.tier = TierStandard
+			}
+		}
+	default:
+		it.skip(1)
+	}
+	return !it.bad
 }
 
 // intField reads the current value as a non-negative int64 into *dst and marks
@@ -333,4 +352,23 @@ func sat(a, b int64) int64 {
 		return s
 	}
 	return 1<<63 - 1
+}
+
+// SettledModifiers are the modifiers a call is billed with: what the
+// upstream reported where it reported them, else what the request asked for
+// (Bedrock never reports speed or residency; a first-party reply may leave a
+// field out). disagreed is set when a report differs from the request.
+func SettledModifiers(asked Modifiers, r *StreamResult) (m Modifiers, disagreed bool) {
+	m = r.Usage.Modifiers
+	if !r.SpeedReported {
+		m.Speed = asked.Speed
+	} else if m.Speed != asked.Speed {
+		disagreed = true
+	}
+	if !r.GeoReported {
+		m.InferenceGeo = asked.InferenceGeo
+	} else if m.InferenceGeo != asked.InferenceGeo {
+		disagreed = true
+	}
+	return m, disagreed
 }

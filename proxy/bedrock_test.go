@@ -503,7 +503,7 @@ func TestBedrockClientDisconnect(t *testing.T) {
 
 // TestBedrockIdleTimeout: a Bedrock stream that falls silent mid-frame or
 // between frames ends with an appended timeout_error, outcome timeout,
-// charged what it reported.
+// charged what it reported plus what it streamed since.
 func TestBedrockIdleTimeout(t *testing.T) {
 	h, _ := newBedrockHarness(t, withShortTimeouts())
 	a := h.newAccount("10")
@@ -513,7 +513,7 @@ func TestBedrockIdleTimeout(t *testing.T) {
 		t.Fatalf("unexpected events before the timeout; got %v", eventNames(evs))
 	}
 	checkAppendedError(t, resp, evs, "timeout_error")
-	u := expectedStartUsage(t, body)
+	u := timeoutUsage(t, body, evs, 100)
 	checkRecordUsage(t, c, u)
 	h.checkSettled(a, c, "timeout", haikuPrice(u))
 }

@@ -50,8 +50,11 @@ type callState struct {
 	requestID string
 	key       *ledger.Key
 	settings  ledger.AccountSettings
-	// model is the catalogue's model once the request named a known one.
-	model *meter.Model
+	// cat is the catalogue the call started with; model is its model once
+	// the request named a known one; served is the model the settlement
+	// billed the reply at (another one after a server-side fallback).
+	cat           *meter.Catalogue
+	model, served *meter.Model
 	// up is the upstream of the current attempt, then the one that served.
 	up *upstream
 	// routes are the candidate upstreams in the order to try them (route.go).
@@ -304,7 +307,7 @@ func (c *call) finishStream() {
 	if r.End == meter.EndError {
 		outcome = ledger.OutcomeStreamError
 	}
-	c.settle(outcome, r.Usage, false)
+	c.settle(outcome, &r, r.Usage, false)
 }
 
 // failStream settles a stream the upstream ended without a final event, or
@@ -327,12 +330,12 @@ func (c *call) failStream(err error) {
 	case isTimeout(err):
 		outcome = ledger.OutcomeTimeout
 		typ, msg = errTimeout, "the upstream stopped sending"
-	default:
-		// The upstream went away mid-reply: it did at least the work it
-		// streamed, which may be more than its last usage event says.
-		usage.OutputTokens, estimated = c.estimateOutput(&r)
 	}
-	c.settle(outcome, usage, estimated)
+	// Silent, past the total timeout, or gone mid-reply: the upstream did
+	// at least the work it streamed, which may be more than its last usage
+	// event says.
+	usage.OutputTokens, estimated = c.estimateOutput(&r)
+	c.settle(outcome, &r, usage, estimated)
 	c.pending = appendErrorEvent(c.bufs.pending[:0], typ, msg, c.requestID)
 	c.bufs.pending = c.pending
 	c.ubody.close()
@@ -354,20 +357,18 @@ func (c *call) clientLeft() {
 	r := c.obs.Result()
 	usage := r.Usage
 	usage.OutputTokens, _ = c.estimateOutput(&r)
-	c.settle(ledger.OutcomeClientDisconnected, usage, true)
+	c.settle(ledger.OutcomeClientDisconnected, &r, usage, true)
 	c.finish()
 }
 
-// estimateOutput is the output of a stream cut short: the larger of what the
-// upstream reported and an estimate from the content bytes seen, never above
-// max_tokens (no call produces more). estimated tells whether the estimate won.
+// estimateOutput is the output of a stream cut short: what the upstream
+// last reported plus an estimate of what streamed after that report, never
+// above max_tokens (no call produces more), nor below the report.
+// estimated tells whether anything was added to the report.
 func (c *call) estimateOutput(r *meter.StreamResult) (int64, bool) {
 	reported := r.Usage.OutputTokens
-	est := min(meter.EstimateOutputTokens(r), c.mreq.MaxTokens)
-	if est > reported {
-		return est, true
-	}
-	return reported, false
+	est := max(min(meter.EstimateOutputTokens(r), c.mreq.MaxTokens), reported)
+	return est, est > reported
 }
 
 // recover ends a call cut off by shutdown by the recovery policy: void
@@ -417,21 +418,36 @@ func (c *call) drain() {
 	if r.End == meter.EndCutOff {
 		usage.OutputTokens, estimated = c.estimateOutput(&r)
 	}
-	c.settle(ledger.OutcomeClientDisconnected, usage, estimated)
+	c.settle(ledger.OutcomeClientDisconnected, &r, usage, estimated)
 	drainsFinished.Inc()
 	c.finish()
 }
 
-// settle charges the call at usage, with its call record, and waits for the
-// settlement to be durable.
-func (c *call) settle(outcome ledger.Outcome, u meter.Usage, estimated bool) {
-	price, err := c.model.Price(u, c.start, meter.Multiplier(c.settings.Multiplier))
+// settle charges the call for its reply, with its call record, and waits
+// for the settlement to be durable: u is the top-level usage to bill (as
+// reported, or estimated when estimated), r what the meter saw of the
+// reply (iterations, the serving model, a refusal). The modifiers the
+// request asked for are billed where the upstream does not report them.
+func (c *call) settle(outcome ledger.Outcome, r *meter.StreamResult, u meter.Usage, estimated bool) {
+	var disagreed bool
+	u.Modifiers, disagreed = meter.SettledModifiers(c.mreq.Modifiers, r)
+	if disagreed {
+		modifierDisagreements.Inc()
+	}
+	ch, err := c.cat.Charge(c.model, u, r, c.start, meter.Multiplier(c.settings.Multiplier))
 	if err != nil {
 		// Usage beyond any real call (an overflowing price): charge the hold.
 		c.g.logger.Printf("request %s: cannot price usage %+v: %s; charging the hold", c.requestID, u, err)
-		price = c.holdNanos
+		ch.Price = c.holdNanos
 	}
-	c.settleAt(outcome, u, estimated, price)
+	if ch.UnknownModels > 0 {
+		unknownServingModels.Add(ch.UnknownModels)
+	}
+	if ch.Refused {
+		refusalsUnbilled.Inc()
+	}
+	c.served = ch.Served
+	c.settleAt(outcome, u, estimated, ch.Price)
 }
 
 // settleAt settles at price.
@@ -472,8 +488,8 @@ func (c *call) void(outcome ledger.Outcome, reason string) {
 func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool) {
 	r := &c.record
 	r.Outcome = outcome
-	if c.model != nil {
-		r.ModelID = c.model.ID
+	if m := c.billedModel(); m != nil {
+		r.ModelID = m.ID
 	}
 	r.InputTokens = u.InputTokens
 	r.OutputTokens = u.OutputTokens
@@ -490,6 +506,15 @@ func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool)
 			r.UpstreamCost = cost
 		}
 	}
+}
+
+// billedModel is the model the call is recorded under: the one that served
+// the reply, else the one requested.
+func (c *call) billedModel() *meter.Model {
+	if c.served != nil {
+		return c.served
+	}
+	return c.model
 }
 
 // lastEventStart returns the offset in chunk where its last event begins:

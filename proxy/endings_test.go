@@ -236,7 +236,7 @@ func TestEndingStreamError(t *testing.T) {
 
 // TestEndingIdleTimeout: an upstream silent past the idle timeout gets the
 // stream ended with an appended timeout_error, outcome timeout, charged what
-// it reported.
+// it reported plus an estimate of what it streamed since (usage_estimated).
 func TestEndingIdleTimeout(t *testing.T) {
 	h := newHarness(t, withShortTimeouts())
 	a := h.newAccount("10")
@@ -251,10 +251,13 @@ func TestEndingIdleTimeout(t *testing.T) {
 		t.Fatalf("unexpected events before the timeout; got %v; want message_start ... 2 deltas", eventNames(evs))
 	}
 	checkAppendedError(t, resp, evs, "timeout_error")
-	u := expectedStartUsage(t, body)
+	u := timeoutUsage(t, body, evs, 100)
 	checkRecordUsage(t, c, u)
 	price := haikuPrice(u)
 	h.checkSettled(a, c, "timeout", price)
+	if !c.UsageEstimated || u.OutputTokens <= 1 {
+		t.Fatalf("unexpected timeout charge: output %d, usage_estimated %v; want more than the placeholder, estimated", u.OutputTokens, c.UsageEstimated)
+	}
 	if after := h.balance(a); before.Available-after.Available != price || after.Held != 0 {
 		t.Fatalf("unexpected balance change; got %d (held %d); want %d", before.Available-after.Available, after.Held, price)
 	}
@@ -452,7 +455,8 @@ func TestEndingClientDisconnectAbort(t *testing.T) {
 
 // TestEndingTotalTimeout: a stream that runs past the total timeout is cut
 // off with an appended timeout_error, outcome timeout, charged what the
-// upstream reported.
+// upstream reported plus the output streamed since (once charged only the
+// placeholder: a call running past the total timeout got its output free).
 func TestEndingTotalTimeout(t *testing.T) {
 	h := newHarness(t, withConfig(func(c *proxy.Config) { c.TotalTimeout = time.Second }))
 	a := h.newAccount("10")
@@ -463,9 +467,12 @@ func TestEndingTotalTimeout(t *testing.T) {
 		t.Fatalf("unexpected stream duration %s; want about the 1s total timeout", d)
 	}
 	checkAppendedError(t, resp, evs, "timeout_error")
-	u := expectedStartUsage(t, body)
+	u := timeoutUsage(t, body, evs, 100)
 	checkRecordUsage(t, c, u)
 	h.checkSettled(a, c, "timeout", haikuPrice(u))
+	if n := countEvents(evs, "content_block_delta"); !c.UsageEstimated || u.OutputTokens < int64(n) {
+		t.Fatalf("unexpected timeout charge: output %d for %d deltas, usage_estimated %v", u.OutputTokens, n, c.UsageEstimated)
+	}
 }
 
 // TestEndingDrainPoolFull: when every drain worker is busy, a client that

@@ -262,21 +262,11 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 		return
 	}
 	if err != nil {
-		outcome := ledger.OutcomeStreamError
-		typ, msg := errAPI, "the upstream reply was cut off"
-		if isTimeout(err) {
-			outcome, typ, msg = ledger.OutcomeTimeout, errTimeout, "the upstream stopped sending"
-		}
-		c.record.Status = fasthttp.StatusBadGateway
-		if outcome == ledger.OutcomeTimeout {
-			c.record.Status = fasthttp.StatusGatewayTimeout
-		}
-		c.void(outcome, "upstream_error")
-		writeError(ctx, c.record.Status, typ, msg)
+		g.replyCutOff(ctx, c, err, len(body))
 		return
 	}
-	u, err := meter.ParseMessageUsage(body)
-	if err != nil {
+	c.obs.Reset(g.cfg.MaxEventBytes)
+	if err := c.obs.ObserveMessage(body); err != nil {
 		// Not a message: an error in a 200, or garbage. Nothing is charged;
 		// the client gets the error with Tollgate's request ID.
 		c.void(ledger.OutcomeUpstreamError, "upstream_error")
@@ -288,8 +278,30 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 	if clientGone(ctx) {
 		outcome = ledger.OutcomeClientDisconnected
 	}
-	c.settle(outcome, u, false)
+	r := c.obs.Result()
+	c.settle(outcome, &r, r.Usage, false)
 	ctx.SetBody(body)
+}
+
+// replyCutOff settles a non-streaming reply cut off after received bytes of
+// its body: the upstream worked, so the call is charged the request's input
+// estimate plus output estimated from the bytes received (one token per
+// three, within max_tokens), usage_estimated; nothing when no byte came.
+// Outcome timeout when the upstream went silent, stream_error when it went
+// away.
+func (g *Gateway) replyCutOff(ctx *fasthttp.RequestCtx, c *call, err error, received int) {
+	outcome, status, typ, msg := ledger.OutcomeStreamError, fasthttp.StatusBadGateway, errAPI, "the upstream reply was cut off"
+	if isTimeout(err) {
+		outcome, status, typ, msg = ledger.OutcomeTimeout, fasthttp.StatusGatewayTimeout, errTimeout, "the upstream stopped sending"
+	}
+	c.record.Status = status
+	writeError(ctx, status, typ, msg)
+	if received == 0 {
+		c.void(outcome, "upstream_error")
+		return
+	}
+	u := meter.Usage{InputTokens: c.inputBound(), OutputTokens: min(int64(received+2)/3, c.mreq.MaxTokens)}
+	c.settle(outcome, &meter.StreamResult{}, u, true)
 }
 
 // passError answers an upstream error status: voids the hold and passes the

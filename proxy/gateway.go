@@ -41,7 +41,7 @@ type Gateway struct {
 	// all off when its grace period runs out.
 	active struct {
 		sync.Mutex
-		calls map[*call]struct{}
+		calls map[string]*call // by request ID
 	}
 	// shuttingDown is set when the grace period ran out: calls cut off from
 	// then on end as recovered; stopping is closed then.
@@ -82,7 +82,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 		return nil, fmt.Errorf("cannot create the drain pool: %w", err)
 	}
 	g.drains = pool
-	g.active.calls = map[*call]struct{}{}
+	g.active.calls = map[string]*call{}
 	g.keyLimits, g.accountLimits = newLimitTable(), newLimitTable()
 	key := cfg.IPDigestKey
 	g.hmacPool.New = func() any { return &digester{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 64)} }
@@ -179,21 +179,31 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 func (g *Gateway) abortActive() {
 	g.active.Lock()
 	defer g.active.Unlock()
-	for c := range g.active.calls {
+	for _, c := range g.active.calls {
 		c.abortUpstream()
 	}
 }
 
 func (g *Gateway) track(c *call) {
 	g.active.Lock()
-	g.active.calls[c] = struct{}{}
+	g.active.calls[c.requestID] = c
 	g.active.Unlock()
 }
 
 func (g *Gateway) untrack(c *call) {
 	g.active.Lock()
-	delete(g.active.calls, c)
+	delete(g.active.calls, c.requestID)
 	g.active.Unlock()
+}
+
+// Live reports whether the call of requestID is still running (from its
+// hold to its settlement, drains included): the hold sweeper leaves its
+// hold alone, whatever its age.
+func (g *Gateway) Live(requestID string) bool {
+	g.active.Lock()
+	_, ok := g.active.calls[requestID]
+	g.active.Unlock()
+	return ok
 }
 
 // serveClientError answers requests fasthttp could not read: too large,

@@ -663,6 +663,25 @@ func expectedStartUsage(t *testing.T, body []byte) simulator.Usage {
 	return u
 }
 
+// timeoutUsage is what a stream cut off by a timeout is charged: the usage
+// its message_start reported, with the output reported plus an estimate of
+// the content streamed after that report (within maxTokens), as the meter
+// makes it from the events the client received before the appended error.
+func timeoutUsage(t *testing.T, body []byte, evs []sseEvent, maxTokens int64) simulator.Usage {
+	t.Helper()
+	u := expectedStartUsage(t, body)
+	var o meter.Observer
+	o.Reset(0)
+	for _, e := range evs {
+		if e.Name != "error" {
+			o.Write([]byte("event: " + e.Name + "\ndata: " + e.Data + "\n\n"))
+		}
+	}
+	r := o.Result()
+	u.OutputTokens = min(meter.EstimateOutputTokens(&r), maxTokens)
+	return u
+}
+
 // checkRecordUsage compares a call record's token counts with u.
 func checkRecordUsage(t *testing.T, c *callRecord, u simulator.Usage) {
 	t.Helper()

@@ -150,7 +150,7 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return r
 	}
 	testHook(stageAdmit)
-	if r := c.limits.admitTokens(c.mreq.EstimatedInputTokens+c.mreq.MaxTokens, now); r != nil {
+	if r := c.limits.admitTokens(c.inputBound()+c.mreq.MaxTokens, now); r != nil {
 		c.limits.refundRequest() // the limits refuse a call all or nothing
 		return g.limitRefusal(ctx, c, r, now)
 	}
@@ -180,7 +180,8 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	if refused != "" {
 		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta "+refused+" is not available on this gateway")
 	}
-	m, ok := g.catalogue.Load().Lookup(c.mreq.Model)
+	c.cat = g.catalogue.Load()
+	m, ok := c.cat.Lookup(c.mreq.Model)
 	if !ok || m.Retired(c.start) {
 		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model)
 	}
@@ -195,8 +196,12 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	if g.cfg.StickyRouting {
 		routeKey = c.key.AccountID
 	}
-	c.routeN = g.routes(m, c.start, routeKey, &c.routes)
-	if c.routeN == 0 {
+	var withoutModifiers int
+	c.routeN, withoutModifiers = g.routes(m, c.start, routeKey, c.mreq.Modifiers, &c.routes)
+	switch {
+	case c.routeN == 0 && withoutModifiers > 0:
+		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, modifierRefusal(&c.mreq, m))
+	case c.routeN == 0:
 		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model+" has no upstream")
 	}
 	c.up = c.routes[0].up
@@ -258,6 +263,25 @@ func (g *Gateway) limitRefusal(ctx *fasthttp.RequestCtx, c *call, r *limitRefusa
 // tooLarge is the 413 of a body over the limit.
 func (g *Gateway) tooLarge() refusal {
 	return refuse(fasthttp.StatusRequestEntityTooLarge, errRequestTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes))
+}
+
+// modifierRefusal is the 400 of a call asking for a price modifier no
+// configured upstream serves the model with (fast mode and data residency
+// are first-party only).
+func modifierRefusal(r *meter.Request, m *meter.Model) string {
+	if r.Modifiers.Speed == meter.SpeedFast {
+		return "speed: \"fast\" is not available for " + m.ID + " on this gateway's upstreams"
+	}
+	return "inference_geo: \"" + r.InferenceGeo + "\" is not available for " + m.ID + " on this gateway's upstreams"
+}
+
+// inputBound is the request's input estimate, within the model's context
+// window (a document the gateway cannot see is estimated beyond any).
+func (c *call) inputBound() int64 {
+	if c.model != nil && c.model.MaxInputTokens > 0 {
+		return min(c.mreq.EstimatedInputTokens, c.model.MaxInputTokens)
+	}
+	return c.mreq.EstimatedInputTokens
 }
 
 func requestErrorMessage(err error) string {

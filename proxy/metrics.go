@@ -22,6 +22,17 @@ var (
 	callDuration = metrics.NewHistogram(`tollgate_call_duration_seconds`)
 
 	limitRejected = map[string]*metrics.Counter{}
+
+	// modifierDisagreements counts settlements where the upstream reported
+	// another speed or residency than the request asked for (the report is
+	// billed).
+	modifierDisagreements = metrics.NewCounter(`tollgate_modifier_disagreements_total`)
+	// unknownServingModels counts parts of replies (a fallback's or an
+	// advisor's model) the catalogue does not know, billed at the call's
+	// model.
+	unknownServingModels = metrics.NewCounter(`tollgate_unknown_serving_models_total`)
+	// refusalsUnbilled counts refusals before any output, which cost nothing.
+	refusalsUnbilled = metrics.NewCounter(`tollgate_refusals_unbilled_total`)
 )
 
 func init() {

@@ -91,12 +91,12 @@ func (c *call) resolveAfterPanic(charge bool) {
 		r := c.obs.Result()
 		u := r.Usage
 		u.OutputTokens, _ = c.estimateOutput(&r)
-		price, perr := c.model.Price(u, c.start, meter.Multiplier(c.settings.Multiplier))
+		ch, perr := c.cat.Charge(c.model, u, &r, c.start, meter.Multiplier(c.settings.Multiplier))
 		if perr != nil {
-			price = c.holdNanos
+			ch.Price = c.holdNanos
 		}
 		c.fillRecord(ledger.OutcomeStreamError, u, true)
-		commit, err = g.ledger.Settle(c.requestID, price, &c.record)
+		commit, err = g.ledger.Settle(c.requestID, ch.Price, &c.record)
 	} else {
 		c.record.Outcome = ledger.OutcomeRejected
 		commit, err = g.ledger.Void(c.requestID, reasonInternalError, &c.record)

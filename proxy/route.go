@@ -114,20 +114,25 @@ func (u *upstream) failed(now time.Time, maxFailures int, backoff time.Duration)
 	u.metrics.up.Set(0)
 }
 
-// routes fills dst with the candidate upstreams of m at time at, in the
-// order to try them, and returns how many there are. key picks among equal
+// routes fills dst with the candidate upstreams of m at time at that serve
+// the price modifiers mods, in the order to try them, and returns how many
+// there are, and how many more serve m but not mods. key picks among equal
 // priorities (the account for sticky routing, else the request ID).
-func (g *Gateway) routes(m *meter.Model, at time.Time, key string, dst *[maxUpstreams]route) int {
+func (g *Gateway) routes(m *meter.Model, at time.Time, key string, mods meter.Modifiers, dst *[maxUpstreams]route) (n, withoutModifiers int) {
 	type cand struct {
 		route
 		score float64
 	}
 	var cands [maxUpstreams]cand
-	n, inService := 0, 0
+	inService := 0
 	now := at.UnixNano()
 	for _, u := range g.upstreams {
 		mu, ok := m.Upstream(u.kind, at)
 		if !ok {
+			continue
+		}
+		if !mu.Serves(mods) {
+			withoutModifiers++
 			continue
 		}
 		cands[n] = cand{route: route{up: u, modelID: mu.ModelID}}
@@ -162,7 +167,7 @@ func (g *Gateway) routes(m *meter.Model, at time.Time, key string, dst *[maxUpst
 	for i := range n {
 		dst[i] = cands[i].route
 	}
-	return n
+	return n, withoutModifiers
 }
 
 // before orders candidates: lower priority value first, then higher score.

@@ -29,7 +29,7 @@ var routeModel = &meter.Model{ID: "m", Upstreams: []meter.Upstream{
 
 func routeNames(g *Gateway, m *meter.Model, at time.Time, key string) string {
 	var dst [maxUpstreams]route
-	n := g.routes(m, at, key, &dst)
+	n, _ := g.routes(m, at, key, meter.Modifiers{}, &dst)
 	s := ""
 	for i := range n {
 		if i > 0 {
@@ -99,8 +99,8 @@ func TestRoutesWeights(t *testing.T) {
 	for i := range 2000 {
 		key := fmt.Sprintf("account-%d", i)
 		var d2, d3 [maxUpstreams]route
-		g.routes(routeModel, now, key, &d2)
-		g3.routes(routeModel, now, key, &d3)
+		g.routes(routeModel, now, key, meter.Modifiers{}, &d2)
+		g3.routes(routeModel, now, key, meter.Modifiers{}, &d3)
 		if d3[0].up != c && d3[0].up != d2[0].up {
 			t.Fatalf("key %s moved from %s to %s when c joined", key, d2[0].up.name, d3[0].up.name)
 		}
@@ -153,5 +153,33 @@ func TestRendezvousScore(t *testing.T) {
 		if !(s1 > 0) || math.IsInf(s1, 0) || s2 != 2*s1 {
 			t.Fatalf("unexpected scores %v %v for hash %x", s1, s2, h)
 		}
+	}
+}
+
+// TestRoutesByModifier: a call asking for a modifier goes only to upstreams
+// that offer it (fast mode is first-party only); with none, routes says how
+// many it left out, for the 400.
+func TestRoutesByModifier(t *testing.T) {
+	a := &upstream{name: "a", kind: meter.UpstreamAnthropic, weight: 1}
+	b := &upstream{name: "b", kind: meter.UpstreamBedrock, weight: 1}
+	g := routeGateway(a, b)
+	m := &meter.Model{ID: "m", Upstreams: []meter.Upstream{
+		{Kind: meter.UpstreamAnthropic, ModelID: "m-a", Offers: meter.OfferSpeedFast | meter.OfferInferenceGeoUS},
+		{Kind: meter.UpstreamBedrock, ModelID: "m-b"},
+	}}
+	var dst [maxUpstreams]route
+	f := func(mods meter.Modifiers, wantN, wantWithout int) {
+		t.Helper()
+		n, without := g.routes(m, time.Now(), "k", mods, &dst)
+		if n != wantN || without != wantWithout {
+			t.Fatalf("unexpected routes for %+v; got %d (%d left out); want %d (%d)", mods, n, without, wantN, wantWithout)
+		}
+	}
+	f(meter.Modifiers{}, 2, 0)
+	f(meter.Modifiers{Speed: meter.SpeedFast}, 1, 1)
+	f(meter.Modifiers{InferenceGeo: meter.GeoUS}, 1, 1)
+	gb := routeGateway(b)
+	if n, without := gb.routes(m, time.Now(), "k", meter.Modifiers{Speed: meter.SpeedFast}, &dst); n != 0 || without != 1 {
+		t.Fatalf("unexpected routes on bedrock alone; got %d (%d left out); want 0 (1)", n, without)
 	}
 }

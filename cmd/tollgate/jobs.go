@@ -50,7 +50,7 @@ func (j *jobRunner) stop() {
 func startJobs(fc *fileConfig, l *ledger.Ledger, g *proxy.Gateway, logger *log.Logger) *jobRunner {
 	j := &jobRunner{done: make(chan struct{})}
 	j.every(time.Duration(fc.Ledger.SweepInterval), func() {
-		if n, err := l.SweepHolds(time.Now().UnixNano()); err != nil {
+		if n, err := l.SweepHolds(time.Now().UnixNano(), g.Live); err != nil {
 			logger.Printf("hold sweeper: %s", err)
 		} else if n > 0 {
 			logger.Printf("hold sweeper: voided %d holds older than %s", n, time.Duration(fc.Ledger.HoldTimeout))
