@@ -472,3 +472,33 @@ func TestSettleSpendsSoonestExpiringFirst(t *testing.T) {
 	d.reopen()
 	mustCheck(t, d.Ledger)
 }
+
+// TestRetryGetsFirstResult: a retried top-up or adjustment gets its first
+// result whatever changed since; a gift top-up retried after its expires_at
+// passed was once refused as invalid.
+func TestRetryGetsFirstResult(t *testing.T) {
+	clk := newClock()
+	d := openDurable(t, Config{Now: clk.Now})
+	mustCreate(t, d.Ledger, "a")
+	gift := TopUpRequest{Account: "a", Amount: credit, OrderID: "gift-1", Credit: CreditGift, ExpiresAtNanos: clk.Now().Add(time.Hour).UnixNano()}
+	first, created, err := d.TopUp(gift)
+	if err != nil || !created {
+		t.Fatalf("cannot top up: %v", err)
+	}
+	clk.Advance(2 * time.Hour) // the gift's expires_at is in the past now
+	again, created, err := d.TopUp(gift)
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("unexpected retry; got %+v created=%v err=%v; want entry %d", again, created, err, first.ID)
+	}
+	adj := AdjustRequest{Account: "a", Amount: credit, Reason: "r", IdempotencyKey: "k"}
+	firstAdj, _, err := d.Adjust(adj)
+	if err != nil {
+		t.Fatalf("cannot adjust: %s", err)
+	}
+	if e, ok := d.Adjustment("k"); !ok || e.ID != firstAdj.ID || !e.SameAdjustment(&adj) {
+		t.Fatalf("unexpected lookup of the adjustment: %+v %v", e, ok)
+	}
+	if _, _, err := d.Adjust(AdjustRequest{Account: "a", Amount: 2 * credit, Reason: "r", IdempotencyKey: "k"}); !errors.Is(err, ErrIdempotencyConflict) {
+		t.Fatalf("unexpected answer to another body under the key: %v", err)
+	}
+}

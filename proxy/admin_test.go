@@ -283,7 +283,13 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 	// The dispute window at its boundary.
 	a.g.cfg.DisputeWindow = time.Since(start) + time.Minute
 	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"0.000001","reason":"inside","request_id":"`+requestID+`"}`, 201)
+	keyed := `{"account":"bench","amount":"0.000002","reason":"disputed","request_id":"` + requestID + `","idempotency_key":"dispute-1"}`
+	first := a.want("POST", "/admin/v1/adjustments", keyed, 201)
 	a.g.cfg.DisputeWindow = time.Millisecond
+	// A retry gets the first result although the window has closed since.
+	if again := a.want("POST", "/admin/v1/adjustments", keyed, 200); again["id"] != first["id"] {
+		t.Fatalf("unexpected retry result %v; want the first entry %v", again, first)
+	}
 	if out := a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"0.000001","reason":"late","request_id":"`+requestID+`"}`, 409); errType(out) != "conflict_error" {
 		t.Fatalf("unexpected error: %v", out)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -455,7 +456,9 @@ func (c *call) settleAt(outcome ledger.Outcome, u meter.Usage, estimated bool, p
 	testHook(stageSettle)
 	c.fillRecord(outcome, u, estimated)
 	commit, err := c.g.ledger.Settle(c.requestID, price, &c.record)
-	if err == nil {
+	if errors.Is(err, ledger.ErrNoOpenHold) {
+		err = c.settleLate(price)
+	} else if err == nil {
 		err = commit.Wait()
 	}
 	if err != nil {
@@ -466,6 +469,24 @@ func (c *call) settleAt(outcome ledger.Outcome, u meter.Usage, estimated bool, p
 	c.limits.release()
 	observeCall(modelLabel(c.model), outcome, c.record.Status, c.holdNanos, price)
 	callDuration.UpdateDuration(c.start)
+}
+
+// settleLate records a settlement whose hold is gone (voided by the
+// sweeper or by recovery after all): the charge becomes a negative
+// adjustment keyed by the request, and the call record is kept, so that the
+// work is neither lost nor charged twice.
+func (c *call) settleLate(price int64) error {
+	lateSettlements.Inc()
+	c.record.Charged = price
+	if _, err := c.g.ledger.RecordCall(&c.record); err != nil {
+		return err
+	}
+	if price == 0 {
+		return nil
+	}
+	_, _, err := c.g.ledger.Adjust(ledger.AdjustRequest{Account: c.key.AccountID, Amount: -price,
+		Reason: "late settlement of " + c.requestID, RequestID: c.requestID, IdempotencyKey: "late:" + c.requestID, Actor: "gateway"})
+	return err
 }
 
 // void ends the hold without a charge and records the call.

@@ -31,6 +31,9 @@ var (
 	// advisor's model) the catalogue does not know, billed at the call's
 	// model.
 	unknownServingModels = metrics.NewCounter(`tollgate_unknown_serving_models_total`)
+	// lateSettlements counts settlements whose hold was already gone,
+	// recorded as adjustments.
+	lateSettlements = metrics.NewCounter(`tollgate_late_settlements_total`)
 	// refusalsUnbilled counts refusals before any output, which cost nothing.
 	refusalsUnbilled = metrics.NewCounter(`tollgate_refusals_unbilled_total`)
 )
