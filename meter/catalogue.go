@@ -25,6 +25,9 @@ const (
 type Catalogue struct {
 	models []*Model
 	byName map[string]*Model
+	// AsOf is the date the catalogue's figures were last checked (as_of);
+	// zero when the file does not say.
+	AsOf time.Time
 }
 
 // Model is one catalogue model.
@@ -53,9 +56,25 @@ type Model struct {
 	// Prices are the price versions in effective order; the first has a zero
 	// Effective.
 	Prices []PriceVersion
+	// Disabled models are listed but not served (limited-access models the
+	// platform's upstream account may not reach; enabled: false).
+	Disabled bool
+	// Successor is the model to move to when this one retires; empty when
+	// none is named. The catalogue serves it.
+	Successor string
+	// Sources are where the model's figures come from (URLs), so that an
+	// operator can check them again.
+	Sources []string
+	// Unconfirmed names the figures no official source confirms (free text,
+	// such as "cache_read" or "fast mode price").
+	Unconfirmed []string
 	// Line is the model's line in the catalogue file.
 	Line int
 }
+
+// Available reports whether the gateway serves the model at t: enabled and
+// not retired.
+func (m *Model) Available(t time.Time) bool { return !m.Disabled && !m.Retired(t) }
 
 // Upstream is how one kind of upstream serves a model.
 type Upstream struct {
@@ -194,6 +213,15 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 		}
 		c.models = append(c.models, m)
 	}
+	for _, m := range c.models {
+		if m.Successor == "" {
+			continue
+		}
+		if next, ok := c.byName[m.Successor]; !ok || next.Disabled || next == m {
+			return nil, fmt.Errorf("cannot parse catalogue: line %d: model %s: successor %q is not a model the catalogue serves", m.Line, m.ID, m.Successor)
+		}
+	}
+	c.AsOf = f.AsOf.t
 	return c, nil
 }
 
@@ -201,6 +229,7 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 // every key is documented; KnownFields turns any other key into an error that
 // names it and its line.
 type yamlFile struct {
+	AsOf   yamlTime    `yaml:"as_of"`
 	Models []yamlModel `yaml:"models"`
 }
 
@@ -215,6 +244,10 @@ type yamlModel struct {
 	Multiplier      yamlDecimal             `yaml:"multiplier"`
 	Upstreams       map[string]yamlUpstream `yaml:"upstreams"`
 	Prices          []yamlPrice             `yaml:"prices"`
+	Enabled         *bool                   `yaml:"enabled"`
+	Successor       string                  `yaml:"successor"`
+	Sources         []string                `yaml:"sources"`
+	Unconfirmed     []string                `yaml:"unconfirmed"`
 }
 
 type yamlUpstream struct {
@@ -332,6 +365,10 @@ func (ym *yamlModel) model(node *yaml.Node) (*Model, error) {
 		MaxOutputTokens: ym.MaxOutputTokens,
 		Retires:         ym.Retires.t,
 		Multiplier:      MultiplierOne,
+		Disabled:        ym.Enabled != nil && !*ym.Enabled,
+		Successor:       ym.Successor,
+		Sources:         ym.Sources,
+		Unconfirmed:     ym.Unconfirmed,
 		Line:            lineOf(node),
 	}
 	if m.DisplayName == "" {

@@ -32,7 +32,6 @@ func TestShippedCatalogue(t *testing.T) {
 	f("claude-sonnet-4-6", "claude-sonnet-4-6")
 	f("claude-sonnet-4-5", "claude-sonnet-4-5-20250929")
 	f("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929")
-	f("claude-sonnet-4-0", "claude-sonnet-4-20250514")
 	f("claude-haiku-4-5", "claude-haiku-4-5-20251001")
 	f("claude-3-haiku-20240307", "claude-3-haiku-20240307")
 	f("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku-20240307")
@@ -40,6 +39,20 @@ func TestShippedCatalogue(t *testing.T) {
 	f("claude-sonnet-5", "claude-sonnet-5")
 	f("claude-fable-5", "claude-fable-5")
 	f("claude-mythos-5", "claude-mythos-5")
+	// Today's lineup, by ID and Bedrock profile; IDs match exactly.
+	f("claude-opus-5-5", "claude-opus-5-5")
+	f("us.anthropic.claude-opus-5-5", "claude-opus-5-5")
+	f("claude-sonnet-5-5", "claude-sonnet-5-5")
+	f("claude-haiku-5-5", "claude-haiku-5-5")
+	f("claude-fable-5-2", "claude-fable-5-2")
+	f("claude-mythos-5-2", "claude-mythos-5-2")
+	f("claude-fable-5-1", "claude-fable-5-1")
+	f("claude-mythos-5-1", "claude-mythos-5-1")
+	for _, notModels := range []string{"claude-opus-5-1", "claude-sonnet-5-1", "claude-haiku-5", "claude-opus-5-6", "claude-sonnet-4-0"} {
+		if _, ok := c.Lookup(notModels); ok {
+			t.Fatalf("unexpected lookup success for %q, which is no model", notModels)
+		}
+	}
 	if _, ok := c.Lookup("claude-2.1"); ok {
 		t.Fatalf("unexpected lookup success for an unknown model")
 	}
@@ -50,23 +63,34 @@ func TestShippedCatalogue(t *testing.T) {
 		if m.Multiplier != MultiplierOne {
 			t.Fatalf("unexpected multiplier for %s; got %s; want 1", m.ID, m.Multiplier)
 		}
-		// WIRE §5.1: cache writes 1.25x and 2x, reads 0.1x the input price.
-		r := m.Prices[0].Rates
-		if r.CacheWrite5m*4 != r.Input*5 || r.CacheWrite1h != 2*r.Input || r.CacheRead*10 != r.Input {
-			if m.ID != "claude-3-haiku-20240307" { // Haiku 3's own published figures
-				t.Fatalf("unexpected cache rates for %s: %+v", m.ID, r)
+		// Cache writes 1.25x and 2x the input price; reads 0.1x, except the
+		// models with cheaper reads (0.05x on Opus and Sonnet 5.5, 0.025x on
+		// Fable and Mythos 5.1 and 5.2).
+		readShare := map[string]int64{"claude-opus-5-5": 20, "claude-sonnet-5-5": 20, "claude-fable-5-1": 40,
+			"claude-mythos-5-1": 40, "claude-fable-5-2": 40, "claude-mythos-5-2": 40}[m.ID]
+		if readShare == 0 {
+			readShare = 10
+		}
+		for _, v := range m.Prices {
+			r := v.Rates
+			if r.CacheWrite5m*4 != r.Input*5 || r.CacheWrite1h != 2*r.Input || r.CacheRead*readShare != r.Input {
+				if m.ID != "claude-3-haiku-20240307" && !(m.ID == "claude-sonnet-5-5" && v.Effective.IsZero()) {
+					t.Fatalf("unexpected cache rates for %s (from %s): %+v", m.ID, v.Effective, r)
+				}
 			}
 		}
 	}
-	// Sonnet 4 and 4.5 have long-context rates at 200,000; the others none.
+	// Length-based bands: Sonnet 4.5's long-context premium above 200,000
+	// and Haiku 5.5's higher card above 100,000; the others none.
+	bands := map[string]LongContext{
+		"claude-sonnet-4-5-20250929": {Threshold: 200000, Rates: Rates{Input: 6e9, Output: 22.5e9, CacheWrite5m: 7.5e9, CacheWrite1h: 12e9, CacheRead: 0.6e9}},
+		"claude-haiku-5-5":           {Threshold: 100000, Rates: Rates{Input: 0.5e9, Output: 2.5e9, CacheWrite5m: 0.625e9, CacheWrite1h: 1e9, CacheRead: 0.05e9}},
+	}
 	for _, m := range c.Models() {
 		lc := m.Prices[0].LongContext
-		want := m.ID == "claude-sonnet-4-5-20250929" || m.ID == "claude-sonnet-4-20250514"
-		if (lc != nil) != want {
-			t.Fatalf("unexpected long-context rates for %s: %+v", m.ID, lc)
-		}
-		if lc != nil && (lc.Threshold != 200000 || lc.Rates != Rates{Input: 6e9, Output: 22.5e9, CacheWrite5m: 7.5e9, CacheWrite1h: 12e9, CacheRead: 0.6e9}) {
-			t.Fatalf("unexpected long-context rates for %s: %+v", m.ID, lc)
+		want, has := bands[m.ID]
+		if (lc != nil) != has || (lc != nil && *lc != want) {
+			t.Fatalf("unexpected price band for %s: %+v", m.ID, lc)
 		}
 	}
 }
@@ -98,9 +122,6 @@ func TestRetirement(t *testing.T) {
 	f("claude-sonnet-4-5", "2026-11-30", false, false, true) // retires on the first-party API only
 	f("claude-opus-4-1", "2026-08-04", false, true, true)
 	f("claude-opus-4-1", "2026-08-05", false, false, true)
-	f("claude-sonnet-4-0", "2026-06-14", false, true, true)
-	f("claude-sonnet-4-0", "2026-10-13", false, false, true)
-	f("claude-sonnet-4-0", "2026-10-14", true, false, false) // retired everywhere
 	f("claude-3-haiku-20240307", "2026-04-20", false, false, true)
 	f("claude-opus-4-5", "2027-01-22", false, false, true)
 	f("claude-mythos-5", "2030-01-01", false, true, false)

@@ -98,7 +98,7 @@ func TestPriceShippedRows(t *testing.T) {
 	// $15/$75/$18.75/$30/$1.50: 0.015 + 0.0375 + 0.0375 + 0.012 + 0.015.
 	f("claude-opus-4-1", 117_000_000+30_000_000)
 	// $3/$15/$3.75/$6/$0.30: 0.003 + 0.0075 + 0.0075 + 0.0024 + 0.003.
-	for _, m := range []string{"claude-sonnet-4-6", "claude-sonnet-4-5", "claude-sonnet-4-0"} {
+	for _, m := range []string{"claude-sonnet-4-6", "claude-sonnet-4-5"} {
 		f(m, 23_400_000+30_000_000)
 	}
 	// $1/$5/$1.25/$2/$0.10: 0.001 + 0.0025 + 0.0025 + 0.0008 + 0.001.
@@ -152,9 +152,11 @@ func TestPriceCategories(t *testing.T) {
 	// Sonnet 4.6 has the 1M window at standard prices.
 	f("claude-sonnet-4-6", Usage{InputTokens: 300000}, 300000*3000)
 
-	// Modifiers: fast (6x) and US residency (1.1x) stack on tokens, not on searches.
-	f("claude-opus-4-6", Usage{InputTokens: 1000, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 33_000_000)
-	f("claude-opus-4-6", Usage{WebSearchRequests: 1, Modifiers: Modifiers{Speed: SpeedFast}}, 10_000_000)
+	// Modifiers: fast (2x) and US residency (1.1x) stack on tokens, not on
+	// searches; Opus 4.6 serves fast requests at the standard price.
+	f("claude-opus-5-5", Usage{InputTokens: 1000, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 8_800_000)
+	f("claude-opus-5-5", Usage{WebSearchRequests: 1, Modifiers: Modifiers{Speed: SpeedFast}}, 10_000_000)
+	f("claude-opus-4-6", Usage{InputTokens: 1000, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 5_500_000)
 	f("claude-opus-4-6", Usage{OutputTokens: 500, Modifiers: Modifiers{ServiceTier: TierBatch}}, 6_250_000)
 	// Batch stacks with long-context rates.
 	f("claude-sonnet-4-5", Usage{InputTokens: 150000, CacheReadInputTokens: 60000, OutputTokens: 2000,
@@ -427,7 +429,8 @@ func TestHold(t *testing.T) {
 	// Modifiers the request asks for.
 	r = base
 	r.Speed, r.Modifiers.Speed = "fast", SpeedFast
-	f("claude-opus-4-6", r, MultiplierOne, 0, 0, 6*(1000*5000+4096*25000))
+	f("claude-opus-5-5", r, MultiplierOne, 0, 0, 2*(1000*4000+4096*20000))
+	f("claude-opus-4-6", r, MultiplierOne, 0, 0, 1000*5000+4096*25000)
 
 	// Refusals come first.
 	r = base

@@ -44,17 +44,23 @@ type upstreamModelView struct {
 	ID             string    `json:"id"`
 	Retires        timestamp `json:"retires"`
 	CostMultiplier amount    `json:"cost_multiplier"`
+	// Modifiers are the price modifiers this upstream serves the model with.
+	Modifiers []string `json:"modifiers"`
 }
 
 type adminModelView struct {
 	ID          string              `json:"id"`
 	Aliases     []string            `json:"aliases"`
 	DisplayName string              `json:"display_name"`
+	Enabled     bool                `json:"enabled"`
 	Retires     timestamp           `json:"retires"`
 	Retired     bool                `json:"retired"`
+	Successor   *string             `json:"successor"`
 	Multiplier  amount              `json:"multiplier"`
 	Upstreams   []upstreamModelView `json:"upstreams"`
 	Prices      []priceVersionView  `json:"prices"`
+	Sources     []string            `json:"sources"`
+	Unconfirmed []string            `json:"unconfirmed"`
 }
 
 func newRatesView(r meter.Rates) ratesView {
@@ -70,13 +76,22 @@ func optionalMultiplier(m meter.Multiplier) *amount {
 }
 
 func newAdminModelView(m *meter.Model, now time.Time) adminModelView {
-	v := adminModelView{ID: m.ID, Aliases: m.Aliases, DisplayName: m.DisplayName, Retires: tsOf(m.Retires),
-		Retired: m.Retired(now), Multiplier: amount(m.Multiplier)}
-	if v.Aliases == nil {
-		v.Aliases = []string{}
+	v := adminModelView{ID: m.ID, Aliases: orEmpty(m.Aliases), DisplayName: m.DisplayName, Enabled: !m.Disabled,
+		Retires: tsOf(m.Retires), Retired: m.Retired(now), Multiplier: amount(m.Multiplier),
+		Sources: orEmpty(m.Sources), Unconfirmed: orEmpty(m.Unconfirmed)}
+	if m.Successor != "" {
+		v.Successor = &m.Successor
 	}
 	for _, u := range m.Upstreams {
-		v.Upstreams = append(v.Upstreams, upstreamModelView{Kind: u.Kind, ID: u.ModelID, Retires: tsOf(u.Retires), CostMultiplier: amount(u.CostMultiplier)})
+		mods := []string{}
+		if u.Offers&meter.OfferSpeedFast != 0 {
+			mods = append(mods, "speed_fast")
+		}
+		if u.Offers&meter.OfferInferenceGeoUS != 0 {
+			mods = append(mods, "inference_geo_us")
+		}
+		v.Upstreams = append(v.Upstreams, upstreamModelView{Kind: u.Kind, ID: u.ModelID, Retires: tsOf(u.Retires),
+			CostMultiplier: amount(u.CostMultiplier), Modifiers: mods})
 	}
 	current := m.PriceAt(now)
 	for i := range m.Prices {
@@ -94,6 +109,13 @@ func newAdminModelView(m *meter.Model, now time.Time) adminModelView {
 		v.Prices = append(v.Prices, pv)
 	}
 	return v
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func tsOf(t time.Time) timestamp {

@@ -87,7 +87,7 @@ func (g *Gateway) admitCount(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta "+refused+" is not available on this gateway")
 	}
 	m, ok := g.catalogue.Load().Lookup(c.mreq.Model)
-	if !ok || m.Retired(c.start) || !keyAllows(c.key, m) {
+	if !ok || !m.Available(c.start) || !keyAllows(c.key, m) {
 		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model)
 	}
 	c.model = m

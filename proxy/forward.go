@@ -132,7 +132,7 @@ func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstre
 		case err == nil && !answer.failure():
 			u.succeeded()
 			return nil, answer
-		case !isPoolFull(err):
+		case !isPoolFull(err) && !answer.modelAccess:
 			u.failed(time.Now(), g.cfg.UpstreamMaxFailures, g.cfg.UpstreamBackoff)
 		}
 		if i == c.routeN-1 || isTimeout(err) {

@@ -182,7 +182,7 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	}
 	c.cat = g.catalogue.Load()
 	m, ok := c.cat.Lookup(c.mreq.Model)
-	if !ok || m.Retired(c.start) {
+	if !ok || !m.Available(c.start) {
 		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model)
 	}
 	if err := m.Supports(&c.mreq, c.start); err != nil {

@@ -15,6 +15,9 @@ import (
 )
 
 type modelInfo struct {
+	Object         string `json:"object"`
+	Created        int64  `json:"created"`
+	OwnedBy        string `json:"owned_by"`
 	Type           string `json:"type"`
 	ID             string `json:"id"`
 	DisplayName    string `json:"display_name"`
@@ -24,16 +27,24 @@ type modelInfo struct {
 }
 
 type modelPage struct {
+	Object  string      `json:"object"`
 	Data    []modelInfo `json:"data"`
 	HasMore bool        `json:"has_more"`
 	FirstID *string     `json:"first_id"`
 	LastID  *string     `json:"last_id"`
 }
 
-// models calls GET /v1/models with query and decodes the page.
+// models calls GET /v1/models with query as an Anthropic SDK does (with
+// anthropic-version) and decodes the page.
 func (h *harness) models(key string, query url.Values) modelPage {
 	h.t.Helper()
-	resp, b := h.get("/v1/models?"+query.Encode(), key)
+	return h.modelsAs(key, query, map[string]string{"X-Api-Key": key, "anthropic-version": "2023-06-01"})
+}
+
+// modelsAs calls GET /v1/models with query and the headers hd.
+func (h *harness) modelsAs(key string, query url.Values, hd map[string]string) modelPage {
+	h.t.Helper()
+	resp, b := h.do(http.MethodGet, h.clientURL+"/v1/models?"+query.Encode(), nil, hd)
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("unexpected status of GET /v1/models?%s; got %d; want 200; body %s", query.Encode(), resp.StatusCode, b)
 	}
@@ -68,8 +79,11 @@ func q(kv ...string) url.Values {
 	return v
 }
 
-// TestModels: GET /v1/models lists the catalogue's live models in
-// Anthropic's list format and pagination; GET /v1/models/{id} shows one.
+// TestModels: GET /v1/models lists the models the configured upstreams
+// serve now (not the retired, not the disabled, not those only another kind
+// of upstream serves: Sonnet 4.5 was listed once and then answered 404), in
+// Anthropic's list format and pagination with anthropic-version, every one
+// without; GET /v1/models/{id} shows one.
 func TestModels(t *testing.T) {
 	h := newHarness(t)
 	a := h.newAccount("1")
@@ -79,11 +93,14 @@ func TestModels(t *testing.T) {
 	}
 	var live, retired []string
 	for _, m := range cat.Models() {
-		if m.Retired(time.Now()) {
-			retired = append(retired, m.ID)
-		} else {
+		if _, served := m.Upstream(meter.UpstreamAnthropic, time.Now()); served && m.Available(time.Now()) {
 			live = append(live, m.ID)
+		} else {
+			retired = append(retired, m.ID)
 		}
+	}
+	if !slices.Contains(retired, "claude-sonnet-4-5-20250929") || !slices.Contains(retired, "claude-mythos-5-2") || !slices.Contains(live, "claude-opus-5-5") {
+		t.Fatalf("unexpected catalogue: live %v, not served %v", live, retired)
 	}
 	if len(live) < 8 || len(retired) == 0 {
 		t.Fatalf("unexpected catalogue: %d live, %d retired models; the test needs at least 8 live and 1 retired", len(live), len(retired))
@@ -113,6 +130,20 @@ func TestModels(t *testing.T) {
 	def := h.models(a.Key, nil)
 	if want := min(20, len(live)); len(def.Data) != want || def.HasMore != (len(live) > 20) {
 		t.Fatalf("unexpected default page; got %d models, has_more %v; want %d", len(def.Data), def.HasMore, want)
+	}
+	// Without anthropic-version (the OpenAI SDKs): every served model, in
+	// both SDKs' shapes.
+	openai := h.modelsAs(a.Key, q("limit", "2"), map[string]string{"Authorization": "Bearer " + a.Key})
+	if openai.Object != "list" || openai.HasMore || !slices.Equal(ids(openai.Data), got) {
+		t.Fatalf("unexpected list without anthropic-version; got %q %v (has_more %v); want every model %v", openai.Object, ids(openai.Data), openai.HasMore, got)
+	}
+	for _, m := range openai.Data {
+		if m.Object != "model" || m.Created <= 0 || m.OwnedBy == "" || m.Type != "model" {
+			t.Fatalf("unexpected model in the OpenAI shape: %+v", m)
+		}
+	}
+	if got[0] != "claude-fable-5-2" {
+		t.Fatalf("unexpected first model %s; want the newest, claude-fable-5-2", got[0])
 	}
 
 	// after_id walks forward.
@@ -152,7 +183,7 @@ func TestModels(t *testing.T) {
 	}
 
 	for _, bad := range []string{"0", "1001", "x"} {
-		resp, b := h.get("/v1/models?limit="+bad, a.Key)
+		resp, b := h.do(http.MethodGet, h.clientURL+"/v1/models?limit="+bad, nil, map[string]string{"X-Api-Key": a.Key, "anthropic-version": "2023-06-01"})
 		checkError(t, resp, b, 400, "invalid_request_error")
 	}
 	resp, b := h.get("/v1/models", "")

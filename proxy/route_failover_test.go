@@ -267,3 +267,23 @@ func simulatorUsage(u anthropic.Usage) simulator.Usage {
 	return simulator.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		CacheCreationInputTokens: u.CacheCreationInputTokens, CacheReadInputTokens: u.CacheReadInputTokens}
 }
+
+// TestModelAccessRefusalKeepsUpstreamInService: an upstream that answers 403
+// (the platform's account may not use a limited-access model) moves the
+// call on but does not count against its health: it once took the upstream
+// out for every model after three such calls.
+func TestModelAccessRefusalKeepsUpstreamInService(t *testing.T) {
+	first := startFailingUpstream(t, 403, "permission_error")
+	h := newHarness(t, withFirstUpstream(proxy.UpstreamConfig{Name: "noaccess", BaseURL: first.url, APIKey: "k"}),
+		withConfig(func(c *proxy.Config) { c.UpstreamMaxFailures, c.UpstreamBackoff = 2, time.Hour }))
+	a := h.newAccount("10")
+	for i := range 5 {
+		_, _, c := h.streamCall(a, messagesBody("hello", 100, true))
+		if c.Outcome != "ok" || c.Upstream != "anthropic" || len(c.Attempts) != 2 {
+			t.Fatalf("call %d: unexpected call %+v; want served by the second upstream after trying the first", i, c)
+		}
+	}
+	if hits := first.hits.Load(); hits != 5 {
+		t.Fatalf("unexpected requests to the upstream that refused the model: %d; want 5 (it stays in service)", hits)
+	}
+}

@@ -25,6 +25,11 @@ type upstreamError struct {
 	typ, msg string
 	// platform is an error about the platform's own upstream account.
 	platform bool
+	// modelAccess is a platform error that may be about one model (403
+	// permission_error: a limited-access model the account may not use),
+	// which says nothing of the upstream's health. It still moves the call
+	// on to another upstream.
+	modelAccess bool
 	// upstreamType is the upstream's own error type, for the call record.
 	upstreamType string
 }
@@ -67,8 +72,10 @@ func judgeAnthropicError(status int, body []byte) upstreamError {
 		e.typ, e.msg = errorTypeOfStatus(status), ""
 	}
 	switch {
-	case status == 401 || status == 402 || status == 403:
+	case status == 401 || status == 402:
 		e.platform = true
+	case status == 403:
+		e.platform, e.modelAccess = true, true
 	case status == 400 || status == 429:
 		e.platform = parsed && isPlatformError(b.Error.Message, b.Error.Details.ErrorCode)
 	}
