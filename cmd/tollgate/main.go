@@ -11,6 +11,7 @@ commands:
   serve      run the gateway (tollgate serve -h for its flags)
   simulator  run the upstream simulator alone
   verify     replay a data directory offline, check every invariant, print a summary
+  catalogue  check the model catalogue: tollgate catalogue check [--config FILE] [--at TIME]
 `
 
 func main() {
@@ -26,6 +27,8 @@ func main() {
 		err = runSimulator(args)
 	case "verify":
 		err = runVerify(args, os.Stdout)
+	case "catalogue":
+		err = runCatalogue(args, os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -198,6 +198,8 @@ func runServe(args []string, stdout io.Writer) error {
 	go func() { errc <- g.ServeAdmin(adminLn) }()
 	jobs := startJobs(fc, l, g, logger)
 
+	check := meter.CheckCatalogue(cat, time.Now())
+	logger.Print(catalogueSummary(cat, &check))
 	logger.Printf("started: version %s, %s; shards %d, drain workers %d, wal mode %s; replayed %d records in %s, recovered %d open holds; client API %s, admin API %s",
 		version(), runtime.Version(), fc.Ledger.Shards, fc.Policies.DrainWorkers, mode, wlog.LastSeq(), replay.Round(time.Millisecond), recovered,
 		clientLn.Addr(), adminLn.Addr())
@@ -291,7 +293,8 @@ func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
 		return
 	}
 	g.SetCatalogue(cat)
-	logger.Printf("SIGHUP: catalogue reloaded: %d models", len(cat.Models()))
+	check := meter.CheckCatalogue(cat, time.Now())
+	logger.Printf("SIGHUP: %s", catalogueSummary(cat, &check))
 }
 
 // chooseUpstreams applies --upstream-url, --bedrock-endpoint and the
