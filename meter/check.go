@@ -53,7 +53,9 @@ func (c *CatalogueCheck) Failing() bool { return len(c.Retired) > 0 }
 // CheckCatalogue checks c at time at.
 func CheckCatalogue(c *Catalogue, at time.Time) CatalogueCheck {
 	var out CatalogueCheck
-	soon := func(t time.Time, ahead time.Duration) bool { return !t.IsZero() && t.After(at) && !t.After(at.Add(ahead)) }
+	soon := func(t time.Time, ahead time.Duration) bool {
+		return !t.IsZero() && t.After(at) && !t.After(at.Add(ahead))
+	}
 	for _, m := range c.Models() {
 		if m.Disabled {
 			continue
