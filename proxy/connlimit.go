@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
+	"strconv"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -16,7 +18,8 @@ import (
 // load balancer in front carries every client's connections. It replaces
 // fasthttp's own MaxConnsPerIP, whose connection wrapper hides the socket
 // that clientGone peeks at; this one's connections give it back (NetConn,
-// like tls.Conn).
+// like tls.Conn). With TLS it wraps the TLS listener, so that its refusal
+// is an HTTPS answer.
 type perIPListener struct {
 	net.Listener
 	max    int
@@ -57,7 +60,12 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		}
 		l.mu.conns[ip] = n + 1
 		l.mu.Unlock()
-		return &perIPConn{Conn: c, l: l, ip: ip}, nil
+		pc := perIPConn{Conn: c, l: l, ip: ip}
+		if tc, ok := c.(*tls.Conn); ok {
+			// Keep the TLS connection visible to fasthttp (RequestCtx.IsTLS).
+			return &perIPTLSConn{Conn: tc, counted: &pc}, nil
+		}
+		return &pc, nil
 	}
 }
 
@@ -78,13 +86,21 @@ func remoteAddr(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-// refuseResponse answers a connection over its address's bound.
-const refuseResponse = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 103\r\n\r\n" +
-	`{"type":"error","error":{"type":"rate_limit_error","message":"too many connections from this address"}}`
-
+// refuseConn answers a connection over its address's bound with 429
+// rate_limit_error in the contract's shape, with a request ID of its own,
+// and closes it. On a TLS listener the connection is already the TLS one,
+// so the answer goes out after the handshake.
 func refuseConn(c net.Conn) {
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write([]byte(refuseResponse))
+	id := appendRequestID(nil)
+	body := appendErrorJSON(nil, errRateLimit, "too many connections from this address", b2s(id))
+	resp := make([]byte, 0, 256+len(body))
+	resp = append(resp, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nrequest-id: "...)
+	resp = append(resp, id...)
+	resp = append(resp, "\r\nContent-Length: "...)
+	resp = strconv.AppendInt(resp, int64(len(body)), 10)
+	resp = append(append(resp, "\r\n\r\n"...), body...)
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(resp)
 	_ = c.Close()
 }
 
@@ -105,3 +121,12 @@ func (c *perIPConn) Close() error {
 
 // NetConn returns the underlying connection.
 func (c *perIPConn) NetConn() net.Conn { return c.Conn }
+
+// perIPTLSConn is a counted TLS connection: it is a *tls.Conn to fasthttp,
+// and gives its count back when closed.
+type perIPTLSConn struct {
+	*tls.Conn
+	counted *perIPConn
+}
+
+func (c *perIPTLSConn) Close() error { return c.counted.Close() }

@@ -120,6 +120,11 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 	g.track(c)
 	err := u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, c.start.Add(g.cfg.FirstByteTimeout))
 	g.releaseBodySlot(c)
+	if err != nil && c.cutOff() {
+		ctx.Response.Header.Set("retry-after", "1")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is shutting down; try again")
+		return
+	}
 	if err != nil {
 		g.answerNoUpstream(ctx, err)
 		return

@@ -134,14 +134,13 @@ func (g *Gateway) SetCatalogue(c *meter.Catalogue) { g.catalogue.Store(c) }
 func (g *Gateway) Catalogue() *meter.Catalogue { return g.catalogue.Load() }
 
 // ServeClient serves the client API on ln until Shutdown: with TLS when
-// Config.ClientTLS is set, and each address's connections bounded (counted
-// before the handshake).
+// Config.ClientTLS is set, and each address's connections bounded.
 func (g *Gateway) ServeClient(ln net.Listener) error {
-	if g.cfg.MaxConnsPerIP > 0 {
-		ln = newPerIPListener(ln, g.cfg.MaxConnsPerIP, g.cfg.TrustedProxies)
-	}
 	if g.cfg.ClientTLS != nil {
 		ln = tls.NewListener(ln, g.cfg.ClientTLS)
+	}
+	if g.cfg.MaxConnsPerIP > 0 {
+		ln = newPerIPListener(ln, g.cfg.MaxConnsPerIP, g.cfg.TrustedProxies)
 	}
 	return g.clientServer.Serve(ln)
 }
