@@ -3,8 +3,8 @@ package proxy
 import (
 	"crypto/tls"
 	"net"
-	"strconv"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
