@@ -68,6 +68,10 @@ type account struct {
 	keySpend map[string]*keySpend
 	// lastBucketID is the highest bucket ID the account has used.
 	lastBucketID uint64
+	// snapshotted is the money of its latest statement snapshot
+	// (SnapshotStatements), in memory only: after a start every account
+	// gets one more.
+	snapshotted moneyMark
 }
 
 // available is the spendable balance: free credit minus debt.

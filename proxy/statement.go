@@ -13,10 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// A statement covers the entries of an account whose time is in [from, to).
-// Balances are available + held, so a hold or a void moves nothing: only
-// top-ups, settlements (the charge), adjustments and expiries do, and
-// closing = opening + top-ups + adjustments - charges - expiries, exactly.
+// A statement's figures come from the ledger (ledger.Statement): entries
+// by time, from the latest snapshot before the period.
 
 type statementView struct {
 	AccountID      string          `json:"account_id"`
@@ -39,72 +37,28 @@ type chargeSummary struct {
 	Amount amount `json:"amount"`
 }
 
-// statementPageSize is how many entries one read of the log returns while a
-// statement walks an account's history.
+// statementPageSize is how many call records one read of the log returns
+// while a CSV statement walks an account's calls.
 const statementPageSize = 1000
 
 // statement computes the statement of account for [from, to).
 func (g *Gateway) statement(account string, from, to int64) (statementView, error) {
-	s := statementView{AccountID: account, From: timestamp(from), To: timestamp(to)}
-	var opening, topups, adjustments, charged, expiries int64
-	byModel := map[string]*chargeSummary{}
-	var before uint64
-	for {
-		entries, more, err := g.ledger.Entries(account, before, statementPageSize)
-		if err != nil {
-			return s, err
-		}
-		for _, e := range entries {
-			var delta int64
-			switch e.Kind {
-			case ledger.EntryTopUp, ledger.EntryAdjust, ledger.EntryExpire:
-				delta = e.Amount
-			case ledger.EntrySettle:
-				delta = -e.Charged
-			}
-			if e.TimeNanos < from {
-				opening += delta
-				continue
-			}
-			if e.TimeNanos >= to {
-				continue
-			}
-			switch e.Kind {
-			case ledger.EntryTopUp:
-				topups += e.Amount
-			case ledger.EntryAdjust:
-				adjustments += e.Amount
-			case ledger.EntryExpire:
-				expiries -= e.Amount
-			case ledger.EntrySettle:
-				charged += e.Charged
-				model := e.ModelID
-				if model == "" {
-					model = "unknown"
-				}
-				cs := byModel[model]
-				if cs == nil {
-					cs = &chargeSummary{Model: model}
-					byModel[model] = cs
-				}
-				cs.Calls++
-				cs.Amount += amount(e.Charged)
-				cs.Add(&e.Tokens)
-			}
-		}
-		if !more || len(entries) == 0 {
-			break
-		}
-		before = entries[len(entries)-1].ID
+	v := statementView{AccountID: account, From: timestamp(from), To: timestamp(to)}
+	s, err := g.ledger.Statement(account, from, to)
+	if err != nil {
+		return v, err
 	}
-	s.OpeningBalance, s.TopUps, s.Adjustments, s.Expiries = amount(opening), amount(topups), amount(adjustments), amount(expiries)
-	s.ClosingBalance = amount(opening + topups + adjustments - charged - expiries)
-	s.Charges = []chargeSummary{}
-	for _, cs := range byModel {
-		s.Charges = append(s.Charges, *cs)
+	v.OpeningBalance, v.TopUps, v.Adjustments = amount(s.Opening), amount(s.TopUps), amount(s.Adjustments)
+	v.Expiries, v.ClosingBalance = amount(s.Expiries), amount(s.Closing())
+	v.Charges = []chargeSummary{}
+	for model, m := range s.ByModel {
+		if model == "" {
+			model = "unknown"
+		}
+		v.Charges = append(v.Charges, chargeSummary{Model: model, Calls: m.Calls, Counts: m.Counts, Amount: amount(m.Amount)})
 	}
-	slices.SortFunc(s.Charges, func(a, b chargeSummary) int { return strings.Compare(a.Model, b.Model) })
-	return s, nil
+	slices.SortFunc(v.Charges, func(a, b chargeSummary) int { return strings.Compare(a.Model, b.Model) })
+	return v, nil
 }
 
 // parsePeriod reads from and to (RFC 3339; to defaults to now, from to the

@@ -13,6 +13,7 @@ import "encoding/binary"
 //	'k' account 0x00 seq(8, big endian)       record frame again, for the account's call records (pruned by age)
 //	't' time(8, big endian) seq(8)            account length(1) account requestID: every call record by record time
 //	'q' requestID                             seq(8) time(8) account: the call record of a request
+//	's' account 0x00 time(8, big endian)      statement snapshot: seq(8) balance(8, two's complement)
 //
 // Account IDs never contain 0x00 (the ledger validates them), so the separator
 // keeps "ab" and "abc" apart.
@@ -24,6 +25,7 @@ const (
 	prefixCall       = 'k'
 	prefixCallTime   = 't'
 	prefixCallID     = 'q'
+	prefixSnapshot   = 's'
 )
 
 func appendRecordKey(dst []byte, seq uint64) []byte {
@@ -62,4 +64,11 @@ func appendCallTimeKey(dst []byte, timeNanos int64, seq uint64) []byte {
 func appendCallIDKey(dst []byte, requestID string) []byte {
 	dst = append(dst, prefixCallID)
 	return append(dst, requestID...)
+}
+
+func appendSnapshotKey(dst []byte, account string, timeNanos int64) []byte {
+	dst = append(dst, prefixSnapshot)
+	dst = append(dst, account...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, uint64(timeNanos))
 }

@@ -25,6 +25,9 @@ type fileConfig struct {
 		SweepInterval      duration `yaml:"sweep_interval"`
 		ExpiryInterval     duration `yaml:"expiry_interval"`
 		PaidCreditLifetime duration `yaml:"paid_credit_lifetime"`
+		// StatementSnapshotInterval is how often accounts whose money moved
+		// get a statement snapshot.
+		StatementSnapshotInterval duration `yaml:"statement_snapshot_interval"`
 	} `yaml:"ledger"`
 	WAL struct {
 		Mode                   string   `yaml:"mode"`
@@ -207,6 +210,7 @@ func (c *fileConfig) validate() error {
 // not the zero.
 func defaultFileConfig() fileConfig {
 	var c fileConfig
+	c.Ledger.StatementSnapshotInterval = duration(24 * time.Hour)
 	c.Limits.AccountDefaults.Concurrency = 512
 	c.Limits.MaxConnsPerIP = 1024
 	c.Limits.CountTokensRPM = 600

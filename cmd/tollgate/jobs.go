@@ -11,7 +11,8 @@ import (
 )
 
 // jobRunner owns the background jobs: the hold sweeper, credit expiry,
-// checkpoints, call-record pruning and the free-disk check. stop ends them
+// checkpoints, statement snapshots, call-record pruning and the free-disk
+// check. stop ends them
 // and waits.
 type jobRunner struct {
 	done chan struct{}
@@ -82,6 +83,13 @@ func startJobs(fc *fileConfig, l *ledger.Ledger, g *proxy.Gateway, logger *log.L
 		}
 		lastCheckpoint = time.Now()
 		logger.Printf("checkpoint: %d records covered in %s", pending, time.Since(t).Round(time.Millisecond))
+	})
+	j.every(time.Duration(fc.Ledger.StatementSnapshotInterval), func() {
+		if n, err := l.SnapshotStatements(time.Now().UnixNano()); err != nil {
+			logger.Printf("statement snapshots: %s", err)
+		} else if n > 0 {
+			logger.Printf("statement snapshots: %d accounts", n)
+		}
 	})
 	j.every(time.Duration(fc.Ledger.SweepInterval), func() {
 		if fc.CallRetention <= 0 {
