@@ -11,7 +11,7 @@ type CallCursor = wal.CallCursor
 
 // decodeCall extracts the call record a settle, void or call record carries.
 func decodeCall(v wal.RecordView) (*CallRecord, error) {
-	switch v.Kind {
+	switch recordKind(v.Kind) {
 	case kindCall:
 		c := new(CallRecord)
 		d := decoder{b: v.Body}
@@ -109,4 +109,33 @@ func (l *Ledger) PruneCalls(beforeNanos int64) (int, error) {
 		return 0, nil
 	}
 	return l.log.PruneCalls(beforeNanos)
+}
+
+// RecordCall stores the record of a call that ended without a hold (rejected
+// after authentication). The account must exist.
+func (l *Ledger) RecordCall(call *CallRecord) (Commit, error) {
+	if err := validID("request ID", call.RequestID); err != nil {
+		return Commit{}, err
+	}
+	s := l.shardOf(call.AccountID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.accounts[call.AccountID] == nil {
+		return Commit{}, fmt.Errorf("%w: %q", ErrUnknownAccount, call.AccountID)
+	}
+	var body []byte
+	if l.recording() {
+		body = appendCallRecord(s.mu.scratch[:0], call)
+		s.mu.scratch = body
+	}
+	seq := l.appendCallLocked(kindCall, call.AccountID, l.now(), body, call.RequestID)
+	return Commit{log: l.log, seq: seq}, nil
+}
+
+// call replays a call record: it changes no money; it is only checked to
+// decode.
+func (r *replayed) call() error {
+	var c CallRecord
+	r.d.callRecord(&c)
+	return nil
 }

@@ -1,9 +1,10 @@
 package ledger
 
 import (
-	"github.com/tollgate/tollgate/internal/tokens"
 	"reflect"
 	"strings"
+
+	"github.com/tollgate/tollgate/internal/tokens"
 
 	"fmt"
 	"testing"

@@ -16,8 +16,10 @@
 //
 // A hold (pre-authorization) earmarks credit in spend order and lowers the
 // available balance; it ends exactly once, settled or voided. A settlement
-// spends from the hold's own earmarks first, then from free credit, then adds
-// debt; the rest of the hold is free again at once. A void releases the
+// spends first from the hold's earmarks whose credit expired during the call,
+// then from the soonest-expiring free credit (the hold's other earmarks
+// among it, so credit other calls freed meanwhile is not left to expire),
+// then adds debt; the rest of the hold is free again at once. A void releases the
 // earmarks. Expiry takes only free credit; credit a hold earmarked expires
 // when that hold ends if its expiry passed meanwhile. Expiry is applied
 // lazily whenever an operation touches an account, and by [Ledger.Expire] for
@@ -25,7 +27,13 @@
 //
 // Conservation holds after every operation, per account and in total:
 // top-ups + adjustments - expired = available + held + charged.
-// [Ledger.Check] verifies it and the other invariants.
+// [Ledger.Check] verifies it and the other invariants over the whole ledger;
+// builds with the invariants tag (make test) also check the account after
+// every operation and every replayed record (invariant.go).
+//
+// Idempotency keys (top-up order IDs, adjustment keys) are unique across the
+// whole ledger: each is looked up and inserted under one lock, whatever
+// shard its account is in, and replay refuses a key used twice.
 //
 // # Concurrency
 //
@@ -38,8 +46,10 @@
 //
 // # Recording and replay
 //
-// Each operation is applied in memory and appended to the log under the same
-// account-shard lock, so the log holds each account's records in the order in
+// Each operation's file (accounts.go, topup.go, hold.go, adjust.go,
+// expire.go, keys.go, calls.go) holds the operation, its record's encoding
+// and its replay. Each operation is applied in memory and appended to the
+// log under the same account-shard lock, so the log holds each account's records in the order in
 // which they were applied. Records carry their inputs and time, and those
 // that change a balance also the available balance they left. Replay applies
 // them with the same code as the live operations and compares that balance: a

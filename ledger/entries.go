@@ -25,44 +25,31 @@ func (l *Ledger) Entries(accountID string, before uint64, limit int) ([]Entry, b
 	return out, more, err
 }
 
-// decodeEntry turns an entry record into an Entry.
+// decodeEntry turns an entry record into an Entry, with the decoders the
+// replay uses.
 func decodeEntry(v wal.RecordView) (Entry, error) {
 	e := Entry{ID: v.Seq, TimeNanos: v.TimeNanos, Kind: EntryKind(v.Kind), Account: string(v.Account)}
 	d := decoder{b: v.Body}
-	switch v.Kind {
+	switch kind := recordKind(v.Kind); kind {
 	case kindTopUp:
-		e.Amount = d.varint()
-		e.OrderID = d.string()
-		e.Credit = Credit(d.byte())
-		e.ExpiresAtNanos = d.varint()
-		_ = d.uvarint() // bucket
-		e.Actor = d.string()
-		e.AvailableAfter = d.varint()
+		d.topUp(&e)
 	case kindHold:
-		e.RequestID = d.string()
-		e.Amount = -d.varint()
-		_ = d.string() // key
-		e.AvailableAfter = d.varint()
+		var h holdRecord
+		d.holdRecord(&h)
+		e.RequestID, e.Amount, e.AvailableAfter = h.requestID, -h.amount, h.availableAfter
 	case kindSettle, kindVoid:
 		var he holdEnd
-		d.holdEnd(v.Kind, &he)
+		d.holdEnd(kind, &he)
 		e.RequestID, e.Held, e.Charged, e.Reason = he.requestID, he.held, he.charged, he.reason
 		e.Amount = he.held - he.charged
 		e.AvailableAfter = he.availableAfter
 		e.ModelID, e.Tokens, e.legacyCall = he.modelID, he.tokens, he.call
 	case kindAdjust:
-		e.Amount = d.varint()
-		e.Reason = d.string()
-		e.RequestID = d.string()
-		e.IdempotencyKey = d.string()
-		e.Actor = d.string()
-		e.AvailableAfter = d.varint()
+		d.adjust(&e)
 	case kindExpire:
-		_ = d.uvarint() // bucket
-		e.Credit = Credit(d.byte())
-		e.ExpiresAtNanos = d.varint()
-		e.Amount = -d.varint()
-		e.AvailableAfter = d.varint()
+		var x expiry
+		d.expiry(&x)
+		e.Credit, e.ExpiresAtNanos, e.Amount, e.AvailableAfter = x.credit, x.expiresAt, -x.amount, x.availableAfter
 	default:
 		return e, fmt.Errorf("ledger: record kind %d is not an entry", v.Kind)
 	}

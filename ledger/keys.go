@@ -118,7 +118,7 @@ func (l *Ledger) CreateKey(k Key) (*Key, error) {
 	body = appendString(body, k.Hint)
 	body = appendKeyFields(body, kp)
 	s.mu.scratch = body
-	seq := l.appendLocked(kindKeyCreate, false, k.AccountID, k.CreatedAtNanos, body)
+	seq := l.appendLocked(kindKeyCreate, k.AccountID, k.CreatedAtNanos, body)
 	l.keys.Unlock()
 	return kp, l.waitSyncedUnlocking(s, seq)
 }
@@ -173,7 +173,7 @@ func (l *Ledger) UpdateKey(id string, p KeyPatch) (*Key, error) {
 	body = appendString(body, k.Name)
 	body = appendKeyFields(body, kp)
 	s.mu.scratch = body
-	seq := l.appendLocked(kindKeyUpdate, false, k.AccountID, l.now(), body)
+	seq := l.appendLocked(kindKeyUpdate, k.AccountID, l.now(), body)
 	l.keys.Unlock()
 	return kp, l.waitSyncedUnlocking(s, seq)
 }
@@ -200,7 +200,7 @@ func (l *Ledger) RevokeKey(id string) error {
 	l.keys.byHash[k.Hash] = &k
 	body := appendString(s.mu.scratch[:0], id)
 	s.mu.scratch = body
-	seq := l.appendLocked(kindKeyRevoke, false, k.AccountID, l.now(), body)
+	seq := l.appendLocked(kindKeyRevoke, k.AccountID, l.now(), body)
 	l.keys.Unlock()
 	return l.waitSyncedUnlocking(s, seq)
 }
@@ -238,4 +238,45 @@ func (l *Ledger) Keys(accountID string) []*Key {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out
+}
+
+// keyCreate replays a new key.
+func (r *replayed) keyCreate() error {
+	k := &Key{AccountID: string(r.v.Account), CreatedAtNanos: r.v.TimeNanos}
+	k.ID = r.d.string()
+	copy(k.Hash[:], r.d.bytes())
+	k.Name = r.d.string()
+	k.Hint = r.d.string()
+	r.d.keyFields(k)
+	if err := r.d.done(); err != nil {
+		return err
+	}
+	l := r.l
+	l.keys.Lock()
+	l.keys.byID[k.ID] = k
+	l.keys.byHash[k.Hash] = k
+	l.keys.Unlock()
+	return nil
+}
+
+// keyChange replays a key's update or revocation.
+func (r *replayed) keyChange() error {
+	l := r.l
+	id := r.d.string()
+	l.keys.Lock()
+	defer l.keys.Unlock()
+	cur := l.keys.byID[id]
+	if cur == nil {
+		return fmt.Errorf("%w: unknown key %q", ErrReplay, id)
+	}
+	k := *cur
+	if recordKind(r.v.Kind) == kindKeyUpdate {
+		k.Name = r.d.string()
+		r.d.keyFields(&k)
+	} else {
+		k.Revoked = true
+	}
+	l.keys.byID[id] = &k
+	l.keys.byHash[k.Hash] = &k
+	return nil
 }

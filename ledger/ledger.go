@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/invariants"
 	"github.com/tollgate/tollgate/wal"
 )
 
@@ -90,38 +91,6 @@ func (s *shard) lock() time.Time {
 	s.mu.Lock()
 	shardLockWait.UpdateDuration(t)
 	return t
-}
-
-// holdShard holds the open holds whose request ID hashes to it.
-type holdShard struct {
-	mu struct {
-		sync.Mutex
-		holds map[string]*hold
-	}
-	_ [cacheLinePad]byte
-}
-
-// hold is an open pre-authorization.
-type hold struct {
-	requestID string
-	account   *account
-	amount    int64
-	keyID     string
-	startedAt int64
-	marks     []mark
-	// spendTracked is set when the hold counts against its key's spend limit.
-	spendTracked bool
-}
-
-var holdPool = sync.Pool{New: func() any { return new(hold) }}
-
-func acquireHold() *hold { return holdPool.Get().(*hold) }
-
-// releaseHold resets h and returns it to the pool; h must not be used after.
-func releaseHold(h *hold) {
-	marks := h.marks[:0]
-	*h = hold{marks: marks}
-	holdPool.Put(h)
 }
 
 // Ledger holds every account's balance, open holds and API keys in memory,
@@ -256,17 +225,22 @@ func (c Commit) Seq() uint64 { return c.seq }
 
 // appendLocked records one operation. The caller holds the lock under which
 // it applied the operation, so records reach the log in apply order.
-func (l *Ledger) appendLocked(kind uint8, entry bool, accountID string, timeNanos int64, body []byte) uint64 {
-	return l.appendCallLocked(kind, entry, accountID, timeNanos, body, "")
+func (l *Ledger) appendLocked(kind recordKind, accountID string, timeNanos int64, body []byte) uint64 {
+	return l.appendCallLocked(kind, accountID, timeNanos, body, "")
 }
 
 // appendCallLocked is appendLocked for a record that carries the call record
 // of requestID (when not empty), which the log then indexes as a call.
-func (l *Ledger) appendCallLocked(kind uint8, entry bool, accountID string, timeNanos int64, body []byte, requestID string) uint64 {
+func (l *Ledger) appendCallLocked(kind recordKind, accountID string, timeNanos int64, body []byte, requestID string) uint64 {
+	if invariants.Enabled {
+		if a := l.shardOf(accountID).mu.accounts[accountID]; a != nil {
+			a.checkAccount(timeNanos)
+		}
+	}
 	if l.log == nil {
 		return l.memSeq.Add(1)
 	}
-	return l.log.Append(&wal.Record{Kind: kind, Entry: entry, TimeNanos: timeNanos, Account: accountID, Body: body, RequestID: requestID})
+	return l.log.Append(&wal.Record{Kind: uint8(kind), Entry: kind.isEntry(), TimeNanos: timeNanos, Account: accountID, Body: body, RequestID: requestID})
 }
 
 // callRequestID is the request ID under which a record carrying call is

@@ -1,23 +1,36 @@
 package ledger
 
-// Record kinds stored in the WAL. The values are part of the storage format:
-// never renumber, only add.
+// recordKind names the operation a WAL record holds. The values are part of
+// the storage format: never renumber, only add.
+type recordKind uint8
+
 const (
-	kindAccountCreate uint8 = 1
-	kindAccountUpdate uint8 = 2
-	kindFreeze        uint8 = 3
-	kindUnfreeze      uint8 = 4
-	kindTopUp         uint8 = 5
-	kindHold          uint8 = 6
-	kindSettle        uint8 = 7
-	kindVoid          uint8 = 8
-	kindAdjust        uint8 = 9
-	kindExpire        uint8 = 10
-	kindKeyCreate     uint8 = 11
-	kindKeyUpdate     uint8 = 12
-	kindKeyRevoke     uint8 = 13
-	kindCall          uint8 = 14
+	kindAccountCreate recordKind = 1
+	kindAccountUpdate recordKind = 2
+	kindFreeze        recordKind = 3
+	kindUnfreeze      recordKind = 4
+	kindTopUp         recordKind = 5
+	kindHold          recordKind = 6
+	kindSettle        recordKind = 7
+	kindVoid          recordKind = 8
+	kindAdjust        recordKind = 9
+	kindExpire        recordKind = 10
+	kindKeyCreate     recordKind = 11
+	kindKeyUpdate     recordKind = 12
+	kindKeyRevoke     recordKind = 13
+	kindCall          recordKind = 14
 )
+
+// isEntry reports whether records of kind k are ledger entries: the money
+// movements an account's entry list shows (the log also keeps them under
+// the account).
+func (k recordKind) isEntry() bool {
+	switch k {
+	case kindTopUp, kindHold, kindSettle, kindVoid, kindAdjust, kindExpire:
+		return true
+	}
+	return false
+}
 
 // Record bodies, by kind. The frame (wal/record.go) carries the kind, the
 // sequence number, the time and the account ID; the body carries the rest,
@@ -42,9 +55,13 @@ const (
 //	call           call record (of a rejected call, or following the
 //	               settle or void of its call)
 //
-// usage (holdend.go): 0 none; 2 s modelID and the seven token counts, what a
-// statement needs. Format 1, a whole call record, was written until
+// usage (hold.go, holdEnd): 0 none; 2 s modelID and the seven token counts,
+// what a statement needs. Format 1, a whole call record, was written until
 // December 2026 and is still read.
+//
+// Each operation's file holds its record's encoder, decoder and replay side
+// by side: accounts.go, topup.go, hold.go (hold, settle, void), adjust.go,
+// expire.go, keys.go and calls.go; replay.go dispatches on the kind.
 //
 // key fields: v rpm, v tpm, v concurrency, v spendLimit, v spendPeriodNanos,
 // v expiresAt, u model count, s model...

@@ -28,194 +28,68 @@ func (l *Ledger) replay() error {
 	return l.log.Replay(seq, l.apply)
 }
 
-// apply applies one replayed record with the same code the live operation
-// used, and checks the balance the record says the operation left.
-func (l *Ledger) apply(v wal.RecordView) error {
-	d := decoder{b: v.Body}
-	now := v.TimeNanos
-	accountID := string(v.Account)
-	s := l.shardOf(accountID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.mu.accounts[accountID]
-	if a == nil && v.Kind != kindAccountCreate && v.Kind != kindCall {
-		return fmt.Errorf("%w: unknown account %q", ErrReplay, accountID)
-	}
-	var availableAfter int64
-	checkAvailable := false
-	switch v.Kind {
-	case kindAccountCreate:
-		if a != nil {
-			return fmt.Errorf("%w: account %q created twice", ErrReplay, accountID)
-		}
-		a = &account{shard: s, id: accountID, createdAt: now}
-		d.accountFields(a)
-		s.mu.accounts[accountID] = a
-	case kindAccountUpdate:
-		d.accountFields(a)
-	case kindFreeze, kindUnfreeze:
-		_ = d.string() // actor
-		a.frozen = v.Kind == kindFreeze
-	case kindTopUp:
-		e := Entry{ID: v.Seq, TimeNanos: now, Kind: EntryTopUp, Account: accountID}
-		e.Amount = d.varint()
-		e.OrderID = d.string()
-		e.Credit = Credit(d.byte())
-		e.ExpiresAtNanos = d.varint()
-		bucketID := d.uvarint()
-		e.Actor = d.string()
-		e.AvailableAfter = d.varint()
-		if err := d.done(); err != nil {
-			return err
-		}
-		l.orders.Lock()
-		_, dup := l.orders.m[e.OrderID]
-		l.orders.m[e.OrderID] = e
-		l.orders.Unlock()
-		if dup {
-			return fmt.Errorf("%w: order %q credited twice", ErrReplay, e.OrderID)
-		}
-		if e.Credit != CreditPaid && e.Credit != CreditGift {
-			return fmt.Errorf("%w: credit kind %d", ErrReplay, e.Credit)
-		}
-		if err := l.topUpLocked(a, e.Amount, e.Credit, bucketID, e.ExpiresAtNanos, now); err != nil {
-			return err
-		}
-		availableAfter, checkAvailable = e.AvailableAfter, true
-	case kindHold:
-		requestID := d.string()
-		amount := d.varint()
-		keyID := d.string()
-		availableAfter, checkAvailable = d.varint(), true
-		if err := d.done(); err != nil {
-			return err
-		}
-		hs := l.holdShardOf(requestID)
-		hs.mu.Lock()
-		h, err := l.holdLocked(hs, a, requestID, keyID, amount, now)
-		if err == nil {
-			hs.mu.holds[requestID] = h
-			a.reserve(h, l.spendLimitOf(keyID), now)
-		}
-		hs.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("%w: hold %q: %w", ErrReplay, requestID, err)
-		}
-	case kindSettle, kindVoid:
-		var he holdEnd
-		d.holdEnd(v.Kind, &he)
-		if err := d.done(); err != nil {
-			return err
-		}
-		requestID, held, charged := he.requestID, he.held, he.charged
-		availableAfter, checkAvailable = he.availableAfter, true
-		hs := l.holdShardOf(requestID)
-		hs.mu.Lock()
-		h := hs.mu.holds[requestID]
-		if h != nil && h.account == a && h.amount == held {
-			delete(hs.mu.holds, requestID)
-		} else {
-			h = nil
-		}
-		hs.mu.Unlock()
-		if h == nil {
-			return fmt.Errorf("%w: no open hold of %d for request %q on account %q", ErrReplay, held, requestID, accountID)
-		}
-		if err := l.settleLocked(a, h, charged, now); err != nil {
-			return err
-		}
-		releaseHold(h)
-	case kindAdjust:
-		e := Entry{ID: v.Seq, TimeNanos: now, Kind: EntryAdjust, Account: accountID}
-		e.Amount = d.varint()
-		e.Reason = d.string()
-		e.RequestID = d.string()
-		e.IdempotencyKey = d.string()
-		e.Actor = d.string()
-		e.AvailableAfter = d.varint()
-		if err := d.done(); err != nil {
-			return err
-		}
-		if e.IdempotencyKey != "" {
-			l.idem.Lock()
-			_, dup := l.idem.m[e.IdempotencyKey]
-			l.idem.m[e.IdempotencyKey] = e
-			l.idem.Unlock()
-			if dup {
-				return fmt.Errorf("%w: adjustment %q applied twice", ErrReplay, e.IdempotencyKey)
-			}
-		}
-		if err := adjustLocked(a, e.Amount, now); err != nil {
-			return err
-		}
-		availableAfter, checkAvailable = e.AvailableAfter, true
-	case kindExpire:
-		bucketID := d.uvarint()
-		_ = d.byte()   // credit
-		_ = d.varint() // expiresAt
-		amount := d.varint()
-		availableAfter, checkAvailable = d.varint(), true
-		if err := d.done(); err != nil {
-			return err
-		}
-		i := a.bucketIndex(bucketID)
-		if i < 0 || a.buckets[i].expiresAt > now || a.buckets[i].free() != amount {
-			return fmt.Errorf("%w: expiry of %d from bucket %d of %q", ErrReplay, amount, bucketID, accountID)
-		}
-		a.buckets[i].remaining -= amount
-		a.expired += amount
-		a.dropEmpty()
-	case kindKeyCreate:
-		k := &Key{AccountID: accountID, CreatedAtNanos: now}
-		k.ID = d.string()
-		copy(k.Hash[:], d.bytes())
-		k.Name = d.string()
-		k.Hint = d.string()
-		d.keyFields(k)
-		if err := d.done(); err != nil {
-			return err
-		}
-		l.keys.Lock()
-		l.keys.byID[k.ID] = k
-		l.keys.byHash[k.Hash] = k
-		l.keys.Unlock()
-	case kindKeyUpdate, kindKeyRevoke:
-		id := d.string()
-		l.keys.Lock()
-		cur := l.keys.byID[id]
-		if cur == nil {
-			l.keys.Unlock()
-			return fmt.Errorf("%w: unknown key %q", ErrReplay, id)
-		}
-		k := *cur
-		if v.Kind == kindKeyUpdate {
-			k.Name = d.string()
-			d.keyFields(&k)
-		} else {
-			k.Revoked = true
-		}
-		l.keys.byID[id] = &k
-		l.keys.byHash[k.Hash] = &k
-		l.keys.Unlock()
-	case kindCall:
-		var c CallRecord
-		d.callRecord(&c)
-	default:
-		return fmt.Errorf("%w: unknown record kind %d", ErrReplay, v.Kind)
-	}
-	if err := d.done(); err != nil {
-		return err
-	}
-	if checkAvailable && a.available() != availableAfter {
-		return fmt.Errorf("%w: account %q available %d after replay, record says %d", ErrReplay, accountID, a.available(), availableAfter)
-	}
-	return nil
+// replayed is the record replay is applying, with the shard it touches
+// (locked) and the account (nil until the record that creates it).
+type replayed struct {
+	l *Ledger
+	s *shard
+	a *account
+	d decoder
+	v *wal.RecordView
+	// after is the available balance the record says the operation left,
+	// compared once it is applied when checkAfter.
+	after      int64
+	checkAfter bool
 }
 
-func (d *decoder) accountFields(a *account) {
-	a.email = d.string()
-	a.multiplier = d.varint()
-	a.limits.RPM = d.varint()
-	a.limits.TPM = d.varint()
-	a.limits.Concurrency = d.varint()
+// availableAfter notes the balance the record says the operation left.
+func (r *replayed) availableAfter(v int64) { r.after, r.checkAfter = v, true }
+
+// replayers apply each kind of record with the same code its live operation
+// used (its file holds both, with the record's encoding).
+var replayers = [...]func(*replayed) error{
+	kindAccountCreate: (*replayed).accountCreate,
+	kindAccountUpdate: (*replayed).accountUpdate,
+	kindFreeze:        (*replayed).freeze,
+	kindUnfreeze:      (*replayed).freeze,
+	kindTopUp:         (*replayed).topUp,
+	kindHold:          (*replayed).hold,
+	kindSettle:        (*replayed).endHold,
+	kindVoid:          (*replayed).endHold,
+	kindAdjust:        (*replayed).adjust,
+	kindExpire:        (*replayed).expire,
+	kindKeyCreate:     (*replayed).keyCreate,
+	kindKeyUpdate:     (*replayed).keyChange,
+	kindKeyRevoke:     (*replayed).keyChange,
+	kindCall:          (*replayed).call,
+}
+
+// apply applies one replayed record and checks the balance the record says
+// the operation left.
+func (l *Ledger) apply(v wal.RecordView) error {
+	kind := recordKind(v.Kind)
+	if int(kind) >= len(replayers) || replayers[kind] == nil {
+		return fmt.Errorf("%w: unknown record kind %d", ErrReplay, v.Kind)
+	}
+	accountID := string(v.Account)
+	r := replayed{l: l, s: l.shardOf(accountID), d: decoder{b: v.Body}, v: &v}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.a = r.s.mu.accounts[accountID]
+	if r.a == nil && kind != kindAccountCreate && kind != kindCall {
+		return fmt.Errorf("%w: unknown account %q", ErrReplay, accountID)
+	}
+	if err := replayers[kind](&r); err != nil {
+		return err
+	}
+	if err := r.d.done(); err != nil {
+		return err
+	}
+	if r.checkAfter && r.a.available() != r.after {
+		return fmt.Errorf("%w: account %q available %d after replay, record says %d", ErrReplay, accountID, r.a.available(), r.after)
+	}
+	if r.a != nil {
+		r.a.checkAccount(v.TimeNanos)
+	}
+	return nil
 }
