@@ -3,6 +3,8 @@ package ledger
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tollgate/tollgate/internal/money"
 )
 
 // AccountSpec describes a new account.
@@ -71,7 +73,7 @@ func validLimits(l Limits) error {
 }
 
 func validMultiplier(m int64) error {
-	if m < 0 || m > 1000*NanosPerCredit {
+	if m < 0 || m > 1000*money.NanosPerCredit {
 		return fmt.Errorf("%w: multiplier must be between 0 and 1000", ErrInvalid)
 	}
 	return nil
@@ -86,7 +88,7 @@ func (l *Ledger) CreateAccount(spec AccountSpec) (AccountInfo, error) {
 		return AccountInfo{}, err
 	}
 	if spec.Multiplier == 0 {
-		spec.Multiplier = NanosPerCredit
+		spec.Multiplier = money.NanosPerCredit
 	}
 	if err := validMultiplier(spec.Multiplier); err != nil {
 		return AccountInfo{}, err

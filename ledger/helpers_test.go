@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/wal"
 )
 
@@ -144,4 +145,4 @@ func fingerprint(l *Ledger) string {
 	return string(l.encodeStateLocked())
 }
 
-const credit = NanosPerCredit
+const credit = money.NanosPerCredit

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/internal/tokens"
 )
 
@@ -49,7 +50,7 @@ type InsufficientError struct {
 
 func (e *InsufficientError) Error() string {
 	return fmt.Sprintf("ledger: insufficient balance: the call needs a hold of %s credits, available %s",
-		FormatAmount(e.Hold), FormatAmount(e.Available))
+		money.Format(e.Hold), money.Format(e.Available))
 }
 
 // Is makes errors.Is(err, ErrInsufficient) true.

@@ -3,6 +3,8 @@ package ledger
 import (
 	"fmt"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/money"
 )
 
 // SpendLimit bounds what one key may spend per period: the settled charges of
@@ -27,7 +29,7 @@ var ErrSpendLimit = fmt.Errorf("ledger: key spend limit reached")
 
 func (e *SpendLimitError) Error() string {
 	return fmt.Sprintf("ledger: the key's spend limit of %s credits per %s is reached: %s spent or held, this call needs a hold of %s",
-		FormatAmount(e.Limit), e.Period, FormatAmount(e.Spent), FormatAmount(e.Hold))
+		money.Format(e.Limit), e.Period, money.Format(e.Spent), money.Format(e.Hold))
 }
 
 // Is makes errors.Is(err, ErrSpendLimit) true.

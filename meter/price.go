@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"strconv"
 	"time"
-)
 
-// NanosPerCredit is the number of nano-credits in one credit (1 USD of list price).
-const NanosPerCredit = 1_000_000_000
+	"github.com/tollgate/tollgate/internal/money"
+)
 
 // Limits on catalogue values. They keep every intermediate of Price inside its
 // 384-bit accumulator for any int64 token count, and reject typos such as a
@@ -17,7 +15,7 @@ const NanosPerCredit = 1_000_000_000
 const (
 	// MaxRateNanos is the largest price: 1,000,000 credits per million tokens
 	// (or per thousand web searches).
-	MaxRateNanos = 1_000_000 * NanosPerCredit
+	MaxRateNanos = 1_000_000 * money.NanosPerCredit
 	// MaxMultiplier is the largest multiplier, 1000.
 	MaxMultiplier Multiplier = 1000 * MultiplierOne
 )
@@ -53,69 +51,16 @@ func ParseMultiplier(s string) (Multiplier, error) {
 }
 
 // String formats m in the shortest exact decimal form ("1", "0.5", "1.1").
-func (m Multiplier) String() string { return string(AppendDecimal(nil, int64(m))) }
+func (m Multiplier) String() string { return money.Format(int64(m)) }
 
-// AppendDecimal appends v / 1e9 to dst in the shortest exact decimal form:
-// nano-credits as credits ("25", "0.000003", "-0.5"), or a Multiplier.
-func AppendDecimal(dst []byte, v int64) []byte {
-	u := uint64(v)
-	if v < 0 {
-		dst = append(dst, '-')
-		u = -u
-	}
-	dst = strconv.AppendUint(dst, u/NanosPerCredit, 10)
-	frac := u % NanosPerCredit
-	if frac == 0 {
-		return dst
-	}
-	var buf [9]byte
-	for i := 8; i >= 0; i-- {
-		buf[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	n := 9
-	for buf[n-1] == '0' {
-		n--
-	}
-	dst = append(dst, '.')
-	return append(dst, buf[:n]...)
-}
-
-// parseDecimal parses an exact non-negative decimal with at most 9 decimals,
-// grammar (0|[1-9][0-9]*)(\.[0-9]{1,9})? as CONTRACT §3 has for amounts, into
-// units of 1e-9.
+// parseDecimal parses a price or a multiplier: an exact non-negative decimal
+// with at most 9 decimals, in units of 1e-9.
 func parseDecimal(s string) (int64, error) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
+	v, err := money.Parse(s)
+	if err == nil && v < 0 {
+		err = errors.New("want a non-negative decimal number such as 3, 0.30 or 18.75")
 	}
-	if i == 0 || (i > 1 && s[0] == '0') {
-		return 0, errors.New("want a decimal number such as 3, 0.30 or 18.75")
-	}
-	if i > 9 {
-		return 0, errors.New("too large")
-	}
-	whole, _ := strconv.ParseUint(s[:i], 10, 64)
-	var frac uint64
-	if i < len(s) {
-		if s[i] != '.' {
-			return 0, errors.New("want a decimal number such as 3, 0.30 or 18.75")
-		}
-		digits := s[i+1:]
-		if len(digits) == 0 || len(digits) > 9 {
-			return 0, errors.New("want 1 to 9 decimals")
-		}
-		for _, c := range []byte(digits) {
-			if c < '0' || c > '9' {
-				return 0, errors.New("want a decimal number such as 3, 0.30 or 18.75")
-			}
-			frac = frac*10 + uint64(c-'0')
-		}
-		for range 9 - len(digits) {
-			frac *= 10
-		}
-	}
-	return int64(whole*NanosPerCredit + frac), nil
+	return v, err
 }
 
 // Rates are the prices of one price level, in nano-credits per million tokens.
@@ -262,7 +207,7 @@ func (b *Bill) addVersion(v *PriceVersion, u *Usage, modelMult Multiplier) {
 		var ws wide
 		ws.addMul(uint64(u.WebSearchRequests), uint64(v.WebSearchPer1000)*1000)
 		for range billModifierSlots {
-			ws.mul(NanosPerCredit)
+			ws.mul(money.NanosPerCredit)
 		}
 		part.add(&ws)
 	}
@@ -283,10 +228,10 @@ func (b *Bill) Total(accountMult Multiplier) (int64, error) {
 	acc.mul(uint64(accountMult))
 	// ceil(ceil(x/a)/b) == ceil(x/(a*b)) for positive integers, so dividing in
 	// steps still rounds once.
-	acc.divCeil(1_000_000 * NanosPerCredit) // per million tokens, model multiplier
-	acc.divCeil(NanosPerCredit)             // account multiplier
+	acc.divCeil(1_000_000 * money.NanosPerCredit) // per million tokens, model multiplier
+	acc.divCeil(money.NanosPerCredit)             // account multiplier
 	for range billModifierSlots {
-		acc.divCeil(NanosPerCredit)
+		acc.divCeil(money.NanosPerCredit)
 	}
 	n, ok := acc.int63()
 	if !ok {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/money"
 )
 
 func shippedCatalogue(t testing.TB) *Catalogue {
@@ -227,8 +229,8 @@ func TestPriceScheduledChange(t *testing.T) {
 	f(eff, 9_000_000)
 	f(eff.Add(time.Hour), 9_000_000)
 	// A call pays the version in force at its start, whenever it settles.
-	if v := m.PriceAt(eff.Add(-time.Second)); v.Rates.Input != 3*NanosPerCredit {
-		t.Fatalf("unexpected version before the change; got input %d; want %d", v.Rates.Input, 3*NanosPerCredit)
+	if v := m.PriceAt(eff.Add(-time.Second)); v.Rates.Input != 3*money.NanosPerCredit {
+		t.Fatalf("unexpected version before the change; got input %d; want %d", v.Rates.Input, 3*money.NanosPerCredit)
 	}
 }
 
@@ -262,7 +264,7 @@ func TestPriceOverflow(t *testing.T) {
 	// overflows int64 nano-credits; a few tokens fit exactly.
 	mx := mustModel(t, c, "max-model")
 	f(mx, all(10_000_000), 1000*MultiplierOne, 0, ErrOverflow)
-	f(mx, Usage{InputTokens: 9}, MultiplierOne, 9*1000*NanosPerCredit, nil)
+	f(mx, Usage{InputTokens: 9}, MultiplierOne, 9*1000*money.NanosPerCredit, nil)
 	f(mx, Usage{InputTokens: big}, MultiplierOne, 0, ErrOverflow)
 	f(mx, Usage{InputTokens: big, OutputTokens: big, CacheCreationInputTokens: big, CacheReadInputTokens: big,
 		WebSearchRequests: big, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS, ServiceTier: TierBatch}},
@@ -331,22 +333,6 @@ func TestMultiplier(t *testing.T) {
 	for _, s := range []string{"", "-1", "+1", "1.", ".5", "01", "1e3", "1.0000000001", "1000.000000001", "abc", "1,5", " 1", "999999999999"} {
 		bad(s)
 	}
-}
-
-func TestAppendDecimal(t *testing.T) {
-	f := func(v int64, want string) {
-		t.Helper()
-		if got := string(AppendDecimal(nil, v)); got != want {
-			t.Fatalf("unexpected decimal for %d; got %q; want %q", v, got, want)
-		}
-	}
-	f(0, "0")
-	f(25*NanosPerCredit, "25")
-	f(3000, "0.000003")
-	f(-500_000_000, "-0.5")
-	f(1, "0.000000001")
-	f(1<<63-1, "9223372036.854775807")
-	f(-1<<63, "-9223372036.854775808")
 }
 
 func TestSupports(t *testing.T) {

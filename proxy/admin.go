@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -263,7 +264,7 @@ func ledgerError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ledger.ErrKeyExists), errors.Is(err, ledger.ErrOrderConflict),
 		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrTooManyBuckets):
 		writeError(ctx, fasthttp.StatusConflict, errConflict, err.Error())
-	case errors.Is(err, ledger.ErrInvalid), errors.Is(err, ledger.ErrOverflow):
+	case errors.Is(err, ledger.ErrInvalid), errors.Is(err, ledger.ErrOverflow), errors.Is(err, money.ErrRange):
 		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, err.Error())
 	default:
 		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot record the change")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 )
 
@@ -75,7 +76,7 @@ func (f fields) amount(name string, dst *int64) error {
 	if err := sonic.Unmarshal(f[name], &s); err != nil {
 		return fmt.Errorf("%s: must be a decimal string such as \"25\" or \"0.5\", not a JSON number", name)
 	}
-	v, err := ledger.ParseAmount(s)
+	v, err := money.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%s: %q is not an exact decimal amount with at most 9 decimals within range", name, s)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/valyala/fasthttp"
 )
 
@@ -323,4 +323,4 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 	a.want("GET", "/admin/v1/accounts/bench/statement?from=yesterday", "", 400)
 }
 
-func parseAmountForTest(s string) (int64, error) { return ledger.ParseAmount(s) }
+func parseAmountForTest(s string) (int64, error) { return money.Parse(s) }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 )
 
 // TestConcurrentHolds: 500 concurrent streaming calls on one account whose
@@ -25,7 +25,7 @@ func TestConcurrentHolds(t *testing.T) {
 	// admitted stay open while the others arrive.
 	body := messagesBody("one two three four [[sim:ttfb=2s]]", 50, true)
 	hold := holdFor(t, body)
-	a := h.newAccount(ledger.FormatAmount(fit*hold + hold - 1))
+	a := h.newAccount(money.Format(fit*hold + hold - 1))
 	price := haikuPrice(expectedUsage(t, body))
 	if price >= hold {
 		t.Fatalf("the test needs a charge below the hold; got %d >= %d", price, hold)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/proxy"
 )
 
@@ -111,7 +111,7 @@ func TestClientErrors(t *testing.T) {
 	// 402 billing_error, with the hold and the available amount.
 	hold := holdFor(t, valid)
 	f("balance below the hold", poor, poor.Key, nil, valid, 402, "billing_error",
-		ledger.FormatAmount(hold), ledger.FormatAmount(poor.TopUps))
+		money.Format(hold), money.Format(poor.TopUps))
 
 	// 403 permission_error.
 	f("frozen", frozen, frozen.Key, nil, valid, 403, "permission_error")

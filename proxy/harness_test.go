@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
@@ -436,7 +437,7 @@ func (h *harness) balance(a *account) balance {
 
 func mustAmount(t *testing.T, s string) int64 {
 	t.Helper()
-	v, err := ledger.ParseAmount(s)
+	v, err := money.Parse(s)
 	if err != nil {
 		t.Fatalf("cannot parse amount %q: %s", s, err)
 	}

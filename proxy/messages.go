@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/valyala/fasthttp"
@@ -144,7 +145,7 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return g.bodyBytesRefusal(ctx)
 	}
 	if st.Available <= 0 {
-		return refuse(fasthttp.StatusPaymentRequired, errBilling, "insufficient balance: available "+ledger.FormatAmount(st.Available)+" credits")
+		return refuse(fasthttp.StatusPaymentRequired, errBilling, "insufficient balance: available "+money.Format(st.Available)+" credits")
 	}
 	if r := g.readAndInspect(ctx, c); r.status != 0 {
 		return r
@@ -241,12 +242,12 @@ func (g *Gateway) holdRefusal(c *call, err error) refusal {
 	switch {
 	case errors.As(err, &se):
 		return refuse(fasthttp.StatusPaymentRequired, errBilling, fmt.Sprintf("this key's spend limit of %s credits per %s is reached: %s spent or held, this call needs a hold of %s",
-			ledger.FormatAmount(se.Limit), se.Period, ledger.FormatAmount(se.Spent), ledger.FormatAmount(se.Hold)))
+			money.Format(se.Limit), se.Period, money.Format(se.Spent), money.Format(se.Hold)))
 	case errors.Is(err, ledger.ErrFrozen):
 		return refuse(fasthttp.StatusForbidden, errPermission, "account frozen")
 	case errors.As(err, &ie):
 		return refuse(fasthttp.StatusPaymentRequired, errBilling, fmt.Sprintf("insufficient balance: this call needs a hold of %s credits; available %s",
-			ledger.FormatAmount(ie.Hold), ledger.FormatAmount(ie.Available)))
+			money.Format(ie.Hold), money.Format(ie.Available)))
 	}
 	g.logger.Printf("request %s: cannot hold: %s", c.requestID, err)
 	return refuse(fasthttp.StatusServiceUnavailable, errAPI, "the gateway cannot take the hold now")

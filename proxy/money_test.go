@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/proxy/simulator"
 )
 
@@ -18,7 +18,7 @@ func TestOverrunDebt(t *testing.T) {
 	// request this short.
 	body := messagesBody("hello there [[sim:cache_write=1000000]]", 10, true)
 	hold := holdFor(t, body)
-	a := h.newAccount(ledger.FormatAmount(hold))
+	a := h.newAccount(money.Format(hold))
 	price := haikuPrice(expectedUsage(t, body))
 	if price <= hold {
 		t.Fatalf("the test needs a charge above the hold; got %d <= %d", price, hold)

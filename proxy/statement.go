@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/valyala/fasthttp"
@@ -135,10 +136,10 @@ func (g *Gateway) writeCallsCSV(ctx *fasthttp.RequestCtx, account string, from, 
 			row := []string{c.RequestID, c.AccountID, c.KeyID, time.Unix(0, c.TimeNanos).UTC().Format(time.RFC3339Nano), c.Model,
 				strconv.Itoa(c.Status), c.Outcome.String(), i64(c.InputTokens), i64(c.OutputTokens), i64(c.CacheCreationInputTokens),
 				i64(c.CacheCreation5mInputTokens), i64(c.CacheCreation1hInputTokens), i64(c.CacheReadInputTokens), i64(c.WebSearchRequests),
-				ledger.FormatAmount(c.Held), ledger.FormatAmount(c.Charged), strconv.FormatBool(c.UsageEstimated), c.SourceIPDigest,
+				money.Format(c.Held), money.Format(c.Charged), strconv.FormatBool(c.UsageEstimated), c.SourceIPDigest,
 				i64(c.DurationMs), i64(c.TTFBMs)}
 			if admin {
-				row = append(row, c.Upstream, c.UpstreamRequestID, ledger.FormatAmount(c.UpstreamCost))
+				row = append(row, c.Upstream, c.UpstreamRequestID, money.Format(c.UpstreamCost))
 			}
 			_ = w.Write(row)
 		}

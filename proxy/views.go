@@ -3,6 +3,7 @@ package proxy
 import (
 	"time"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 )
@@ -15,7 +16,7 @@ type amount int64
 
 func (a amount) MarshalJSON() ([]byte, error) {
 	b := append(make([]byte, 0, 24), '"')
-	b = ledger.AppendAmount(b, int64(a))
+	b = money.Append(b, int64(a))
 	return append(b, '"'), nil
 }
 

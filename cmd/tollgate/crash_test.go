@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/simulator"
 )
@@ -140,7 +140,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nanos, _ := ledger.ParseAmount(rec["charged"].(string))
+		nanos, _ := money.Parse(rec["charged"].(string))
 		if rec["outcome"] != "ok" || nanos != price {
 			t.Fatalf("completed call %s: outcome %v charged %v; want ok at %d nano-credits", c.id, rec["outcome"], rec["charged"], price)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy"
 )
@@ -12,7 +13,7 @@ import (
 const (
 	demoAccount = "demo"
 	demoKeyName = "demo"
-	demoCredit  = 10 * ledger.NanosPerCredit
+	demoCredit  = 10 * money.NanosPerCredit
 )
 
 // demoInfo is what the demo prints about the running gateway.

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 )
 
 // TestHistory is a Jepsen-style test of `tollgate serve` as a whole. Clients
@@ -176,9 +176,9 @@ func (o *historyOp) describe(t0 time.Time) string {
 	fmt.Fprintf(&b, "op#%d %s %s(account=%s", o.id, o.client, o.kind, o.account)
 	switch o.kind {
 	case opTopUp:
-		fmt.Fprintf(&b, " order_id=%s amount=%s", o.idem, ledger.FormatAmount(o.amount))
+		fmt.Fprintf(&b, " order_id=%s amount=%s", o.idem, money.Format(o.amount))
 	case opAdjust:
-		fmt.Fprintf(&b, " idempotency_key=%s amount=%s", o.idem, ledger.FormatAmount(o.amount))
+		fmt.Fprintf(&b, " idempotency_key=%s amount=%s", o.idem, money.Format(o.amount))
 	case opCall:
 		fmt.Fprintf(&b, " key=%s stream=%v", o.keyID, o.stream)
 	case opCreateKey, opRevokeKey:
@@ -342,7 +342,7 @@ func (r *historyRun) adminRequest(method, path, body string) func(gw *gatewayPro
 // ledgerWrite sends a top-up or an adjustment.
 func (r *historyRun) ledgerWrite(client string, kind opKind, account, idem string, amount int64) *historyOp {
 	op := &historyOp{client: client, kind: kind, account: account, idem: idem, amount: amount}
-	amt := ledger.FormatAmount(amount)
+	amt := money.Format(amount)
 	var req func(*gatewayProcess) *http.Request
 	if kind == opTopUp {
 		req = r.adminRequest("POST", "/admin/v1/accounts/"+account+"/topups",
@@ -979,7 +979,7 @@ func (c *historyChecker) checkIdempotentAnswers(kind opKind) {
 		}
 		for _, o := range ops {
 			c.checkRepeatAnswer(o, ops)
-			if want := o.account + " " + ledger.FormatAmount(o.amount); o.entryID != "" && o.answer != want {
+			if want := o.account + " " + money.Format(o.amount); o.entryID != "" && o.answer != want {
 				c.failf("unexpected entry in the answer to %s; got %s; want %s", o.describe(c.run.t0), o.answer, want)
 			}
 		}
@@ -1165,7 +1165,7 @@ func describeEntries(es []stateEntry) string {
 }
 
 func (c *historyChecker) nanos(s string) int64 {
-	n, err := ledger.ParseAmount(s)
+	n, err := money.Parse(s)
 	if err != nil {
 		c.failf("unexpected amount; got %q; want a decimal string: %v", s, err)
 	}
@@ -1191,11 +1191,11 @@ func (c *historyChecker) checkBalances(s finalState, credited map[string]int64) 
 		available, held := c.nanos(acct.Available), c.nanos(acct.Held)
 		if got, want := available+held+charged[a], credited[a]-expired[a]; got != want {
 			c.failf("unexpected balance of %s; got available %s + held %s + charged %s = %s; want credited %s - expired %s = %s",
-				a, acct.Available, acct.Held, ledger.FormatAmount(charged[a]), ledger.FormatAmount(got),
-				ledger.FormatAmount(credited[a]), ledger.FormatAmount(expired[a]), ledger.FormatAmount(want))
+				a, acct.Available, acct.Held, money.Format(charged[a]), money.Format(got),
+				money.Format(credited[a]), money.Format(expired[a]), money.Format(want))
 		}
 		if sum[a] != available {
-			c.failf("unexpected entries of %s; got a sum of %s; want available %s", a, ledger.FormatAmount(sum[a]), acct.Available)
+			c.failf("unexpected entries of %s; got a sum of %s; want available %s", a, money.Format(sum[a]), acct.Available)
 		}
 		if held != 0 {
 			c.failf("unexpected hold on idle account %s; got held %s; want 0", a, acct.Held)

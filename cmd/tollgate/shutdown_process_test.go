@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/internal/money"
 )
 
 // shutdownResult is what a client saw of a call cut off by shutdown.
@@ -41,7 +41,7 @@ func (p *gatewayProcess) heldNanos(account string) int64 {
 	p.t.Helper()
 	st, acct := p.adminDo("GET", "/admin/v1/accounts/"+account, "")
 	held, _ := acct["held"].(string)
-	n, err := ledger.ParseAmount(held)
+	n, err := money.Parse(held)
 	if st != 200 || err != nil {
 		p.t.Fatalf("cannot read the account: %d %v", st, acct)
 	}

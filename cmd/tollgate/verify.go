@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/wal"
 )
@@ -42,7 +43,7 @@ func runVerify(args []string, out io.Writer) error {
 	replay := time.Since(start)
 	sum, checkErr := l.Check()
 	entries, recErr := l.Reconcile()
-	amount := ledger.FormatAmount
+	amount := money.Format
 	fmt.Fprintf(out, "replayed %d records in %s\n", sum.LastSeq, replay.Round(time.Millisecond))
 	fmt.Fprintf(out, "accounts   %d\nkeys       %d\nentries    %d\nopen holds %d\n", sum.Accounts, sum.Keys, entries, sum.OpenHolds)
 	fmt.Fprintf(out, "top-ups    %s\nadjusted   %s\nexpired    %s\navailable  %s\nheld       %s\ncharged    %s\ndebt       %s\n",

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/wal"
 )
@@ -22,16 +23,16 @@ func TestVerify(t *testing.T) {
 	if _, err := l.CreateAccount(ledger.AccountSpec{ID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := l.TopUp(ledger.TopUpRequest{Account: "acme", Amount: 5 * ledger.NanosPerCredit, OrderID: "o1", Credit: ledger.CreditPaid}); err != nil {
+	if _, _, err := l.TopUp(ledger.TopUpRequest{Account: "acme", Amount: 5 * money.NanosPerCredit, OrderID: "o1", Credit: ledger.CreditPaid}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := l.Hold("acme", "req_1", "k", ledger.NanosPerCredit); err != nil || c.Wait() != nil {
+	if c, err := l.Hold("acme", "req_1", "k", money.NanosPerCredit); err != nil || c.Wait() != nil {
 		t.Fatal(err)
 	}
 	if c, err := l.Settle("req_1", 300_000_000, nil); err != nil || c.Wait() != nil {
 		t.Fatal(err)
 	}
-	if c, err := l.Hold("acme", "req_2", "k", ledger.NanosPerCredit); err != nil || c.Wait() != nil {
+	if c, err := l.Hold("acme", "req_2", "k", money.NanosPerCredit); err != nil || c.Wait() != nil {
 		t.Fatal(err)
 	}
 	l.Close()
