@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 // Allocation tests: the hot path does not allocate in steady state. They are
@@ -69,8 +71,8 @@ func TestAllocationObserver(t *testing.T) {
 func TestAllocationPrice(t *testing.T) {
 	c := shippedCatalogue(t)
 	m := mustModel(t, c, "claude-sonnet-4-5")
-	u := Usage{InputTokens: 150000, OutputTokens: 2000, CacheReadInputTokens: 60000, CacheCreationInputTokens: 300,
-		CacheCreation1hInputTokens: 100, WebSearchRequests: 2, Modifiers: Modifiers{ServiceTier: TierBatch}}
+	u := Usage{Counts: tokens.Counts{InputTokens: 150000, OutputTokens: 2000, CacheReadInputTokens: 60000, CacheCreationInputTokens: 300,
+		CacheCreation1hInputTokens: 100, WebSearchRequests: 2}, Modifiers: Modifiers{ServiceTier: TierBatch}}
 	r := Request{Model: "claude-sonnet-4-5", MaxTokens: 4096, EstimatedInputTokens: 250000, CacheTTL: Cache1h,
 		HasWebSearch: true, WebSearchMaxUses: 3, WebSearchToolsWithoutMaxUses: 1}
 	model := []byte("claude-sonnet-4-5-20250929")

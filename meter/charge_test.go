@@ -3,6 +3,8 @@ package meter
 import (
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 // TestChargeGolden prices the golden streams of today's usage shapes with
@@ -53,7 +55,7 @@ func TestChargeUnknownServingModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := cat.Lookup("claude-haiku-4-5")
-	r := StreamResult{Model: []byte("claude-unknown-9"), Usage: Usage{InputTokens: 10, OutputTokens: 10}}
+	r := StreamResult{Model: []byte("claude-unknown-9"), Usage: Usage{Counts: tokens.Counts{InputTokens: 10, OutputTokens: 10}}}
 	ch, err := cat.Charge(m, r.Usage, &r, time.Now(), MultiplierOne)
 	if err != nil || ch.Served != m || ch.UnknownModels != 1 || ch.Price != 10*1000+10*5000 {
 		t.Fatalf("unexpected charge %+v, %v", ch, err)

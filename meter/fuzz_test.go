@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 // The fuzz targets check invariants that must hold for any input, and that
@@ -252,8 +254,8 @@ func FuzzCatalogue(f *testing.F) {
 		if err != nil {
 			return
 		}
-		u := Usage{InputTokens: 1 << 40, OutputTokens: 1 << 40, CacheCreationInputTokens: 1 << 40, CacheCreation1hInputTokens: 1 << 39,
-			CacheReadInputTokens: 1 << 40, WebSearchRequests: 1 << 40, Modifiers: Modifiers{SpeedFast, GeoUS, TierBatch}}
+		u := Usage{Counts: tokens.Counts{InputTokens: 1 << 40, OutputTokens: 1 << 40, CacheCreationInputTokens: 1 << 40, CacheCreation1hInputTokens: 1 << 39,
+			CacheReadInputTokens: 1 << 40, WebSearchRequests: 1 << 40}, Modifiers: Modifiers{SpeedFast, GeoUS, TierBatch}}
 		for _, m := range c.Models() {
 			if got, ok := c.Lookup(m.ID); !ok || got != m {
 				t.Fatalf("unexpected lookup of %q", m.ID)

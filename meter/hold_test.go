@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 // Text of known kinds and sizes for realistic requests. English prose runs
@@ -84,11 +86,11 @@ func TestHoldGolden(t *testing.T) {
 		if cached {
 			return
 		}
-		holdIn, err := m.Price(Usage{InputTokens: r.EstimatedInputTokens, Modifiers: r.Modifiers}, t0, MultiplierOne)
+		holdIn, err := m.Price(Usage{Counts: tokens.Counts{InputTokens: r.EstimatedInputTokens}, Modifiers: r.Modifiers}, t0, MultiplierOne)
 		if err != nil {
 			t.Fatalf("unexpected error: %s", err)
 		}
-		actualIn, err := m.Price(Usage{InputTokens: u.InputTokens, Modifiers: u.Modifiers}, t0, MultiplierOne)
+		actualIn, err := m.Price(Usage{Counts: tokens.Counts{InputTokens: u.InputTokens}, Modifiers: u.Modifiers}, t0, MultiplierOne)
 		if err != nil {
 			t.Fatalf("unexpected error: %s", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 // Limits on catalogue values. They keep every intermediate of Price inside its
@@ -331,14 +332,14 @@ func (m *Model) Hold(r *Request, at time.Time, accountMult Multiplier, maxOutput
 	if lc := v.LongContext; lc != nil && in > lc.Threshold {
 		rates = &lc.Rates
 	}
-	u := Usage{Modifiers: r.Modifiers, InputTokens: in}
+	u := Usage{Counts: tokens.Counts{InputTokens: in}, Modifiers: r.Modifiers}
 	best := rates.Input
 	if r.CacheTTL >= Cache5m && rates.CacheWrite5m > best {
 		best = rates.CacheWrite5m
-		u = Usage{Modifiers: r.Modifiers, CacheCreationInputTokens: in, CacheCreation5mInputTokens: in}
+		u = Usage{Counts: tokens.Counts{CacheCreationInputTokens: in, CacheCreation5mInputTokens: in}, Modifiers: r.Modifiers}
 	}
 	if r.CacheTTL == Cache1h && rates.CacheWrite1h > best {
-		u = Usage{Modifiers: r.Modifiers, CacheCreationInputTokens: in, CacheCreation1hInputTokens: in}
+		u = Usage{Counts: tokens.Counts{CacheCreationInputTokens: in, CacheCreation1hInputTokens: in}, Modifiers: r.Modifiers}
 	}
 	u.OutputTokens = max(r.MaxTokens, 0)
 	if maxOutputTokens > 0 {

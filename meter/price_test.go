@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 func shippedCatalogue(t testing.TB) *Catalogue {
@@ -80,9 +81,9 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 // and 3 web searches.
 func TestPriceShippedRows(t *testing.T) {
 	c := shippedCatalogue(t)
-	u := Usage{InputTokens: 1000, OutputTokens: 500, CacheCreationInputTokens: 2400,
+	u := Usage{Counts: tokens.Counts{InputTokens: 1000, OutputTokens: 500, CacheCreationInputTokens: 2400,
 		CacheCreation5mInputTokens: 2000, CacheCreation1hInputTokens: 400,
-		CacheReadInputTokens: 10000, WebSearchRequests: 3}
+		CacheReadInputTokens: 10000, WebSearchRequests: 3}}
 	f := func(model string, want int64) {
 		t.Helper()
 		got, err := mustModel(t, c, model).Price(u, t0, MultiplierOne)
@@ -128,43 +129,42 @@ func TestPriceCategories(t *testing.T) {
 		}
 	}
 	f("claude-sonnet-4-5", Usage{}, 0)
-	f("claude-sonnet-4-5", Usage{InputTokens: 1}, 3000)
-	f("claude-sonnet-4-5", Usage{OutputTokens: 1}, 15000)
-	f("claude-sonnet-4-5", Usage{CacheCreationInputTokens: 1}, 3750) // no split: 5-minute
-	f("claude-sonnet-4-5", Usage{CacheCreationInputTokens: 1, CacheCreation5mInputTokens: 1}, 3750)
-	f("claude-sonnet-4-5", Usage{CacheCreationInputTokens: 1, CacheCreation1hInputTokens: 1}, 6000)
-	f("claude-sonnet-4-5", Usage{CacheReadInputTokens: 1}, 300)
-	f("claude-sonnet-4-5", Usage{WebSearchRequests: 1}, 10_000_000)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 1}}, 3000)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{OutputTokens: 1}}, 15000)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{CacheCreationInputTokens: 1}}, 3750) // no split: 5-minute
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{CacheCreationInputTokens: 1, CacheCreation5mInputTokens: 1}}, 3750)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{CacheCreationInputTokens: 1, CacheCreation1hInputTokens: 1}}, 6000)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{CacheReadInputTokens: 1}}, 300)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{WebSearchRequests: 1}}, 10_000_000)
 	f("claude-sonnet-4-5", Usage{WebFetchRequests: 9}, 0) // tokens only
 	// The 1h share never exceeds the total.
-	f("claude-sonnet-4-5", Usage{CacheCreationInputTokens: 2, CacheCreation1hInputTokens: 5}, 12000)
-	f("claude-3-haiku-20240307", Usage{CacheReadInputTokens: 7}, 210)
-	f("claude-opus-4-1", Usage{OutputTokens: 1_000_000}, 75_000_000_000)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{CacheCreationInputTokens: 2, CacheCreation1hInputTokens: 5}}, 12000)
+	f("claude-3-haiku-20240307", Usage{Counts: tokens.Counts{CacheReadInputTokens: 7}}, 210)
+	f("claude-opus-4-1", Usage{Counts: tokens.Counts{OutputTokens: 1_000_000}}, 75_000_000_000)
 
 	// Long context on Sonnet 4.5: all tokens at the premium rates once the
 	// input is strictly above 200,000 (the two golden streams).
-	f("claude-sonnet-4-5", Usage{InputTokens: 150000, CacheReadInputTokens: 60000, OutputTokens: 2000},
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 150000, CacheReadInputTokens: 60000, OutputTokens: 2000}},
 		150000*6000+60000*600+2000*22500) // $0.981
-	f("claude-sonnet-4-5", Usage{InputTokens: 120000, CacheCreationInputTokens: 80000, OutputTokens: 1500},
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 120000, CacheCreationInputTokens: 80000, OutputTokens: 1500}},
 		120000*3000+80000*3750+1500*15000) // exactly 200,000: standard rates
-	f("claude-sonnet-4-5", Usage{InputTokens: 200001},
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 200001}},
 		200001*6000)
-	f("claude-sonnet-4-5", Usage{InputTokens: 1, CacheCreationInputTokens: 200000, CacheCreation1hInputTokens: 200000},
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 1, CacheCreationInputTokens: 200000, CacheCreation1hInputTokens: 200000}},
 		6000+200000*12000)
 	// Sonnet 4.6 has the 1M window at standard prices.
-	f("claude-sonnet-4-6", Usage{InputTokens: 300000}, 300000*3000)
+	f("claude-sonnet-4-6", Usage{Counts: tokens.Counts{InputTokens: 300000}}, 300000*3000)
 
 	// Modifiers: fast (2x) and US residency (1.1x) stack on tokens, not on
 	// searches; Opus 4.6 serves fast requests at the standard price.
-	f("claude-opus-5-5", Usage{InputTokens: 1000, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 8_800_000)
-	f("claude-opus-5-5", Usage{WebSearchRequests: 1, Modifiers: Modifiers{Speed: SpeedFast}}, 10_000_000)
-	f("claude-opus-4-6", Usage{InputTokens: 1000, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 5_500_000)
-	f("claude-opus-4-6", Usage{OutputTokens: 500, Modifiers: Modifiers{ServiceTier: TierBatch}}, 6_250_000)
+	f("claude-opus-5-5", Usage{Counts: tokens.Counts{InputTokens: 1000}, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 8_800_000)
+	f("claude-opus-5-5", Usage{Counts: tokens.Counts{WebSearchRequests: 1}, Modifiers: Modifiers{Speed: SpeedFast}}, 10_000_000)
+	f("claude-opus-4-6", Usage{Counts: tokens.Counts{InputTokens: 1000}, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS}}, 5_500_000)
+	f("claude-opus-4-6", Usage{Counts: tokens.Counts{OutputTokens: 500}, Modifiers: Modifiers{ServiceTier: TierBatch}}, 6_250_000)
 	// Batch stacks with long-context rates.
-	f("claude-sonnet-4-5", Usage{InputTokens: 150000, CacheReadInputTokens: 60000, OutputTokens: 2000,
-		Modifiers: Modifiers{ServiceTier: TierBatch}}, 490_500_000)
+	f("claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 150000, CacheReadInputTokens: 60000, OutputTokens: 2000}, Modifiers: Modifiers{ServiceTier: TierBatch}}, 490_500_000)
 	// A reported modifier the catalogue does not offer is priced without it.
-	f("claude-opus-4-5", Usage{InputTokens: 1000, Modifiers: Modifiers{Speed: SpeedFast, ServiceTier: TierPriority}}, 5_000_000)
+	f("claude-opus-4-5", Usage{Counts: tokens.Counts{InputTokens: 1000}, Modifiers: Modifiers{Speed: SpeedFast, ServiceTier: TierPriority}}, 5_000_000)
 }
 
 func TestPriceMultipliersAndRounding(t *testing.T) {
@@ -188,21 +188,21 @@ func TestPriceMultipliersAndRounding(t *testing.T) {
 			t.Fatalf("unexpected price of %+v on %s with account multiplier %s; got %d; want %d", u, model, account, got, want)
 		}
 	}
-	f(shipped, "claude-sonnet-4-5", Usage{InputTokens: 1}, "1.1", 3300)
-	f(shipped, "claude-sonnet-4-5", Usage{InputTokens: 1}, "0", 0)
+	f(shipped, "claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 1}}, "1.1", 3300)
+	f(shipped, "claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 1}}, "0", 0)
 	// 3000 x 0.333333333 = 999.999999, rounded up once.
-	f(shipped, "claude-sonnet-4-5", Usage{InputTokens: 1}, "0.333333333", 1000)
-	f(shipped, "claude-3-haiku-20240307", Usage{CacheReadInputTokens: 1}, "0.000000001", 1)
+	f(shipped, "claude-sonnet-4-5", Usage{Counts: tokens.Counts{InputTokens: 1}}, "0.333333333", 1000)
+	f(shipped, "claude-3-haiku-20240307", Usage{Counts: tokens.Counts{CacheReadInputTokens: 1}}, "0.000000001", 1)
 	// Model multiplier 1.5 (test catalogue, before its price change) and account 2.
-	f(c, "test-model", Usage{InputTokens: 1}, "2", 9000)
-	f(c, "test-model", Usage{WebSearchRequests: 1}, "1", 15_000_000)
+	f(c, "test-model", Usage{Counts: tokens.Counts{InputTokens: 1}}, "2", 9000)
+	f(c, "test-model", Usage{Counts: tokens.Counts{WebSearchRequests: 1}}, "1", 15_000_000)
 	// One rounding per call: 1 input + 1 output at 0.0005 nano-credits each
 	// is 0.001, rounded up to 1 (rounding per category would give 2).
-	f(c, "tiny-model", Usage{InputTokens: 1, OutputTokens: 1}, "1", 1)
-	f(c, "tiny-model", Usage{InputTokens: 2000, OutputTokens: 1999}, "1", 2)
-	f(c, "tiny-model", Usage{InputTokens: 2000, OutputTokens: 2000}, "1", 2)
-	f(c, "tiny-model", Usage{CacheReadInputTokens: 1_000_000}, "1", 1)
-	f(c, "tiny-model", Usage{CacheReadInputTokens: 1_000_001}, "1", 2)
+	f(c, "tiny-model", Usage{Counts: tokens.Counts{InputTokens: 1, OutputTokens: 1}}, "1", 1)
+	f(c, "tiny-model", Usage{Counts: tokens.Counts{InputTokens: 2000, OutputTokens: 1999}}, "1", 2)
+	f(c, "tiny-model", Usage{Counts: tokens.Counts{InputTokens: 2000, OutputTokens: 2000}}, "1", 2)
+	f(c, "tiny-model", Usage{Counts: tokens.Counts{CacheReadInputTokens: 1_000_000}}, "1", 1)
+	f(c, "tiny-model", Usage{Counts: tokens.Counts{CacheReadInputTokens: 1_000_001}}, "1", 2)
 }
 
 func TestPriceScheduledChange(t *testing.T) {
@@ -214,7 +214,7 @@ func TestPriceScheduledChange(t *testing.T) {
 	eff := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	f := func(at time.Time, want int64) {
 		t.Helper()
-		got, err := m.Price(Usage{InputTokens: 1000, OutputTokens: 100, WebSearchRequests: 1}, at, MultiplierOne)
+		got, err := m.Price(Usage{Counts: tokens.Counts{InputTokens: 1000, OutputTokens: 100, WebSearchRequests: 1}}, at, MultiplierOne)
 		if err != nil {
 			t.Fatalf("unexpected error: %s", err)
 		}
@@ -252,8 +252,8 @@ func TestPriceOverflow(t *testing.T) {
 		}
 	}
 	all := func(n int64) Usage {
-		return Usage{InputTokens: n, OutputTokens: n, CacheCreationInputTokens: 2 * n, CacheCreation1hInputTokens: n,
-			CacheReadInputTokens: n}
+		return Usage{Counts: tokens.Counts{InputTokens: n, OutputTokens: n, CacheCreationInputTokens: 2 * n, CacheCreation1hInputTokens: n,
+			CacheReadInputTokens: n}}
 	}
 	// 10^7 tokens in every category at the highest shipped price (Opus 4.1):
 	// (15 + 75 + 18.75 + 30 + 1.5) x 10 credits.
@@ -264,19 +264,19 @@ func TestPriceOverflow(t *testing.T) {
 	// overflows int64 nano-credits; a few tokens fit exactly.
 	mx := mustModel(t, c, "max-model")
 	f(mx, all(10_000_000), 1000*MultiplierOne, 0, ErrOverflow)
-	f(mx, Usage{InputTokens: 9}, MultiplierOne, 9*1000*money.NanosPerCredit, nil)
-	f(mx, Usage{InputTokens: big}, MultiplierOne, 0, ErrOverflow)
-	f(mx, Usage{InputTokens: big, OutputTokens: big, CacheCreationInputTokens: big, CacheReadInputTokens: big,
-		WebSearchRequests: big, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS, ServiceTier: TierBatch}},
+	f(mx, Usage{Counts: tokens.Counts{InputTokens: 9}}, MultiplierOne, 9*1000*money.NanosPerCredit, nil)
+	f(mx, Usage{Counts: tokens.Counts{InputTokens: big}}, MultiplierOne, 0, ErrOverflow)
+	f(mx, Usage{Counts: tokens.Counts{InputTokens: big, OutputTokens: big, CacheCreationInputTokens: big, CacheReadInputTokens: big,
+		WebSearchRequests: big}, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS, ServiceTier: TierBatch}},
 		big, 0, ErrOverflow)
 	// Intermediates far beyond 64 bits that end within int64 are exact:
 	// 9 x 10^18 tokens at 0.0000005 credits (500 nano-credits) per million,
 	// then times 1.5.
 	tiny := mustModel(t, c, "tiny-model")
-	f(tiny, Usage{InputTokens: 9_000_000_000_000_000_000}, MultiplierOne, 4_500_000_000_000_000, nil)
-	f(tiny, Usage{InputTokens: 9_000_000_000_000_000_001}, 3*MultiplierOne/2, 6_750_000_000_000_001, nil)
+	f(tiny, Usage{Counts: tokens.Counts{InputTokens: 9_000_000_000_000_000_000}}, MultiplierOne, 4_500_000_000_000_000, nil)
+	f(tiny, Usage{Counts: tokens.Counts{InputTokens: 9_000_000_000_000_000_001}}, 3*MultiplierOne/2, 6_750_000_000_000_001, nil)
 	// Negative inputs are the caller's bug.
-	f(tiny, Usage{InputTokens: -1}, MultiplierOne, 0, ErrNegative)
+	f(tiny, Usage{Counts: tokens.Counts{InputTokens: -1}}, MultiplierOne, 0, ErrNegative)
 	f(tiny, Usage{}, -1, 0, ErrNegative)
 }
 
@@ -288,7 +288,7 @@ func TestCost(t *testing.T) {
 	m := mustModel(t, c, "test-model")
 	f := func(kind string, want int64) {
 		t.Helper()
-		got, err := m.Cost(kind, Usage{InputTokens: 1000}, t0.AddDate(-1, 0, 0))
+		got, err := m.Cost(kind, Usage{Counts: tokens.Counts{InputTokens: 1000}}, t0.AddDate(-1, 0, 0))
 		if err != nil {
 			t.Fatalf("unexpected error: %s", err)
 		}

@@ -1,6 +1,10 @@
 package meter
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/tokens"
+)
 
 func BenchmarkPrice(b *testing.B) {
 	c := shippedCatalogue(b)
@@ -21,9 +25,9 @@ func BenchmarkPrice(b *testing.B) {
 			}
 		})
 	}
-	f("typical", Usage{InputTokens: 2095, OutputTokens: 612, CacheReadInputTokens: 1800})
-	f("every-category", Usage{InputTokens: 150000, OutputTokens: 2000, CacheReadInputTokens: 60000, CacheCreationInputTokens: 300,
-		CacheCreation1hInputTokens: 100, WebSearchRequests: 2, Modifiers: Modifiers{ServiceTier: TierBatch}})
+	f("typical", Usage{Counts: tokens.Counts{InputTokens: 2095, OutputTokens: 612, CacheReadInputTokens: 1800}})
+	f("every-category", Usage{Counts: tokens.Counts{InputTokens: 150000, OutputTokens: 2000, CacheReadInputTokens: 60000, CacheCreationInputTokens: 300,
+		CacheCreation1hInputTokens: 100, WebSearchRequests: 2}, Modifiers: Modifiers{ServiceTier: TierBatch}})
 }
 
 func BenchmarkHold(b *testing.B) {

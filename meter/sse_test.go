@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/tokens"
 )
 
 func readStream(t testing.TB, name string) []byte {
@@ -94,7 +96,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("plain_text.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 27, OutputTokens: 9},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 27, OutputTokens: 9}},
 		SawMessageStart: true,
 		ContentBytes:    text(17),
 		Blocks:          1,
@@ -103,7 +105,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("tool_use.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 377, OutputTokens: 65},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 377, OutputTokens: 65}},
 		SawMessageStart: true,
 		ContentBytes:    [NumContentKinds]int64{ContentText: 25, ContentToolInput: 33},
 		Blocks:          2,
@@ -112,7 +114,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("thinking.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 85, OutputTokens: 307},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 85, OutputTokens: 307}},
 		SawMessageStart: true,
 		ContentBytes:    [NumContentKinds]int64{ContentText: 17, ContentThinking: 83, ContentOther: 53},
 		Blocks:          2,
@@ -121,7 +123,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("redacted_thinking.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 120, OutputTokens: 164},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 120, OutputTokens: 164}},
 		SawMessageStart: true,
 		ContentBytes:    [NumContentKinds]int64{ContentText: 49, ContentOther: 111},
 		Blocks:          2,
@@ -132,7 +134,7 @@ func TestObserverGolden(t *testing.T) {
 	// server-tool loop added input.
 	f("web_search.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 10682, OutputTokens: 510, WebSearchRequests: 1},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 10682, OutputTokens: 510, WebSearchRequests: 1}},
 		SawMessageStart: true,
 		ContentBytes:    [NumContentKinds]int64{ContentText: 135, ContentToolInput: 30, ContentOther: 188},
 		Blocks:          4,
@@ -141,8 +143,8 @@ func TestObserverGolden(t *testing.T) {
 
 	f("cache_5m.sse", StreamResult{
 		End: EndCompleted,
-		Usage: Usage{InputTokens: 3, OutputTokens: 210,
-			CacheCreationInputTokens: 22175, CacheCreation5mInputTokens: 22175},
+		Usage: Usage{Counts: tokens.Counts{InputTokens: 3, OutputTokens: 210,
+			CacheCreationInputTokens: 22175, CacheCreation5mInputTokens: 22175}},
 		SawMessageStart: true,
 		ContentBytes:    text(33),
 		Blocks:          1,
@@ -152,8 +154,8 @@ func TestObserverGolden(t *testing.T) {
 	// 1h writes are min(message_start's 4000, the final 6500); 5m the rest.
 	f("cache_1h.sse", StreamResult{
 		End: EndCompleted,
-		Usage: Usage{InputTokens: 50, OutputTokens: 42, CacheReadInputTokens: 12000,
-			CacheCreationInputTokens: 6500, CacheCreation5mInputTokens: 2500, CacheCreation1hInputTokens: 4000},
+		Usage: Usage{Counts: tokens.Counts{InputTokens: 50, OutputTokens: 42, CacheReadInputTokens: 12000,
+			CacheCreationInputTokens: 6500, CacheCreation5mInputTokens: 2500, CacheCreation1hInputTokens: 4000}},
 		SawMessageStart: true,
 		ContentBytes:    text(22),
 		Blocks:          1,
@@ -162,7 +164,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("long_context_over.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 150000, OutputTokens: 2000, CacheReadInputTokens: 60000},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 150000, OutputTokens: 2000, CacheReadInputTokens: 60000}},
 		SawMessageStart: true,
 		ContentBytes:    text(34),
 		Blocks:          1,
@@ -171,8 +173,8 @@ func TestObserverGolden(t *testing.T) {
 
 	f("long_context_under.sse", StreamResult{
 		End: EndCompleted,
-		Usage: Usage{InputTokens: 120000, OutputTokens: 1500,
-			CacheCreationInputTokens: 80000, CacheCreation5mInputTokens: 80000},
+		Usage: Usage{Counts: tokens.Counts{InputTokens: 120000, OutputTokens: 1500,
+			CacheCreationInputTokens: 80000, CacheCreation5mInputTokens: 80000}},
 		SawMessageStart: true,
 		ContentBytes:    text(25),
 		Blocks:          1,
@@ -181,7 +183,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("output_only_delta.sse", StreamResult{
 		End:               EndCompleted,
-		Usage:             Usage{InputTokens: 10, OutputTokens: 15},
+		Usage:             Usage{Counts: tokens.Counts{InputTokens: 10, OutputTokens: 15}},
 		SawMessageStart:   true,
 		ContentBytes:      text(32),
 		Blocks:            1,
@@ -192,7 +194,7 @@ func TestObserverGolden(t *testing.T) {
 	// The second delta's nulls leave the first delta's values alone.
 	f("multiple_deltas.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 900, OutputTokens: 120, CacheReadInputTokens: 300, WebSearchRequests: 2},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 900, OutputTokens: 120, CacheReadInputTokens: 300, WebSearchRequests: 2}},
 		SawMessageStart: true,
 		ContentBytes:    text(14),
 		Blocks:          1,
@@ -202,9 +204,9 @@ func TestObserverGolden(t *testing.T) {
 	// A refusal after output (text streamed first), with its iterations.
 	f("padded.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 1200, OutputTokens: 77, CacheReadInputTokens: 800},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 1200, OutputTokens: 77, CacheReadInputTokens: 800}},
 		Refused:         true,
-		Iterations:      []Iteration{{Kind: IterMessage, Usage: Usage{InputTokens: 1200, OutputTokens: 77, CacheReadInputTokens: 800}}},
+		Iterations:      []Iteration{{Kind: IterMessage, Usage: Usage{Counts: tokens.Counts{InputTokens: 1200, OutputTokens: 77, CacheReadInputTokens: 800}}}},
 		SawMessageStart: true,
 		ContentBytes:    [NumContentKinds]int64{ContentText: 5, ContentThinking: 30, ContentOther: 12},
 		Blocks:          2,
@@ -213,7 +215,7 @@ func TestObserverGolden(t *testing.T) {
 
 	f("pings.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 14, OutputTokens: 4},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 14, OutputTokens: 4}},
 		SawMessageStart: true,
 		ContentBytes:    text(2),
 		Blocks:          1,
@@ -224,7 +226,7 @@ func TestObserverGolden(t *testing.T) {
 	f("error_after_deltas.sse", StreamResult{
 		End:             EndError,
 		ErrorType:       "overloaded_error",
-		Usage:           Usage{InputTokens: 640, OutputTokens: 1},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 640, OutputTokens: 1}},
 		SawMessageStart: true,
 		ContentBytes:    text(52),
 		Blocks:          1,
@@ -234,7 +236,7 @@ func TestObserverGolden(t *testing.T) {
 	// The unfinished last event is not dispatched.
 	f("cut_mid_event.sse", StreamResult{
 		End:             EndCutOff,
-		Usage:           Usage{InputTokens: 900, OutputTokens: 2},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 900, OutputTokens: 2}},
 		SawMessageStart: true,
 		ContentBytes:    text(43),
 		Blocks:          1,
@@ -245,7 +247,7 @@ func TestObserverGolden(t *testing.T) {
 	// escaped top-level key usa\u0067e is "usage" and counts.
 	f("fake_usage.sse", StreamResult{
 		End:             EndCompleted,
-		Usage:           Usage{InputTokens: 31, OutputTokens: 12},
+		Usage:           Usage{Counts: tokens.Counts{InputTokens: 31, OutputTokens: 12}},
 		SawMessageStart: true,
 		ContentBytes:    text(125),
 		Blocks:          1,
@@ -260,7 +262,7 @@ func TestObserverFraming(t *testing.T) {
 		checkAllSplits(t, fmt.Sprintf("%q", stream), []byte(stream), resultString(want))
 	}
 	start := `{"type":"message_start","message":{"usage":{"input_tokens":5,"output_tokens":1}}}`
-	u := Usage{InputTokens: 5, OutputTokens: 1}
+	u := Usage{Counts: tokens.Counts{InputTokens: 5, OutputTokens: 1}}
 
 	// data: without a space, and event names from the JSON type when there is
 	// no event line.
@@ -269,7 +271,7 @@ func TestObserverFraming(t *testing.T) {
 	f("event: message_start\ndata:  "+start+"\n\n", StreamResult{Usage: u, SawMessageStart: true, Events: 1})
 	// Several data lines are joined with '\n', which is JSON whitespace.
 	f("event: message_delta\ndata: {\"type\":\"message_delta\",\ndata: \"usage\":{\"output_tokens\":7}}\n\n",
-		StreamResult{Usage: Usage{OutputTokens: 7}, Events: 1})
+		StreamResult{Usage: Usage{Counts: tokens.Counts{OutputTokens: 7}}, Events: 1})
 	// Comments, id and retry lines, and unknown fields are ignored.
 	f(": keep-alive\nid: 1\nretry: 1000\nfoo\nevent: message_start\n: comment inside\ndata: "+start+"\n\n",
 		StreamResult{Usage: u, SawMessageStart: true, Events: 1})
@@ -310,17 +312,17 @@ func TestObserverFraming(t *testing.T) {
 		StreamResult{End: EndError, ErrorType: ErrorTypeOverloaded, Events: 2})
 	// Modifiers reported by message_start.
 	f("data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":1,\"speed\":\"fast\",\"inference_geo\":\"us\",\"service_tier\":\"batch\"}}}\n\n",
-		StreamResult{Usage: Usage{InputTokens: 1, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS, ServiceTier: TierBatch}},
+		StreamResult{Usage: Usage{Counts: tokens.Counts{InputTokens: 1}, Modifiers: Modifiers{Speed: SpeedFast, InferenceGeo: GeoUS, ServiceTier: TierBatch}},
 			SawMessageStart: true, Events: 1})
 	// A cache-write total without a split is all 5-minute writes; a split
 	// without a total is its own total; a final total below the 1h count cuts it.
 	f("data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"cache_creation_input_tokens\":70}}}\n\n",
-		StreamResult{Usage: Usage{CacheCreationInputTokens: 70, CacheCreation5mInputTokens: 70}, SawMessageStart: true, Events: 1})
+		StreamResult{Usage: Usage{Counts: tokens.Counts{CacheCreationInputTokens: 70, CacheCreation5mInputTokens: 70}}, SawMessageStart: true, Events: 1})
 	f("data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"cache_creation\":{\"ephemeral_5m_input_tokens\":3,\"ephemeral_1h_input_tokens\":4}}}}\n\n",
-		StreamResult{Usage: Usage{CacheCreationInputTokens: 7, CacheCreation5mInputTokens: 3, CacheCreation1hInputTokens: 4}, SawMessageStart: true, Events: 1})
+		StreamResult{Usage: Usage{Counts: tokens.Counts{CacheCreationInputTokens: 7, CacheCreation5mInputTokens: 3, CacheCreation1hInputTokens: 4}}, SawMessageStart: true, Events: 1})
 	f("data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"cache_creation_input_tokens\":50,\"cache_creation\":{\"ephemeral_5m_input_tokens\":10,\"ephemeral_1h_input_tokens\":40}}}}\n\n"+
 		"data: {\"type\":\"message_delta\",\"usage\":{\"cache_creation_input_tokens\":25,\"cache_creation\":{\"ephemeral_1h_input_tokens\":1}}}\n\n",
-		StreamResult{Usage: Usage{CacheCreationInputTokens: 25, CacheCreation1hInputTokens: 25}, SawMessageStart: true, Events: 2})
+		StreamResult{Usage: Usage{Counts: tokens.Counts{CacheCreationInputTokens: 25, CacheCreation1hInputTokens: 25}}, SawMessageStart: true, Events: 2})
 	// A model name longer than 128 bytes is not kept.
 	f("data: {\"type\":\"message_start\",\"message\":{\"model\":\""+strings.Repeat("m", 129)+"\",\"usage\":{}}}\n\n",
 		StreamResult{SawMessageStart: true, Events: 1})
@@ -359,7 +361,7 @@ func TestObserverOversized(t *testing.T) {
 		}
 	}
 	// Everything fits.
-	f(1024, StreamResult{End: EndCompleted, Usage: Usage{InputTokens: 5, OutputTokens: 1}, SawMessageStart: true,
+	f(1024, StreamResult{End: EndCompleted, Usage: Usage{Counts: tokens.Counts{InputTokens: 5, OutputTokens: 1}}, SawMessageStart: true,
 		ContentBytes: [NumContentKinds]int64{ContentText: 101}, Events: 4})
 	// message_start is dropped; the big delta counts as other content by its
 	// data length.
@@ -428,7 +430,7 @@ func TestObserverWriteEvent(t *testing.T) {
 			t.Fatalf("unexpected result;\ngot  %s\nwant %s", got, w)
 		}
 	}
-	base := Usage{InputTokens: 10, OutputTokens: 15, CacheCreationInputTokens: 100, CacheCreation5mInputTokens: 70, CacheCreation1hInputTokens: 30}
+	base := Usage{Counts: tokens.Counts{InputTokens: 10, OutputTokens: 15, CacheCreationInputTokens: 100, CacheCreation5mInputTokens: 70, CacheCreation1hInputTokens: 30}}
 	f(`{"type":"message_stop"}`, StreamResult{End: EndCompleted, Usage: base, SawMessageStart: true,
 		ContentBytes: [NumContentKinds]int64{ContentText: 5}, Events: 4})
 	// Agreeing metrics change nothing.
@@ -437,8 +439,8 @@ func TestObserverWriteEvent(t *testing.T) {
 			ContentBytes: [NumContentKinds]int64{ContentText: 5}, Events: 4, InvocationMetrics: true})
 	// Disagreeing metrics win; a smaller cache-write total cuts the 1h share.
 	f(`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":12,"outputTokenCount":20,"cacheReadInputTokenCount":7,"cacheWriteInputTokenCount":20}}`,
-		StreamResult{End: EndCompleted, Usage: Usage{InputTokens: 12, OutputTokens: 20, CacheReadInputTokens: 7,
-			CacheCreationInputTokens: 20, CacheCreation1hInputTokens: 20},
+		StreamResult{End: EndCompleted, Usage: Usage{Counts: tokens.Counts{InputTokens: 12, OutputTokens: 20, CacheReadInputTokens: 7,
+			CacheCreationInputTokens: 20, CacheCreation1hInputTokens: 20}},
 			SawMessageStart: true, ContentBytes: [NumContentKinds]int64{ContentText: 5}, Events: 4,
 			InvocationMetrics: true, MetricsDisagreed: true})
 }
@@ -446,7 +448,7 @@ func TestObserverWriteEvent(t *testing.T) {
 func TestEstimateOutputTokens(t *testing.T) {
 	f := func(content [NumContentKinds]int64, blocks int, output, want int64) {
 		t.Helper()
-		r := StreamResult{ContentBytes: content, Blocks: blocks, Usage: Usage{OutputTokens: output}}
+		r := StreamResult{ContentBytes: content, Blocks: blocks, Usage: Usage{Counts: tokens.Counts{OutputTokens: output}}}
 		if got := EstimateOutputTokens(&r); got != want {
 			t.Fatalf("unexpected estimate for %v, %d blocks, %d reported; got %d; want %d", content, blocks, output, got, want)
 		}

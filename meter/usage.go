@@ -1,5 +1,7 @@
 package meter
 
+import "github.com/tollgate/tollgate/internal/tokens"
+
 // Usage is the usage of one call, folded as the official SDKs fold it
 // (CONTRACT §5, WIRE §1.4). Token counts are as Anthropic reports them:
 // InputTokens is uncached input only; the total input of a call is
@@ -15,31 +17,13 @@ package meter
 // standard, unmodified price. Upstreams that do not report them (Bedrock) leave
 // them zero; the caller may copy Request.Modifiers into them.
 type Usage struct {
-	// InputTokens is uncached input.
-	InputTokens int64
-	// OutputTokens is output, thinking included.
-	OutputTokens int64
-	// CacheCreationInputTokens is all cache writes.
-	CacheCreationInputTokens int64
-	// CacheCreation5mInputTokens is the 5-minute share of the cache writes.
-	CacheCreation5mInputTokens int64
-	// CacheCreation1hInputTokens is the 1-hour share of the cache writes.
-	CacheCreation1hInputTokens int64
-	// CacheReadInputTokens is cache reads.
-	CacheReadInputTokens int64
-	// WebSearchRequests is server-side web searches (priced per 1,000).
-	WebSearchRequests int64
+	// Counts are the seven counters the price depends on.
+	tokens.Counts
 	// WebFetchRequests is server-side web fetches (tokens only).
 	WebFetchRequests int64
 
 	// Modifiers are the price modifiers reported with the usage.
 	Modifiers
-}
-
-// TotalInputTokens is the input that decides long-context pricing: uncached
-// input plus cache writes plus cache reads.
-func (u *Usage) TotalInputTokens() int64 {
-	return u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
 }
 
 // Modifiers are the request or response options that change a call's price,
@@ -333,16 +317,14 @@ func (f *usageFold) usage() Usage {
 // which min(h1, total) are 1-hour writes.
 func usageOf(c *usageFields, total, h1 int64) Usage {
 	h1 = min(h1, total)
-	return Usage{
-		InputTokens:                c.input,
+	return Usage{Counts: tokens.Counts{InputTokens: c.input,
 		OutputTokens:               c.output,
 		CacheCreationInputTokens:   total,
 		CacheCreation5mInputTokens: total - h1,
 		CacheCreation1hInputTokens: h1,
 		CacheReadInputTokens:       c.cacheRead,
-		WebSearchRequests:          c.webSearch,
-		WebFetchRequests:           c.webFetch,
-		Modifiers:                  Modifiers{Speed: c.speed, InferenceGeo: c.geo, ServiceTier: c.tier},
+		WebSearchRequests:          c.webSearch}, WebFetchRequests: c.webFetch,
+		Modifiers: Modifiers{Speed: c.speed, InferenceGeo: c.geo, ServiceTier: c.tier},
 	}
 }
 

@@ -465,7 +465,7 @@ func (c *call) settleAt(outcome ledger.Outcome, u meter.Usage, estimated bool, p
 		c.g.logger.Printf("request %s: cannot settle: %s", c.requestID, err)
 	}
 	c.held = false
-	c.limits.settle(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+	c.limits.settle(u.TotalInputTokens() + u.OutputTokens)
 	c.limits.release()
 	observeCall(modelLabel(c.model), outcome, c.record.Status, c.holdNanos, price)
 	callDuration.UpdateDuration(c.start)
@@ -512,13 +512,7 @@ func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool)
 	if m := c.billedModel(); m != nil {
 		r.ModelID = m.ID
 	}
-	r.InputTokens = u.InputTokens
-	r.OutputTokens = u.OutputTokens
-	r.CacheCreationInputTokens = u.CacheCreationInputTokens
-	r.CacheCreation5mInputTokens = u.CacheCreation5mInputTokens
-	r.CacheCreation1hInputTokens = u.CacheCreation1hInputTokens
-	r.CacheReadInputTokens = u.CacheReadInputTokens
-	r.WebSearchRequests = u.WebSearchRequests
+	r.Counts = u.Counts
 	r.UsageEstimated = estimated
 	r.DurationMs = max(r.TTFBMs, time.Since(c.start).Milliseconds())
 	r.UpstreamRequestID = b2s(c.bufs.upReqID)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/valyala/fasthttp"
@@ -300,7 +301,7 @@ func (g *Gateway) replyCutOff(ctx *fasthttp.RequestCtx, c *call, err error, rece
 		c.void(outcome, "upstream_error")
 		return
 	}
-	u := meter.Usage{InputTokens: c.inputBound(), OutputTokens: min(int64(received+2)/3, c.mreq.MaxTokens)}
+	u := meter.Usage{Counts: tokens.Counts{InputTokens: c.inputBound(), OutputTokens: min(int64(received+2)/3, c.mreq.MaxTokens)}}
 	c.settle(outcome, &meter.StreamResult{}, u, true)
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/simulator"
 )
@@ -136,7 +137,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		price, err := haiku.Price(meter.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens}, time.Now(), meter.MultiplierOne)
+		price, err := haiku.Price(meter.Usage{Counts: tokens.Counts{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens}}, time.Now(), meter.MultiplierOne)
 		if err != nil {
 			t.Fatal(err)
 		}
