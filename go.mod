@@ -2,18 +2,21 @@ module github.com/tollgate/tollgate
 
 go 1.26.0
 
+// The direct dependencies, each with the reason it is here; the lint test
+// (internal/lint) refuses an import of anything else, and product code
+// importing a dependency marked "tests:".
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.1.2
-	github.com/VictoriaMetrics/metrics v1.45.0
-	github.com/anthropics/anthropic-sdk-go/v2 v2.18.0
-	github.com/aws/aws-sdk-go-v2 v1.38.0
-	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.6.3
-	github.com/aws/aws-sdk-go-v2/config v1.27.27
-	github.com/bytedance/sonic v1.15.5
-	github.com/cockroachdb/pebble/v2 v2.1.7
-	github.com/panjf2000/ants/v2 v2.12.1
-	github.com/valyala/fasthttp v1.78.0
-	go.yaml.in/yaml/v3 v3.0.6
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // bench: tollbench's latency histograms
+	github.com/VictoriaMetrics/metrics v1.45.0 // design: metrics
+	github.com/anthropics/anthropic-sdk-go/v2 v2.18.0 // tests: the official Go SDK as the client
+	github.com/aws/aws-sdk-go-v2 v1.38.0 // bedrock: the SigV4 signer
+	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.6.3 // bedrock: event-stream frames
+	github.com/aws/aws-sdk-go-v2/config v1.27.27 // bedrock: the standard AWS credential chain
+	github.com/bytedance/sonic v1.15.5 // design: JSON on cold paths
+	github.com/cockroachdb/pebble/v2 v2.1.7 // design: the WAL store
+	github.com/panjf2000/ants/v2 v2.12.1 // design: the drain pool
+	github.com/valyala/fasthttp v1.78.0 // design: HTTP servers and the upstream protocol
+	go.yaml.in/yaml/v3 v3.0.6 // config: the configuration and catalogue files
 )
 
 require (

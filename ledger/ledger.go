@@ -243,15 +243,6 @@ func (l *Ledger) appendCallLocked(kind recordKind, accountID string, timeNanos i
 	return l.log.Append(&wal.Record{Kind: uint8(kind), Entry: kind.isEntry(), TimeNanos: timeNanos, Account: accountID, Body: body, RequestID: requestID})
 }
 
-// callRequestID is the request ID under which a record carrying call is
-// indexed: none when there is no call record.
-func callRequestID(call *CallRecord) string {
-	if call == nil {
-		return ""
-	}
-	return call.RequestID
-}
-
 // waitSynced waits until seq is synced whatever the log's mode: the
 // acknowledgement rule of top-ups, adjustments, account and key changes.
 func (l *Ledger) waitSynced(seq uint64) error {
@@ -268,7 +259,7 @@ func validID(what, id string) error {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
-			return fmt.Errorf("%w: %s may contain only letters, digits and _ - . :", ErrInvalid, what)
+			return fmt.Errorf("%w: %s may contain only letters, digits, '_', '-', '.' and ':'", ErrInvalid, what)
 		}
 	}
 	return nil

@@ -51,9 +51,9 @@ func chunkFrame(t testing.TB, event string) []byte {
 }
 
 // translate reads the whole stream of frames through a bedrockStream,
-// reading into p of size bufSize, and returns the SSE, the error that ended
-// it and what the observer saw.
-func translate(src io.Reader, bufSize int) (string, error, meter.StreamResult) {
+// reading into p of size bufSize, and returns the SSE, what the observer
+// saw and the error that ended it.
+func translate(src io.Reader, bufSize int) (string, meter.StreamResult, error) {
 	var obs meter.Observer
 	obs.Reset(0)
 	var s bedrockStream
@@ -64,7 +64,7 @@ func translate(src io.Reader, bufSize int) (string, error, meter.StreamResult) {
 		n, err := s.Read(p)
 		out.Write(p[:n])
 		if err != nil {
-			return out.String(), err, obs.Result()
+			return out.String(), obs.Result(), err
 		}
 	}
 	panic("BUG: the stream never ended")
@@ -93,7 +93,7 @@ func bedrockStreamBytes(t testing.TB, events []string) []byte {
 func TestBedrockWireVectors(t *testing.T) {
 	f := func(frames []byte, wantSSE string, wantEnd meter.StreamEnd) {
 		t.Helper()
-		got, err, r := translate(bytes.NewReader(frames), 4096)
+		got, r, err := translate(bytes.NewReader(frames), 4096)
 		if got != wantSSE || err != io.EOF {
 			t.Fatalf("unexpected translation; got %q, %v; want %q, EOF", got, err, wantSSE)
 		}
@@ -125,7 +125,7 @@ func TestBedrockStreamTranslation(t *testing.T) {
 		func() io.Reader { return iotest.HalfReader(bytes.NewReader(frames)) },
 	} {
 		for _, size := range []int{1, 7, 64, 32 << 10} {
-			got, err, r := translate(src(), size)
+			got, r, err := translate(src(), size)
 			if got != want.String() || err != io.EOF {
 				t.Fatalf("unexpected SSE (read size %d); got %q, %v; want %q", size, got, err, want.String())
 			}
@@ -138,7 +138,7 @@ func TestBedrockStreamTranslation(t *testing.T) {
 	// Metrics that disagree with the events win (CONTRACT §5).
 	events := append([]string(nil), bedrockEvents...)
 	events[len(events)-1] = `{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":12,"outputTokenCount":16,"invocationLatency":1798,"firstByteLatency":1507,"cacheReadInputTokenCount":300}}`
-	_, err, r := translate(bytes.NewReader(bedrockStreamBytes(t, events)), 4096)
+	_, r, err := translate(bytes.NewReader(bedrockStreamBytes(t, events)), 4096)
 	if err != io.EOF || !r.MetricsDisagreed || r.Usage.InputTokens != 12 || r.Usage.OutputTokens != 16 || r.Usage.CacheReadInputTokens != 300 {
 		t.Fatalf("unexpected result with disagreeing metrics: %v %+v", err, r)
 	}
@@ -154,7 +154,7 @@ func TestBedrockStreamBadFrames(t *testing.T) {
 	// A flipped bit in the second frame's payload: its message CRC fails.
 	bad := append([]byte(nil), good...)
 	bad[len(bad)-20] ^= 0x01
-	got, err, r := translate(bytes.NewReader(bad), 4096)
+	got, r, err := translate(bytes.NewReader(bad), 4096)
 	var crcErr eventstream.ChecksumError
 	if got != firstSSE || !errors.As(err, &crcErr) || r.Events != 1 {
 		t.Fatalf("unexpected result of a CRC error; got %q, %v, %d events", got, err, r.Events)
@@ -162,7 +162,7 @@ func TestBedrockStreamBadFrames(t *testing.T) {
 	// A flipped bit in a prelude.
 	bad = append([]byte(nil), good...)
 	bad[len(firstSSE)%4] ^= 0x10
-	if _, err, _ := translate(bytes.NewReader(bad), 4096); err == nil || err == io.EOF {
+	if _, _, err := translate(bytes.NewReader(bad), 4096); err == nil || err == io.EOF {
 		t.Fatalf("unexpected result of a prelude error: %v", err)
 	}
 
@@ -170,7 +170,7 @@ func TestBedrockStreamBadFrames(t *testing.T) {
 	// unexpected EOF, a cut between frames a clean end.
 	first := len(chunkFrame(t, bedrockEvents[0]))
 	for cut := range len(good) {
-		got, err, _ := translate(bytes.NewReader(good[:cut]), 4096)
+		got, _, err := translate(bytes.NewReader(good[:cut]), 4096)
 		switch {
 		case cut == 0 || cut == first:
 			if err != io.EOF {
@@ -186,7 +186,7 @@ func TestBedrockStreamBadFrames(t *testing.T) {
 
 	f := func(name string, frame []byte) {
 		t.Helper()
-		if _, err, _ := translate(bytes.NewReader(frame), 4096); !errors.Is(err, errBedrockFrame) {
+		if _, _, err := translate(bytes.NewReader(frame), 4096); !errors.Is(err, errBedrockFrame) {
 			t.Fatalf("%s: unexpected error %v; want a malformed frame", name, err)
 		}
 	}
@@ -197,7 +197,7 @@ func TestBedrockStreamBadFrames(t *testing.T) {
 	f("unknown message type", encodeFrame(t, "surprise", "chunk", `{}`))
 
 	// Unknown event types are skipped; an unmodelled error frame is an error event.
-	got, err, r = translate(bytes.NewReader(append(encodeFrame(t, "event", "initial-response", `{}`), wireVector1...)), 4096)
+	got, r, err = translate(bytes.NewReader(append(encodeFrame(t, "event", "initial-response", `{}`), wireVector1...)), 4096)
 	if got != "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n" || err != io.EOF || r.End != meter.EndCompleted {
 		t.Fatalf("unexpected result with an unknown event type: %q %v", got, err)
 	}
@@ -207,7 +207,7 @@ func TestBedrockStreamBadFrames(t *testing.T) {
 		{Name: ":error-code", Value: eventstream.StringValue("InternalFailure")},
 		{Name: ":error-message", Value: eventstream.StringValue("boom")},
 	}})
-	got, _, r = translate(&b, 4096)
+	got, r, _ = translate(&b, 4096)
 	if got != "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}\n\n" || r.End != meter.EndError {
 		t.Fatalf("unexpected translation of an error frame: %q", got)
 	}
@@ -297,7 +297,7 @@ func FuzzBedrockStream(f *testing.F) {
 	f.Add(wireVector2)
 	f.Add(bedrockStreamBytes(f, bedrockEvents))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err, _ := translate(bytes.NewReader(data), 512)
+		_, _, err := translate(bytes.NewReader(data), 512)
 		if err == nil {
 			t.Fatalf("a stream ended without an error")
 		}

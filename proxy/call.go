@@ -87,6 +87,9 @@ type callState struct {
 	pending []byte
 	// poisoned is set after a recovered panic: the call is not pooled again.
 	poisoned bool
+	// readInFlight is what the current Read has read into its buffer, for a
+	// panic to hand on.
+	readInFlight int
 
 	record ledger.CallRecord
 }
@@ -182,14 +185,18 @@ func (c *call) Read(p []byte) (n int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.streamPanicked(r)
-			n, err = 0, nil // the error event goes out on the next read
+			// What was read (and metered, so charged) goes out; the
+			// error event follows on the next read.
+			n, err = c.readInFlight, nil
 		}
+		c.readInFlight = 0
 	}()
 	for {
 		switch c.phase {
 		case phaseStream:
 			testHook(stageStream)
 			n, err := c.readMetered(p)
+			c.readInFlight = n
 			if n > 0 {
 				if c.record.TTFBMs == 0 {
 					c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
@@ -199,6 +206,7 @@ func (c *call) Read(p []byte) (n int, err error) {
 					return n, nil
 				}
 				cut := lastEventStart(p[:n])
+				c.readInFlight = cut // the final event waits for the settlement
 				if r := c.obs.Result(); r.End == meter.EndError {
 					// The upstream's error event carries its own request ID
 					// and wording: the client gets Tollgate's.

@@ -19,9 +19,8 @@ import (
 // open, the charges add up and conservation holds.
 func TestConcurrentHolds(t *testing.T) {
 	const calls, fit = 500, 20
-	const ttfb = 2 * time.Second
 	h := newHarness(t)
-	// The upstream waits ttfb before answering, so the holds of the calls
+	// The upstream waits 2 s before answering, so the holds of the calls
 	// admitted stay open while the others arrive.
 	body := messagesBody("one two three four [[sim:ttfb=2s]]", 50, true)
 	hold := holdFor(t, body)

@@ -29,7 +29,7 @@ var passedResponseHeaders = [...]string{"content-type", "cache-control", "retry-
 // It reports whether the reply streams: the stream then owns the call;
 // otherwise the caller ends it.
 func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
-	err, answer := g.tryUpstreams(ctx, c)
+	answer, err := g.tryUpstreams(ctx, c)
 	g.dropRequestBody(c)
 	u := c.up
 	c.record.Upstream = u.name
@@ -88,12 +88,12 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 }
 
 // tryUpstreams sends the call to its candidate upstreams in order, each
-// attempt recorded, until one answers without failing: it returns the error
-// of the last attempt that got no answer, or the judged error answer of one
-// that answered with an error status (zero for 200). A pool of our own that
+// attempt recorded, until one answers without failing: it returns the judged
+// error answer of the last attempt that answered with an error status (zero
+// for 200), or the error of one that got no answer. A pool of our own that
 // is full moves the call on without counting against the upstream; a
 // timeout ends the tries, since the upstream may be working on the call.
-func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstreamError) {
+func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (upstreamError, error) {
 	firstByte := g.cfg.FirstByteTimeout
 	if !c.mreq.Stream {
 		firstByte = g.cfg.FirstByteTimeoutNonStreaming
@@ -102,7 +102,7 @@ func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstre
 	var answer upstreamError
 	for i := range c.routeN {
 		if c.cutOff() {
-			return errAbortedUpstream, answer
+			return answer, errAbortedUpstream
 		}
 		r := &c.routes[i]
 		u := r.up
@@ -132,19 +132,19 @@ func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (error, upstre
 		switch {
 		case err == nil && !answer.failure():
 			u.succeeded()
-			return nil, answer
+			return answer, nil
 		case !isPoolFull(err) && !answer.modelAccess:
 			u.failed(time.Now(), g.cfg.UpstreamMaxFailures, g.cfg.UpstreamBackoff)
 		}
 		if i == c.routeN-1 || isTimeout(err) {
-			return err, answer
+			return answer, err
 		}
 		if err == nil {
 			c.ubody.close()
 		}
 		failoversTotal.Inc()
 	}
-	return err, answer
+	return answer, err
 }
 
 // answerUnreached answers a call that no upstream answered, and voids its

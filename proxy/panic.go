@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"runtime/debug"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tollgate/tollgate/ledger"
@@ -56,7 +57,14 @@ func (c *call) panicked(ctx *fasthttp.RequestCtx, p any) {
 	writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "internal error")
 	ctx.SetConnectionClose()
 	c.record.Status = fasthttp.StatusInternalServerError
-	c.resolveAfterPanic(false)
+	if !c.resolveAfterPanic(false) && c.key != nil {
+		// No hold ended with a record: record the call as rejected, as
+		// every authenticated call leaves one.
+		c.record.Outcome, c.record.DurationMs = ledger.OutcomeRejected, time.Since(c.start).Milliseconds()
+		if _, err := g.ledger.RecordCall(&c.record); err != nil {
+			g.logger.Printf("request %s: cannot record the call after a panic: %s", c.requestID, err)
+		}
+	}
 	c.end()
 }
 
@@ -74,14 +82,15 @@ func (c *call) streamPanicked(p any) {
 	c.phase = phaseSettled
 }
 
-// resolveAfterPanic ends the call's hold, if it still has one: by a void, or
-// (charge) by a settlement at the usage seen plus the estimate of the output
-// streamed since. It calls the ledger directly, so that a panic in the
-// call's own settlement path cannot recur here.
-func (c *call) resolveAfterPanic(charge bool) {
+// resolveAfterPanic ends the call's hold, if it still has one, and reports
+// whether it did: by a void, or (charge) by a settlement at the usage seen
+// plus the estimate of the output streamed since, either with the call
+// record. It calls the ledger directly, so that a panic in the call's own
+// settlement path cannot recur here.
+func (c *call) resolveAfterPanic(charge bool) bool {
 	if !c.held {
 		c.limits.release()
-		return
+		return false
 	}
 	c.held = false
 	g := c.g
@@ -108,6 +117,7 @@ func (c *call) resolveAfterPanic(charge bool) {
 		g.logger.Printf("request %s: cannot end the hold after a panic: %s", c.requestID, err)
 	}
 	c.limits.release()
+	return true
 }
 
 // reasonInternalError is the void reason of a call a bug ended.
