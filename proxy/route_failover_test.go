@@ -12,6 +12,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/simulator"
 )
@@ -285,5 +286,46 @@ func TestModelAccessRefusalKeepsUpstreamInService(t *testing.T) {
 	}
 	if hits := first.hits.Load(); hits != 5 {
 		t.Fatalf("unexpected requests to the upstream that refused the model: %d; want 5 (it stays in service)", hits)
+	}
+}
+
+// TestPoolFullIsTheGatewaysOwn: a call that finds every connection of the
+// gateway's upstream pool busy for its wait bound gets 503 overloaded_error
+// with retry-after, is recorded as rejected and charged nothing, and the
+// upstream is not counted as failing: its health is untouched.
+func TestPoolFullIsTheGatewaysOwn(t *testing.T) {
+	h := newHarness(t, withConfig(func(c *proxy.Config) {
+		c.Upstreams[0].MaxConns = 1
+		c.ConnectTimeout = 300 * time.Millisecond
+		c.UpstreamMaxFailures = 1
+	}))
+	a := h.newAccount("10")
+	slow := make(chan *callRecord, 1)
+	go func() {
+		_, _, c := h.streamCall(a, messagesBody("one two [[sim:ttfb=1500ms]]", 50, true))
+		slow <- c
+	}()
+	time.Sleep(200 * time.Millisecond) // the slow call holds the one connection
+	resp, b := h.post("/v1/messages", a.Key, messagesBody("hello", 50, false), nil)
+	checkError(t, resp, b, 503, "overloaded_error")
+	if resp.Header.Get("retry-after") == "" {
+		t.Fatalf("a full pool answered without retry-after")
+	}
+	c := h.adminCall(resp.Header.Get("request-id"))
+	if c == nil || c.Outcome != "rejected" || mustAmount(t, c.Charged) != 0 {
+		t.Fatalf("unexpected record of a call refused by a full pool: %+v", c)
+	}
+	slowCall := <-slow
+	if after := h.balance(a); after.Held != 0 || after.Available != 10*money.NanosPerCredit-mustAmount(t, slowCall.Charged) {
+		t.Fatalf("unexpected balance after the refused call: %+v; the slow call was charged %s", after, slowCall.Charged)
+	}
+	// One failure would take the upstream out (max_failures 1): the next
+	// call goes through, so the full pool was not counted.
+	if _, _, c := h.streamCall(a, messagesBody("hello", 50, true)); c.Outcome != "ok" {
+		t.Fatalf("unexpected call after a full pool: %+v", c)
+	}
+	_, metrics := h.do(http.MethodGet, h.adminURL+"/metrics", nil, map[string]string{"Authorization": "Bearer " + testAdminToken})
+	if !strings.Contains(string(metrics), "tollgate_upstream_pool_full_total 1") || strings.Contains(string(metrics), `tollgate_upstream_up{upstream="anthropic"} 0`) {
+		t.Fatalf("unexpected upstream metrics after a full pool")
 	}
 }

@@ -294,7 +294,7 @@ func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
 	}
 	g.SetCatalogue(cat)
 	check := meter.CheckCatalogue(cat, time.Now())
-	logger.Printf("SIGHUP: %s", catalogueSummary(cat, &check))
+	logger.Printf("SIGHUP: catalogue reloaded: %s", catalogueSummary(cat, &check))
 }
 
 // chooseUpstreams applies --upstream-url, --bedrock-endpoint and the
