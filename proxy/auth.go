@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/ids"
 	"github.com/valyala/fasthttp"
 )
 
@@ -29,7 +30,7 @@ func (g *Gateway) authenticate(ctx *fasthttp.RequestCtx) (*ledger.Key, string) {
 	case len(bearer) > 0 && subtle.ConstantTimeCompare(apiKey, bearer) != 1:
 		return nil, "x-api-key and Authorization carry different keys"
 	}
-	k := g.ledger.KeyByHash(hashKey(secret))
+	k := g.ledger.KeyByHash(ids.HashKey(secret))
 	if k == nil {
 		return nil, "invalid API key"
 	}

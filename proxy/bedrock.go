@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -204,11 +205,11 @@ func bedrockError(status int, errType, body []byte) upstreamError {
 	out := upstreamError{upstreamType: name}
 	switch name {
 	case "ThrottlingException", "ModelNotReadyException":
-		out.status, out.typ = fasthttp.StatusTooManyRequests, errRateLimit
+		out.status, out.typ = fasthttp.StatusTooManyRequests, views.RateLimitError
 	case "ModelTimeoutException":
-		out.status, out.typ = fasthttp.StatusGatewayTimeout, errTimeout
+		out.status, out.typ = fasthttp.StatusGatewayTimeout, views.TimeoutError
 	case "ValidationException":
-		out.status, out.typ, out.msg = fasthttp.StatusBadRequest, errInvalidRequest, e.Message
+		out.status, out.typ, out.msg = fasthttp.StatusBadRequest, views.InvalidRequestError, e.Message
 	case "AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException",
 		"InvalidSignatureException", "IncompleteSignatureException", "MissingAuthenticationTokenException",
 		"ServiceQuotaExceededException", "ResourceNotFoundException":
@@ -216,23 +217,23 @@ func bedrockError(status int, errType, body []byte) upstreamError {
 		// another upstream may serve the call.
 		out.platform = true
 	case "ServiceUnavailableException":
-		out.status, out.typ = 529, errOverloaded
+		out.status, out.typ = 529, views.OverloadedError
 	case "InternalServerException", "ModelErrorException", "ModelStreamErrorException":
-		out.status, out.typ = fasthttp.StatusInternalServerError, errAPI
+		out.status, out.typ = fasthttp.StatusInternalServerError, views.APIError
 	default:
 		switch {
 		case status == 401 || status == 403 || status == 404:
 			out.platform = true
 		case status == 408:
-			out.status, out.typ = fasthttp.StatusGatewayTimeout, errTimeout
+			out.status, out.typ = fasthttp.StatusGatewayTimeout, views.TimeoutError
 		case status == 429:
-			out.status, out.typ = status, errRateLimit
+			out.status, out.typ = status, views.RateLimitError
 		case status == 529:
-			out.status, out.typ = status, errOverloaded
+			out.status, out.typ = status, views.OverloadedError
 		case status >= 400 && status < 500:
-			out.status, out.typ, out.msg = fasthttp.StatusBadRequest, errInvalidRequest, e.Message
+			out.status, out.typ, out.msg = fasthttp.StatusBadRequest, views.InvalidRequestError, e.Message
 		default:
-			out.status, out.typ = fasthttp.StatusInternalServerError, errAPI
+			out.status, out.typ = fasthttp.StatusInternalServerError, views.APIError
 		}
 	}
 	if out.status == fasthttp.StatusBadRequest && out.msg == "" {
@@ -248,7 +249,7 @@ func bedrockExceptionErrorType(exception []byte) string {
 	switch {
 	case bytes.EqualFold(exception, []byte("throttlingException")),
 		bytes.EqualFold(exception, []byte("serviceUnavailableException")):
-		return errOverloaded
+		return views.OverloadedError
 	}
-	return errAPI
+	return views.APIError
 }

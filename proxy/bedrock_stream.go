@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
 	"github.com/bytedance/sonic"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/views"
 )
 
 // bedrockStream turns a Bedrock event stream (WIRE.md §6.2) into the SSE of
@@ -161,7 +162,7 @@ func (s *bedrockStream) next() error {
 		if h := msg.Headers.Get(eventstreamapi.ErrorMessageHeader); h != nil {
 			message = h.String()
 		}
-		s.error(errAPI, message)
+		s.error(views.APIError, message)
 		return nil
 	}
 	return errBedrockFrame

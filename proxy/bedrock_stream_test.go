@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/views"
 )
 
 // The two frames of WIRE.md §6.2, CRC-verified there with botocore.
@@ -263,21 +264,21 @@ func TestBedrockError(t *testing.T) {
 		}
 	}
 	const coral = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
-	f(429, "ThrottlingException"+coral, `{"message":"Too many tokens"}`, 429, errRateLimit, false)
-	f(429, "ModelNotReadyException", `{}`, 429, errRateLimit, false)
-	f(408, "ModelTimeoutException"+coral, `{"message":"slow"}`, 504, errTimeout, false)
-	f(400, "ValidationException", `{"message":"bad"}`, 400, errInvalidRequest, false)
-	f(400, "ServiceQuotaExceededException", `{"message":"quota"}`, 503, errOverloaded, true)
-	f(403, "AccessDeniedException"+coral, `{"message":"arn:aws:iam::123:user/x is not authorized"}`, 503, errOverloaded, true)
-	f(403, "UnrecognizedClientException", `{}`, 503, errOverloaded, true)
-	f(404, "ResourceNotFoundException", `{}`, 503, errOverloaded, true)
-	f(424, "ModelErrorException", `{}`, 500, errAPI, false)
-	f(500, "InternalServerException", `{}`, 500, errAPI, false)
-	f(503, "ServiceUnavailableException", `{}`, 529, errOverloaded, false)
-	f(529, "", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, 529, errOverloaded, false)
-	f(401, "", `{}`, 503, errOverloaded, true)
-	f(502, "", `garbage`, 500, errAPI, false)
-	f(418, "", `{}`, 400, errInvalidRequest, false)
+	f(429, "ThrottlingException"+coral, `{"message":"Too many tokens"}`, 429, views.RateLimitError, false)
+	f(429, "ModelNotReadyException", `{}`, 429, views.RateLimitError, false)
+	f(408, "ModelTimeoutException"+coral, `{"message":"slow"}`, 504, views.TimeoutError, false)
+	f(400, "ValidationException", `{"message":"bad"}`, 400, views.InvalidRequestError, false)
+	f(400, "ServiceQuotaExceededException", `{"message":"quota"}`, 503, views.OverloadedError, true)
+	f(403, "AccessDeniedException"+coral, `{"message":"arn:aws:iam::123:user/x is not authorized"}`, 503, views.OverloadedError, true)
+	f(403, "UnrecognizedClientException", `{}`, 503, views.OverloadedError, true)
+	f(404, "ResourceNotFoundException", `{}`, 503, views.OverloadedError, true)
+	f(424, "ModelErrorException", `{}`, 500, views.APIError, false)
+	f(500, "InternalServerException", `{}`, 500, views.APIError, false)
+	f(503, "ServiceUnavailableException", `{}`, 529, views.OverloadedError, false)
+	f(529, "", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, 529, views.OverloadedError, false)
+	f(401, "", `{}`, 503, views.OverloadedError, true)
+	f(502, "", `garbage`, 500, views.APIError, false)
+	f(418, "", `{}`, 400, views.InvalidRequestError, false)
 
 	// Messages that may name the platform's account are not passed on.
 	for _, c := range []struct {

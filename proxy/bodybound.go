@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -60,7 +61,7 @@ func (g *Gateway) releaseBodySlot(c *call) {
 // bodyBytesRefusal is the 503 of a body the bound has no room for.
 func (g *Gateway) bodyBytesRefusal(ctx *fasthttp.RequestCtx) refusal {
 	ctx.Response.Header.Set("retry-after", strconv.Itoa(1))
-	return refuse(fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is receiving too many request bodies at once; try again shortly")
+	return refuse(fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway is receiving too many request bodies at once; try again shortly")
 }
 
 // nextBodyCapacity is the capacity to grow a request-body buffer of capacity

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -324,13 +325,13 @@ func (c *call) finishStream() {
 func (c *call) failStream(err error) {
 	r := c.obs.Result()
 	usage := r.Usage
-	typ, msg := errAPI, "the upstream stream ended unexpectedly"
+	typ, msg := views.APIError, "the upstream stream ended unexpectedly"
 	outcome := ledger.OutcomeStreamError
 	estimated := false
 	switch {
 	case c.cutOff():
 		// Cut off by shutdown: the recovery policy decides (void by default).
-		c.pending = appendErrorEvent(c.bufs.pending[:0], errAPI, "the gateway is shutting down", c.requestID)
+		c.pending = appendErrorEvent(c.bufs.pending[:0], views.APIError, "the gateway is shutting down", c.requestID)
 		c.bufs.pending = c.pending
 		c.ubody.close()
 		c.bodyOpen = false
@@ -338,7 +339,7 @@ func (c *call) failStream(err error) {
 		return
 	case isTimeout(err):
 		outcome = ledger.OutcomeTimeout
-		typ, msg = errTimeout, "the upstream stopped sending"
+		typ, msg = views.TimeoutError, "the upstream stopped sending"
 	}
 	// Silent, past the total timeout, or gone mid-reply: the upstream did
 	// at least the work it streamed, which may be more than its last usage

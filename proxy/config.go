@@ -113,27 +113,10 @@ type Config struct {
 	// (balance, calls, statement). Default 600; -1 means unlimited.
 	ReadRPM int64
 
-	// DisputeWindow is how old a call may be for an adjustment that names it.
-	// Default 30 days.
-	DisputeWindow time.Duration
-	// Backup writes a consistent copy of the data directory to dir (POST
-	// /admin/v1/backup), with the IP digest key when withIPKey; nil
-	// disables the route.
-	Backup func(dir string, withIPKey bool) error
-
-	// ClientTLS and AdminTLS, when set, serve the client and the admin API
-	// over TLS (certificates through GetCertificate, so that they can be
-	// replaced while serving); nil serves plain HTTP.
-	ClientTLS, AdminTLS *tls.Config
-
-	// Ready, if set, is asked by GET /readyz: an error makes the gateway not
-	// ready (the WAL failed, a sync has stalled), with the error as reason.
-	Ready func() error
-
-	// AdminToken authorises the admin API (required).
-	AdminToken string
-	// MetricsToken, if set, also authorises GET /metrics.
-	MetricsToken string
+	// ClientTLS, when set, serves the client API over TLS (certificates
+	// through GetCertificate, so that they can be replaced while serving);
+	// nil serves plain HTTP.
+	ClientTLS *tls.Config
 }
 
 // Limits are request, token and concurrency limits; 0 means unlimited.
@@ -211,7 +194,6 @@ func (c *Config) setDefaults() error {
 	def(&c.IdleTimeout, 120*time.Second)
 	def(&c.TotalTimeout, 30*time.Minute)
 	def(&c.DrainTimeout, 5*time.Minute)
-	def(&c.DisputeWindow, 30*24*time.Hour)
 	def(&c.ClientHeaderTimeout, 10*time.Second)
 	def(&c.ClientReadTimeout, 60*time.Second)
 	defInt(&c.MaxConnsPerIP, 1024)
@@ -284,9 +266,6 @@ func (c *Config) setDefaults() error {
 		}
 		defInt(&u.Weight, 1)
 		defInt(&u.MaxConns, 1024)
-	}
-	if c.AdminToken == "" {
-		return fmt.Errorf("no admin token")
 	}
 	if len(c.IPDigestKey) == 0 {
 		return fmt.Errorf("no IP digest key")

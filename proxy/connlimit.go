@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/views"
 )
 
 // perIPListener bounds the connections each client address holds open on
@@ -91,8 +93,8 @@ func remoteAddr(c net.Conn) netip.Addr {
 // and closes it. On a TLS listener the connection is already the TLS one,
 // so the answer goes out after the handshake.
 func refuseConn(c net.Conn) {
-	id := appendRequestID(nil)
-	body := appendErrorJSON(nil, errRateLimit, "too many connections from this address", b2s(id))
+	id := ids.AppendRequestID(nil)
+	body := views.AppendError(nil, views.RateLimitError, "too many connections from this address", b2s(id))
 	resp := make([]byte, 0, 256+len(body))
 	resp = append(resp, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nrequest-id: "...)
 	resp = append(resp, id...)

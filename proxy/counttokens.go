@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -21,16 +23,16 @@ func (g *Gateway) handleCountTokens(ctx *fasthttp.RequestCtx) {
 		if p := recover(); p != nil {
 			g.logPanic("the count_tokens handler", c.requestID, p)
 			c.poisoned = true
-			writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "internal error")
+			writeError(ctx, fasthttp.StatusInternalServerError, views.APIError, "internal error")
 		}
 		c.end()
 	}()
 	c.start = time.Now()
-	c.requestID = string(appendRequestID(c.bufs.body[:0]))
+	c.requestID = string(ids.AppendRequestID(c.bufs.body[:0]))
 	ctx.Response.Header.Set(hdrRequestID, c.requestID)
 	k, msg := g.authenticate(ctx)
 	if k == nil {
-		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, msg)
+		writeError(ctx, fasthttp.StatusUnauthorized, views.AuthenticationError, msg)
 		return
 	}
 	c.key = k
@@ -51,9 +53,9 @@ func (g *Gateway) admitCount(ctx *fasthttp.RequestCtx, c *call) refusal {
 	st, err := g.ledger.Settings(c.key.AccountID)
 	switch {
 	case err != nil:
-		return refuse(fasthttp.StatusUnauthorized, errAuthentication, "the key's account does not exist")
+		return refuse(fasthttp.StatusUnauthorized, views.AuthenticationError, "the key's account does not exist")
 	case st.Frozen:
-		return refuse(fasthttp.StatusForbidden, errPermission, "account frozen")
+		return refuse(fasthttp.StatusForbidden, views.PermissionError, "account frozen")
 	case ctx.Request.Header.ContentLength() > g.cfg.MaxRequestBodyBytes:
 		ctx.SetConnectionClose()
 		return g.tooLarge()
@@ -76,24 +78,24 @@ func (g *Gateway) admitCount(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return g.bodyError(ctx, err)
 	}
 	if !utf8.Valid(body) {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "the request body is not valid UTF-8")
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request body is not valid UTF-8")
 	}
 	if err := meter.InspectCountTokensRequest(body, &c.mreq); err != nil {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err))
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, requestErrorMessage(err))
 	}
 	var refused string
 	c.bufs.beta, refused = appendBetas(c.bufs.beta[:0], &ctx.Request.Header, g.cfg.DeniedBetas)
 	if refused != "" {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta "+refused+" is not available on this gateway")
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "anthropic-beta "+refused+" is not available on this gateway")
 	}
 	m, ok := g.catalogue.Load().Lookup(c.mreq.Model)
 	if !ok || !m.Available(c.start) || !keyAllows(c.key, m) {
-		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model)
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model)
 	}
 	c.model = m
 	up, modelID := g.route(m, c.start)
 	if up == nil {
-		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model+" has no upstream that counts tokens")
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model+" has no upstream that counts tokens")
 	}
 	c.up, c.routes[0] = up, route{up: up, modelID: modelID}
 	return refusal{}
@@ -106,7 +108,7 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 	u, modelID := c.up, c.routes[0].modelID
 	if !u.takeCountSlot() {
 		ctx.Response.Header.Set("retry-after", "1")
-		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway's upstream connections are busy; try again shortly")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway's upstream connections are busy; try again shortly")
 		return
 	}
 	defer u.releaseCountSlot()
@@ -122,7 +124,7 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 	g.releaseBodySlot(c)
 	if err != nil && c.cutOff() {
 		ctx.Response.Header.Set("retry-after", "1")
-		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is shutting down; try again")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway is shutting down; try again")
 		return
 	}
 	if err != nil {
@@ -134,7 +136,7 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 	c.bufs.body = out
 	c.ubody.close()
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadGateway, errAPI, "the upstream reply was cut off")
+		writeError(ctx, fasthttp.StatusBadGateway, views.APIError, "the upstream reply was cut off")
 		return
 	}
 	for _, h := range passedResponseHeaders {
@@ -157,11 +159,11 @@ func (g *Gateway) answerNoUpstream(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case isPoolFull(err):
 		ctx.Response.Header.Set("retry-after", strconv.Itoa(1))
-		writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway's upstream connections are busy; try again shortly")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway's upstream connections are busy; try again shortly")
 	case isTimeout(err):
-		writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time")
+		writeError(ctx, fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream did not answer in time")
 	default:
-		writeError(ctx, fasthttp.StatusBadGateway, errAPI, "upstream unreachable")
+		writeError(ctx, fasthttp.StatusBadGateway, views.APIError, "upstream unreachable")
 	}
 }
 

@@ -9,6 +9,7 @@ const (
 	StageForward = int(stageForward)
 	StageStream  = int(stageStream)
 	StageSettle  = int(stageSettle)
+	StageRead    = int(stageRead)
 )
 
 // SetPanicHook makes every call report each stage it reaches to f (nil

@@ -9,6 +9,7 @@ import (
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -49,7 +50,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 		// process stops serving and replays on restart.
 		g.logger.Printf("request %s: the hold is not durable: %s", c.requestID, holdErr)
 		c.held = false
-		writeError(ctx, fasthttp.StatusServiceUnavailable, errAPI, "the gateway cannot record calls now")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, views.APIError, "the gateway cannot record calls now")
 		return false
 	}
 	if err != nil {
@@ -155,20 +156,20 @@ func (g *Gateway) answerUnreached(ctx *fasthttp.RequestCtx, c *call, err error) 
 		g.answerShutdown(ctx, c)
 		return
 	}
-	status, typ, msg := fasthttp.StatusBadGateway, errAPI, "upstream unreachable"
+	status, typ, msg := fasthttp.StatusBadGateway, views.APIError, "upstream unreachable"
 	outcome := ledger.OutcomeUpstreamError
 	var credErr *errBedrockCredentials
 	switch {
 	case isPoolFull(err):
-		status, typ, msg = fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway's upstream connections are busy; try again shortly"
+		status, typ, msg = fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway's upstream connections are busy; try again shortly"
 		outcome = ledger.OutcomeRejected
 		ctx.Response.Header.Set("retry-after", "1")
 		poolFullRefusals.Inc()
 	case isTimeout(err):
-		status, typ, msg = fasthttp.StatusGatewayTimeout, errTimeout, "the upstream did not answer in time"
+		status, typ, msg = fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream did not answer in time"
 		outcome = ledger.OutcomeTimeout
 	case errors.As(err, &credErr):
-		status, typ, msg = fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable"
+		status, typ, msg = fasthttp.StatusServiceUnavailable, views.OverloadedError, "upstream unavailable"
 	}
 	writeError(ctx, status, typ, msg)
 	c.record.Status = status
@@ -179,7 +180,7 @@ func (g *Gateway) answerUnreached(ctx *fasthttp.RequestCtx, c *call, err error) 
 // 503, ended by the recovery policy.
 func (g *Gateway) answerShutdown(ctx *fasthttp.RequestCtx, c *call) {
 	ctx.Response.Header.Set("retry-after", "1")
-	writeError(ctx, fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is shutting down; try again")
+	writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway is shutting down; try again")
 	c.record.Status = fasthttp.StatusServiceUnavailable
 	c.recover()
 }
@@ -236,11 +237,11 @@ func attemptErrorType(err error) string {
 	var credErr *errBedrockCredentials
 	switch {
 	case isTimeout(err):
-		return errTimeout
+		return views.TimeoutError
 	case errors.As(err, &credErr):
 		return "credentials"
 	}
-	return errAPI
+	return views.APIError
 }
 
 // logAttemptError logs what the operator must fix: the platform's upstream
@@ -291,9 +292,9 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 // Outcome timeout when the upstream went silent, stream_error when it went
 // away.
 func (g *Gateway) replyCutOff(ctx *fasthttp.RequestCtx, c *call, err error, received int) {
-	outcome, status, typ, msg := ledger.OutcomeStreamError, fasthttp.StatusBadGateway, errAPI, "the upstream reply was cut off"
+	outcome, status, typ, msg := ledger.OutcomeStreamError, fasthttp.StatusBadGateway, views.APIError, "the upstream reply was cut off"
 	if isTimeout(err) {
-		outcome, status, typ, msg = ledger.OutcomeTimeout, fasthttp.StatusGatewayTimeout, errTimeout, "the upstream stopped sending"
+		outcome, status, typ, msg = ledger.OutcomeTimeout, fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream stopped sending"
 	}
 	c.record.Status = status
 	writeError(ctx, status, typ, msg)

@@ -13,8 +13,10 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -70,9 +72,9 @@ func newFrontFixture(tb testing.TB) *frontFixture {
 	if err != nil {
 		tb.Fatalf("cannot load the catalogue: %s", err)
 	}
+	logger := log.New(&f.logs, "tollgate: ", log.Lmicroseconds)
 	f.g, err = proxy.New(proxy.Config{
 		Upstreams:                    []proxy.UpstreamConfig{{Name: "anthropic", BaseURL: "http://" + simLn.Addr().String(), APIKey: testUpstreamKey}},
-		AdminToken:                   testAdminToken,
 		IPDigestKey:                  testIPDigestKey,
 		UpstreamMaxFailures:          1 << 20, // inputs may ask the simulator for errors: keep it in service
 		FirstByteTimeout:             time.Second,
@@ -84,17 +86,20 @@ func newFrontFixture(tb testing.TB) *frontFixture {
 		ClientHeaderTimeout:          50 * time.Millisecond,
 		ClientReadTimeout:            50 * time.Millisecond,
 		ClientIdleTimeout:            20 * time.Millisecond,
-	}, f.led, cat, log.New(&f.logs, "tollgate: ", log.Lmicroseconds))
+	}, f.led, cat, logger)
 	if err != nil {
 		tb.Fatalf("cannot create the gateway: %s", err)
 	}
 	f.clientLn, f.adminL = fasthttputil.NewInmemoryListener(), fasthttputil.NewInmemoryListener()
 	clientErr, adminErr := make(chan error, 1), make(chan error, 1)
 	go func() { clientErr <- f.g.ServeClient(f.clientLn) }()
-	go func() { adminErr <- f.g.ServeAdmin(f.adminL) }()
+	adminAPI := newAdminServer(tb, f.led, f.g, logger)
+	go func() { adminErr <- adminAPI.Serve(f.adminL) }()
 	tb.Cleanup(func() {
-		if err := f.g.Shutdown(5 * time.Second); err != nil {
-			tb.Errorf("unexpected gateway Shutdown error: %s", err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := errors.Join(f.g.Shutdown(5*time.Second), adminAPI.Shutdown(ctx)); err != nil {
+			tb.Errorf("unexpected Shutdown error: %s", err)
 		}
 		for _, c := range []chan error{clientErr, adminErr} {
 			if err := <-c; err != nil {

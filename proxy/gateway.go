@@ -16,6 +16,8 @@ import (
 	"github.com/panjf2000/ants/v2"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -33,7 +35,6 @@ type Gateway struct {
 	logger    *log.Logger
 
 	clientServer *fasthttp.Server
-	adminServer  *fasthttp.Server
 
 	// active holds the calls from their hold to their end (count_tokens
 	// requests from their upstream exchange), streaming, waiting for
@@ -106,17 +107,6 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 		ReadBufferSize:                16 << 10,
 		Logger:                        logger,
 	}
-	g.adminServer = &fasthttp.Server{
-		Handler:               g.serveAdmin,
-		Name:                  "tollgate-admin",
-		NoDefaultServerHeader: true,
-		MaxRequestBodySize:    1 << 20,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          5 * time.Minute,
-		IdleTimeout:           time.Minute,
-		CloseOnShutdown:       true,
-		Logger:                logger,
-	}
 	return g, nil
 }
 
@@ -145,15 +135,6 @@ func (g *Gateway) ServeClient(ln net.Listener) error {
 	return g.clientServer.Serve(ln)
 }
 
-// ServeAdmin serves the admin API on ln until Shutdown, with TLS when
-// Config.AdminTLS is set.
-func (g *Gateway) ServeAdmin(ln net.Listener) error {
-	if g.cfg.AdminTLS != nil {
-		ln = tls.NewListener(ln, g.cfg.AdminTLS)
-	}
-	return g.adminServer.Serve(ln)
-}
-
 // Shutdown stops accepting connections, lets running calls finish for up to
 // grace, then cuts off the rest (they settle as recovered, by the recovery
 // policy) and waits until every call has settled.
@@ -171,7 +152,7 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 	}
 	g.inflight.Wait()
 	g.drains.Release()
-	return errors.Join(err, g.adminServer.Shutdown())
+	return err
 }
 
 // abortActive cuts off every streaming call's upstream read.
@@ -208,19 +189,19 @@ func (g *Gateway) Live(requestID string) bool {
 // serveClientError answers requests fasthttp could not read: too large,
 // malformed or too slow.
 func (g *Gateway) serveClientError(ctx *fasthttp.RequestCtx, err error) {
-	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	ctx.Response.Header.SetBytesV(hdrRequestID, ids.AppendRequestID(nil))
 	var tooLarge bool
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		tooLarge = true
 	}
 	switch {
 	case tooLarge:
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, errRequestTooLarge,
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, views.RequestTooLarge,
 			fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes))
 	case isTimeout(err):
-		writeError(ctx, fasthttp.StatusRequestTimeout, errInvalidRequest, "request not received in time")
+		writeError(ctx, fasthttp.StatusRequestTimeout, views.InvalidRequestError, "request not received in time")
 	default:
-		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "malformed HTTP request")
+		writeError(ctx, fasthttp.StatusBadRequest, views.InvalidRequestError, "malformed HTTP request")
 	}
 	ctx.SetConnectionClose()
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -25,6 +26,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/simulator"
 	"github.com/tollgate/tollgate/wal"
 )
@@ -43,13 +45,14 @@ var testIPDigestKey = []byte("0123456789abcdef0123456789abcdef")
 
 // harness is one simulator and one gateway over a fresh data directory.
 type harness struct {
-	t      *testing.T
-	sim    *simulator.Simulator
-	simURL string
-	g      *proxy.Gateway
-	led    *ledger.Ledger
-	wlog   *wal.Log
-	cfg    proxy.Config
+	t        *testing.T
+	sim      *simulator.Simulator
+	simURL   string
+	g        *proxy.Gateway
+	adminAPI *admin.Server
+	led      *ledger.Ledger
+	wlog     *wal.Log
+	cfg      proxy.Config
 
 	clientURL, adminURL   string
 	clientAddr, adminAddr string
@@ -157,13 +160,13 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// The gateway.
 	h.cfg = proxy.Config{
 		Upstreams:   []proxy.UpstreamConfig{{Name: "anthropic", BaseURL: h.simURL, APIKey: testUpstreamKey}},
-		AdminToken:  testAdminToken,
 		IPDigestKey: testIPDigestKey,
 	}
 	for _, o := range opts {
 		o(&h.cfg)
 	}
-	h.g, err = proxy.New(h.cfg, h.led, cat, log.New(&h.logs, "tollgate: ", log.Lmicroseconds))
+	logger := log.New(&h.logs, "tollgate: ", log.Lmicroseconds)
+	h.g, err = proxy.New(h.cfg, h.led, cat, logger)
 	if err != nil {
 		t.Fatalf("cannot create the gateway: %s", err)
 	}
@@ -179,7 +182,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.clientURL, h.adminURL = "http://"+h.clientAddr, "http://"+h.adminAddr
 	clientErr, adminErr := make(chan error, 1), make(chan error, 1)
 	go func() { clientErr <- h.g.ServeClient(clientLn) }()
-	go func() { adminErr <- h.g.ServeAdmin(adminLn) }()
+	h.adminAPI = newAdminServer(t, h.led, h.g, logger)
+	go func() { adminErr <- h.adminAPI.Serve(adminLn) }()
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	h.client = &http.Client{Transport: tr, Timeout: requestTimeout}
@@ -222,7 +226,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 // shutdown shuts the gateway down once (a test may do it before the
 // cleanup does).
 func (h *harness) shutdown(grace time.Duration) error {
-	h.shutOnce.Do(func() { h.shutErr = h.g.Shutdown(grace) })
+	h.shutOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		h.shutErr = errors.Join(h.g.Shutdown(grace), h.adminAPI.Shutdown(ctx))
+	})
 	return h.shutErr
 }
 
@@ -879,4 +887,13 @@ func readEvents(t *testing.T, r *bufio.Reader, n int) []sseEvent {
 		block.WriteString(line)
 	}
 	return out
+}
+
+// newAdminServer is the admin API of g and its ledger, with the test token.
+func newAdminServer(tb testing.TB, led *ledger.Ledger, g *proxy.Gateway, logger *log.Logger) *admin.Server {
+	s, err := admin.New(admin.Config{Ledger: led, Catalogue: g.Catalogue, Token: testAdminToken, Logger: logger})
+	if err != nil {
+		tb.Fatalf("cannot create the admin API: %s", err)
+	}
+	return s
 }

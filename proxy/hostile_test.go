@@ -469,6 +469,18 @@ func TestHostilePanicAtEachStage(t *testing.T) {
 		}
 		after(t)
 	})
+	t.Run("read route", func(t *testing.T) {
+		defer h.use(t)()
+		for _, path := range []string{"/v1/balance", "/v1/calls", "/v1/statement", "/v1/models"} {
+			target.Store(int64(proxy.StageRead))
+			resp, rb := h.get(path, a.Key)
+			checkError(t, resp, rb, http.StatusInternalServerError, "api_error")
+			if resp, rb := h.get(path, a.Key); resp.StatusCode != http.StatusOK {
+				t.Fatalf("unexpected status of %s after a recovered panic; got %d; body %.200s", path, resp.StatusCode, rb)
+			}
+		}
+		after(t)
+	})
 }
 
 // ---- rejections cost the attacker, not the platform ------------------------

@@ -9,20 +9,6 @@ import (
 // Ledger returns the gateway's ledger.
 func (g *Gateway) Ledger() *ledger.Ledger { return g.ledger }
 
-// NewKey mints a platform key for k.AccountID with k's settings: it returns
-// the secret, which is shown only this once (the ledger keeps its hash).
-func (g *Gateway) NewKey(k ledger.Key) (string, *ledger.Key, error) {
-	secret := newKeySecret()
-	k.ID = "key_" + randomBase62(20)
-	k.Hash = hashKey([]byte(secret))
-	k.Hint = keyHint(secret)
-	created, err := g.ledger.CreateKey(k)
-	if err != nil {
-		return "", nil, err
-	}
-	return secret, created, nil
-}
-
 // SetDiskLow tells the gateway whether the data directory is short of free
 // space; while it is, new holds get 503 instead of risking a full disk.
 func (g *Gateway) SetDiskLow(low bool) { g.diskLow.Store(low) }

@@ -9,13 +9,15 @@ import (
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/admin"
+	"github.com/tollgate/tollgate/proxy/ids"
 	"github.com/valyala/fasthttp"
 )
 
 // limitedKey mints a key of the fixture's account with the given limits.
 func (f *pathFixture) limitedKey(t *testing.T, lim ledger.Limits) string {
 	t.Helper()
-	secret, _, err := f.g.NewKey(ledger.Key{AccountID: "bench", Limits: lim})
+	secret, _, err := admin.MintKey(f.g.Ledger(), ledger.Key{AccountID: "bench", Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestLimitsConcurrencyReleasedOnEveryEnding(t *testing.T) {
 		t.Fatalf("unexpected statuses under a concurrency limit of 2: %v", seen)
 	}
 	// Every slot came back: two calls at once pass afterwards.
-	st := f.g.keyLimits.get(f.g.ledger.KeyByHash(hashKey([]byte(key))).ID)
+	st := f.g.keyLimits.get(f.g.ledger.KeyByHash(ids.HashKey([]byte(key))).ID)
 	if n := st.inflight.Load(); n != 0 {
 		t.Fatalf("concurrency slots leaked: %d", n)
 	}
@@ -141,7 +143,7 @@ func TestLimitsConcurrencyReleasedOnEveryEnding(t *testing.T) {
 	if _, err := f.g.ledger.CreateAccount(ledger.AccountSpec{ID: "poor", Limits: ledger.DefaultLimits}); err != nil {
 		t.Fatal(err)
 	}
-	poor, _, err := f.g.NewKey(ledger.Key{AccountID: "poor", Limits: ledger.Limits{RPM: -1, TPM: -1, Concurrency: 1}})
+	poor, _, err := admin.MintKey(f.g.Ledger(), ledger.Key{AccountID: "poor", Limits: ledger.Limits{RPM: -1, TPM: -1, Concurrency: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func TestLimitsConcurrencyReleasedOnEveryEnding(t *testing.T) {
 
 func TestKeySpendLimitOverHTTP(t *testing.T) {
 	f := newPathFixture(t, false)
-	secret, _, err := f.g.NewKey(ledger.Key{AccountID: "bench", Limits: ledger.DefaultLimits, SpendLimit: 2_000_000, SpendPeriod: time.Hour})
+	secret, _, err := admin.MintKey(f.g.Ledger(), ledger.Key{AccountID: "bench", Limits: ledger.DefaultLimits, SpendLimit: 2_000_000, SpendPeriod: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -31,21 +33,29 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 	case ctx.IsGet() && string(path) == "/v1/calls":
 		g.withKey(ctx, g.readLimited(g.handleCalls))
 	case ctx.IsGet() && string(path) == "/v1/statement":
-		g.withKey(ctx, g.readLimited(func(ctx *fasthttp.RequestCtx, k *ledger.Key) { g.serveStatement(ctx, k.AccountID, false) }))
+		g.withKey(ctx, g.readLimited(g.handleStatement))
 	default:
-		ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
-		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "no such route: "+string(ctx.Method())+" "+string(path))
+		ctx.Response.Header.SetBytesV(hdrRequestID, ids.AppendRequestID(nil))
+		writeError(ctx, fasthttp.StatusNotFound, views.NotFoundError, "no such route: "+string(ctx.Method())+" "+string(path))
 	}
 }
 
-// withKey authenticates a read-only route (frozen accounts may read).
+// withKey authenticates a read-only route (frozen accounts may read). A
+// panic in the route is logged with the request ID and answered 500.
 func (g *Gateway) withKey(ctx *fasthttp.RequestCtx, h func(*fasthttp.RequestCtx, *ledger.Key)) {
-	ctx.Response.Header.SetBytesV(hdrRequestID, appendRequestID(nil))
+	ctx.Response.Header.SetBytesV(hdrRequestID, ids.AppendRequestID(nil))
+	defer func() {
+		if p := recover(); p != nil {
+			g.logPanic("a read route", string(ctx.Response.Header.Peek(hdrRequestID)), p)
+			writeError(ctx, fasthttp.StatusInternalServerError, views.APIError, "internal error")
+		}
+	}()
 	k, msg := g.authenticate(ctx)
 	if k == nil {
-		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, msg)
+		writeError(ctx, fasthttp.StatusUnauthorized, views.AuthenticationError, msg)
 		return
 	}
+	testHook(stageRead)
 	h(ctx, k)
 }
 
@@ -58,7 +68,7 @@ func (g *Gateway) readLimited(h func(*fasthttp.RequestCtx, *ledger.Key)) func(*f
 		if ok, wait := g.keyLimits.get(k.ID).reads.take(max(g.cfg.ReadRPM, 0), 1, now); !ok {
 			limitRejected["key read_rpm"].Inc()
 			ctx.Response.Header.Set("retry-after", strconv.FormatInt(retryAfterSeconds(wait), 10))
-			writeError(ctx, fasthttp.StatusTooManyRequests, errRateLimit, "rate limit exceeded: key "+limitNames["read_rpm"])
+			writeError(ctx, fasthttp.StatusTooManyRequests, views.RateLimitError, "rate limit exceeded: key "+limitNames["read_rpm"])
 			return
 		}
 		h(ctx, k)
@@ -91,12 +101,12 @@ func (g *Gateway) handleMessages(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	c.start = time.Now()
-	c.requestID = string(appendRequestID(c.bufs.body[:0]))
+	c.requestID = string(ids.AppendRequestID(c.bufs.body[:0]))
 	ctx.Response.Header.Set(hdrRequestID, c.requestID)
 
 	k, msg := g.authenticate(ctx)
 	if k == nil {
-		writeError(ctx, fasthttp.StatusUnauthorized, errAuthentication, msg)
+		writeError(ctx, fasthttp.StatusUnauthorized, views.AuthenticationError, msg)
 		return
 	}
 	c.key = k
@@ -125,11 +135,11 @@ func (g *Gateway) handleMessages(ctx *fasthttp.RequestCtx) {
 func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) refusal {
 	st, err := g.ledger.Settings(c.key.AccountID)
 	if err != nil {
-		return refuse(fasthttp.StatusUnauthorized, errAuthentication, "the key's account does not exist")
+		return refuse(fasthttp.StatusUnauthorized, views.AuthenticationError, "the key's account does not exist")
 	}
 	c.settings = st
 	if st.Frozen {
-		return refuse(fasthttp.StatusForbidden, errPermission, "account frozen")
+		return refuse(fasthttp.StatusForbidden, views.PermissionError, "account frozen")
 	}
 	if ctx.Request.Header.ContentLength() > g.cfg.MaxRequestBodyBytes {
 		ctx.SetConnectionClose() // the body is not read
@@ -145,7 +155,7 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return g.bodyBytesRefusal(ctx)
 	}
 	if st.Available <= 0 {
-		return refuse(fasthttp.StatusPaymentRequired, errBilling, "insufficient balance: available "+money.Format(st.Available)+" credits")
+		return refuse(fasthttp.StatusPaymentRequired, views.BillingError, "insufficient balance: available "+money.Format(st.Available)+" credits")
 	}
 	if r := g.readAndInspect(ctx, c); r.status != 0 {
 		return r
@@ -169,28 +179,28 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	}
 	// JSON must be UTF-8; the upstream would refuse it, after the hold.
 	if !utf8.Valid(body) {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "the request body is not valid UTF-8")
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request body is not valid UTF-8")
 	}
 	err = meter.InspectRequest(body, &c.mreq)
 	c.record.Model, c.record.ModelTruncated = c.mreq.Model, c.mreq.ModelTruncated
 	if err != nil {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err))
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, requestErrorMessage(err))
 	}
 	var refused string
 	c.bufs.beta, refused = appendBetas(c.bufs.beta[:0], &ctx.Request.Header, g.cfg.DeniedBetas)
 	if refused != "" {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "anthropic-beta "+refused+" is not available on this gateway")
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "anthropic-beta "+refused+" is not available on this gateway")
 	}
 	c.cat = g.catalogue.Load()
 	m, ok := c.cat.Lookup(c.mreq.Model)
 	if !ok || !m.Available(c.start) {
-		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model)
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model)
 	}
 	if err := m.Supports(&c.mreq, c.start); err != nil {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, requestErrorMessage(err))
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, requestErrorMessage(err))
 	}
 	if !keyAllows(c.key, m) {
-		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model)
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model)
 	}
 	c.model = m
 	routeKey := c.requestID
@@ -201,9 +211,9 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	c.routeN, withoutModifiers = g.routes(m, c.start, routeKey, c.mreq.Modifiers, &c.routes)
 	switch {
 	case c.routeN == 0 && withoutModifiers > 0:
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, modifierRefusal(&c.mreq, m))
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, modifierRefusal(&c.mreq, m))
 	case c.routeN == 0:
-		return refuse(fasthttp.StatusNotFound, errNotFound, "model: "+c.mreq.Model+" has no upstream")
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model+" has no upstream")
 	}
 	c.up = c.routes[0].up
 	return refusal{}
@@ -215,13 +225,13 @@ func (g *Gateway) hold(c *call) refusal {
 	m, st := c.model, &c.settings
 	hold, err := m.Hold(&c.mreq, c.start, meter.Multiplier(st.Multiplier), g.cfg.HoldMaxOutputTokens, g.cfg.DefaultWebSearchUses)
 	if err != nil {
-		return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "the request's upper-bound price overflows")
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request's upper-bound price overflows")
 	}
 	c.holdNanos = hold
 	if g.diskLow.Load() {
 		c.limits.refundTokens()
 		c.limits.refundRequest()
-		return refuse(fasthttp.StatusServiceUnavailable, errOverloaded, "the gateway is short of disk space; try again later")
+		return refuse(fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway is short of disk space; try again later")
 	}
 	commit, err := g.ledger.HoldForKey(c.key.AccountID, c.requestID, c.key.ID, hold,
 		ledger.SpendLimit{Limit: c.key.SpendLimit, Period: c.key.SpendPeriod, Anchor: c.key.CreatedAtNanos})
@@ -241,16 +251,16 @@ func (g *Gateway) holdRefusal(c *call, err error) refusal {
 	var ie *ledger.InsufficientError
 	switch {
 	case errors.As(err, &se):
-		return refuse(fasthttp.StatusPaymentRequired, errBilling, fmt.Sprintf("this key's spend limit of %s credits per %s is reached: %s spent or held, this call needs a hold of %s",
+		return refuse(fasthttp.StatusPaymentRequired, views.BillingError, fmt.Sprintf("this key's spend limit of %s credits per %s is reached: %s spent or held, this call needs a hold of %s",
 			money.Format(se.Limit), se.Period, money.Format(se.Spent), money.Format(se.Hold)))
 	case errors.Is(err, ledger.ErrFrozen):
-		return refuse(fasthttp.StatusForbidden, errPermission, "account frozen")
+		return refuse(fasthttp.StatusForbidden, views.PermissionError, "account frozen")
 	case errors.As(err, &ie):
-		return refuse(fasthttp.StatusPaymentRequired, errBilling, fmt.Sprintf("insufficient balance: this call needs a hold of %s credits; available %s",
+		return refuse(fasthttp.StatusPaymentRequired, views.BillingError, fmt.Sprintf("insufficient balance: this call needs a hold of %s credits; available %s",
 			money.Format(ie.Hold), money.Format(ie.Available)))
 	}
 	g.logger.Printf("request %s: cannot hold: %s", c.requestID, err)
-	return refuse(fasthttp.StatusServiceUnavailable, errAPI, "the gateway cannot take the hold now")
+	return refuse(fasthttp.StatusServiceUnavailable, views.APIError, "the gateway cannot take the hold now")
 }
 
 // limitRefusal answers a rate limit with its headers and retry-after.
@@ -258,12 +268,12 @@ func (g *Gateway) limitRefusal(ctx *fasthttp.RequestCtx, c *call, r *limitRefusa
 	limitRejected[r.scope+" "+r.kind].Inc()
 	c.bufs.header = c.limits.setHeaders(&ctx.Response.Header, now, c.bufs.header)
 	ctx.Response.Header.Set("retry-after", strconv.FormatInt(retryAfterSeconds(r.retryAfter), 10))
-	return refuse(fasthttp.StatusTooManyRequests, errRateLimit, "rate limit exceeded: "+r.scope+" "+limitNames[r.kind])
+	return refuse(fasthttp.StatusTooManyRequests, views.RateLimitError, "rate limit exceeded: "+r.scope+" "+limitNames[r.kind])
 }
 
 // tooLarge is the 413 of a body over the limit.
 func (g *Gateway) tooLarge() refusal {
-	return refuse(fasthttp.StatusRequestEntityTooLarge, errRequestTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes))
+	return refuse(fasthttp.StatusRequestEntityTooLarge, views.RequestTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes))
 }
 
 // modifierRefusal is the 400 of a call asking for a price modifier no
@@ -359,9 +369,9 @@ func (g *Gateway) bodyError(ctx *fasthttp.RequestCtx, err error) refusal {
 	case errors.Is(err, errBodyBytesInFlight):
 		return g.bodyBytesRefusal(ctx)
 	case isTimeout(err):
-		return refuse(fasthttp.StatusRequestTimeout, errInvalidRequest, "request body not received in time")
+		return refuse(fasthttp.StatusRequestTimeout, views.InvalidRequestError, "request body not received in time")
 	}
-	return refuse(fasthttp.StatusBadRequest, errInvalidRequest, "cannot read the request body")
+	return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "cannot read the request body")
 }
 
 // reject answers a refusal after authentication and records the call. A

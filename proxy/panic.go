@@ -7,6 +7,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -18,7 +19,9 @@ import (
 // api_error (or append an error event to a started stream), and end the
 // call's hold exactly once. A call that panicked is never pooled again.
 
-var panicsRecovered = metrics.NewCounter(`tollgate_panics_recovered_total`)
+// panicsRecovered counts the recoveries of both APIs (the admin API adds
+// its own to the same counter).
+var panicsRecovered = metrics.GetOrCreateCounter(`tollgate_panics_recovered_total`)
 
 // callStage names the points of a call where tests inject a panic.
 type callStage uint8
@@ -28,6 +31,7 @@ const (
 	stageForward                      // the hold taken, before the upstream is called
 	stageStream                       // a streamed read of the reply
 	stageSettle                       // before the settlement is recorded
+	stageRead                         // a read route (models, balance, calls, statement), authenticated
 )
 
 // panicHook is nil in production; tests set it (before any call runs) to
@@ -54,7 +58,7 @@ func (c *call) panicked(ctx *fasthttp.RequestCtx, p any) {
 	g.logPanic("the messages handler", c.requestID, p)
 	c.poisoned = true
 	ctx.Response.Header.Set(hdrRequestID, c.requestID)
-	writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "internal error")
+	writeError(ctx, fasthttp.StatusInternalServerError, views.APIError, "internal error")
 	ctx.SetConnectionClose()
 	c.record.Status = fasthttp.StatusInternalServerError
 	if !c.resolveAfterPanic(false) && c.key != nil {
@@ -75,7 +79,7 @@ func (c *call) streamPanicked(p any) {
 	c.g.logPanic("the stream reader", c.requestID, p)
 	c.poisoned = true
 	c.resolveAfterPanic(true)
-	c.pending = appendErrorEvent(c.bufs.pending[:0], errAPI, "internal error", c.requestID)
+	c.pending = appendErrorEvent(c.bufs.pending[:0], views.APIError, "internal error", c.requestID)
 	c.bufs.pending = c.pending
 	c.ubody.close()
 	c.bodyOpen = false

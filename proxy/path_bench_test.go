@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/wal"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -75,7 +76,6 @@ func newPathFixture(tb testing.TB, durable bool) *pathFixture {
 	}
 	g, err := New(Config{
 		Upstreams:   []UpstreamConfig{{Name: "anthropic", BaseURL: "http://upstream.invalid", APIKey: "sk-test"}},
-		AdminToken:  "admin",
 		IPDigestKey: []byte("0123456789abcdef0123456789abcdef"),
 	}, l, cat, log.New(io.Discard, "", 0))
 	if err != nil {
@@ -92,7 +92,7 @@ func newPathFixture(tb testing.TB, durable bool) *pathFixture {
 	if _, _, err := l.TopUp(ledger.TopUpRequest{Account: "bench", Amount: 1 << 60, OrderID: "o", Credit: ledger.CreditPaid}); err != nil {
 		tb.Fatal(err)
 	}
-	secret, _, err := g.NewKey(ledger.Key{AccountID: "bench", Limits: ledger.DefaultLimits})
+	secret, _, err := admin.MintKey(l, ledger.Key{AccountID: "bench", Limits: ledger.DefaultLimits})
 	if err != nil {
 		tb.Fatal(err)
 	}

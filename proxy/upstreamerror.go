@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
@@ -103,7 +104,7 @@ func isPlatformError(msg, code string) bool {
 func (e upstreamError) withOwnWording() upstreamError {
 	switch {
 	case e.platform:
-		e.status, e.typ, e.msg = fasthttp.StatusServiceUnavailable, errOverloaded, "upstream unavailable"
+		e.status, e.typ, e.msg = fasthttp.StatusServiceUnavailable, views.OverloadedError, "upstream unavailable"
 	case e.status == fasthttp.StatusTooManyRequests || e.status >= 500:
 		e.msg = upstreamErrorMessage(e.typ)
 	case e.msg == "":
@@ -116,11 +117,11 @@ func (e upstreamError) withOwnWording() upstreamError {
 // typ, in an error answer or a mid-stream error event.
 func upstreamErrorMessage(typ string) string {
 	switch typ {
-	case errRateLimit:
+	case views.RateLimitError:
 		return "the upstream is rate limiting requests; retry later"
-	case errOverloaded:
+	case views.OverloadedError:
 		return "the upstream is overloaded; retry later"
-	case errTimeout:
+	case views.TimeoutError:
 		return "the upstream did not answer in time"
 	}
 	return "the upstream failed to process the request"
@@ -130,8 +131,8 @@ func upstreamErrorMessage(typ string) string {
 // unknown one is replaced by the type of the status.
 func knownErrorType(typ string) bool {
 	switch typ {
-	case errInvalidRequest, errAuthentication, errBilling, errPermission, errNotFound, errRequestTooLarge,
-		errRateLimit, errAPI, errTimeout, errOverloaded, errConflict:
+	case views.InvalidRequestError, views.AuthenticationError, views.BillingError, views.PermissionError, views.NotFoundError, views.RequestTooLarge,
+		views.RateLimitError, views.APIError, views.TimeoutError, views.OverloadedError, views.ConflictError:
 		return true
 	}
 	return false
@@ -153,27 +154,27 @@ func writeUpstreamError(ctx *fasthttp.RequestCtx, e *upstreamError) {
 func errorTypeOfStatus(status int) string {
 	switch {
 	case status == 401:
-		return errAuthentication
+		return views.AuthenticationError
 	case status == 402:
-		return errBilling
+		return views.BillingError
 	case status == 403:
-		return errPermission
+		return views.PermissionError
 	case status == 404:
-		return errNotFound
+		return views.NotFoundError
 	case status == 409:
-		return errConflict
+		return views.ConflictError
 	case status == 413:
-		return errRequestTooLarge
+		return views.RequestTooLarge
 	case status == 429:
-		return errRateLimit
+		return views.RateLimitError
 	case status == 504:
-		return errTimeout
+		return views.TimeoutError
 	case status == 529:
-		return errOverloaded
+		return views.OverloadedError
 	case status >= 400 && status < 500:
-		return errInvalidRequest
+		return views.InvalidRequestError
 	}
-	return errAPI
+	return views.APIError
 }
 
 // appendOwnErrorEvent appends the error event a stream ends with in place
@@ -182,7 +183,7 @@ func errorTypeOfStatus(status int) string {
 func appendOwnErrorEvent(dst []byte, upstreamType, requestID string) []byte {
 	typ := upstreamType
 	if !knownErrorType(typ) {
-		typ = errAPI
+		typ = views.APIError
 	}
 	return appendErrorEvent(dst, typ, upstreamErrorMessage(typ), requestID)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/admin"
 )
 
 const (
@@ -45,7 +46,7 @@ func runDemo(w io.Writer, g *proxy.Gateway, info demoInfo) error {
 			}
 		}
 	}
-	secret, _, err := g.NewKey(ledger.Key{AccountID: demoAccount, Name: demoKeyName, Limits: ledger.DefaultLimits})
+	secret, _, err := admin.MintKey(g.Ledger(), ledger.Key{AccountID: demoAccount, Name: demoKeyName, Limits: ledger.DefaultLimits})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/simulator"
 	"github.com/tollgate/tollgate/wal"
 )
@@ -156,8 +158,6 @@ func runServe(args []string, stdout io.Writer) error {
 		CountTokensRPM:               fc.Limits.CountTokensRPM,
 		ReadRPM:                      fc.Limits.ReadRPM,
 		ClientTLS:                    clientCert.config(),
-		AdminTLS:                     adminCert.config(),
-		Ready:                        walReady(wlog, time.Duration(fc.WAL.StallTimeout)),
 		HoldMaxOutputTokens:          fc.Limits.HoldMaxOutputTokens,
 		DefaultWebSearchUses:         fc.Limits.DefaultWebSearchUses,
 		DisconnectPolicy:             fc.Policies.Disconnect,
@@ -168,11 +168,14 @@ func runServe(args []string, stdout io.Writer) error {
 		IPDigestKey:                  ipKey,
 		DefaultKeyLimits:             proxy.Limits(fc.Limits.KeyDefaults),
 		DefaultAccountLimits:         proxy.Limits(fc.Limits.AccountDefaults),
-		DisputeWindow:                time.Duration(fc.DisputeWindow),
-		AdminToken:                   adminToken,
-		MetricsToken:                 os.Getenv("TOLLGATE_METRICS_TOKEN"),
-		Backup:                       backupTo(wlog, fc.DataDir),
 	}, l, cat, logger)
+	if err != nil {
+		return err
+	}
+	adminAPI, err := admin.New(admin.Config{Ledger: l, Catalogue: g.Catalogue, Token: adminToken,
+		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
+		Backup: backupTo(wlog, fc.DataDir), Ready: readiness(g, wlog, time.Duration(fc.WAL.StallTimeout)),
+		TLS: adminCert.config(), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -195,7 +198,7 @@ func runServe(args []string, stdout io.Writer) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- g.ServeClient(clientLn) }()
-	go func() { errc <- g.ServeAdmin(adminLn) }()
+	go func() { errc <- adminAPI.Serve(adminLn) }()
 	jobs := startJobs(fc, l, g, logger)
 
 	check := meter.CheckCatalogue(cat, time.Now())
@@ -233,7 +236,7 @@ func runServe(args []string, stdout io.Writer) error {
 				continue
 			}
 			logger.Printf("%s: stopping; running calls have %s to finish", s, time.Duration(fc.Timeouts.ShutdownGrace))
-			return shutdown(g, jobs, l, logger, time.Duration(fc.Timeouts.ShutdownGrace))
+			return shutdown(g, adminAPI, jobs, l, logger, time.Duration(fc.Timeouts.ShutdownGrace))
 		case <-wlog.Failed():
 			// Every later WAL write would fail too: stop at once, without
 			// acknowledging anything more; the next start replays the log.
@@ -246,9 +249,12 @@ func runServe(args []string, stdout io.Writer) error {
 	}
 }
 
-func shutdown(g *proxy.Gateway, jobs *jobRunner, l *ledger.Ledger, logger *log.Logger, grace time.Duration) error {
+func shutdown(g *proxy.Gateway, adminAPI *admin.Server, jobs *jobRunner, l *ledger.Ledger, logger *log.Logger, grace time.Duration) error {
 	t := time.Now()
 	err := g.Shutdown(grace)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = errors.Join(err, adminAPI.Shutdown(ctx))
 	logger.Printf("servers stopped in %s", time.Since(t).Round(time.Millisecond))
 	jobs.stop()
 	t = time.Now()
@@ -364,14 +370,18 @@ func loopbackAddress(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// walReady is the gateway's readiness check of the WAL: not ready once it
-// failed, nor while a commit has run for a third of the stall bound (the
-// watchdog stops the process at the whole bound).
-func walReady(l *wal.Log, stall time.Duration) func() error {
+// readiness is the gateway's readiness check (GET /readyz): not ready while
+// the data directory is short of space, once the WAL failed, nor while a
+// commit has run for a third of the stall bound (the watchdog stops the
+// process at the whole bound).
+func readiness(g *proxy.Gateway, l *wal.Log, stall time.Duration) func() error {
 	if stall <= 0 {
 		stall = 30 * time.Second
 	}
 	return func() error {
+		if g.DiskLow() {
+			return errors.New("the data directory is short of free space")
+		}
 		if err := l.Err(); err != nil {
 			return fmt.Errorf("the wal failed: %w", err)
 		}

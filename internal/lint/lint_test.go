@@ -16,19 +16,24 @@ const module = "github.com/tollgate/tollgate"
 
 // importRules says which of Tollgate's packages each package may import, by
 // package path prefix (the longest matching prefix applies). Data flows one
-// way: proxy over meter and ledger, ledger over wal; meter and wal import
+// way: proxy over meter and ledger (proxy/admin beside it, never importing
+// it; both share proxy/views and proxy/ids), ledger over wal; meter and wal import
 // nothing of ours but the internal leaves, which import nothing of ours;
 // product code never imports bench; only cmd wires everything. A package to
 // come (consoles, notifications, cluster) adds one line here.
 var importRules = map[string][]string{
-	"internal/": {},
-	"wal":       {"internal/"},
-	"meter":     {"internal/"},
-	"ledger":    {"wal", "internal/"},
-	"proxy":     {"proxy/", "meter", "ledger", "internal/"},
-	"bench":     {"proxy", "meter", "internal/"},
-	"configs":   {},
-	"cmd/":      {""},
+	"internal/":       {},
+	"wal":             {"internal/"},
+	"meter":           {"internal/"},
+	"ledger":          {"wal", "internal/"},
+	"proxy":           {"proxy/", "meter", "ledger", "internal/"},
+	"proxy/admin":     {"proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
+	"proxy/views":     {"meter", "ledger", "internal/"},
+	"proxy/ids":       {},
+	"proxy/simulator": {"meter", "internal/"},
+	"bench":           {"proxy", "meter", "internal/"},
+	"configs":         {},
+	"cmd/":            {""},
 }
 
 // unsafeFiles are the only files that may import unsafe.

@@ -2,93 +2,13 @@ package proxy
 
 import (
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/bytedance/sonic"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
-
-// writeJSON sends v as a JSON response with status.
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := sonic.Marshal(v)
-	if err != nil {
-		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot encode the response")
-		return
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
-}
-
-// seqCursor parses a cursor that is a sequence number (0 when absent); ok is
-// false after it wrote a 400.
-func seqCursor(ctx *fasthttp.RequestCtx) (uint64, bool) {
-	cur := ctx.QueryArgs().Peek("cursor")
-	if len(cur) == 0 {
-		return 0, true
-	}
-	v, err := strconv.ParseUint(string(cur), 10, 64)
-	if err != nil || v == 0 {
-		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "cursor: not a cursor this API returned")
-		return 0, false
-	}
-	return v, true
-}
-
-// pageLimit parses limit (default def, 1 to max); ok is false after it wrote a 400.
-func pageLimit(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
-	s := ctx.QueryArgs().Peek("limit")
-	if len(s) == 0 {
-		return def, true
-	}
-	n, err := strconv.Atoi(string(s))
-	if err != nil || n < 1 || n > max {
-		writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, "limit must be an integer from 1 to "+strconv.Itoa(max))
-		return 0, false
-	}
-	return n, true
-}
-
-// handleBalance is GET /v1/balance.
-func (g *Gateway) handleBalance(ctx *fasthttp.RequestCtx, k *ledger.Key) {
-	a, err := g.ledger.Account(k.AccountID)
-	if err != nil {
-		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "account not found")
-		return
-	}
-	writeJSON(ctx, fasthttp.StatusOK, balanceView{AccountID: a.ID, Available: amount(a.Available), Held: amount(a.Held), ExpiresAt: timestamp(a.ExpiresAtNanos)})
-}
-
-// handleCalls is GET /v1/calls: the key's account's call records, newest
-// first, without the admin-only fields.
-func (g *Gateway) handleCalls(ctx *fasthttp.RequestCtx, k *ledger.Key) {
-	limit, ok := pageLimit(ctx, 100, 1000)
-	if !ok {
-		return
-	}
-	before, ok := seqCursor(ctx)
-	if !ok {
-		return
-	}
-	calls, next, err := g.ledger.Calls(k.AccountID, ledger.CallFilter{}, before, limit)
-	if err != nil {
-		g.logger.Printf("cannot list calls: %s", err)
-		writeError(ctx, fasthttp.StatusInternalServerError, errAPI, "cannot list calls")
-		return
-	}
-	views := make([]callView, 0, len(calls))
-	for _, c := range calls {
-		views = append(views, newCallView(c))
-	}
-	nextCursor := ""
-	if next != 0 {
-		nextCursor = strconv.FormatUint(next, 10)
-	}
-	writeJSON(ctx, fasthttp.StatusOK, newList(views, nextCursor))
-}
 
 // modelView is one model as GET /v1/models shows it, in one object for
 // both SDKs: Anthropic's fields (type, id, display_name, created_at) and
@@ -194,7 +114,7 @@ func pageModels(ctx *fasthttp.RequestCtx, models []*meter.Model) (page []*meter.
 		id := args.Peek(name)
 		i := slices.IndexFunc(models, func(m *meter.Model) bool { return m.ID == string(id) })
 		if i < 0 {
-			writeError(ctx, fasthttp.StatusBadRequest, errInvalidRequest, name+": unknown model")
+			writeError(ctx, fasthttp.StatusBadRequest, views.InvalidRequestError, name+": unknown model")
 		}
 		return i, i >= 0
 	}
@@ -233,7 +153,7 @@ func (g *Gateway) handleModel(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
 	id := ctx.Path()[len("/v1/models/"):]
 	m, ok := g.catalogue.Load().LookupBytes(id)
 	if !ok || !g.serves(m, time.Now()) {
-		writeError(ctx, fasthttp.StatusNotFound, errNotFound, "model: "+string(id))
+		writeError(ctx, fasthttp.StatusNotFound, views.NotFoundError, "model: "+string(id))
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, newModelView(m))

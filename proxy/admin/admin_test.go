@@ -1,76 +1,139 @@
-package proxy
+package admin
 
 import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/money"
-	"github.com/valyala/fasthttp"
+	"github.com/tollgate/tollgate/internal/tokens"
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/wal"
 )
 
-// adminFixture serves the admin API of a pathFixture gateway on loopback.
-type adminFixture struct {
-	*pathFixture
-	t     *testing.T
-	addr  string
-	token string
-	hc    *fasthttp.Client
+const testToken = "tga-test-admin-token"
+
+// fixture serves the admin API of a ledger in a temporary directory on
+// loopback, with one account, "bench", holding 100 credits.
+type fixture struct {
+	t   *testing.T
+	led *ledger.Ledger
+	srv *Server
+	url string
+	hc  *http.Client
 }
 
-func newAdminFixture(t *testing.T) *adminFixture {
-	f := newPathFixture(t, true)
+func newFixture(t *testing.T) *fixture {
+	w, err := wal.Open(t.TempDir(), wal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.Open(w, ledger.Config{Shards: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := meter.LoadCatalogue("../../configs/models.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Ledger: led, Catalogue: func() *meter.Catalogue { return cat }, Token: testToken, Logger: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go f.g.ServeAdmin(ln)
-	return &adminFixture{pathFixture: f, t: t, addr: ln.Addr().String(), token: "admin", hc: &fasthttp.Client{}}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	f := &fixture{t: t, led: led, srv: srv, url: "http://" + ln.Addr().String(), hc: &http.Client{Timeout: 10 * time.Second}}
+	t.Cleanup(func() {
+		f.hc.CloseIdleConnections()
+		if err := srv.Shutdown(t.Context()); err != nil {
+			t.Errorf("unexpected Shutdown error: %s", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("unexpected Serve error: %s", err)
+		}
+		w.Close()
+	})
+	if _, err := led.CreateAccount(ledger.AccountSpec{ID: "bench", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	f.want("POST", "/admin/v1/accounts/bench/topups", `{"amount":"100","order_id":"seed","kind":"paid"}`, 201)
+	return f
 }
 
-func (a *adminFixture) doWith(token, method, path, body string) (int, map[string]any, []byte) {
-	a.t.Helper()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://" + a.addr + path)
+// call makes a settled Haiku 4.5 call of "bench" (27 tokens in, 40 out) as
+// the gateway records one, and returns its request ID.
+func (f *fixture) call(requestID string) string {
+	f.t.Helper()
+	c, err := f.led.Hold("bench", requestID, "key_bench", 1_000_000)
+	if err == nil {
+		err = c.Wait()
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rec := &ledger.CallRecord{RequestID: requestID, AccountID: "bench", KeyID: "key_bench", TimeNanos: time.Now().UnixNano(),
+		Model: "claude-haiku-4-5", ModelID: "claude-haiku-4-5-20251001", Status: 200, Outcome: ledger.OutcomeOK,
+		Counts: tokens.Counts{InputTokens: 27, OutputTokens: 40}, Held: 1_000_000, Charged: 227_000, Upstream: "anthropic"}
+	if c, err = f.led.Settle(requestID, rec.Charged, rec); err == nil {
+		err = c.Wait()
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return requestID
+}
+
+func (f *fixture) doWith(token, method, path, body string) (int, map[string]any, []byte) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if body != "" {
-		req.SetBodyString(body)
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %s", method, path, err)
 	}
-	if err := a.hc.DoTimeout(req, resp, 10*time.Second); err != nil {
-		a.t.Fatalf("%s %s: %s", method, path, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("request-id") == "" {
+		f.t.Fatalf("%s %s: no request-id header", method, path)
 	}
-	raw := append([]byte(nil), resp.Body()...)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	if out != nil && resp.StatusCode() >= 400 {
-		if out["request_id"] != string(resp.Header.Peek("request-id")) {
-			a.t.Fatalf("%s %s: error request_id %v differs from the request-id header %q", method, path, out["request_id"], resp.Header.Peek("request-id"))
-		}
+	if out != nil && resp.StatusCode >= 400 && out["request_id"] != resp.Header.Get("request-id") {
+		f.t.Fatalf("%s %s: error request_id %v differs from the request-id header %q", method, path, out["request_id"], resp.Header.Get("request-id"))
 	}
-	return resp.StatusCode(), out, raw
+	return resp.StatusCode, out, raw
 }
 
-func (a *adminFixture) do(method, path, body string) (int, map[string]any) {
-	a.t.Helper()
-	st, out, _ := a.doWith(a.token, method, path, body)
+func (f *fixture) do(method, path, body string) (int, map[string]any) {
+	f.t.Helper()
+	st, out, _ := f.doWith(testToken, method, path, body)
 	return st, out
 }
 
-func (a *adminFixture) want(method, path, body string, status int) map[string]any {
-	a.t.Helper()
-	st, out := a.do(method, path, body)
+func (f *fixture) want(method, path, body string, status int) map[string]any {
+	f.t.Helper()
+	st, out := f.do(method, path, body)
 	if st != status {
-		a.t.Fatalf("%s %s %s: unexpected status; got %d %v; want %d", method, path, body, st, out, status)
+		f.t.Fatalf("%s %s %s: unexpected status; got %d %v; want %d", method, path, body, st, out, status)
 	}
 	return out
 }
@@ -82,7 +145,7 @@ func errType(out map[string]any) string {
 }
 
 func TestAdminAccountsAndTopUps(t *testing.T) {
-	a := newAdminFixture(t)
+	a := newFixture(t)
 	acct := a.want("POST", "/admin/v1/accounts", `{"id":"acme","email":"ops@acme.test","rpm":60}`, 201)
 	if acct["id"] != "acme" || acct["available"] != "0" || acct["rpm"] != float64(60) || acct["tpm"] != nil || acct["expires_at"] != nil {
 		t.Fatalf("unexpected account: %v", acct)
@@ -189,8 +252,8 @@ func TestAdminAccountsAndTopUps(t *testing.T) {
 }
 
 func TestAdminAuthorization(t *testing.T) {
-	a := newAdminFixture(t)
-	for _, tok := range []string{"", "wrong", a.key, "admin2"} {
+	a := newFixture(t)
+	for _, tok := range []string{"", "wrong", "Bearer", testToken + "x"} {
 		st, out, _ := a.doWith(tok, "GET", "/admin/v1/models", "")
 		if st != 401 || errType(out) != "authentication_error" {
 			t.Fatalf("token %q: unexpected answer %d %v", tok, st, out)
@@ -201,7 +264,7 @@ func TestAdminAuthorization(t *testing.T) {
 			t.Fatalf("%s needs no token; got %d", p, st)
 		}
 	}
-	if st, _, body := a.doWith(a.token, "GET", "/metrics", ""); st != 200 || !strings.Contains(string(body), "tollgate_wal_records_total") {
+	if st, _, body := a.doWith(testToken, "GET", "/metrics", ""); st != 200 || !strings.Contains(string(body), "tollgate_wal_records_total") {
 		t.Fatalf("unexpected metrics: %d", st)
 	}
 	if st, _, _ := a.doWith("", "GET", "/metrics", ""); st != 401 {
@@ -215,7 +278,7 @@ func TestAdminAuthorization(t *testing.T) {
 }
 
 func TestAdminKeys(t *testing.T) {
-	a := newAdminFixture(t)
+	a := newFixture(t)
 	key := a.want("POST", "/admin/v1/accounts/bench/keys", `{"name":"ci","rpm":10,"models":["claude-haiku-4-5"],"spend_limit":"5","spend_period":"720h"}`, 201)
 	secret := key["key"].(string)
 	if !strings.HasPrefix(secret, "tg-") || len(secret) < 43 || key["hint"] != "tg-…"+secret[len(secret)-4:] || key["rpm"] != float64(10) {
@@ -236,22 +299,17 @@ func TestAdminKeys(t *testing.T) {
 	a.want("PATCH", "/admin/v1/keys/key_nope", `{"name":"x"}`, 404)
 	a.want("DELETE", "/admin/v1/keys/"+id, "", 204)
 	a.want("DELETE", "/admin/v1/keys/key_nope", "", 404)
-	if k := a.g.ledger.KeyByHash(hashKey([]byte(secret))); k == nil || !k.Revoked {
+	if k := a.led.KeyByHash(ids.HashKey([]byte(secret))); k == nil || !k.Revoked {
 		t.Fatalf("revoked key still valid: %+v", k)
 	}
 }
 
 func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
-	a := newAdminFixture(t)
-	var req fasthttp.Request
-	var resp fasthttp.Response
+	a := newFixture(t)
 	start := time.Now().UTC()
 	var requestID string
-	for range 3 {
-		a.call(t, a.client, &req, &resp)
-		requestID = string(resp.Header.Peek("request-id"))
-		req.Reset()
-		resp.Reset()
+	for i := range 3 {
+		requestID = a.call(fmt.Sprintf("req_%d", i))
 	}
 	calls := a.want("GET", "/admin/v1/calls?account=bench&limit=2", "", 200)
 	data := calls["data"].([]any)
@@ -281,11 +339,11 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"1","reason":"x","request_id":"req_unknown"}`, 404)
 	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"1"}`, 400)
 	// The dispute window at its boundary.
-	a.g.cfg.DisputeWindow = time.Since(start) + time.Minute
+	a.srv.cfg.DisputeWindow = time.Since(start) + time.Minute
 	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"0.000001","reason":"inside","request_id":"`+requestID+`"}`, 201)
 	keyed := `{"account":"bench","amount":"0.000002","reason":"disputed","request_id":"` + requestID + `","idempotency_key":"dispute-1"}`
 	first := a.want("POST", "/admin/v1/adjustments", keyed, 201)
-	a.g.cfg.DisputeWindow = time.Millisecond
+	a.srv.cfg.DisputeWindow = time.Millisecond
 	// A retry gets the first result although the window has closed since.
 	if again := a.want("POST", "/admin/v1/adjustments", keyed, 200); again["id"] != first["id"] {
 		t.Fatalf("unexpected retry result %v; want the first entry %v", again, first)
@@ -315,12 +373,13 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 	if nanos(total("closing_balance")) != nanos(total("opening_balance"))+nanos(total("topups"))+nanos(total("adjustments"))-nanos(charges[0].(map[string]any)["amount"].(string))-nanos(total("expiries")) {
 		t.Fatalf("statement totals do not add up: %v", st)
 	}
-	_, _, raw := a.doWith(a.token, "GET", "/admin/v1/accounts/bench/statement?format=csv", "")
+	_, _, raw := a.doWith(testToken, "GET", "/admin/v1/accounts/bench/statement?format=csv", "")
 	rows, err := csv.NewReader(strings.NewReader(string(raw))).ReadAll()
-	if err != nil || len(rows) != 4 || rows[0][0] != "request_id" || rows[0][len(csvColumns)-1] != "ttfb_ms" {
+	if err != nil || len(rows) != 4 || rows[0][0] != "request_id" || rows[0][19] != "ttfb_ms" {
 		t.Fatalf("unexpected CSV: %v %q", err, raw)
 	}
 	a.want("GET", "/admin/v1/accounts/bench/statement?from=yesterday", "", 400)
 }
 
 func parseAmountForTest(s string) (int64, error) { return money.Parse(s) }
+

@@ -1,4 +1,8 @@
-package proxy
+// Package ids makes the identifiers both APIs hand out: request IDs (cheap
+// and unguessable, one per request on the hot path), platform key secrets
+// and random object IDs (from crypto/rand), and the hash keys are stored
+// and looked up by.
+package ids
 
 import (
 	crand "crypto/rand"
@@ -13,8 +17,8 @@ const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 // no allocation).
 const requestIDChars = 22
 
-// appendRequestID appends a new request ID ("req_" + 22 base62 characters).
-func appendRequestID(dst []byte) []byte {
+// AppendRequestID appends a new request ID ("req_" + 22 base62 characters).
+func AppendRequestID(dst []byte) []byte {
 	dst = append(dst, "req_"...)
 	for i := 0; i < requestIDChars; {
 		v := rand.Uint64()
@@ -31,18 +35,18 @@ func appendRequestID(dst []byte) []byte {
 // about 256 bits from crypto/rand (the contract asks for at least 40).
 const keySecretChars = 43
 
-// KeyPrefix starts every platform key.
-const KeyPrefix = "tg-"
+// keyPrefix starts every platform key.
+const keyPrefix = "tg-"
 
-// newKeySecret returns a new platform key: "tg-" and 43 base62 characters
+// NewKeySecret returns a new platform key: "tg-" and 43 base62 characters
 // drawn without modulo bias.
-func newKeySecret() string {
-	return KeyPrefix + randomBase62(keySecretChars)
+func NewKeySecret() string {
+	return keyPrefix + RandomBase62(keySecretChars)
 }
 
-// randomBase62 returns n base62 characters from crypto/rand, rejecting bytes
+// RandomBase62 returns n base62 characters from crypto/rand, rejecting bytes
 // above the largest multiple of 62 so every character is equally likely.
-func randomBase62(n int) string {
+func RandomBase62(n int) string {
 	out := make([]byte, 0, n)
 	var buf [64]byte
 	for len(out) < n {
@@ -58,11 +62,11 @@ func randomBase62(n int) string {
 	return string(out)
 }
 
-// hashKey is how keys are stored and looked up: SHA-256 of the secret. The
+// HashKey is how keys are stored and looked up: SHA-256 of the secret. The
 // secrets carry 256 bits of randomness, so a fast unsalted hash is enough.
-func hashKey(secret []byte) [32]byte { return sha256.Sum256(secret) }
+func HashKey(secret []byte) [32]byte { return sha256.Sum256(secret) }
 
-// keyHint is the displayable form of a key: "tg-…" and its last 4 characters.
-func keyHint(secret string) string {
-	return KeyPrefix + "…" + secret[len(secret)-4:]
+// KeyHint is the displayable form of a key: "tg-…" and its last 4 characters.
+func KeyHint(secret string) string {
+	return keyPrefix + "…" + secret[len(secret)-4:]
 }

@@ -1,0 +1,128 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+)
+
+// Config is what the admin API needs of the gateway.
+type Config struct {
+	Ledger *ledger.Ledger
+	// Catalogue returns the catalogue in force (it changes on reload).
+	Catalogue func() *meter.Catalogue
+	// Token is the admin token every route but /healthz and /readyz needs;
+	// MetricsToken ("" for none) is also accepted by /metrics.
+	Token, MetricsToken string
+	// DisputeWindow bounds how old a call an adjustment may name (default
+	// 30 days).
+	DisputeWindow time.Duration
+	// Backup writes a copy of the data directory to dir (nil: backups are
+	// not configured, and POST /admin/v1/backup answers 501).
+	Backup func(dir string, includeIPDigestKey bool) error
+	// Ready says why the gateway cannot take holds (nil error: it can).
+	Ready func() error
+	// TLS, when set, serves the API over TLS.
+	TLS    *tls.Config
+	Logger *log.Logger
+}
+
+// Limits of the admin listener: generous for operators' scripts, bounded
+// for anything else that reaches it.
+const (
+	maxBodyBytes      = 1 << 20
+	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 5 * time.Minute // backups and CPU profiles take a while
+	idleTimeout       = time.Minute
+)
+
+// Server serves the admin API.
+type Server struct {
+	cfg   Config
+	mux   *http.ServeMux
+	http  *http.Server
+	token [sha256.Size]byte
+	// metricsToken is the digest of Config.MetricsToken (zero when unset).
+	metricsToken [sha256.Size]byte
+}
+
+// New returns a Server for cfg; it refuses a Config without a token.
+func New(cfg Config) (*Server, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("no admin token")
+	}
+	if cfg.DisputeWindow == 0 {
+		cfg.DisputeWindow = 30 * 24 * time.Hour
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token))}
+	if cfg.MetricsToken != "" {
+		s.metricsToken = sha256.Sum256([]byte(cfg.MetricsToken))
+	}
+	for _, r := range routes {
+		s.mux.Handle(r.method+" "+r.pattern, s.handler(r))
+	}
+	s.mux.HandleFunc("/", s.noRoute)
+	s.http = &http.Server{
+		Handler:           http.MaxBytesHandler(s.mux, maxBodyBytes),
+		TLSConfig:         cfg.TLS,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          cfg.Logger,
+	}
+	return s, nil
+}
+
+// Serve serves the admin API on ln until Shutdown, over TLS when
+// Config.TLS is set; it returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for running requests
+// until ctx ends, then closes the connections that are left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.http.Shutdown(ctx); err != nil {
+		return s.http.Close()
+	}
+	return nil
+}
+
+// ServeHTTP serves one request (for tests and for embedding the API in
+// another server).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.http.Handler.ServeHTTP(w, r) }
+
+// authorized checks the bearer token in constant time (comparing SHA-256
+// digests, so the length of the token does not leak either).
+func (s *Server) authorized(r *http.Request, acceptMetricsToken bool) bool {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "bearer") || token == "" {
+		return false
+	}
+	given := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(given[:], s.token[:]) == 1 {
+		return true
+	}
+	return acceptMetricsToken && s.cfg.MetricsToken != "" && subtle.ConstantTimeCompare(given[:], s.metricsToken[:]) == 1
+}
