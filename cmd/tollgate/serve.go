@@ -76,7 +76,6 @@ func runServe(args []string, stdout io.Writer) error {
 		return err
 	}
 	applyFlags(fc, flags)
-
 	adminToken := os.Getenv("TOLLGATE_ADMIN_TOKEN")
 	if adminToken == "" {
 		if !flags.demo {
@@ -84,8 +83,52 @@ func runServe(args []string, stdout io.Writer) error {
 		}
 		adminToken = "tga-" + randomHex(24)
 	}
-	cat, err := loadCatalogue(fc)
-	if err != nil {
+	p := &process{fc: fc, flags: flags, logger: logger}
+	defer p.close()
+	if err := p.open(adminToken); err != nil {
+		return err
+	}
+	if err := p.start(); err != nil {
+		return err
+	}
+	if flags.demo {
+		err := runDemo(stdout, p.gateway, demoInfo{token: adminToken, tokenGenerated: os.Getenv("TOLLGATE_ADMIN_TOKEN") == "",
+			client: p.clientCert.scheme() + p.clientLn.Addr().String(), admin: p.adminCert.scheme() + p.adminLn.Addr().String()})
+		if err != nil {
+			logger.Printf("cannot set up the demo: %s", err)
+		}
+	}
+	return p.serve()
+}
+
+// process is a running gateway: what `serve` opened, in the order it
+// opened it, so that close can undo it in reverse.
+type process struct {
+	fc     *fileConfig
+	flags  serveFlags
+	logger *log.Logger
+
+	sim                   *simulator.Simulator
+	clientCert, adminCert *certificate
+	wlog                  *wal.Log
+	ledger                *ledger.Ledger
+	catalogue             *meter.Catalogue
+	gateway               *proxy.Gateway
+	admin                 *admin.Server
+	clientLn, adminLn     net.Listener
+	jobs                  *jobRunner
+	served                chan error // a server that stopped on its own
+	walMode               wal.Mode
+	replayed              time.Duration
+	recovered             int
+}
+
+// open loads the catalogue, opens the data directory, replays the WAL
+// into the ledger, builds both APIs and recovers the holds a crash left.
+func (p *process) open(adminToken string) error {
+	fc := p.fc
+	var err error
+	if p.catalogue, err = loadCatalogue(fc); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(fc.DataDir, 0o700); err != nil {
@@ -95,36 +138,49 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	upstreams, sim, err := chooseUpstreams(fc, p.flags, p.logger)
+	p.sim = sim
+	if err != nil {
+		return err
+	}
+	if p.clientCert, err = newCertificate(fc.TLS.Client); err != nil {
+		return err
+	}
+	if p.adminCert, err = newCertificate(fc.TLS.Admin); err != nil {
+		return err
+	}
+	if err := p.openLedger(); err != nil {
+		return err
+	}
+	if p.gateway, err = proxy.New(clientAPIConfig(fc, upstreams, p.clientCert, ipKey), p.ledger, p.catalogue, p.logger); err != nil {
+		return err
+	}
+	p.admin, err = admin.New(admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken,
+		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
+		Backup: backupTo(p.wlog, fc.DataDir), Ready: readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout)),
+		TLS: p.adminCert.config(), Logger: p.logger})
+	if err != nil {
+		return err
+	}
+	if p.recovered, err = p.gateway.RecoverOpenHolds(); err != nil {
+		return fmt.Errorf("cannot recover open holds: %w", err)
+	}
+	return nil
+}
 
-	upstreams, sim, err := chooseUpstreams(fc, flags, logger)
-	if err != nil {
+// openLedger opens the WAL and replays it into the ledger.
+func (p *process) openLedger() error {
+	fc, start := p.fc, time.Now()
+	var err error
+	if p.walMode, err = wal.ParseMode(fc.WAL.Mode); err != nil {
 		return err
 	}
-	clientCert, err := newCertificate(fc.TLS.Client)
-	if err != nil {
-		return err
-	}
-	adminCert, err := newCertificate(fc.TLS.Admin)
-	if err != nil {
-		return err
-	}
-	if sim != nil {
-		defer sim.Shutdown()
-	}
-
-	// Open the WAL and replay it into the ledger.
-	start := time.Now()
-	mode, err := wal.ParseMode(fc.WAL.Mode)
-	if err != nil {
-		return err
-	}
-	wlog, err := wal.Open(walDir(fc.DataDir), wal.Config{Mode: mode, Interval: time.Duration(fc.WAL.Interval),
+	p.wlog, err = wal.Open(walDir(fc.DataDir), wal.Config{Mode: p.walMode, Interval: time.Duration(fc.WAL.Interval),
 		StallTimeout: time.Duration(fc.WAL.StallTimeout)})
 	if err != nil {
 		return err
 	}
-	defer wlog.Close()
-	l, err := ledger.Open(wlog, ledger.Config{
+	p.ledger, err = ledger.Open(p.wlog, ledger.Config{
 		Shards:             fc.Ledger.Shards,
 		HoldTimeout:        time.Duration(fc.Ledger.HoldTimeout),
 		PaidCreditLifetime: time.Duration(fc.Ledger.PaidCreditLifetime),
@@ -132,10 +188,13 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot replay the wal: %w", err)
 	}
-	defer l.Close()
-	replay := time.Since(start)
+	p.replayed = time.Since(start)
+	return nil
+}
 
-	g, err := proxy.New(proxy.Config{
+// clientAPIConfig is the client API's configuration from the file's.
+func clientAPIConfig(fc *fileConfig, upstreams []proxy.UpstreamConfig, clientCert *certificate, ipKey []byte) proxy.Config {
+	return proxy.Config{
 		Upstreams:                    upstreams,
 		StickyRouting:                fc.Routing.Sticky,
 		UpstreamMaxFailures:          fc.Routing.MaxFailures,
@@ -168,58 +227,40 @@ func runServe(args []string, stdout io.Writer) error {
 		IPDigestKey:                  ipKey,
 		DefaultKeyLimits:             proxy.Limits(fc.Limits.KeyDefaults),
 		DefaultAccountLimits:         proxy.Limits(fc.Limits.AccountDefaults),
-	}, l, cat, logger)
-	if err != nil {
-		return err
 	}
-	adminAPI, err := admin.New(admin.Config{Ledger: l, Catalogue: g.Catalogue, Token: adminToken,
-		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
-		Backup: backupTo(wlog, fc.DataDir), Ready: readiness(g, wlog, time.Duration(fc.WAL.StallTimeout)),
-		TLS: adminCert.config(), Logger: logger})
-	if err != nil {
-		return err
-	}
-	recovered, err := g.RecoverOpenHolds()
-	if err != nil {
-		return fmt.Errorf("cannot recover open holds: %w", err)
-	}
+}
 
-	clientLn, err := net.Listen("tcp", fc.Listen)
-	if err != nil {
+// start listens on both addresses, serves both APIs, starts the jobs and
+// says so in the log.
+func (p *process) start() error {
+	fc := p.fc
+	var err error
+	if p.clientLn, err = net.Listen("tcp", fc.Listen); err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", fc.Listen, err)
 	}
-	adminLn, err := net.Listen("tcp", fc.AdminListen)
-	if err != nil {
-		clientLn.Close()
+	if p.adminLn, err = net.Listen("tcp", fc.AdminListen); err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", fc.AdminListen, err)
 	}
-	if ap, err := netipAddrPort(adminLn.Addr()); err == nil && !ap.Addr().IsLoopback() {
-		logger.Printf("WARNING: the admin API listens on %s, beyond loopback: put TLS and access control in front of it", adminLn.Addr())
+	if ap, err := netipAddrPort(p.adminLn.Addr()); err == nil && !ap.Addr().IsLoopback() {
+		p.logger.Printf("WARNING: the admin API listens on %s, beyond loopback: put TLS and access control in front of it", p.adminLn.Addr())
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- g.ServeClient(clientLn) }()
-	go func() { errc <- adminAPI.Serve(adminLn) }()
-	jobs := startJobs(fc, l, g, logger)
+	p.served = make(chan error, 2)
+	go func() { p.served <- p.gateway.ServeClient(p.clientLn) }()
+	go func() { p.served <- p.admin.Serve(p.adminLn) }()
+	p.jobs = startJobs(fc, p.ledger, p.gateway, p.logger)
 
-	check := meter.CheckCatalogue(cat, time.Now())
-	logger.Print(catalogueSummary(cat, &check))
-	logger.Printf("started: version %s, %s; shards %d, drain workers %d, wal mode %s; replayed %d records in %s, recovered %d open holds; client API %s, admin API %s",
-		version(), runtime.Version(), fc.Ledger.Shards, fc.Policies.DrainWorkers, mode, wlog.LastSeq(), replay.Round(time.Millisecond), recovered,
-		clientLn.Addr(), adminLn.Addr())
-	if flags.demo {
-		scheme := func(c *certificate) string {
-			if c != nil {
-				return "https://"
-			}
-			return "http://"
-		}
-		err := runDemo(stdout, g, demoInfo{token: adminToken, tokenGenerated: os.Getenv("TOLLGATE_ADMIN_TOKEN") == "",
-			client: scheme(clientCert) + clientLn.Addr().String(), admin: scheme(adminCert) + adminLn.Addr().String()})
-		if err != nil {
-			logger.Printf("cannot set up the demo: %s", err)
-		}
-	}
+	check := meter.CheckCatalogue(p.catalogue, time.Now())
+	p.logger.Print(catalogueSummary(p.catalogue, &check))
+	p.logger.Printf("started: version %s, %s; shards %d, drain workers %d, wal mode %s; replayed %d records in %s, recovered %d open holds; client API %s, admin API %s",
+		version(), runtime.Version(), fc.Ledger.Shards, fc.Policies.DrainWorkers, p.walMode, p.wlog.LastSeq(), p.replayed.Round(time.Millisecond),
+		p.recovered, p.clientLn.Addr(), p.adminLn.Addr())
+	return nil
+}
 
+// serve waits for a signal: SIGHUP reloads the catalogue and the
+// certificates, SIGTERM and SIGINT stop the process gracefully; a failed
+// WAL stops it at once.
+func (p *process) serve() error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sig)
@@ -227,42 +268,73 @@ func runServe(args []string, stdout io.Writer) error {
 		select {
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				reloadCatalogue(fc, g, logger)
-				for _, c := range []*certificate{clientCert, adminCert} {
-					if err := c.reload(); err != nil {
-						logger.Printf("SIGHUP: keeping the old certificate: %s", err)
-					}
-				}
+				p.reload()
 				continue
 			}
-			logger.Printf("%s: stopping; running calls have %s to finish", s, time.Duration(fc.Timeouts.ShutdownGrace))
-			return shutdown(g, adminAPI, jobs, l, logger, time.Duration(fc.Timeouts.ShutdownGrace))
-		case <-wlog.Failed():
+			grace := time.Duration(p.fc.Timeouts.ShutdownGrace)
+			p.logger.Printf("%s: stopping; running calls have %s to finish", s, grace)
+			return p.shutdown(grace)
+		case <-p.wlog.Failed():
 			// Every later WAL write would fail too: stop at once, without
 			// acknowledging anything more; the next start replays the log.
-			logger.Printf("FATAL: the wal failed: %s", wlog.Err())
+			p.logger.Printf("FATAL: the wal failed: %s", p.wlog.Err())
 			os.Exit(1)
-		case err := <-errc:
-			jobs.stop()
+		case err := <-p.served:
+			p.jobs.stop()
+			p.jobs = nil
 			return fmt.Errorf("server stopped: %w", err)
 		}
 	}
 }
 
-func shutdown(g *proxy.Gateway, adminAPI *admin.Server, jobs *jobRunner, l *ledger.Ledger, logger *log.Logger, grace time.Duration) error {
+// reload is SIGHUP: the catalogue and the certificates from their files,
+// each kept as it was when its file does not load.
+func (p *process) reload() {
+	reloadCatalogue(p.fc, p.gateway, p.logger)
+	for _, c := range []*certificate{p.clientCert, p.adminCert} {
+		if err := c.reload(); err != nil {
+			p.logger.Printf("SIGHUP: keeping the old certificate: %s", err)
+		}
+	}
+}
+
+// shutdown stops both servers (running calls get grace), then the jobs,
+// and writes a checkpoint so the next start replays little.
+func (p *process) shutdown(grace time.Duration) error {
 	t := time.Now()
-	err := g.Shutdown(grace)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = errors.Join(err, adminAPI.Shutdown(ctx))
-	logger.Printf("servers stopped in %s", time.Since(t).Round(time.Millisecond))
-	jobs.stop()
+	err := errors.Join(p.gateway.Shutdown(grace), p.admin.Shutdown(ctx))
+	p.logger.Printf("servers stopped in %s", time.Since(t).Round(time.Millisecond))
+	p.jobs.stop()
+	p.jobs = nil
 	t = time.Now()
-	if _, cerr := l.Checkpoint(); cerr != nil {
+	if _, cerr := p.ledger.Checkpoint(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
-	logger.Printf("checkpoint written in %s; stopped", time.Since(t).Round(time.Millisecond))
+	p.logger.Printf("checkpoint written in %s; stopped", time.Since(t).Round(time.Millisecond))
 	return err
+}
+
+// close releases what open and start took, in reverse order.
+func (p *process) close() {
+	if p.jobs != nil {
+		p.jobs.stop()
+	}
+	for _, ln := range []net.Listener{p.adminLn, p.clientLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	if p.ledger != nil {
+		p.ledger.Close()
+	}
+	if p.wlog != nil {
+		p.wlog.Close()
+	}
+	if p.sim != nil {
+		p.sim.Shutdown()
+	}
 }
 
 func applyFlags(fc *fileConfig, f serveFlags) {

@@ -34,6 +34,14 @@ func (c *certificate) load() error {
 }
 
 // config is the listener's TLS configuration, or nil for plain HTTP.
+// scheme is the URL scheme of a listener served with c (nil: plain HTTP).
+func (c *certificate) scheme() string {
+	if c == nil {
+		return "http://"
+	}
+	return "https://"
+}
+
 func (c *certificate) config() *tls.Config {
 	if c == nil {
 		return nil
