@@ -12,7 +12,7 @@ import (
 	"github.com/tollgate/tollgate/proxy"
 )
 
-// Every way a call can end (CONTRACT §4, issue 4), each with what the
+// Every way a call can end (the outcomes of a call record), each with what the
 // client receives, the outcome, the charge and the balance afterwards.
 
 // checkNoUpstreamHeaders fails when the upstream's own headers reached the
@@ -151,8 +151,8 @@ func TestEndingFirstByteTimeout(t *testing.T) {
 		if c == nil {
 			t.Fatalf("no call record")
 		}
-		// CONTRACT §4: "timeout: the upstream stayed silent past a timeout
-		// ... (or 504 before any byte)".
+		// An upstream silent past a timeout before any byte is a 504,
+		// outcome timeout, and charges nothing.
 		h.checkVoided(a, c, "timeout", http.StatusGatewayTimeout)
 	}
 	if b := h.balance(a); b.Available != a.TopUps || b.Held != 0 {

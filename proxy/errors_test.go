@@ -25,7 +25,7 @@ func (h *harness) allCallsCount() int {
 	return len(l.Data)
 }
 
-// TestClientErrors: every error row of CONTRACT §2 and its precedence, each
+// TestClientErrors: every client error status and its precedence, each
 // in the contract's shape with request_id equal to the request-id header;
 // every refusal after authentication leaves a call record (outcome
 // rejected, status as sent, nothing charged, no ledger entry); 401s leave
@@ -97,8 +97,8 @@ func TestClientErrors(t *testing.T) {
 	f("tools an object", a, a.Key, nil, body(`"model":"claude-haiku-4-5","max_tokens":10,"tools":{}`), 400, "invalid_request_error", "tools")
 	f("duplicate model", a, a.Key, nil, body(`"model":"claude-haiku-4-5","max_tokens":10,"model":"claude-opus-4-8"`), 400, "invalid_request_error", "model")
 
-	// A priced modifier or server tool the catalogue has no price for
-	// (CONTRACT §5): Haiku 4.5 lists neither fast mode nor US inference,
+	// A priced modifier or server tool the catalogue has no price for is
+	// refused rather than billed at a guess: Haiku 4.5 lists neither fast mode nor US inference,
 	// and code execution is billed per container-hour.
 	f("unpriced speed", a, a.Key, nil, body(`"model":"claude-haiku-4-5","max_tokens":10,"speed":"fast"`), 400, "invalid_request_error", "speed")
 	f("unpriced inference_geo", a, a.Key, nil, body(`"model":"claude-haiku-4-5","max_tokens":10,"inference_geo":"us"`), 400, "invalid_request_error", "inference_geo")
@@ -275,8 +275,8 @@ func TestRequestTooLarge(t *testing.T) {
 	})
 	t.Run("record", func(t *testing.T) {
 		defer h.use(t)()
-		// A 413 comes after authentication (CONTRACT §2 precedence), so the
-		// call has a record (§4: rejections after authentication included).
+		// A 413 comes after authentication, so the call has a record
+		// (every rejection after authentication has one).
 		c := h.adminCall(id)
 		if c == nil {
 			t.Fatalf("no call record for the authenticated 413 %s", id)

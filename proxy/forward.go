@@ -13,7 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Response headers passed from the upstream to the client (CONTRACT §2).
+// Response headers passed from the upstream to the client: the content
+// type and what the SDKs read to decide on retries.
 var passedResponseHeaders = [...]string{"content-type", "cache-control", "retry-after", "retry-after-ms", "x-should-retry"}
 
 // forward sends the held call upstream and answers the client: streams the

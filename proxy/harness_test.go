@@ -631,7 +631,7 @@ func messagesBody(text string, maxTokens int, stream bool) []byte {
 	return b
 }
 
-// Claude Haiku 4.5's list prices (WIRE.md §5.1, configs/models.yaml), in
+// Claude Haiku 4.5's list prices (configs/models.yaml), in
 // nano-credits per million tokens, and web search per search.
 const (
 	haikuInputPerMTok   = 1_000_000_000 // $1

@@ -288,7 +288,7 @@ func TestHostileRejectionsBoundWAL(t *testing.T) {
 	} else {
 		t.Logf("%d rejections of 64 KiB model names grew the data directory by %d bytes", requests, g)
 	}
-	// Every rejection is recorded (CONTRACT §0: never sampled).
+	// Every rejection is recorded: bounded, never sampled.
 	if n := len(h.accountCalls(a.ID)); n != requests {
 		t.Fatalf("unexpected number of call records; got %d; want %d", n, requests)
 	}
@@ -529,7 +529,9 @@ func TestHostileCountTokensLimited(t *testing.T) {
 	}
 }
 
-// TestHostileAdmissionOrder guards the order of checks of CONTRACT §0 and
+// TestHostileAdmissionOrder guards the order of admission checks (what
+// needs no body first: 401, 403, 413 by length, 429, 503, 402 for an empty
+// account; then the body: 413, 400, 404, 429 by tokens, 402 for the hold) and
 // the gateway-wide bound on request-body bytes in flight. Before the fix the
 // body was read and parsed before any limit or balance check (malformed JSON
 // was a 400 for a key at its concurrency limit or an empty account), and
@@ -859,7 +861,7 @@ func TestHostileMidStreamErrorOwnWording(t *testing.T) {
 // ---- data the platform keeps ------------------------------------------------
 
 // TestHostilePruningKeepsStatements guards the retention rule of issue 12
-// (CONTRACT §0): pruning the call records leaves a statement, the admin's
+// (settle and void entries keep only what statements need): pruning the call records leaves a statement, the admin's
 // and the customer's, identical, and leaves none of what the records held
 // about the call (the client-IP digest, the upstream's request ID) in the
 // ledger's entries. Before the fix every settle and void entry carried the
@@ -973,7 +975,7 @@ func collectStrings(v reflect.Value, out map[string]bool, depth int) {
 // issue 12's hostile-customer tests.
 
 // TestHostilePanicBeforeHoldIsRecorded: every authenticated POST leaves one
-// call record (CONTRACT §0), a call whose handler panicked before the hold
+// call record, a call whose handler panicked before the hold
 // too. panic.go's resolveAfterPanic records a call only through the void of
 // its hold, so a panic before the hold leaves no record at all.
 func TestHostilePanicBeforeHoldIsRecorded(t *testing.T) {

@@ -292,7 +292,7 @@ type timeoutError struct{ msg string }
 func (e *timeoutError) Error() string { return e.msg }
 func (e *timeoutError) Timeout() bool { return true }
 
-// Request headers forwarded to the upstream (CONTRACT §2); anthropic-beta
+// Request headers forwarded to the upstream (the Anthropic API's own); anthropic-beta
 // lines are joined, x-stainless-* forwarded by prefix. Everything else, the
 // client's credentials and hop-by-hop headers included, stays behind.
 var forwardedRequestHeaders = [...]string{"anthropic-version", "content-type", "accept", "user-agent"}

@@ -17,8 +17,8 @@ import (
 
 // TestConnsPerAddressRefusalHasRequestID: the 429 answering a connection
 // over the bound is a client-API response, so it carries request-id, and
-// its error body the same request_id (CONTRACT §2: every client-API
-// response, errors included). refuseResponse is a fixed response with
+// its error body the same request_id (every client-API response carries
+// one, errors included). refuseResponse is a fixed response with
 // neither.
 func TestConnsPerAddressRefusalHasRequestID(t *testing.T) {
 	p := startGateway(t, t.TempDir(), "--config", gatewayConfig(t, "limits.max_conns_per_ip", "1"))

@@ -30,18 +30,18 @@ import (
 // process is killed with SIGKILL and restarted on the same data directory a
 // few times. At the end a checker that knows only the history and the final
 // state read through the admin API verifies:
-//   - idempotency (contract §0, §3): an order_id or idempotency_key is
+//   - idempotency: an order_id or idempotency_key is
 //     answered 201 at most once, 409 only when another body could have taken
 //     effect first, 200 only for a repeat of the body that did, naming its
 //     entry; the whole ledger holds at most one entry per key;
-//   - durability (§5): every acknowledged write took effect exactly once,
+//   - durability: every acknowledged write took effect exactly once,
 //     every unknown one at most once, nothing appeared that no one sent;
-//   - money (§5): per account, available + held + charged = Σ acknowledged
+//   - money: per account, available + held + charged = Σ acknowledged
 //     or observed top-ups and adjustments − Σ expired;
-//   - calls (§4, §5): a call the client saw complete has one hold and one
+//   - calls: a call the client saw complete has one hold and one
 //     settlement (outcome ok); every hold ended exactly once; refused calls
 //     held nothing; nothing is held once the gateway is idle;
-//   - keys and freezes (§3): 401 and 403 only once a revocation or freeze
+//   - keys and freezes: 401 and 403 only once a revocation or freeze
 //     had begun; a revoked key or a frozen account never makes a call after
 //     the revocation or freeze was acknowledged; acknowledged changes
 //     survive kills;
