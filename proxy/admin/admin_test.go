@@ -382,4 +382,3 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 }
 
 func parseAmountForTest(s string) (int64, error) { return money.Parse(s) }
-

@@ -20,12 +20,12 @@ type ratesView struct {
 }
 
 type priceVersionView struct {
-	Effective        views.Time `json:"effective"`
-	Current          bool      `json:"current"`
-	PerMillionTokens ratesView `json:"per_million_tokens"`
-	LongContext      *longView `json:"long_context"`
-	WebSearchPer1000 *views.Amount   `json:"web_search_per_1000"`
-	Modifiers        modsView  `json:"modifiers"`
+	Effective        views.Time    `json:"effective"`
+	Current          bool          `json:"current"`
+	PerMillionTokens ratesView     `json:"per_million_tokens"`
+	LongContext      *longView     `json:"long_context"`
+	WebSearchPer1000 *views.Amount `json:"web_search_per_1000"`
+	Modifiers        modsView      `json:"modifiers"`
 }
 
 type longView struct {
@@ -41,10 +41,10 @@ type modsView struct {
 }
 
 type upstreamModelView struct {
-	Kind           string    `json:"kind"`
-	ID             string    `json:"id"`
-	Retires        views.Time `json:"retires"`
-	CostMultiplier views.Amount    `json:"cost_multiplier"`
+	Kind           string       `json:"kind"`
+	ID             string       `json:"id"`
+	Retires        views.Time   `json:"retires"`
+	CostMultiplier views.Amount `json:"cost_multiplier"`
 	// Modifiers are the price modifiers this upstream serves the model with.
 	Modifiers []string `json:"modifiers"`
 }
@@ -54,10 +54,10 @@ type modelView struct {
 	Aliases     []string            `json:"aliases"`
 	DisplayName string              `json:"display_name"`
 	Enabled     bool                `json:"enabled"`
-	Retires     views.Time           `json:"retires"`
+	Retires     views.Time          `json:"retires"`
 	Retired     bool                `json:"retired"`
 	Successor   *string             `json:"successor"`
-	Multiplier  views.Amount              `json:"multiplier"`
+	Multiplier  views.Amount        `json:"multiplier"`
 	Upstreams   []upstreamModelView `json:"upstreams"`
 	Prices      []priceVersionView  `json:"prices"`
 	Sources     []string            `json:"sources"`
