@@ -52,71 +52,12 @@ func (l *Ledger) Check() (Summary, error) {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	holdsOf := map[*account]int64{}
-	marksOf := map[*account]map[uint64]int64{}
-	countOf := map[*account]int{}
-	for i := range l.holds {
-		for id, h := range l.holds[i].mu.holds {
-			sum.OpenHolds++
-			if id != h.requestID {
-				bad("hold stored as %q is for request %q", id, h.requestID)
-			}
-			holdsOf[h.account] += h.amount
-			countOf[h.account]++
-			var marked int64
-			for _, m := range h.marks {
-				marked += m.amount
-				if marksOf[h.account] == nil {
-					marksOf[h.account] = map[uint64]int64{}
-				}
-				marksOf[h.account][m.bucket] += m.amount
-			}
-			if marked != h.amount {
-				bad("hold %q of %d earmarks %d", id, h.amount, marked)
-			}
-		}
-	}
+	open := l.holdTotalsByAccount(&sum, bad)
 	for i := range l.shards {
 		for _, a := range l.shards[i].mu.accounts {
-			sum.Accounts++
-			avail := a.available()
-			in := a.toppedUp + a.adjusted - a.expired
-			out := avail + a.held + a.charged
-			if in != out {
-				bad("account %q: top-ups %d + adjustments %d - expired %d = %d, but available %d + held %d + charged %d = %d",
-					a.id, a.toppedUp, a.adjusted, a.expired, in, avail, a.held, a.charged, out)
-			}
-			if a.held != holdsOf[a] || a.openHolds != countOf[a] {
-				bad("account %q: held %d in %d holds, but its open holds sum to %d in %d", a.id, a.held, a.openHolds, holdsOf[a], countOf[a])
-			}
-			var earmarked, freeLive int64
-			for _, b := range a.buckets {
-				if b.remaining <= 0 || b.earmarked < 0 || b.earmarked > b.remaining {
-					bad("account %q bucket %d: remaining %d, earmarked %d", a.id, b.id, b.remaining, b.earmarked)
-				}
-				if b.earmarked != marksOf[a][b.id] {
-					bad("account %q bucket %d: earmarked %d, but holds mark %d", a.id, b.id, b.earmarked, marksOf[a][b.id])
-				}
-				earmarked += b.earmarked
-				if b.expiresAt > now {
-					freeLive += b.free()
-				}
-			}
-			if earmarked != a.held {
-				bad("account %q: held %d, but buckets earmark %d", a.id, a.held, earmarked)
-			}
-			if a.debt < 0 || (a.debt > 0 && freeLive > 0) {
-				bad("account %q: debt %d while %d of unexpired credit is free", a.id, a.debt, freeLive)
-			}
-			sum.TopUps += a.toppedUp
-			sum.Adjusted += a.adjusted
-			sum.Expired += a.expired
-			sum.Available += avail
-			sum.Held += a.held
-			sum.Charged += a.charged
-			if avail < 0 {
-				sum.Debt -= avail
-			}
+			a.violations(now, bad)
+			open.check(a, bad)
+			sum.add(a)
 		}
 	}
 	if in, out := sum.TopUps+sum.Adjusted-sum.Expired, sum.Available+sum.Held+sum.Charged; in != out {
@@ -132,4 +73,72 @@ func (l *Ledger) Check() (Summary, error) {
 		return sum, fmt.Errorf("%w: %w", ErrViolation, errors.Join(errs...))
 	}
 	return sum, nil
+}
+
+// add adds a's totals to s.
+func (s *Summary) add(a *account) {
+	s.Accounts++
+	s.TopUps += a.toppedUp
+	s.Adjusted += a.adjusted
+	s.Expired += a.expired
+	avail := a.available()
+	s.Available += avail
+	s.Held += a.held
+	s.Charged += a.charged
+	if avail < 0 {
+		s.Debt -= avail
+	}
+}
+
+// holdTotals is what the open holds say of each account: the amount held,
+// how many holds, and how much each bucket has earmarked.
+type holdTotals struct {
+	amount map[*account]int64
+	count  map[*account]int
+	marks  map[*account]map[uint64]int64
+}
+
+// holdTotalsByAccount sums the open holds by account, reporting a hold
+// stored under another request's ID or whose marks do not add up to it.
+// REQUIRES: all locks held.
+func (l *Ledger) holdTotalsByAccount(sum *Summary, bad func(string, ...any)) holdTotals {
+	o := holdTotals{amount: map[*account]int64{}, count: map[*account]int{}, marks: map[*account]map[uint64]int64{}}
+	for i := range l.holds {
+		for id, h := range l.holds[i].mu.holds {
+			sum.OpenHolds++
+			if id != h.requestID {
+				bad("hold stored as %q is for request %q", id, h.requestID)
+			}
+			o.amount[h.account] += h.amount
+			o.count[h.account]++
+			if o.marks[h.account] == nil {
+				o.marks[h.account] = map[uint64]int64{}
+			}
+			var marked int64
+			for _, m := range h.marks {
+				marked += m.amount
+				o.marks[h.account][m.bucket] += m.amount
+			}
+			if marked != h.amount {
+				bad("hold %q of %d earmarks %d", id, h.amount, marked)
+			}
+		}
+	}
+	return o
+}
+
+// check reports where a disagrees with its open holds: its held total and
+// count, and each bucket's earmark; and a bucket left empty.
+func (o holdTotals) check(a *account, bad func(string, ...any)) {
+	if a.held != o.amount[a] || a.openHolds != o.count[a] {
+		bad("account %q: held %d in %d holds, but its open holds sum to %d in %d", a.id, a.held, a.openHolds, o.amount[a], o.count[a])
+	}
+	for _, b := range a.buckets {
+		if b.remaining == 0 {
+			bad("account %q bucket %d: empty but kept", a.id, b.id)
+		}
+		if b.earmarked != o.marks[a][b.id] {
+			bad("account %q bucket %d: earmarked %d, but holds mark %d", a.id, b.id, b.earmarked, o.marks[a][b.id])
+		}
+	}
 }

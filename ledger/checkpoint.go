@@ -88,28 +88,7 @@ func (l *Ledger) encodeStateLocked() []byte {
 	sort.Slice(accounts, func(i, j int) bool { return accounts[i].id < accounts[j].id })
 	buf = appendUvarint(buf, uint64(len(accounts)))
 	for _, a := range accounts {
-		buf = appendString(buf, a.id)
-		buf = appendAccountFields(buf, a)
-		buf = appendBool(buf, a.frozen)
-		for _, v := range [...]int64{a.createdAt, a.debt, a.held, a.charged, a.toppedUp, a.adjusted, a.expired} {
-			buf = appendVarint(buf, v)
-		}
-		buf = appendUvarint(buf, a.lastBucketID)
-		buf = appendUvarint(buf, uint64(len(a.buckets)))
-		for _, b := range a.buckets {
-			buf = appendUvarint(buf, b.id)
-			buf = append(buf, byte(b.credit))
-			buf = appendVarint(buf, b.expiresAt)
-			buf = appendVarint(buf, b.remaining)
-			buf = appendVarint(buf, b.earmarked)
-		}
-		buf = appendUvarint(buf, uint64(len(a.keySpend)))
-		for _, id := range sortedKeys(a.keySpend) {
-			ks := a.keySpend[id]
-			buf = appendString(buf, id)
-			buf = appendVarint(buf, ks.windowStart)
-			buf = appendVarint(buf, ks.spent)
-		}
+		buf = appendAccountState(buf, a)
 	}
 	var holds []*hold
 	for i := range l.holds {
@@ -120,17 +99,7 @@ func (l *Ledger) encodeStateLocked() []byte {
 	sort.Slice(holds, func(i, j int) bool { return holds[i].requestID < holds[j].requestID })
 	buf = appendUvarint(buf, uint64(len(holds)))
 	for _, h := range holds {
-		buf = appendString(buf, h.requestID)
-		buf = appendString(buf, h.account.id)
-		buf = appendString(buf, h.keyID)
-		buf = appendVarint(buf, h.amount)
-		buf = appendVarint(buf, h.startedAt)
-		buf = appendBool(buf, h.spendTracked)
-		buf = appendUvarint(buf, uint64(len(h.marks)))
-		for _, m := range h.marks {
-			buf = appendUvarint(buf, m.bucket)
-			buf = appendVarint(buf, m.amount)
-		}
+		buf = appendHoldState(buf, h)
 	}
 	buf = appendUvarint(buf, uint64(len(l.orders.m)))
 	for _, id := range sortedKeys(l.orders.m) {
@@ -150,17 +119,65 @@ func (l *Ledger) encodeStateLocked() []byte {
 	}
 	buf = appendUvarint(buf, uint64(len(l.keys.byID)))
 	for _, id := range sortedKeys(l.keys.byID) {
-		k := l.keys.byID[id]
-		buf = appendString(buf, k.ID)
-		buf = appendString(buf, k.AccountID)
-		buf = appendString(buf, string(k.Hash[:]))
-		buf = appendString(buf, k.Name)
-		buf = appendString(buf, k.Hint)
-		buf = appendKeyFields(buf, k)
-		buf = appendBool(buf, k.Revoked)
-		buf = appendVarint(buf, k.CreatedAtNanos)
+		buf = appendKeyState(buf, l.keys.byID[id])
 	}
 	return buf
+}
+
+// appendAccountState writes an account whole: settings, totals, buckets
+// and per-key spend.
+func appendAccountState(buf []byte, a *account) []byte {
+	buf = appendString(buf, a.id)
+	buf = appendAccountFields(buf, a)
+	buf = appendBool(buf, a.frozen)
+	for _, v := range [...]int64{a.createdAt, a.debt, a.held, a.charged, a.toppedUp, a.adjusted, a.expired} {
+		buf = appendVarint(buf, v)
+	}
+	buf = appendUvarint(buf, a.lastBucketID)
+	buf = appendUvarint(buf, uint64(len(a.buckets)))
+	for _, b := range a.buckets {
+		buf = appendUvarint(buf, b.id)
+		buf = append(buf, byte(b.credit))
+		buf = appendVarint(buf, b.expiresAt)
+		buf = appendVarint(buf, b.remaining)
+		buf = appendVarint(buf, b.earmarked)
+	}
+	buf = appendUvarint(buf, uint64(len(a.keySpend)))
+	for _, id := range sortedKeys(a.keySpend) {
+		ks := a.keySpend[id]
+		buf = appendString(buf, id)
+		buf = appendVarint(buf, ks.windowStart)
+		buf = appendVarint(buf, ks.spent)
+	}
+	return buf
+}
+
+// appendHoldState writes an open hold with its earmarks.
+func appendHoldState(buf []byte, h *hold) []byte {
+	buf = appendString(buf, h.requestID)
+	buf = appendString(buf, h.account.id)
+	buf = appendString(buf, h.keyID)
+	buf = appendVarint(buf, h.amount)
+	buf = appendVarint(buf, h.startedAt)
+	buf = appendBool(buf, h.spendTracked)
+	buf = appendUvarint(buf, uint64(len(h.marks)))
+	for _, m := range h.marks {
+		buf = appendUvarint(buf, m.bucket)
+		buf = appendVarint(buf, m.amount)
+	}
+	return buf
+}
+
+// appendKeyState writes a key whole (its hash, never a secret).
+func appendKeyState(buf []byte, k *Key) []byte {
+	buf = appendString(buf, k.ID)
+	buf = appendString(buf, k.AccountID)
+	buf = appendString(buf, string(k.Hash[:]))
+	buf = appendString(buf, k.Name)
+	buf = appendString(buf, k.Hint)
+	buf = appendKeyFields(buf, k)
+	buf = appendBool(buf, k.Revoked)
+	return appendVarint(buf, k.CreatedAtNanos)
 }
 
 // appendEntryHead writes the fields every remembered entry (orders and
@@ -196,50 +213,20 @@ func (l *Ledger) decodeState(state []byte) error {
 	if v := d.byte(); v != stateVersion {
 		return fmt.Errorf("ledger: unknown state version %d", v)
 	}
-	count := func() uint64 {
-		n := d.uvarint()
-		if n > maxStateItems || n > uint64(len(d.b)) {
-			d.fail(fmt.Errorf("ledger: state count %d exceeds the state", n))
-			return 0
-		}
-		return n
-	}
 	byID := map[string]*account{}
-	for range count() {
-		a := &account{id: d.string()}
-		d.accountFields(a)
-		a.frozen = d.bool()
-		for _, p := range [...]*int64{&a.createdAt, &a.debt, &a.held, &a.charged, &a.toppedUp, &a.adjusted, &a.expired} {
-			*p = d.varint()
-		}
-		a.lastBucketID = d.uvarint()
-		for range count() {
-			a.buckets = append(a.buckets, bucket{id: d.uvarint(), credit: Credit(d.byte()), expiresAt: d.varint(), remaining: d.varint(), earmarked: d.varint()})
-		}
-		for range count() {
-			ks := a.spendOf(d.string())
-			ks.windowStart, ks.spent = d.varint(), d.varint()
-		}
+	for range d.count() {
+		a := d.accountState()
 		byID[a.id] = a
 		a.shard = l.shardOf(a.id)
 		a.shard.mu.accounts[a.id] = a
 	}
-	for range count() {
-		h := &hold{requestID: d.string()}
-		acct := d.string()
-		h.keyID = d.string()
-		h.amount = d.varint()
-		h.startedAt = d.varint()
-		h.spendTracked = d.bool()
-		for range count() {
-			h.marks = append(h.marks, mark{bucket: d.uvarint(), amount: d.varint()})
-		}
+	for range d.count() {
+		h, accountID := d.holdState()
 		if d.err != nil {
 			break
 		}
-		h.account = byID[acct]
-		if h.account == nil {
-			return fmt.Errorf("ledger: hold %q of unknown account %q", h.requestID, acct)
+		if h.account = byID[accountID]; h.account == nil {
+			return fmt.Errorf("ledger: hold %q of unknown account %q", h.requestID, accountID)
 		}
 		h.account.openHolds++
 		openHolds.Inc()
@@ -248,30 +235,81 @@ func (l *Ledger) decodeState(state []byte) error {
 		}
 		l.holdShardOf(h.requestID).mu.holds[h.requestID] = h
 	}
-	for range count() {
+	for range d.count() {
 		id := d.string()
 		e := Entry{Kind: EntryTopUp, OrderID: id}
 		d.entryHead(&e)
 		e.Actor, e.Credit, e.ExpiresAtNanos = d.string(), Credit(d.byte()), d.varint()
 		l.orders.m[id] = e
 	}
-	for range count() {
+	for range d.count() {
 		id := d.string()
 		e := Entry{Kind: EntryAdjust, IdempotencyKey: id}
 		d.entryHead(&e)
 		e.Reason, e.RequestID, e.Actor = d.string(), d.string(), d.string()
 		l.idem.m[id] = e
 	}
-	for range count() {
-		k := &Key{ID: d.string(), AccountID: d.string()}
-		copy(k.Hash[:], d.bytes())
-		k.Name = d.string()
-		k.Hint = d.string()
-		d.keyFields(k)
-		k.Revoked = d.bool()
-		k.CreatedAtNanos = d.varint()
+	for range d.count() {
+		k := d.keyState()
 		l.keys.byID[k.ID] = k
 		l.keys.byHash[k.Hash] = k
 	}
 	return d.done()
+}
+
+// count reads the number of items that follow, failing the decoder when it
+// is more than the bytes left could hold (so a corrupt count cannot make
+// decoding allocate without limit).
+func (d *decoder) count() uint64 {
+	n := d.uvarint()
+	if n > maxStateItems || n > uint64(len(d.b)) {
+		d.fail(fmt.Errorf("ledger: state count %d exceeds the state", n))
+		return 0
+	}
+	return n
+}
+
+// accountState reads what appendAccountState wrote.
+func (d *decoder) accountState() *account {
+	a := &account{id: d.string()}
+	d.accountFields(a)
+	a.frozen = d.bool()
+	for _, p := range [...]*int64{&a.createdAt, &a.debt, &a.held, &a.charged, &a.toppedUp, &a.adjusted, &a.expired} {
+		*p = d.varint()
+	}
+	a.lastBucketID = d.uvarint()
+	for range d.count() {
+		a.buckets = append(a.buckets, bucket{id: d.uvarint(), credit: Credit(d.byte()), expiresAt: d.varint(), remaining: d.varint(), earmarked: d.varint()})
+	}
+	for range d.count() {
+		ks := a.spendOf(d.string())
+		ks.windowStart, ks.spent = d.varint(), d.varint()
+	}
+	return a
+}
+
+// holdState reads what appendHoldState wrote, and the hold's account ID.
+func (d *decoder) holdState() (*hold, string) {
+	h := &hold{requestID: d.string()}
+	accountID := d.string()
+	h.keyID = d.string()
+	h.amount = d.varint()
+	h.startedAt = d.varint()
+	h.spendTracked = d.bool()
+	for range d.count() {
+		h.marks = append(h.marks, mark{bucket: d.uvarint(), amount: d.varint()})
+	}
+	return h, accountID
+}
+
+// keyState reads what appendKeyState wrote.
+func (d *decoder) keyState() *Key {
+	k := &Key{ID: d.string(), AccountID: d.string()}
+	copy(k.Hash[:], d.bytes())
+	k.Name = d.string()
+	k.Hint = d.string()
+	d.keyFields(k)
+	k.Revoked = d.bool()
+	k.CreatedAtNanos = d.varint()
+	return k
 }
