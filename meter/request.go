@@ -370,25 +370,8 @@ func stringOption(b []byte, i int, field string, dst *string, known ...string) (
 // r must come from InspectRequest(body, r).
 func AppendRewriteModel(dst, body []byte, r *Request, model string) []byte {
 	dst = append(dst, body[:r.ModelStart]...)
-	dst = appendJSONString(dst, model)
+	dst = AppendJSONString(dst, model)
 	return append(dst, body[r.ModelEnd:]...)
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }
 
 // estimator accumulates the input estimate of a request.

@@ -200,7 +200,7 @@ func TestAppendRewriteModel(t *testing.T) {
 	f(`{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}`, "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
 		`{"model":"global.anthropic.claude-sonnet-4-5-20250929-v1:0","max_tokens":10,"messages":[]}`)
 	f(`{ "max_tokens" : 10 , "model" : "a\u002db" , "messages" : [ ] }`, "x\"y\\z\n",
-		`{ "max_tokens" : 10 , "model" : "x\"y\\z\u000a" , "messages" : [ ] }`)
+		`{ "max_tokens" : 10 , "model" : "x\"y\\z\n" , "messages" : [ ] }`)
 }
 
 // TestInspectRequestDeepContent refuses content nested beyond the depth limit
