@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/meter"
 	"github.com/valyala/fasthttp"
 )
 
@@ -165,7 +166,7 @@ func appendBedrockBody(dst, body, betas []byte) ([]byte, bool) {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendJSONString(dst, b2s(part))
+			dst = meter.AppendJSONString(dst, b2s(part))
 		}
 		dst = append(dst, ']')
 	}

@@ -229,9 +229,9 @@ func (s *bedrockStream) chunk(payload []byte) error {
 // feeds it to the observer, which ends the stream as stream_error.
 func (s *bedrockStream) error(typ, message string) {
 	s.event = append(s.event[:0], `{"type":"error","error":{"type":`...)
-	s.event = appendJSONString(s.event, typ)
+	s.event = meter.AppendJSONString(s.event, typ)
 	s.event = append(s.event, `,"message":`...)
-	s.event = appendJSONString(s.event, message)
+	s.event = meter.AppendJSONString(s.event, message)
 	s.event = append(s.event, "}}"...)
 	s.obs.WriteEvent(s.event)
 	s.out = appendSSEEvent(s.out, []byte("error"), s.event)
