@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
+	"github.com/tollgate/tollgate/meter"
 	"github.com/valyala/fasthttp"
 )
 
@@ -268,7 +269,7 @@ func writeBedrockError(ctx *fasthttp.RequestCtx, status int, exception, msg stri
 	if msg == "" {
 		b = []byte("{}")
 	} else {
-		b = append(appendJSONString(append(b, `{"message":`...), msg), '}')
+		b = append(meter.AppendJSONString(append(b, `{"message":`...), msg), '}')
 	}
 	ctx.SetBody(b)
 }
@@ -349,7 +350,7 @@ func (f *bedrockFramer) appendChunk(dst []byte, name string, data []byte) []byte
 // lowerCamelCase member name (throttlingException, ...).
 func (f *bedrockFramer) appendException(dst []byte, exception, msg string) []byte {
 	p := append(f.payload[:0], `{"message":`...)
-	p = appendJSONString(p, msg)
+	p = meter.AppendJSONString(p, msg)
 	p = append(p, '}')
 	f.payload = p
 	return f.appendFrame(dst, eventstream.Headers{
