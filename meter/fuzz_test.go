@@ -94,7 +94,7 @@ func FuzzInspectRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r Request
 		err := InspectRequest(body, &r)
-		deep := bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > maxJSONDepth-10
+		deep := nesting(body) > maxJSONDepth
 		if err == errInvalidJSON && json.Valid(body) && !deep {
 			t.Fatalf("unexpected invalid-JSON refusal of valid JSON %q", body)
 		}
@@ -104,8 +104,8 @@ func FuzzInspectRequest(f *testing.F) {
 			}
 			return
 		}
-		if !json.Valid(body) {
-			t.Fatalf("unexpected acceptance of invalid JSON %q", body)
+		if !json.Valid(body) || deep {
+			t.Fatalf("unexpected acceptance of invalid JSON or JSON deeper than %d: %q", maxJSONDepth, body)
 		}
 		if r.Model == "" || r.MaxTokens < 1 || r.EstimatedInputTokens < RequestOverheadTokens || body[r.ModelStart] != '"' || body[r.ModelEnd-1] != '"' {
 			t.Fatalf("unexpected request %+v", r)

@@ -230,7 +230,7 @@ func inspect(body []byte, r *Request, needMaxTokens bool) error {
 		case "mcp_servers":
 			it.i, err = e.mcpServers(body, v)
 		case "cache_control":
-			it.i, err = e.cacheControl(body, v)
+			it.i, err = e.cacheControl(body, v, 1)
 		case "speed":
 			it.i, err = stringOption(body, v, "speed", &r.Speed, "standard", "fast")
 			r.Modifiers.Speed = speedOf([]byte(r.Speed), false)
@@ -406,9 +406,9 @@ func (e *estimator) messages(b []byte, i int) (int, error) {
 			var err error
 			if m.keyIs("content") {
 				e.key(&m)
-				m.i, err = e.content(b, m.i, "messages.content", 2)
+				m.i, err = e.content(b, m.i, "messages.content", 3)
 			} else {
-				err = e.member(&m, 2)
+				err = e.member(&m, 3)
 			}
 			if err != nil {
 				return 0, err
@@ -427,13 +427,13 @@ func (e *estimator) messages(b []byte, i int) (int, error) {
 
 // content walks a content value: a string, or an array of content blocks.
 func (e *estimator) content(b []byte, i int, field string, depth int) (int, error) {
-	if depth >= maxJSONDepth {
-		return 0, errInvalidJSON
-	}
 	switch {
 	case i < len(b) && b[i] == '"':
 		return e.any(b, i, depth)
 	case i < len(b) && b[i] == '[':
+		if depth >= maxJSONDepth {
+			return 0, errInvalidJSON
+		}
 	default:
 		return 0, typeError(b, i, field, "a string or an array")
 	}
@@ -457,6 +457,9 @@ func (e *estimator) content(b []byte, i int, field string, depth int) (int, erro
 func (e *estimator) block(b []byte, i, depth int) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return e.any(b, i, depth)
+	}
+	if depth >= maxJSONDepth {
+		return 0, errInvalidJSON
 	}
 	typ := memberString(b, i, "type")
 	switch {
@@ -498,6 +501,9 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 			}
 			continue
 		}
+		if depth+1 >= maxJSONDepth {
+			return 0, errInvalidJSON
+		}
 		srcType := memberString(b, o.i, "type")
 		s := openObject(b, o.i)
 		for s.next() {
@@ -505,7 +511,7 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 			switch {
 			case !doc:
 				// An image costs ImageTokens whatever its source.
-				if !s.skip(4) {
+				if !s.skip(depth + 2) {
 					return 0, errInvalidJSON
 				}
 				continue
@@ -523,12 +529,12 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 				s.i, err = e.content(b, s.i, "source.content", depth+2)
 			case s.keyIs("url"), s.keyIs("file_id"):
 				e.fixed = sat(e.fixed, UnboundedDocumentTokens)
-				if !s.skip(4) {
+				if !s.skip(depth + 2) {
 					return 0, errInvalidJSON
 				}
 				continue
 			default:
-				if !s.skip(4) {
+				if !s.skip(depth + 2) {
 					return 0, errInvalidJSON
 				}
 				continue
@@ -666,11 +672,14 @@ func (e *estimator) mcpServers(b []byte, i int) (int, error) {
 	return a.i, nil
 }
 
-// cacheControl reads a cache_control object: ttl "1h" asks for 1-hour
-// writes, anything else for 5-minute ones.
-func (e *estimator) cacheControl(b []byte, i int) (int, error) {
+// cacheControl reads a cache_control object at the given depth: ttl "1h"
+// asks for 1-hour writes, anything else for 5-minute ones.
+func (e *estimator) cacheControl(b []byte, i, depth int) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, typeError(b, i, "cache_control", "an object")
+	}
+	if depth >= maxJSONDepth {
+		return 0, errInvalidJSON
 	}
 	ttl := Cache5m
 	o := openObject(b, i)
@@ -684,7 +693,7 @@ func (e *estimator) cacheControl(b []byte, i int) (int, error) {
 				continue
 			}
 		}
-		o.skip(5)
+		o.skip(depth + 1)
 	}
 	if o.bad {
 		return 0, errInvalidJSON
@@ -753,7 +762,7 @@ func (e *estimator) any(b []byte, i, depth int) (int, error) {
 func (e *estimator) member(o *objIter, depth int) error {
 	var err error
 	if o.keyIs("cache_control") && byteAt(o.b, o.i) == '{' {
-		o.i, err = e.cacheControl(o.b, o.i)
+		o.i, err = e.cacheControl(o.b, o.i, depth)
 		return err
 	}
 	e.key(o)

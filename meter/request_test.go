@@ -252,3 +252,101 @@ func TestInspectRequestModelName(t *testing.T) {
 	f(`"a\\b"`, false, "a??b")
 	f(`"`+strings.Repeat(`\u0041`, MaxModelBytes+1)+`"`, false, strings.Repeat(`?u0041`, 10)+"?u00")
 }
+
+// nesting returns the deepest nesting of objects and arrays in the JSON b,
+// the outermost counting 1.
+func nesting(b []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// TestInspectRequestDepth: wherever the deepest value sits (a field the meter
+// skips, a message, nested content blocks, a cache_control, a media source, a
+// tool), a body nested maxJSONDepth deep is accepted and one level more is
+// refused as invalid JSON, so every walk of an accepted body (the Bedrock
+// rewrite's included) stays within the bound.
+func TestInspectRequestDepth(t *testing.T) {
+	arrays := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	// toolResults nests a block k tool results deep.
+	toolResults := func(k int, block string) string {
+		return strings.Repeat(`{"type":"tool_result","tool_use_id":"t","content":[`, k) + block + strings.Repeat("]}", k)
+	}
+	const head = `{"model":"m","max_tokens":1,`
+	f := func(name string, build func(n int) string) {
+		t.Helper()
+		seen := 0
+		for n := 1; n < 2*maxJSONDepth; n++ {
+			body := build(n)
+			d := nesting([]byte(body))
+			if d < maxJSONDepth-2 {
+				continue
+			}
+			if d > maxJSONDepth+2 {
+				break
+			}
+			seen++
+			var r Request
+			err := InspectRequest([]byte(body), &r)
+			if d <= maxJSONDepth && err != nil || d > maxJSONDepth && err != errInvalidJSON {
+				t.Fatalf("%s: unexpected result at depth %d; got %v; want an error only above %d", name, d, err, maxJSONDepth)
+			}
+		}
+		if seen < 2 {
+			t.Fatalf("%s: the bodies never came near the depth bound", name)
+		}
+	}
+	f("skipped field", func(n int) string { return head + `"messages":[],"metadata":` + arrays(n) + `}` })
+	f("system", func(n int) string {
+		return head + `"messages":[],"system":[{"type":"text","text":"x","extra":` + arrays(n) + `}]}`
+	})
+	f("message", func(n int) string {
+		return head + `"messages":[{"role":"user","content":"x","extra":` + arrays(n) + `}]}`
+	})
+	f("block", func(n int) string {
+		return head + `"messages":[{"role":"user","content":[{"type":"text","text":"x","extra":` + arrays(n) + `}]}]}`
+	})
+	f("nested blocks", func(n int) string {
+		return head + `"messages":[{"role":"user","content":[` + toolResults(n, `{"type":"text","text":"x"}`) + `]}]}`
+	})
+	f("nested strings", func(n int) string {
+		return head + `"messages":[{"role":"user","content":[` + toolResults(n, `"x"`) + `]}]}`
+	})
+	for _, k := range []int{0, 100} {
+		f("cache_control", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` +
+				toolResults(k, `{"type":"text","text":"x","cache_control":{"type":"ephemeral","extra":`+arrays(n)+`}}`) + `]}]}`
+		})
+		f("document source", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` +
+				toolResults(k, `{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x","extra":`+arrays(n)+`}}`) + `]}]}`
+		})
+		f("image source", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` +
+				toolResults(k, `{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA","extra":`+arrays(n)+`}}`) + `]}]}`
+		})
+		f("media blocks", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` + toolResults(k+n, `{"type":"image","source":{"type":"url","url":"u"}}`) + `]}]}`
+		})
+	}
+	f("top-level cache_control", func(n int) string {
+		return head + `"messages":[],"cache_control":{"type":"ephemeral","extra":` + arrays(n) + `}}`
+	})
+	f("tool", func(n int) string {
+		return head + `"messages":[],"tools":[{"name":"t","input_schema":` + arrays(n) + `}]}`
+	})
+	f("mcp server", func(n int) string { return head + `"messages":[],"mcp_servers":[{"extra":` + arrays(n) + `}]}` })
+}
