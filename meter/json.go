@@ -346,6 +346,7 @@ type objIter struct {
 	n      int
 	key    []byte
 	keyEsc bool
+	keyAt  int // the index of the current key's opening quote
 	bad    bool
 	done   bool // an empty walk (null)
 }
@@ -389,7 +390,7 @@ func (it *objIter) next() bool {
 		it.bad = true
 		return false
 	}
-	it.key, it.keyEsc = b[i+1:end-1], esc
+	it.key, it.keyEsc, it.keyAt = b[i+1:end-1], esc, i
 	i = skipWS(b, end)
 	if i >= len(b) || b[i] != ':' {
 		it.bad = true

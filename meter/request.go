@@ -374,6 +374,57 @@ func AppendRewriteModel(dst, body []byte, r *Request, model string) []byte {
 	return append(dst, body[r.ModelEnd:]...)
 }
 
+// BedrockVersion is the anthropic_version that Claude on Bedrock takes in a
+// request body.
+const BedrockVersion = "bedrock-2023-05-31"
+
+// AppendBedrockBody appends to dst the Bedrock form of a Messages request
+// body, as the official SDKs rewrite it: anthropic_version (BedrockVersion)
+// and, unless betas is blank, anthropic_beta (the names in betas, the
+// request's anthropic-beta header values joined by commas) first, then every
+// member of body but model and stream (the URL carries them) and any
+// anthropic_version or anthropic_beta of its own, byte for byte. Keys are
+// matched decoded, as InspectRequest reads them.
+//
+// body must be one InspectRequest accepted: the walk, with the same scanner
+// and depth bound, cannot fail then, and panics (a bug) otherwise.
+func AppendBedrockBody(dst, body, betas []byte) []byte {
+	dst = append(dst, `{"anthropic_version":"`+BedrockVersion+`"`...)
+	if len(bytes.TrimSpace(betas)) > 0 {
+		dst = append(dst, `,"anthropic_beta":[`...)
+		first := true
+		for rest := betas; len(rest) > 0; {
+			var part []byte
+			part, rest, _ = bytes.Cut(rest, []byte{','})
+			if part = bytes.TrimSpace(part); len(part) == 0 {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendJSONString(dst, part)
+		}
+		dst = append(dst, ']')
+	}
+	it := openObject(body, 0)
+	for it.next() {
+		start := it.keyAt
+		drop := it.keyIs("model") || it.keyIs("stream") || it.keyIs("anthropic_version") || it.keyIs("anthropic_beta")
+		if !it.skip(1) {
+			break
+		}
+		if !drop {
+			dst = append(dst, ',')
+			dst = append(dst, body[start:it.i]...)
+		}
+	}
+	if it.bad || !atEnd(body, it.i) {
+		panic(fmt.Sprintf("BUG: AppendBedrockBody got a body InspectRequest refuses (%d bytes, the walk stopped at byte %d)", len(body), it.i))
+	}
+	return append(dst, '}')
+}
+
 // estimator accumulates the input estimate of a request.
 type estimator struct {
 	r      *Request
