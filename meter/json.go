@@ -9,7 +9,8 @@ import (
 // walks (strings, numbers, literals, nesting), never allocates, and never builds
 // a tree: callers walk the one path they need and skip everything else. The full
 // JSON grammar is checked, but invalid UTF-8 inside strings is accepted, as Go's
-// encoding/json accepts it.
+// encoding/json accepts it. AppendJSONString, at the end, is the matching
+// encoder.
 
 // maxJSONDepth bounds nesting when skipping values, so hostile input cannot
 // exhaust the stack. Anthropic's own limit is not published; 512 is far deeper
