@@ -3,8 +3,15 @@ package simulator
 import (
 	"strconv"
 
+	"github.com/bytedance/sonic"
 	"github.com/tollgate/tollgate/meter"
 )
+
+// stdJSON reads requests (sonic, the gateway's library for cold paths) as
+// encoding/json does: control characters inside strings are refused, as the
+// API refuses them, and every string is copied out of the body, since a
+// request outlives the handler that read it.
+var stdJSON = sonic.ConfigStd
 
 // JSON strings are written with meter.AppendJSONString, the gateway's own
 // encoder. Like the Anthropic API (and unlike encoding/json) it leaves <, >
