@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bytedance/sonic"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -231,7 +231,7 @@ func (g *Gateway) setupAccounts(ctx context.Context, n int, credit string) error
 
 // admin POSTs a JSON body to the admin API and decodes the 201 reply.
 func (g *Gateway) admin(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
+	body, err := sonic.Marshal(in)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (g *Gateway) admin(ctx context.Context, path string, in, out any) error {
 		return fmt.Errorf("admin API %s: status %d: %.300s", path, resp.StatusCode, reply)
 	}
 	if out != nil {
-		if err := json.Unmarshal(reply, out); err != nil {
+		if err := sonic.Unmarshal(reply, out); err != nil {
 			return fmt.Errorf("cannot decode the admin API's reply to %s: %w", path, err)
 		}
 	}

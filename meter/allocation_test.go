@@ -4,6 +4,7 @@ package meter
 
 import (
 	"bytes"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -147,4 +148,47 @@ func TestAllocationCharge(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = cat.Charge(m, r.Usage, &r, at, MultiplierOne) }); n != 0 {
 		t.Fatalf("unexpected allocations in Charge; got %v; want 0", n)
 	}
+}
+
+// TestAllocationWireJSON: the JSON the proxy writes and the Bedrock forms it
+// reads go through caller buffers without allocating once they have grown.
+func TestAllocationWireJSON(t *testing.T) {
+	f := func(name string, fn func(dst []byte) []byte) {
+		t.Helper()
+		dst := fn(nil) // grow once
+		if n := testing.AllocsPerRun(100, func() { dst = fn(dst[:0]) }); n != 0 {
+			t.Fatalf("unexpected allocations in %s; got %v; want 0", name, n)
+		}
+	}
+	f("AppendJSONString", func(dst []byte) []byte { return AppendJSONString(dst, "caf\u00e9 \"q\"\n\xff") })
+	f("appendJSONString of bytes", func(dst []byte) []byte { return appendJSONString(dst, []byte("caf\u00e9 \"q\"\n\xff")) })
+
+	body := []byte(`{"model":"claude-sonnet-4-5","max_tokens":4096,"stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	var r Request
+	if err := InspectRequest(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	f("AppendBedrockBody", func(dst []byte) []byte { return AppendBedrockBody(dst, body, []byte("b1, b2")) })
+
+	event := []byte(`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":10,"outputTokenCount":15}}`)
+	b64 := base64.StdEncoding.EncodeToString(event)
+	for _, payload := range [][]byte{
+		[]byte(`{"bytes":"` + b64 + `","p":"abcdefghij"}`),
+		[]byte(`{"bytes":"\/+\/+` + b64 + `","p":"abcdefghij"}`), // escaped
+	} {
+		f("AppendBedrockChunk", func(dst []byte) []byte {
+			dst, ok := AppendBedrockChunk(dst, payload)
+			if !ok {
+				t.Fatalf("unexpected refusal of %s", payload)
+			}
+			return dst
+		})
+	}
+	f("BedrockEventType", func(dst []byte) []byte {
+		if typ, metrics, ok := BedrockEventType(event); !ok || !metrics || string(typ) != "message_stop" {
+			t.Fatalf("unexpected reading: %q %v %v", typ, metrics, ok)
+		}
+		return dst
+	})
+	f("AppendWithoutInvocationMetrics", func(dst []byte) []byte { return AppendWithoutInvocationMetrics(dst, event) })
 }

@@ -15,6 +15,13 @@
 //     the Observer reads a stream, so both end in the same StreamResult.
 //   - InspectRequest validates what the gateway relies on in a request body and
 //     estimates an upper bound of its input tokens for the hold.
+//   - The gateway's wire JSON: AppendJSONString is its one string encoder;
+//     AppendRewriteModel and AppendBedrockBody rewrite a body InspectRequest
+//     accepted (the upstream's model ID; Bedrock's form of the request);
+//     AppendBedrockChunk, BedrockEventType and AppendWithoutInvocationMetrics
+//     read the chunks of Bedrock's event stream. All walk with the scanner
+//     the inspection and the Observer use, so no two parsers of one body or
+//     event can disagree.
 //   - Catalogue (configs/models.yaml) maps model names to models with their
 //     upstream IDs, price versions, long-context rates, modifiers and
 //     retirement dates. Model.Price prices a call's usage, Model.Hold sizes the

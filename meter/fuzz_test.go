@@ -94,7 +94,7 @@ func FuzzInspectRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r Request
 		err := InspectRequest(body, &r)
-		deep := bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > maxJSONDepth-10
+		deep := nesting(body) > maxJSONDepth
 		if err == errInvalidJSON && json.Valid(body) && !deep {
 			t.Fatalf("unexpected invalid-JSON refusal of valid JSON %q", body)
 		}
@@ -104,8 +104,8 @@ func FuzzInspectRequest(f *testing.F) {
 			}
 			return
 		}
-		if !json.Valid(body) {
-			t.Fatalf("unexpected acceptance of invalid JSON %q", body)
+		if !json.Valid(body) || deep {
+			t.Fatalf("unexpected acceptance of invalid JSON or JSON deeper than %d: %q", maxJSONDepth, body)
 		}
 		if r.Model == "" || r.MaxTokens < 1 || r.EstimatedInputTokens < RequestOverheadTokens || body[r.ModelStart] != '"' || body[r.ModelEnd-1] != '"' {
 			t.Fatalf("unexpected request %+v", r)
@@ -119,6 +119,8 @@ func FuzzInspectRequest(f *testing.F) {
 		if r2.Model != "global.anthropic.x-v1:0" || r2.EstimatedInputTokens != r.EstimatedInputTokens || r2.MaxTokens != r.MaxTokens {
 			t.Fatalf("unexpected request after rewriting;\ngot  %+v\nwant %+v", r2, r)
 		}
+		// Any body InspectRequest accepts has a Bedrock form.
+		checkBedrockBody(t, body, []byte("b1, b2"))
 	})
 }
 
@@ -275,5 +277,18 @@ func FuzzCatalogue(f *testing.F) {
 				}
 			}
 		}
+	})
+}
+
+func FuzzAppendBedrockBody(f *testing.F) {
+	f.Add([]byte(`{"model":"claude-x","max_tokens":5,"stream":true,"messages":[]}`), "")
+	f.Add([]byte(` {"mod\u0065l":"m", "max_tokens" : 1 ,"anthropic_beta":["x"],"messages":[{"role":"user","content":"a \"model\": {x}"}],"metadata":{"stream":[1]},"anthropic_version":"v"} `), "a, b ,, c")
+	f.Add([]byte(`{"model":"m","max_tokens":1,"messages":[],"anthropic_beta":1,"anthropic_beta":2,"x":1,"x":[2]}`), `q"\`+"\x01\xff")
+	f.Fuzz(func(t *testing.T, body []byte, betas string) {
+		var r Request
+		if InspectRequest(body, &r) != nil {
+			return
+		}
+		checkBedrockBody(t, body, []byte(betas))
 	})
 }

@@ -9,7 +9,8 @@ import (
 // walks (strings, numbers, literals, nesting), never allocates, and never builds
 // a tree: callers walk the one path they need and skip everything else. The full
 // JSON grammar is checked, but invalid UTF-8 inside strings is accepted, as Go's
-// encoding/json accepts it.
+// encoding/json accepts it. AppendJSONString, at the end, is the matching
+// encoder.
 
 // maxJSONDepth bounds nesting when skipping values, so hostile input cannot
 // exhaust the stack. Anthropic's own limit is not published; 512 is far deeper
@@ -346,6 +347,7 @@ type objIter struct {
 	n      int
 	key    []byte
 	keyEsc bool
+	keyAt  int // the index of the current key's opening quote
 	bad    bool
 	done   bool // an empty walk (null)
 }
@@ -389,7 +391,7 @@ func (it *objIter) next() bool {
 		it.bad = true
 		return false
 	}
-	it.key, it.keyEsc = b[i+1:end-1], esc
+	it.key, it.keyEsc, it.keyAt = b[i+1:end-1], esc, i
 	i = skipWS(b, end)
 	if i >= len(b) || b[i] != ':' {
 		it.bad = true
@@ -488,3 +490,55 @@ func stringAt(b []byte, i int) (raw []byte, esc bool, end int, ok bool) {
 
 // atEnd reports whether only whitespace follows b[i:].
 func atEnd(b []byte, i int) bool { return skipWS(b, i) == len(b) }
+
+// AppendJSONString appends s to dst as a JSON string. It escapes quotes and
+// backslashes, writes \n, \r and \t as such and the other control characters
+// and DEL as \u00XX, and replaces each byte of invalid UTF-8 with \ufffd, so
+// the result is valid JSON whatever s holds. <, > and & stay literal, as
+// Anthropic's API sends them (encoding/json would escape them). It is the
+// one JSON string encoder of Tollgate's wire: error bodies, events the
+// gateway writes, request rewrites, the simulator's replies.
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s) }
+
+// appendJSONString is AppendJSONString over a string or bytes, so that byte
+// views (header values) need no conversion.
+func appendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0 // the bytes from start to i need no escape
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		// At most UTFMax bytes convert on the stack, not the heap.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			start = i + 1
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -2,6 +2,7 @@ package meter
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -88,4 +89,67 @@ func TestRawEqual(t *testing.T) {
 	f("usa\\u0067e", true, "usagf", false)
 	f("u", false, "usage", false)
 	f("\\u0075", true, "", false)
+}
+
+func TestAppendJSONString(t *testing.T) {
+	f := func(s, want string) {
+		t.Helper()
+		got := AppendJSONString([]byte("x"), s)
+		if string(got) != "x"+want {
+			t.Fatalf("unexpected encoding of %q; got %s; want %s", s, got[1:], want)
+		}
+		if b := appendJSONString([]byte("x"), []byte(s)); string(b) != string(got) {
+			t.Fatalf("unexpected encoding of %q as bytes; got %s; want %s", s, b[1:], want)
+		}
+		checkJSONString(t, s, got[1:])
+	}
+	f("", `""`)
+	f("plain", `"plain"`)
+	f(`quote " backslash \ slash /`, `"quote \" backslash \\ slash /"`)
+	f("ctl \x00\x01\x1f\n\r\t\b\f\x7f end", `"ctl \u0000\u0001\u001f\n\r\t\u0008\u000c\u007f end"`)
+	f("<a & b>", `"<a & b>"`)
+	f("h\u00e9llo \u65e5\u672c \u2028 \U0001F600", "\"h\u00e9llo \u65e5\u672c \u2028 \U0001F600\"")
+	f("bad \xff utf8 \xe6\x97", `"bad \ufffd utf8 \ufffd\ufffd"`)
+	f("\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`) // a surrogate's encoding is not UTF-8
+	f("\xf0\x9f\x98", `"\ufffd\ufffd\ufffd"`) // cut short at the end
+}
+
+// checkJSONString checks that b is one valid JSON string decoding to s with
+// each byte of invalid UTF-8 replaced by U+FFFD.
+func checkJSONString(t *testing.T, s string, b []byte) {
+	t.Helper()
+	var got string
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("invalid JSON %s for %q: %s", b, s, err)
+	}
+	if want := invalidBytesReplaced(s); got != want {
+		t.Fatalf("unexpected round trip of %q; got %q; want %q", s, got, want)
+	}
+	// The meter's own scanner reads it back whole.
+	if end, _, _, ok := scanString(b, 0); !ok || end != len(b) {
+		t.Fatalf("unexpected scan of %s: end %d, ok %v", b, end, ok)
+	}
+}
+
+// invalidBytesReplaced is s with each byte of invalid UTF-8 replaced by
+// U+FFFD (strings.ToValidUTF8 would replace a run of them with one).
+func invalidBytesReplaced(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\\n\r\t\x00\x7f", "<&>", "caf\u00e9 \U0001F600", "\xff\xed\xa0\x80\xf0\x9f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendJSONString(nil, s)
+		checkJSONString(t, s, b)
+		if string(appendJSONString(nil, []byte(s))) != string(b) {
+			t.Fatalf("unexpected difference between the string and bytes encodings of %q", s)
+		}
+	})
 }

@@ -230,7 +230,7 @@ func inspect(body []byte, r *Request, needMaxTokens bool) error {
 		case "mcp_servers":
 			it.i, err = e.mcpServers(body, v)
 		case "cache_control":
-			it.i, err = e.cacheControl(body, v)
+			it.i, err = e.cacheControl(body, v, 1)
 		case "speed":
 			it.i, err = stringOption(body, v, "speed", &r.Speed, "standard", "fast")
 			r.Modifiers.Speed = speedOf([]byte(r.Speed), false)
@@ -370,25 +370,59 @@ func stringOption(b []byte, i int, field string, dst *string, known ...string) (
 // r must come from InspectRequest(body, r).
 func AppendRewriteModel(dst, body []byte, r *Request, model string) []byte {
 	dst = append(dst, body[:r.ModelStart]...)
-	dst = appendJSONString(dst, model)
+	dst = AppendJSONString(dst, model)
 	return append(dst, body[r.ModelEnd:]...)
 }
 
-func appendJSONString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-		default:
-			dst = append(dst, c)
+// BedrockVersion is the anthropic_version that Claude on Bedrock takes in a
+// request body.
+const BedrockVersion = "bedrock-2023-05-31"
+
+// AppendBedrockBody appends to dst the Bedrock form of a Messages request
+// body, as the official SDKs rewrite it: anthropic_version (BedrockVersion)
+// and, unless betas is blank, anthropic_beta (the names in betas, the
+// request's anthropic-beta header values joined by commas) first, then every
+// member of body but model and stream (the URL carries them) and any
+// anthropic_version or anthropic_beta of its own, byte for byte. Keys are
+// matched decoded, as InspectRequest reads them.
+//
+// body must be one InspectRequest accepted: the walk, with the same scanner
+// and depth bound, cannot fail then, and panics (a bug) otherwise.
+func AppendBedrockBody(dst, body, betas []byte) []byte {
+	dst = append(dst, `{"anthropic_version":"`+BedrockVersion+`"`...)
+	if len(bytes.TrimSpace(betas)) > 0 {
+		dst = append(dst, `,"anthropic_beta":[`...)
+		first := true
+		for rest := betas; len(rest) > 0; {
+			var part []byte
+			part, rest, _ = bytes.Cut(rest, []byte{','})
+			if part = bytes.TrimSpace(part); len(part) == 0 {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendJSONString(dst, part)
+		}
+		dst = append(dst, ']')
+	}
+	it := openObject(body, 0)
+	for it.next() {
+		start := it.keyAt
+		drop := it.keyIs("model") || it.keyIs("stream") || it.keyIs("anthropic_version") || it.keyIs("anthropic_beta")
+		if !it.skip(1) {
+			break
+		}
+		if !drop {
+			dst = append(dst, ',')
+			dst = append(dst, body[start:it.i]...)
 		}
 	}
-	return append(dst, '"')
+	if it.bad || !atEnd(body, it.i) {
+		panic(fmt.Sprintf("BUG: AppendBedrockBody got a body InspectRequest refuses (%d bytes, the walk stopped at byte %d)", len(body), it.i))
+	}
+	return append(dst, '}')
 }
 
 // estimator accumulates the input estimate of a request.
@@ -423,9 +457,9 @@ func (e *estimator) messages(b []byte, i int) (int, error) {
 			var err error
 			if m.keyIs("content") {
 				e.key(&m)
-				m.i, err = e.content(b, m.i, "messages.content", 2)
+				m.i, err = e.content(b, m.i, "messages.content", 3)
 			} else {
-				err = e.member(&m, 2)
+				err = e.member(&m, 3)
 			}
 			if err != nil {
 				return 0, err
@@ -444,13 +478,13 @@ func (e *estimator) messages(b []byte, i int) (int, error) {
 
 // content walks a content value: a string, or an array of content blocks.
 func (e *estimator) content(b []byte, i int, field string, depth int) (int, error) {
-	if depth >= maxJSONDepth {
-		return 0, errInvalidJSON
-	}
 	switch {
 	case i < len(b) && b[i] == '"':
 		return e.any(b, i, depth)
 	case i < len(b) && b[i] == '[':
+		if depth >= maxJSONDepth {
+			return 0, errInvalidJSON
+		}
 	default:
 		return 0, typeError(b, i, field, "a string or an array")
 	}
@@ -474,6 +508,9 @@ func (e *estimator) content(b []byte, i int, field string, depth int) (int, erro
 func (e *estimator) block(b []byte, i, depth int) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return e.any(b, i, depth)
+	}
+	if depth >= maxJSONDepth {
+		return 0, errInvalidJSON
 	}
 	typ := memberString(b, i, "type")
 	switch {
@@ -515,6 +552,9 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 			}
 			continue
 		}
+		if depth+1 >= maxJSONDepth {
+			return 0, errInvalidJSON
+		}
 		srcType := memberString(b, o.i, "type")
 		s := openObject(b, o.i)
 		for s.next() {
@@ -522,7 +562,7 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 			switch {
 			case !doc:
 				// An image costs ImageTokens whatever its source.
-				if !s.skip(4) {
+				if !s.skip(depth + 2) {
 					return 0, errInvalidJSON
 				}
 				continue
@@ -540,12 +580,12 @@ func (e *estimator) mediaBlock(b []byte, i int, doc bool, depth int) (int, error
 				s.i, err = e.content(b, s.i, "source.content", depth+2)
 			case s.keyIs("url"), s.keyIs("file_id"):
 				e.fixed = sat(e.fixed, UnboundedDocumentTokens)
-				if !s.skip(4) {
+				if !s.skip(depth + 2) {
 					return 0, errInvalidJSON
 				}
 				continue
 			default:
-				if !s.skip(4) {
+				if !s.skip(depth + 2) {
 					return 0, errInvalidJSON
 				}
 				continue
@@ -683,11 +723,14 @@ func (e *estimator) mcpServers(b []byte, i int) (int, error) {
 	return a.i, nil
 }
 
-// cacheControl reads a cache_control object: ttl "1h" asks for 1-hour
-// writes, anything else for 5-minute ones.
-func (e *estimator) cacheControl(b []byte, i int) (int, error) {
+// cacheControl reads a cache_control object at the given depth: ttl "1h"
+// asks for 1-hour writes, anything else for 5-minute ones.
+func (e *estimator) cacheControl(b []byte, i, depth int) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, typeError(b, i, "cache_control", "an object")
+	}
+	if depth >= maxJSONDepth {
+		return 0, errInvalidJSON
 	}
 	ttl := Cache5m
 	o := openObject(b, i)
@@ -701,7 +744,7 @@ func (e *estimator) cacheControl(b []byte, i int) (int, error) {
 				continue
 			}
 		}
-		o.skip(5)
+		o.skip(depth + 1)
 	}
 	if o.bad {
 		return 0, errInvalidJSON
@@ -770,7 +813,7 @@ func (e *estimator) any(b []byte, i, depth int) (int, error) {
 func (e *estimator) member(o *objIter, depth int) error {
 	var err error
 	if o.keyIs("cache_control") && byteAt(o.b, o.i) == '{' {
-		o.i, err = e.cacheControl(o.b, o.i)
+		o.i, err = e.cacheControl(o.b, o.i, depth)
 		return err
 	}
 	e.key(o)

@@ -1,7 +1,11 @@
 package meter
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -200,7 +204,7 @@ func TestAppendRewriteModel(t *testing.T) {
 	f(`{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}`, "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
 		`{"model":"global.anthropic.claude-sonnet-4-5-20250929-v1:0","max_tokens":10,"messages":[]}`)
 	f(`{ "max_tokens" : 10 , "model" : "a\u002db" , "messages" : [ ] }`, "x\"y\\z\n",
-		`{ "max_tokens" : 10 , "model" : "x\"y\\z\u000a" , "messages" : [ ] }`)
+		`{ "max_tokens" : 10 , "model" : "x\"y\\z\n" , "messages" : [ ] }`)
 }
 
 // TestInspectRequestDeepContent refuses content nested beyond the depth limit
@@ -251,4 +255,173 @@ func TestInspectRequestModelName(t *testing.T) {
 	f(`"é"`, false, "??")
 	f(`"a\\b"`, false, "a??b")
 	f(`"`+strings.Repeat(`\u0041`, MaxModelBytes+1)+`"`, false, strings.Repeat(`?u0041`, 10)+"?u00")
+}
+
+// nesting returns the deepest nesting of objects and arrays in the JSON b,
+// the outermost counting 1.
+func nesting(b []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// TestInspectRequestDepth: wherever the deepest value sits (a field the meter
+// skips, a message, nested content blocks, a cache_control, a media source, a
+// tool), a body nested maxJSONDepth deep is accepted and one level more is
+// refused as invalid JSON, so every walk of an accepted body stays within
+// the bound: the Bedrock rewrite of each accepted one succeeds.
+func TestInspectRequestDepth(t *testing.T) {
+	arrays := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	// toolResults nests a block k tool results deep.
+	toolResults := func(k int, block string) string {
+		return strings.Repeat(`{"type":"tool_result","tool_use_id":"t","content":[`, k) + block + strings.Repeat("]}", k)
+	}
+	const head = `{"model":"m","max_tokens":1,`
+	f := func(name string, build func(n int) string) {
+		t.Helper()
+		seen := 0
+		for n := 1; n < 2*maxJSONDepth; n++ {
+			body := build(n)
+			d := nesting([]byte(body))
+			if d < maxJSONDepth-2 {
+				continue
+			}
+			if d > maxJSONDepth+2 {
+				break
+			}
+			seen++
+			var r Request
+			err := InspectRequest([]byte(body), &r)
+			if d <= maxJSONDepth && err != nil || d > maxJSONDepth && err != errInvalidJSON {
+				t.Fatalf("%s: unexpected result at depth %d; got %v; want an error only above %d", name, d, err, maxJSONDepth)
+			}
+			if err == nil {
+				checkBedrockBody(t, []byte(body), nil)
+			}
+		}
+		if seen < 2 {
+			t.Fatalf("%s: the bodies never came near the depth bound", name)
+		}
+	}
+	f("skipped field", func(n int) string { return head + `"messages":[],"metadata":` + arrays(n) + `}` })
+	f("system", func(n int) string {
+		return head + `"messages":[],"system":[{"type":"text","text":"x","extra":` + arrays(n) + `}]}`
+	})
+	f("message", func(n int) string {
+		return head + `"messages":[{"role":"user","content":"x","extra":` + arrays(n) + `}]}`
+	})
+	f("block", func(n int) string {
+		return head + `"messages":[{"role":"user","content":[{"type":"text","text":"x","extra":` + arrays(n) + `}]}]}`
+	})
+	f("nested blocks", func(n int) string {
+		return head + `"messages":[{"role":"user","content":[` + toolResults(n, `{"type":"text","text":"x"}`) + `]}]}`
+	})
+	f("nested strings", func(n int) string {
+		return head + `"messages":[{"role":"user","content":[` + toolResults(n, `"x"`) + `]}]}`
+	})
+	for _, k := range []int{0, 100} {
+		f("cache_control", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` +
+				toolResults(k, `{"type":"text","text":"x","cache_control":{"type":"ephemeral","extra":`+arrays(n)+`}}`) + `]}]}`
+		})
+		f("document source", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` +
+				toolResults(k, `{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x","extra":`+arrays(n)+`}}`) + `]}]}`
+		})
+		f("image source", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` +
+				toolResults(k, `{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA","extra":`+arrays(n)+`}}`) + `]}]}`
+		})
+		f("media blocks", func(n int) string {
+			return head + `"messages":[{"role":"user","content":[` + toolResults(k+n, `{"type":"image","source":{"type":"url","url":"u"}}`) + `]}]}`
+		})
+	}
+	f("top-level cache_control", func(n int) string {
+		return head + `"messages":[],"cache_control":{"type":"ephemeral","extra":` + arrays(n) + `}}`
+	})
+	f("tool", func(n int) string {
+		return head + `"messages":[],"tools":[{"name":"t","input_schema":` + arrays(n) + `}]}`
+	})
+	f("mcp server", func(n int) string { return head + `"messages":[],"mcp_servers":[{"extra":` + arrays(n) + `}]}` })
+}
+
+// TestAppendBedrockBody: the request rewrite of the official SDKs.
+func TestAppendBedrockBody(t *testing.T) {
+	f := func(body, betas, want string) {
+		t.Helper()
+		got := AppendBedrockBody([]byte("x"), []byte(body), []byte(betas))
+		if string(got) != "x"+want {
+			t.Fatalf("unexpected rewrite of %s with betas %q;\ngot  %s\nwant %s", body, betas, got[1:], want)
+		}
+	}
+	f(`{"model":"claude-x","max_tokens":5,"stream":true,"messages":[]}`, "",
+		`{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[]}`)
+	f(`{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"a \"model\": {x}"}],"stream":false}`, "a, b ,, c",
+		`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["a","b","c"],"max_tokens":5,"messages":[{"role":"user","content":"a \"model\": {x}"}]}`)
+	f(` { "model":"m", "max_tokens" : 5 , "anthropic_version":"x","anthropic_beta":["evil"],"messages":[],"metadata":{"model":"y","stream":[1,{"a":"]"}]} } `, " ",
+		`{"anthropic_version":"bedrock-2023-05-31","max_tokens" : 5,"messages":[],"metadata":{"model":"y","stream":[1,{"a":"]"}]}}`)
+	f(`{}`, "b1", `{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["b1"]}`)
+	f(`{"model":"m","max_tokens":1,"messages":[]}`, " , ", `{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":[],"max_tokens":1,"messages":[]}`)
+	// Keys match decoded, as InspectRequest reads them.
+	f(`{"mod\u0065l":"m","max_tokens":1,"str\u0065am":true,"anthropic\u005fbeta":[],"messages":[],"x\u0041":1}`, "",
+		`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1,"messages":[],"x\u0041":1}`)
+	// Beta names are escaped.
+	f(`{"model":"m","max_tokens":1,"messages":[]}`, `q"b\`+"\x01",
+		`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["q\"b\\\u0001"],"max_tokens":1,"messages":[]}`)
+
+	// A body InspectRequest refuses as malformed is a bug of the caller.
+	for _, bad := range []string{``, `[]`, `{"a":}`, `{"a":1,}`, `{"a":"x}`, `{"a":1} x`, `{"a" 1}`, `{"a":[1}`, `{"a":tru}`, `{"a":01}`} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil || !strings.HasPrefix(fmt.Sprint(p), "BUG: ") {
+					t.Fatalf("unexpected result for %q; got %v; want a BUG panic", bad, p)
+				}
+			}()
+			AppendBedrockBody(nil, []byte(bad), nil)
+		}()
+	}
+}
+
+// checkBedrockBody checks the Bedrock rewrite of body against encoding/json:
+// the members of body (the last of each key) without model and stream, and
+// the version and betas in place of the body's own.
+func checkBedrockBody(t *testing.T, body, betas []byte) {
+	t.Helper()
+	out := AppendBedrockBody(nil, body, betas)
+	var got, want map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("invalid rewrite %q of %q: %s", out, body, err)
+	}
+	if err := json.Unmarshal(body, &want); err != nil {
+		t.Fatalf("cannot decode %q: %s", body, err)
+	}
+	delete(want, "model")
+	delete(want, "stream")
+	delete(want, "anthropic_beta")
+	want["anthropic_version"] = BedrockVersion
+	if len(bytes.TrimSpace(betas)) > 0 {
+		names := []any{}
+		for _, b := range strings.Split(string(betas), ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				names = append(names, invalidBytesReplaced(b))
+			}
+		}
+		want["anthropic_beta"] = names
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("unexpected rewrite of %q with betas %q;\ngot  %v\nwant %v", body, betas, got, want)
+	}
 }

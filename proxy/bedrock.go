@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -23,7 +23,7 @@ import (
 // the official SDKs do it: the body loses model and stream (the model goes
 // in the path, stream picks the operation) and gains anthropic_version
 // "bedrock-2023-05-31" and the anthropic-beta header values as an
-// anthropic_beta array; the path is /model/{escaped model ID}/invoke or
+// anthropic_beta array (meter.AppendBedrockBody); the path is /model/{escaped model ID}/invoke or
 // /invoke-with-response-stream. It is signed last, with SigV4 over the
 // rewritten body, or carries a Bedrock API key as a bearer token.
 //
@@ -41,9 +41,6 @@ import (
 // allocations per call, which the Anthropic path does not pay; signing by
 // hand would save them at the price of owning a security-critical
 // canonicalisation the AWS SDK already gets right.
-
-// bedrockVersion is the anthropic_version Bedrock's Claude models take.
-const bedrockVersion = "bedrock-2023-05-31"
 
 // bedrockAuth authenticates one bedrock upstream's requests. Safe for
 // concurrent use.
@@ -76,15 +73,12 @@ func (e *errBedrockCredentials) Error() string {
 func (e *errBedrockCredentials) Unwrap() error { return e.err }
 
 // prepareBedrockRequest fills c.ureq for sending c's request to the bedrock
-// upstream u as modelID: rewrites the body into c.bufs.body, builds the path
-// in c.bufs.uri and signs.
+// upstream u as modelID: rewrites the body into c.bufs.body (the meter's
+// rewrite of a body InspectRequest accepted, which cannot fail), builds the
+// path in c.bufs.uri and signs.
 func (u *upstream) prepareBedrockRequest(c *call, modelID string) error {
-	body, ok := appendBedrockBody(c.bufs.body[:0], c.bufs.request, c.bufs.beta)
+	body := meter.AppendBedrockBody(c.bufs.body[:0], c.bufs.request, c.bufs.beta)
 	c.bufs.body = body
-	if !ok {
-		// InspectRequest accepted the body, so this is a bug, not bad input.
-		return fmt.Errorf("BUG: cannot rewrite a request body for bedrock")
-	}
 	uri := append(c.bufs.uri[:0], u.pathPrefix...)
 	uri = append(uri, "/model/"...)
 	uri = append(uri, url.PathEscape(modelID)...)
@@ -146,39 +140,6 @@ func (a *bedrockAuth) authorize(r *fasthttp.Request, scheme, host string, uri, b
 		}
 	}
 	return nil
-}
-
-// appendBedrockBody appends to dst the Bedrock form of a Messages request
-// body: anthropic_version and anthropic_beta (from betas, the joined
-// anthropic-beta header values) first, then every member of body but model,
-// stream and any anthropic_version or anthropic_beta of its own, byte for
-// byte. It returns false when body is not a JSON object.
-func appendBedrockBody(dst, body, betas []byte) ([]byte, bool) {
-	dst = append(dst, `{"anthropic_version":"`+bedrockVersion+`"`...)
-	if first := true; len(bytes.TrimSpace(betas)) > 0 {
-		dst = append(dst, `,"anthropic_beta":[`...)
-		for part := range bytes.SplitSeq(betas, []byte(",")) {
-			part = bytes.TrimSpace(part)
-			if len(part) == 0 {
-				continue
-			}
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = appendJSONString(dst, b2s(part))
-		}
-		dst = append(dst, ']')
-	}
-	ok := scanJSONObject(body, func(m jsonMember) {
-		switch string(m.key) {
-		case "model", "stream", "anthropic_version", "anthropic_beta":
-			return
-		}
-		dst = append(dst, ',')
-		dst = append(dst, body[m.start:m.end]...)
-	})
-	return append(dst, '}'), ok
 }
 
 // bedrockError maps a Bedrock error reply to what the client receives:

@@ -33,9 +33,13 @@ import (
 // fails its CRC, is cut short, or does not parse ends the stream with an
 // error, which the call turns into stream_error and an appended api_error.
 //
-// Memory: one frame payload (the SDK's decoder refuses frames above 16 MiB)
-// plus one event's SSE, both buffers kept across calls unless they grew past
-// retainBedrockBytes. Not safe for concurrent use.
+// JSON is read with the meter's scanner only: the chunk's base64 is decoded
+// into a buffer kept across frames (meter.AppendBedrockChunk), the event's
+// type read and its metrics dropped as the Observer reads them.
+//
+// Memory: one frame payload (the SDK's decoder refuses frames above 16 MiB),
+// the event it carries and that event's SSE, the buffers kept across calls
+// unless they grew past retainBedrockBytes. Not safe for concurrent use.
 type bedrockStream struct {
 	src io.Reader
 	obs *meter.Observer
@@ -44,7 +48,8 @@ type bedrockStream struct {
 	n       int
 	dec     eventstream.Decoder
 	payload []byte
-	event   []byte // the decoded event JSON
+	decoded []byte // the event JSON a chunk carries, base64-decoded
+	event   []byte // an event as the client gets it, when it differs
 	out     []byte // SSE not yet returned
 	off     int
 	// err ends the stream once out is drained.
@@ -76,6 +81,9 @@ func (s *bedrockStream) reset(src io.Reader, obs *meter.Observer) {
 	s.out = s.out[:0]
 	if cap(s.payload) > retainBedrockBytes {
 		s.payload = nil
+	}
+	if cap(s.decoded) > retainBedrockBytes {
+		s.decoded = nil
 	}
 	if cap(s.event) > retainBedrockBytes {
 		s.event = nil
@@ -184,24 +192,13 @@ func (s *bedrockStream) decode() (msg eventstream.Message, err error) {
 
 // chunk handles a chunk frame: {"bytes":"<base64 of the event JSON>","p":"..."}.
 func (s *bedrockStream) chunk(payload []byte) error {
-	var c struct {
-		Bytes []byte `json:"bytes"` // base64 in the JSON, decoded by the unmarshaler
-	}
-	if err := sonic.Unmarshal(payload, &c); err != nil || len(c.Bytes) == 0 {
+	event, ok := meter.AppendBedrockChunk(s.decoded[:0], payload)
+	s.decoded = event
+	if !ok {
 		return errBedrockFrame
 	}
-	event := c.Bytes
-	var typ []byte
-	hasMetrics := false
-	ok := scanJSONObject(event, func(m jsonMember) {
-		switch string(m.key) {
-		case "type":
-			typ, _ = jsonStringValue(m.value)
-		case "amazon-bedrock-invocationMetrics":
-			hasMetrics = true
-		}
-	})
-	if !ok || len(typ) == 0 || bytes.IndexByte(typ, '\\') >= 0 {
+	typ, hasMetrics, ok := meter.BedrockEventType(event)
+	if !ok {
 		return errBedrockFrame
 	}
 	s.obs.WriteEvent(event)
@@ -209,17 +206,7 @@ func (s *bedrockStream) chunk(payload []byte) error {
 	if hasMetrics {
 		// The client gets the event as Anthropic's API sends it; the meter
 		// has just seen the metrics.
-		s.event = append(s.event[:0], '{')
-		scanJSONObject(event, func(m jsonMember) {
-			if string(m.key) == "amazon-bedrock-invocationMetrics" {
-				return
-			}
-			if len(s.event) > 1 {
-				s.event = append(s.event, ',')
-			}
-			s.event = append(s.event, event[m.start:m.end]...)
-		})
-		s.event = append(s.event, '}')
+		s.event = meter.AppendWithoutInvocationMetrics(s.event[:0], event)
 		data = s.event
 	}
 	s.out = appendSSEEvent(s.out, typ, data)
@@ -230,9 +217,9 @@ func (s *bedrockStream) chunk(payload []byte) error {
 // feeds it to the observer, which ends the stream as stream_error.
 func (s *bedrockStream) error(typ, message string) {
 	s.event = append(s.event[:0], `{"type":"error","error":{"type":`...)
-	s.event = appendJSONString(s.event, typ)
+	s.event = meter.AppendJSONString(s.event, typ)
 	s.event = append(s.event, `,"message":`...)
-	s.event = appendJSONString(s.event, message)
+	s.event = meter.AppendJSONString(s.event, message)
 	s.event = append(s.event, "}}"...)
 	s.obs.WriteEvent(s.event)
 	s.out = appendSSEEvent(s.out, []byte("error"), s.event)

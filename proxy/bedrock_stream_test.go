@@ -230,29 +230,6 @@ func encodeFrame(t *testing.T, messageType, eventType, payload string) []byte {
 	return b.Bytes()
 }
 
-// TestAppendBedrockBody: the request rewrite of the official SDKs.
-func TestAppendBedrockBody(t *testing.T) {
-	f := func(body, betas, want string) {
-		t.Helper()
-		got, ok := appendBedrockBody(nil, []byte(body), []byte(betas))
-		if !ok || string(got) != want {
-			t.Fatalf("unexpected rewrite of %s with betas %q; got %s (%v); want %s", body, betas, got, ok, want)
-		}
-	}
-	f(`{"model":"claude-x","max_tokens":5,"stream":true,"messages":[]}`, "",
-		`{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[]}`)
-	f(`{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"a \"model\": {x}"}],"stream":false}`, "a, b ,, c",
-		`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["a","b","c"],"max_tokens":5,"messages":[{"role":"user","content":"a \"model\": {x}"}]}`)
-	f(` { "max_tokens" : 5 , "anthropic_version":"x","anthropic_beta":["evil"],"metadata":{"model":"y","stream":[1,{"a":"]"}]} } `, " ",
-		`{"anthropic_version":"bedrock-2023-05-31","max_tokens" : 5,"metadata":{"model":"y","stream":[1,{"a":"]"}]}}`)
-	f(`{}`, "b1", `{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["b1"]}`)
-	for _, bad := range []string{``, `[]`, `{"a":}`, `{"a":1,}`, `{"a":"x}`, `{"a":1} x`, `{"a" 1}`, `{"a":[1}`} {
-		if _, ok := appendBedrockBody(nil, []byte(bad), nil); ok {
-			t.Fatalf("unexpected success for %q", bad)
-		}
-	}
-}
-
 // TestBedrockError: Bedrock's exceptions before the stream map to the
 // contract's statuses and types.
 func TestBedrockError(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bytedance/sonic"
 	"github.com/tollgate/tollgate/bench"
 	"github.com/tollgate/tollgate/configs"
 )
@@ -201,7 +201,7 @@ func writeReport[T any](w io.Writer, asJSON bool, v T, markdown func(io.Writer, 
 	if !asJSON {
 		return markdown(w, v)
 	}
-	enc := json.NewEncoder(w)
+	enc := sonic.ConfigStd.NewEncoder(w) // encoding/json's output, keys sorted
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

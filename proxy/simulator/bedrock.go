@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
+	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/meter"
 	"github.com/valyala/fasthttp"
 )
 
@@ -191,8 +192,8 @@ func bedrockModelName(id string) string {
 // anthropic_beta list of strings, and no model or stream: those are the
 // path's), then reads it as the Messages request it stands for.
 func parseBedrockRequest(body []byte, model string, stream bool) (*request, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	var fields map[string]sonic.NoCopyRawMessage
+	if err := stdJSON.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, invalid("Malformed input request: expected a JSON object, please reformat your input and try again.")
 	}
 	for _, k := range [...]string{"model", "stream"} {
@@ -204,20 +205,20 @@ func parseBedrockRequest(body []byte, model string, stream bool) (*request, erro
 	// SDK sends its anthropic-version header's date instead, so any
 	// non-empty string is taken.
 	var version string
-	if raw, ok := fields["anthropic_version"]; !ok || json.Unmarshal(raw, &version) != nil || version == "" {
+	if raw, ok := fields["anthropic_version"]; !ok || stdJSON.Unmarshal(raw, &version) != nil || version == "" {
 		return nil, invalid("Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.")
 	}
 	if raw, ok := fields["anthropic_beta"]; ok {
 		var betas []string
-		if json.Unmarshal(raw, &betas) != nil {
+		if stdJSON.Unmarshal(raw, &betas) != nil {
 			return nil, invalid("Malformed input request: #/anthropic_beta: expected type: JSONArray of strings, please reformat your input and try again.")
 		}
 	}
 	delete(fields, "anthropic_version")
 	delete(fields, "anthropic_beta")
-	fields["model"], _ = json.Marshal(model)
-	fields["stream"], _ = json.Marshal(stream)
-	messages, err := json.Marshal(fields)
+	fields["model"], _ = stdJSON.Marshal(model)
+	fields["stream"], _ = stdJSON.Marshal(stream)
+	messages, err := stdJSON.Marshal(fields)
 	if err != nil {
 		return nil, invalid("Malformed input request")
 	}
@@ -268,7 +269,7 @@ func writeBedrockError(ctx *fasthttp.RequestCtx, status int, exception, msg stri
 	if msg == "" {
 		b = []byte("{}")
 	} else {
-		b = append(appendJSONString(append(b, `{"message":`...), msg), '}')
+		b = append(meter.AppendJSONString(append(b, `{"message":`...), msg), '}')
 	}
 	ctx.SetBody(b)
 }
@@ -349,7 +350,7 @@ func (f *bedrockFramer) appendChunk(dst []byte, name string, data []byte) []byte
 // lowerCamelCase member name (throttlingException, ...).
 func (f *bedrockFramer) appendException(dst []byte, exception, msg string) []byte {
 	p := append(f.payload[:0], `{"message":`...)
-	p = appendJSONString(p, msg)
+	p = meter.AppendJSONString(p, msg)
 	p = append(p, '}')
 	f.payload = p
 	return f.appendFrame(dst, eventstream.Headers{

@@ -217,8 +217,9 @@
 //
 // # Design
 //
-// A request is parsed once (encoding/json: the simulator is not on the hot
-// path, and the API's strictness matters more) into a request, then into a
+// A request is parsed once (sonic, the gateway's library for cold paths, in
+// its encoding/json-compatible configuration: the simulator is not on the
+// hot path, and the API's strictness matters more) into a request, then into a
 // reply: blocks, stop reason and the two usages, computed in full before the
 // first byte. The reply knows nothing of framing: reply.events yields each
 // event's name and JSON, and appendMessage builds the non-streaming body.

@@ -1,5 +1,7 @@
 package simulator
 
+import "github.com/tollgate/tollgate/meter"
+
 // Event names of the Messages stream. The JSON "type" of each event equals its name.
 const (
 	evMessageStart      = "message_start"
@@ -84,7 +86,7 @@ func (r *reply) events(yield func(name string, data []byte) bool) bool {
 		}
 	}
 	b = append(b[:0], `{"type":"message_delta","delta":{"stop_reason":`...)
-	b = appendJSONString(b, r.stopReason)
+	b = meter.AppendJSONString(b, r.stopReason)
 	b = append(b, `,"stop_sequence":null,"stop_details":null},"usage":`...)
 	if r.oldUsage {
 		b = appendUsage(b, &r.final, usageOutputOnly)
@@ -122,7 +124,7 @@ func (r *reply) appendMessage(b []byte) []byte {
 		b = r.blocks[i].appendFull(b)
 	}
 	b = append(b, `],"stop_reason":`...)
-	b = appendJSONString(b, r.stopReason)
+	b = meter.AppendJSONString(b, r.stopReason)
 	b = append(b, `,"stop_sequence":null,"stop_details":null,"usage":`...)
 	b = appendUsage(b, &r.final, usageFull)
 	return append(b, '}')
@@ -131,9 +133,9 @@ func (r *reply) appendMessage(b []byte) []byte {
 // appendMessageHead appends the Message object's opening up to "content":.
 func (r *reply) appendMessageHead(b []byte) []byte {
 	b = append(b, `{"model":`...)
-	b = appendJSONString(b, r.model)
+	b = meter.AppendJSONString(b, r.model)
 	b = append(b, `,"id":`...)
-	b = appendJSONString(b, r.id)
+	b = meter.AppendJSONString(b, r.id)
 	return append(b, `,"type":"message","role":"assistant","content":`...)
 }
 
@@ -145,7 +147,7 @@ func appendDelta(b []byte, index int, deltaType, field, value string) []byte {
 	b = append(b, `","`...)
 	b = append(b, field...)
 	b = append(b, `":`...)
-	b = appendJSONString(b, value)
+	b = meter.AppendJSONString(b, value)
 	return append(b, "}}"...)
 }
 
@@ -169,23 +171,23 @@ func (blk *block) appendFull(b []byte) []byte {
 	switch blk.kind {
 	case blockText:
 		b = append(b, `{"type":"text","text":`...)
-		b = appendJSONString(b, blk.full)
+		b = meter.AppendJSONString(b, blk.full)
 		return append(b, '}')
 	case blockThinking:
 		b = append(b, `{"type":"thinking","thinking":`...)
-		b = appendJSONString(b, blk.full)
+		b = meter.AppendJSONString(b, blk.full)
 		b = append(b, `,"signature":`...)
-		b = appendJSONString(b, blk.signature)
+		b = meter.AppendJSONString(b, blk.signature)
 		return append(b, '}')
 	case blockRedactedThinking:
 		b = append(b, `{"type":"redacted_thinking","data":`...)
-		b = appendJSONString(b, blk.data)
+		b = meter.AppendJSONString(b, blk.data)
 		return append(b, '}')
 	case blockToolUse, blockServerToolUse:
 		return blk.appendTool(b, blk.full)
 	case blockWebSearchResult:
 		b = append(b, `{"type":"web_search_tool_result","tool_use_id":`...)
-		b = appendJSONString(b, blk.toolUseID)
+		b = meter.AppendJSONString(b, blk.toolUseID)
 		b = append(b, `,"content":[{"type":"web_search_result","title":"Result `...)
 		b = appendInt(b, int64(blk.ordinal))
 		b = append(b, `: `...)
@@ -204,9 +206,9 @@ func (blk *block) appendTool(b []byte, input string) []byte {
 	} else {
 		b = append(b, `{"type":"server_tool_use","id":`...)
 	}
-	b = appendJSONString(b, blk.id)
+	b = meter.AppendJSONString(b, blk.id)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, blk.name)
+	b = meter.AppendJSONString(b, blk.name)
 	b = append(b, `,"input":`...)
 	b = append(b, input...)
 	return append(b, '}')
@@ -251,9 +253,9 @@ func appendUsage(b []byte, u *Usage, shape usageShape) []byte {
 	}
 	if shape == usageFull {
 		b = append(b, `,"service_tier":`...)
-		b = appendJSONString(b, u.ServiceTier)
+		b = meter.AppendJSONString(b, u.ServiceTier)
 		b = append(b, `,"inference_geo":`...)
-		b = appendJSONString(b, u.InferenceGeo)
+		b = meter.AppendJSONString(b, u.InferenceGeo)
 	}
 	return append(b, '}')
 }
@@ -262,13 +264,13 @@ func appendUsage(b []byte, u *Usage, shape usageShape) []byte {
 // request_id (as in-stream error events do).
 func appendErrorJSON(b []byte, errType, msg, requestID string) []byte {
 	b = append(b, `{"type":"error","error":{"type":`...)
-	b = appendJSONString(b, errType)
+	b = meter.AppendJSONString(b, errType)
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, msg)
+	b = meter.AppendJSONString(b, msg)
 	b = append(b, '}')
 	if requestID != "" {
 		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, requestID)
+		b = meter.AppendJSONString(b, requestID)
 	}
 	return append(b, '}')
 }

@@ -2,60 +2,30 @@ package simulator
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/meter"
 )
 
-const hexDigits = "0123456789abcdef"
+// stdJSON reads requests (sonic, the gateway's library for cold paths) as
+// encoding/json does: control characters inside strings are refused, as the
+// API refuses them, and every string is copied out of the body, since a
+// request outlives the handler that read it.
+var stdJSON = sonic.ConfigStd
 
-// appendJSONString appends s to dst as a JSON string literal. Like the
-// Anthropic API (and unlike encoding/json) it leaves <, > and & literal, so
-// the SDKs' re-encoding of accumulated text matches the bytes sent.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendJSONStringContent(dst, s)
-	return append(dst, '"')
-}
+// JSON strings are written with meter.AppendJSONString, the gateway's own
+// encoder. Like the Anthropic API (and unlike encoding/json) it leaves <, >
+// and & literal, so the SDKs' re-encoding of accumulated text matches the
+// bytes sent.
 
 // appendJSONStringContent appends s escaped for use inside a JSON string
-// literal, without the quotes. Invalid UTF-8 is replaced by U+FFFD so the
-// output is always valid JSON.
+// literal, without the quotes: a piece of a string built from several
+// parts, or a fragment of partial JSON.
 func appendJSONStringContent(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
+	n := len(dst)
+	dst = meter.AppendJSONString(dst, s)
+	copy(dst[n:], dst[n+1:len(dst)-1]) // drop the quotes
+	return dst[:len(dst)-2]
 }
 
 // appendInt appends the decimal form of n.

@@ -178,10 +178,10 @@ func TestParseRequestLastUser(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
+func TestAppendJSONStringContent(t *testing.T) {
 	f := func(s string) {
 		t.Helper()
-		b := appendJSONString(nil, s)
+		b := append(appendJSONStringContent([]byte(`"`), s), '"')
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("invalid JSON %s for %q: %s", b, s, err)
@@ -197,8 +197,8 @@ func TestAppendJSONString(t *testing.T) {
 	f("<a & b>")
 	f("héllo 日本 \u2028")
 	f("bad \xff utf8")
-	if got := string(appendJSONString(nil, "<&>")); got != `"<&>"` {
-		t.Fatalf("unexpected HTML escaping; got %s", got)
+	if got := string(appendJSONStringContent([]byte("x"), `<&>"`)); got != `x<&>\"` {
+		t.Fatalf("unexpected escaping; got %s", got)
 	}
 }
 

@@ -2,11 +2,12 @@ package simulator
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bytedance/sonic"
 )
 
 // request is what the simulator keeps of a Messages or count_tokens request
@@ -34,8 +35,8 @@ func invalid(msg string) error { return &requestError{msg: msg} }
 // a model, messages and, unless countTokens, a positive integer max_tokens)
 // and extracts what the reply depends on. Every error is a *requestError.
 func parseRequest(body []byte, countTokens bool) (*request, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	var fields map[string]sonic.NoCopyRawMessage
+	if err := stdJSON.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, invalid("The request body is not valid JSON: expected a JSON object")
 	}
 	r := &request{}
@@ -44,7 +45,7 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 	if !ok || isNull(model) {
 		return nil, invalid("model: Field required")
 	}
-	if err := json.Unmarshal(model, &r.model); err != nil {
+	if err := stdJSON.Unmarshal(model, &r.model); err != nil {
 		return nil, invalid("model: Input should be a valid string")
 	}
 	if r.model == "" {
@@ -56,27 +57,27 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 		if !ok || isNull(mt) {
 			return nil, invalid("max_tokens: Field required")
 		}
-		if err := json.Unmarshal(mt, &r.maxTokens); err != nil {
+		if err := stdJSON.Unmarshal(mt, &r.maxTokens); err != nil {
 			return nil, invalid("max_tokens: Input should be a valid integer")
 		}
 		if r.maxTokens < 1 {
 			return nil, invalid("max_tokens: Input should be greater than or equal to 1")
 		}
 		if st, ok := fields["stream"]; ok && !isNull(st) {
-			if err := json.Unmarshal(st, &r.stream); err != nil {
+			if err := stdJSON.Unmarshal(st, &r.stream); err != nil {
 				return nil, invalid("stream: Input should be a valid boolean")
 			}
 		}
 	}
 	if geo, ok := fields["inference_geo"]; ok && !isNull(geo) {
-		if err := json.Unmarshal(geo, &r.inferenceGeo); err != nil {
+		if err := stdJSON.Unmarshal(geo, &r.inferenceGeo); err != nil {
 			return nil, invalid("inference_geo: Input should be a valid string")
 		}
 	}
 
 	var system, messages, tools any
 	if raw, ok := fields["system"]; ok {
-		_ = json.Unmarshal(raw, &system) // valid: the whole body decoded
+		_ = stdJSON.Unmarshal(raw, &system) // valid: the whole body decoded
 		switch system.(type) {
 		case nil, string, []any:
 		default:
@@ -87,7 +88,7 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 	if !ok || isNull(raw) {
 		return nil, invalid("messages: Field required")
 	}
-	_ = json.Unmarshal(raw, &messages)
+	_ = stdJSON.Unmarshal(raw, &messages)
 	list, ok := messages.([]any)
 	if !ok {
 		return nil, invalid("messages: Input should be a valid list")
@@ -122,7 +123,7 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 		}
 	}
 	if raw, ok := fields["tools"]; ok && !isNull(raw) {
-		_ = json.Unmarshal(raw, &tools)
+		_ = stdJSON.Unmarshal(raw, &tools)
 		tl, ok := tools.([]any)
 		if !ok {
 			return nil, invalid("tools: Input should be a valid list")
@@ -150,7 +151,7 @@ func invalidf(format string, i ...any) error {
 	return invalid(fmt.Sprintf(format, i...))
 }
 
-func isNull(raw json.RawMessage) bool {
+func isNull(raw sonic.NoCopyRawMessage) bool {
 	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
 )
 
 // Error types, as Anthropic's API names them (conflict_error is
@@ -28,11 +29,11 @@ const (
 // {"type":"error","error":{"type":T,"message":M},"request_id":ID}.
 func AppendError(dst []byte, typ, message, requestID string) []byte {
 	dst = append(dst, `{"type":"error","error":{"type":`...)
-	dst = appendJSONString(dst, typ)
+	dst = meter.AppendJSONString(dst, typ)
 	dst = append(dst, `,"message":`...)
-	dst = appendJSONString(dst, message)
+	dst = meter.AppendJSONString(dst, message)
 	dst = append(dst, `},"request_id":`...)
-	dst = appendJSONString(dst, requestID)
+	dst = meter.AppendJSONString(dst, requestID)
 	return append(dst, '}')
 }
 
