@@ -32,7 +32,7 @@ func TestObserveMessage(t *testing.T) {
 			t.Fatalf("unexpected model; got %q; want %q", model, wantModel)
 		}
 	}
-	// WIRE §2, verbatim.
+	// A non-streaming reply of Anthropic's API, verbatim.
 	f(`{"id":"msg_014aLUQSouuj3wj2qP3ThkWw","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[{"type":"text","text":"Hello"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":22,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}`,
 		Usage{Counts: tokens.Counts{InputTokens: 22, OutputTokens: 1}}, "claude-3-7-sonnet-20250219")
 	f(`{"model":"claude-opus-4-5-20251101","usage":{"input_tokens":3,"cache_creation_input_tokens":22175,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":22175,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard","inference_geo":"not_available"}}`,

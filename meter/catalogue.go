@@ -20,7 +20,7 @@ const (
 )
 
 // Catalogue is the set of models the gateway serves, with their prices
-// (configs/models.yaml, CONTRACT §6). It is immutable once loaded and safe for
+// (configs/models.yaml, documented there). It is immutable once loaded and safe for
 // concurrent use; to change prices, load a new one and swap the pointer.
 type Catalogue struct {
 	models []*Model

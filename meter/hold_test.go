@@ -101,7 +101,7 @@ func TestHoldGolden(t *testing.T) {
 	thinking := `,"thinking":{"type":"enabled","budget_tokens":10000}`
 	weatherTool := `,"tools":[{"name":"get_weather","description":"Get the current weather in a given location","input_schema":{"type":"object","properties":{"location":{"type":"string","description":"The city and state, e.g. San Francisco, CA"}},"required":["location"]}}]`
 
-	// WIRE §1.5: the real request behind the real stream.
+	// The real request behind the captured stream.
 	f("plain_text.sse", userBody("claude-haiku-4-5", 60, "", "Dame 3 palabras separadas por coma y nada más. Sin explicación."), true, false, 0)
 	f("tool_use.sse", userBody("claude-sonnet-4-5", 1024, weatherTool, "What's the weather like in San Francisco?"), false, false, 0)
 	f("thinking.sse", userBody("claude-opus-4-6", 16000, thinking,

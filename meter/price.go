@@ -131,7 +131,7 @@ func (m *Model) PriceAt(t time.Time) *PriceVersion {
 }
 
 // Price returns the price of a call with usage u that started at at, for an
-// account with multiplier accountMult, in nano-credits (CONTRACT §5): each
+// account with multiplier accountMult, in integer nano-credits: each
 // token category at its rate (long-context rates for all of them when the
 // input is above the threshold; the cache-write split as Usage documents),
 // times the modifiers u reports, plus web searches at the per-1,000 price
@@ -266,7 +266,7 @@ func (p *ModifierPrices) forTier(t Tier) Multiplier {
 }
 
 // Supports reports whether the model can meter request r at time at: a
-// *RequestError (a 400 invalid_request_error, CONTRACT §2 and §5) when r asks
+// *RequestError (a 400 invalid_request_error: nothing is billed at a guess) when r asks
 // for more output than the model allows, or for a price modifier or server tool
 // the catalogue has no price for.
 func (m *Model) Supports(r *Request, at time.Time) error {
@@ -307,7 +307,7 @@ func (m *Model) Supports(r *Request, at time.Time) error {
 	return nil
 }
 
-// Hold returns the hold for request r starting at at (CONTRACT §5): the
+// Hold returns the hold for request r starting at at, an upper bound of its price: the
 // estimated input (capped by the model's context window) at the highest
 // input-side rate the request can trigger (the 1-hour or 5-minute cache-write
 // rate when it asks for caching; long-context rates when the estimate is above
@@ -360,7 +360,7 @@ func (m *Model) Hold(r *Request, at time.Time, accountMult Multiplier, maxOutput
 }
 
 // Cost returns what the call costs the platform on the upstream of the given
-// kind (CONTRACT §4 upstream_cost): the list price times that upstream's cost
+// kind (a call record's upstream_cost): the list price times that upstream's cost
 // multiplier, without the model's or the account's multipliers. A kind the
 // model does not list costs list price.
 func (m *Model) Cost(kind string, u Usage, at time.Time) (int64, error) {

@@ -76,7 +76,7 @@ models:
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 // TestPriceShippedRows prices one usage touching every category against each
-// row of the shipped catalogue, figured by hand from WIRE §5.1: 1,000 input,
+// row of the shipped catalogue, figured by hand from Anthropic's published list prices: 1,000 input,
 // 500 output, 2,400 cache writes of which 400 are 1-hour, 10,000 cache reads
 // and 3 web searches.
 func TestPriceShippedRows(t *testing.T) {

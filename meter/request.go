@@ -8,7 +8,7 @@ import (
 )
 
 // RequestError is a request the gateway refuses with 400
-// invalid_request_error (CONTRACT §2). Message names the field at fault.
+// invalid_request_error. Message names the field at fault.
 type RequestError struct {
 	// Message is the error message for the client, starting with the field.
 	Message string

@@ -82,7 +82,7 @@ func TestInspectRequest(t *testing.T) {
 			t.Fatalf("unexpected request for %s;\ngot  %+v\nwant %+v", body, r, want)
 		}
 	}
-	// The real request of WIRE §1.5 (27 input tokens upstream): 16 + (4 + 4 +
+	// A real request captured from Anthropic's API (27 input tokens upstream): 16 + (4 + 4 +
 	// 7 + 65 bytes) / 2.
 	f(`{"model":"claude-haiku-4-5","max_tokens":60,"stream":true,"messages":[{"role":"user","content":"Dame 3 palabras separadas por coma y nada más. Sin explicación."}]}`,
 		Request{Model: "claude-haiku-4-5", ModelStart: 9, ModelEnd: 27, MaxTokens: 60, Stream: true,

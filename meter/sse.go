@@ -57,7 +57,8 @@ const (
 	NumContentKinds
 )
 
-// Error types of the `event: error` payloads the meter knows (WIRE §3.2). The
+// Error types of the `event: error` payloads the meter knows (Anthropic's
+// error types). The
 // Observer returns these interned strings so that an error event costs no
 // allocation; an unknown type is copied once.
 const (
@@ -86,7 +87,7 @@ type StreamResult struct {
 	// ErrorType is error.type of the error event for EndError, e.g.
 	// "overloaded_error"; empty when the event carried none.
 	ErrorType string
-	// Usage is the folded usage (CONTRACT §5): message_start's snapshot with
+	// Usage is the folded usage: message_start's snapshot with
 	// every field a later message_delta carried overwritten; on Bedrock,
 	// amazon-bedrock-invocationMetrics override it where they disagree.
 	Usage Usage
@@ -772,7 +773,7 @@ func (o *Observer) Result() StreamResult {
 }
 
 // applyMetrics lets Bedrock's invocationMetrics win where they disagree with
-// the events (CONTRACT §5) and reports whether any did. Fields the metrics omit
+// the events (they count what Bedrock bills) and reports whether any did. Fields the metrics omit
 // (cache counts when nothing was cached) are kept from the events.
 func applyMetrics(u *Usage, m *usageFields, f *usageFold) bool {
 	differ := false

@@ -3,12 +3,13 @@ package meter
 import "github.com/tollgate/tollgate/internal/tokens"
 
 // Usage is the usage of one call, folded as the official SDKs fold it
-// (CONTRACT §5, WIRE §1.4). Token counts are as Anthropic reports them:
+// (message_start's usage, overwritten field by field by message_delta's).
+// Token counts are as Anthropic reports them:
 // InputTokens is uncached input only; the total input of a call is
 // InputTokens + CacheCreationInputTokens + CacheReadInputTokens.
 //
 // CacheCreationInputTokens is the total of all cache writes and is what Price
-// reads; the split fields follow CONTRACT §5: CacheCreation1hInputTokens is
+// reads; the split fields: CacheCreation1hInputTokens is
 // min(the message_start 1h count, the final total) and CacheCreation5mInputTokens
 // the rest, so a total without a split is all 5-minute writes.
 //
@@ -27,7 +28,7 @@ type Usage struct {
 }
 
 // Modifiers are the request or response options that change a call's price,
-// each priced from the catalogue's modifier entries (CONTRACT §5).
+// each priced from the catalogue's modifier entries.
 type Modifiers struct {
 	// Speed is the speed option (fast mode).
 	Speed Speed
@@ -77,7 +78,7 @@ const (
 )
 
 // usageFields is one usage object as parsed, with which fields were present and
-// not null: message_delta overwrites only those (WIRE §1.4).
+// not null: message_delta overwrites only those, as the official SDKs do.
 type usageFields struct {
 	set                                     uint16
 	input, output, cacheCreation, cacheRead int64
@@ -277,7 +278,8 @@ func (f *usageFold) onStart(u *usageFields) {
 }
 
 // onDelta overwrites the fields present in a message_delta usage object. The
-// cache_creation split and the modifiers are message_start-only (WIRE §1.4) and
+// cache_creation split and the modifiers are message_start-only (Anthropic
+// sends them there alone) and
 // never taken from a delta.
 func (f *usageFold) onDelta(u *usageFields) {
 	c := &f.cur
@@ -302,7 +304,7 @@ func (f *usageFold) onDelta(u *usageFields) {
 	}
 }
 
-// usage returns the folded usage with the CONTRACT §5 cache-write split.
+// usage returns the folded usage with its cache-write split (Usage).
 func (f *usageFold) usage() Usage {
 	c := &f.cur
 	total := c.cacheCreation

@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/simulator"
+	"github.com/tollgate/tollgate/proxy/upstream"
 )
 
 // testBedrockModelID is the catalogue's Bedrock ID of testModel.
@@ -80,13 +81,13 @@ func staticCredentials(c aws.Credentials) aws.CredentialsProvider {
 }
 
 // bedrockUpstream is a bedrock upstream at url signing with the test credentials.
-func bedrockUpstream(name, url string) proxy.UpstreamConfig {
-	return proxy.UpstreamConfig{Name: name, Kind: proxy.KindBedrock, BaseURL: url, Region: "us-east-1",
+func bedrockUpstream(name, url string) upstream.Config {
+	return upstream.Config{Name: name, Kind: upstream.KindBedrock, BaseURL: url, Region: "us-east-1",
 		AWSCredentials: staticCredentials(simulator.TestAWSCredentials)}
 }
 
 // withUpstreams replaces the gateway's upstreams.
-func withUpstreams(ups ...proxy.UpstreamConfig) harnessOption {
+func withUpstreams(ups ...upstream.Config) harnessOption {
 	return func(c *proxy.Config) { c.Upstreams = ups }
 }
 
@@ -293,7 +294,7 @@ func TestBedrockModelIDs(t *testing.T) {
 // wrong one is the platform's credential problem: 503 upstream unavailable.
 func TestBedrockBearerToken(t *testing.T) {
 	b := startBedrockSim(t, "bedrock-api-key-1")
-	up := proxy.UpstreamConfig{Name: "bedrock", Kind: proxy.KindBedrock, BaseURL: b.url, Region: "us-east-1", BearerToken: "bedrock-api-key-1"}
+	up := upstream.Config{Name: "bedrock", Kind: upstream.KindBedrock, BaseURL: b.url, Region: "us-east-1", BearerToken: "bedrock-api-key-1"}
 	h := newHarness(t, withUpstreams(up))
 	a := h.newAccount("10")
 	_, evs, c := h.streamCall(a, messagesBody("hello there", 20, true))

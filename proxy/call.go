@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -26,16 +27,16 @@ type call struct {
 	g *Gateway
 
 	// The upstream exchange's objects, reused across calls.
-	ureq  fasthttp.Request
-	uhdr  fasthttp.ResponseHeader
-	ubody upstreamBody
+	upstreamRequest fasthttp.Request
+	upstreamHeader  fasthttp.ResponseHeader
+	upstreamBody    upstream.Body
 	// es translates and meters a bedrock upstream's event stream.
-	es  bedrockStream
-	obs meter.Observer
-	// mreq is the inspected request. It is refilled by every inspection; it
+	bedrock upstream.BedrockStream
+	obs     meter.Observer
+	// inspected is the inspected request. It is refilled by every inspection; it
 	// outlives a call only so that the next inspection can reuse its model
 	// string: nothing reads it before InspectRequest ran.
-	mreq meter.Request
+	inspected meter.Request
 	// aborted is set when shutdown cut the upstream off.
 	aborted atomic.Bool
 	bufs    callBuffers
@@ -58,9 +59,9 @@ type callState struct {
 	cat           *meter.Catalogue
 	model, served *meter.Model
 	// up is the upstream of the current attempt, then the one that served.
-	up *upstream
+	up *upstream.Upstream
 	// routes are the candidate upstreams in the order to try them (route.go).
-	routes [maxUpstreams]route
+	routes [upstream.MaxRoutes]upstream.Route
 	routeN int
 
 	holdNanos int64
@@ -80,7 +81,7 @@ type callState struct {
 	// tracked is set while the call is in Gateway.active, from the hold to
 	// its end, so that shutdown can cut it off.
 	tracked bool
-	// bedrockStream is set while es is the stream's source instead of ubody.
+	// bedrockStream is set while es is the stream's source instead of upstreamBody.
 	bedrockStream bool
 	phase         streamPhase
 	// pending is what remains to be returned to the client after the
@@ -145,11 +146,11 @@ func (g *Gateway) acquireCall() *call {
 
 // releaseCall resets c and returns it to the pool; c must not be used after.
 func (g *Gateway) releaseCall(c *call) {
-	c.ureq.Reset()
-	c.uhdr.Reset()
-	c.ubody.reset()
+	c.upstreamRequest.Reset()
+	c.upstreamHeader.Reset()
+	c.upstreamBody.Reset()
 	if c.bedrockStream {
-		c.es.release()
+		c.bedrock.Release()
 	}
 	c.limits.release()
 	g.releaseBodySlot(c)
@@ -211,7 +212,7 @@ func (c *call) Read(p []byte) (n int, err error) {
 				if r := c.obs.Result(); r.End == meter.EndError {
 					// The upstream's error event carries its own request ID
 					// and wording: the client gets Tollgate's.
-					c.pending = appendOwnErrorEvent(c.bufs.pending[:0], r.ErrorType, c.requestID)
+					c.pending = upstream.AppendOwnErrorEvent(c.bufs.pending[:0], r.ErrorType, c.requestID)
 				} else {
 					c.pending = append(c.bufs.pending[:0], p[cut:n]...)
 				}
@@ -257,9 +258,9 @@ func (c *call) Read(p []byte) (n int, err error) {
 // meters as it decodes).
 func (c *call) readMetered(p []byte) (int, error) {
 	if c.bedrockStream {
-		return c.es.Read(p)
+		return c.bedrock.Read(p)
 	}
-	n, err := c.ubody.Read(p)
+	n, err := c.upstreamBody.Read(p)
 	c.obs.Write(p[:n])
 	return n, err
 }
@@ -267,9 +268,9 @@ func (c *call) readMetered(p []byte) (int, error) {
 // readRest reads what follows the final event, unmetered.
 func (c *call) readRest(p []byte) (int, error) {
 	if c.bedrockStream {
-		return c.es.Read(p)
+		return c.bedrock.Read(p)
 	}
-	return c.ubody.Read(p)
+	return c.upstreamBody.Read(p)
 }
 
 // CloseWithError is called by fasthttp once it stopped writing the stream:
@@ -294,7 +295,7 @@ func (c *call) CloseWithError(error) error {
 
 // finish releases the upstream connection and the call.
 func (c *call) finish() {
-	c.ubody.close()
+	c.upstreamBody.Close()
 	c.end()
 }
 
@@ -302,7 +303,7 @@ func (c *call) finish() {
 // another goroutine: fasthttp's stream close interrupts a blocked read.
 func (c *call) abortUpstream() {
 	c.aborted.Store(true)
-	c.ubody.abort()
+	c.upstreamBody.Abort()
 }
 
 // cutOff reports whether shutdown cut the call off: it then ends by the
@@ -312,7 +313,7 @@ func (c *call) cutOff() bool { return c.aborted.Load() || c.g.shuttingDown.Load(
 // finishStream settles a stream whose final event was just read.
 func (c *call) finishStream() {
 	r := c.obs.Result()
-	countMetricsDisagreement(&r)
+	upstream.CountMetricsDisagreement(&r)
 	outcome := ledger.OutcomeOK
 	if r.End == meter.EndError {
 		outcome = ledger.OutcomeStreamError
@@ -331,13 +332,13 @@ func (c *call) failStream(err error) {
 	switch {
 	case c.cutOff():
 		// Cut off by shutdown: the recovery policy decides (void by default).
-		c.pending = appendErrorEvent(c.bufs.pending[:0], views.APIError, "the gateway is shutting down", c.requestID)
+		c.pending = views.AppendErrorEvent(c.bufs.pending[:0], views.APIError, "the gateway is shutting down", c.requestID)
 		c.bufs.pending = c.pending
-		c.ubody.close()
+		c.upstreamBody.Close()
 		c.bodyOpen = false
 		c.recover()
 		return
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		outcome = ledger.OutcomeTimeout
 		typ, msg = views.TimeoutError, "the upstream stopped sending"
 	}
@@ -346,9 +347,9 @@ func (c *call) failStream(err error) {
 	// event says.
 	usage.OutputTokens, estimated = c.estimateOutput(&r)
 	c.settle(outcome, &r, usage, estimated)
-	c.pending = appendErrorEvent(c.bufs.pending[:0], typ, msg, c.requestID)
+	c.pending = views.AppendErrorEvent(c.bufs.pending[:0], typ, msg, c.requestID)
 	c.bufs.pending = c.pending
-	c.ubody.close()
+	c.upstreamBody.Close()
 	c.bodyOpen = false
 }
 
@@ -363,7 +364,7 @@ func (c *call) clientLeft() {
 		}
 		drainsRefused.Inc()
 	}
-	c.ubody.close()
+	c.upstreamBody.Close()
 	r := c.obs.Result()
 	usage := r.Usage
 	usage.OutputTokens, _ = c.estimateOutput(&r)
@@ -377,7 +378,7 @@ func (c *call) clientLeft() {
 // estimated tells whether anything was added to the report.
 func (c *call) estimateOutput(r *meter.StreamResult) (int64, bool) {
 	reported := r.Usage.OutputTokens
-	est := max(min(meter.EstimateOutputTokens(r), c.mreq.MaxTokens), reported)
+	est := max(min(meter.EstimateOutputTokens(r), c.inspected.MaxTokens), reported)
 	return est, est > reported
 }
 
@@ -406,7 +407,7 @@ func (c *call) drain() {
 			c.finish()
 		}
 	}()
-	c.ubody.setDeadlines(c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
+	c.upstreamBody.SetDeadlines(c.g.cfg.IdleTimeout, time.Now().Add(c.g.cfg.DrainTimeout))
 	buf := drainBufPool.Get().(*[]byte)
 	for c.obs.Result().End == meter.EndCutOff {
 		_, err := c.readMetered(*buf)
@@ -422,7 +423,7 @@ func (c *call) drain() {
 		return
 	}
 	r := c.obs.Result()
-	countMetricsDisagreement(&r)
+	upstream.CountMetricsDisagreement(&r)
 	usage := r.Usage
 	estimated := false
 	if r.End == meter.EndCutOff {
@@ -440,7 +441,7 @@ func (c *call) drain() {
 // request asked for are billed where the upstream does not report them.
 func (c *call) settle(outcome ledger.Outcome, r *meter.StreamResult, u meter.Usage, estimated bool) {
 	var disagreed bool
-	u.Modifiers, disagreed = meter.SettledModifiers(c.mreq.Modifiers, r)
+	u.Modifiers, disagreed = meter.SettledModifiers(c.inspected.Modifiers, r)
 	if disagreed {
 		modifierDisagreements.Inc()
 	}
@@ -526,7 +527,7 @@ func (c *call) fillRecord(outcome ledger.Outcome, u meter.Usage, estimated bool)
 	r.DurationMs = max(r.TTFBMs, time.Since(c.start).Milliseconds())
 	r.UpstreamRequestID = b2s(c.bufs.upReqID)
 	if c.model != nil && c.up != nil && outcome != ledger.OutcomeUpstreamError {
-		if cost, err := c.model.Cost(c.up.kind, u, c.start); err == nil {
+		if cost, err := c.model.Cost(c.up.Kind(), u, c.start); err == nil {
 			r.UpstreamCost = cost
 		}
 	}

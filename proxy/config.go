@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/tollgate/tollgate/proxy/upstream"
 )
 
 // Config is the gateway's runtime configuration. cmd/tollgate fills it from
@@ -16,7 +16,7 @@ type Config struct {
 	// Upstreams are the providers calls are forwarded to. At least one is
 	// required, at most 16; names are unique. A call goes to the upstreams
 	// that serve its model, ordered by Priority and Weight (route.go).
-	Upstreams []UpstreamConfig
+	Upstreams []upstream.Config
 
 	// StickyRouting keeps an account on one upstream among upstreams of
 	// equal priority (chosen by a hash of the account, in proportion to the
@@ -124,48 +124,6 @@ type Limits struct {
 	RPM, TPM, Concurrency int64
 }
 
-// UpstreamConfig is one upstream provider account.
-type UpstreamConfig struct {
-	// Name identifies the upstream in call records and metrics.
-	Name string
-	// Kind is "anthropic" (Anthropic's Messages API; the default) or
-	// "bedrock" (Claude on AWS Bedrock's InvokeModel API).
-	Kind string
-	// BaseURL is the API's base, e.g. https://api.anthropic.com. For bedrock
-	// it overrides the endpoint (tests, VPC endpoints); empty means
-	// https://bedrock-runtime.{Region}.amazonaws.com.
-	BaseURL string
-	// APIKey is the platform's credential for an anthropic upstream.
-	APIKey string
-	// MaxConns bounds the connections to it. Default 1024.
-	MaxConns int
-
-	// Region is a bedrock upstream's AWS region: the default endpoint's and
-	// the SigV4 credential scope's. Required for bedrock.
-	Region string
-	// AWSCredentials sign a bedrock upstream's requests with SigV4 (service
-	// "bedrock"); a caching provider (aws.CredentialsCache) is expected,
-	// since it is asked on every call. Either it or BearerToken is required
-	// for bedrock.
-	AWSCredentials aws.CredentialsProvider
-	// BearerToken is a Bedrock API key, sent as Authorization: Bearer
-	// instead of a SigV4 signature when set.
-	BearerToken string
-
-	// Priority orders the upstreams serving a model: lower values are tried
-	// first. Default 0.
-	Priority int
-	// Weight shares calls among upstreams of equal priority, in proportion.
-	// Default (and zero) 1.
-	Weight int
-}
-
-// Upstream kinds.
-const (
-	KindAnthropic = "anthropic"
-	KindBedrock   = "bedrock"
-)
-
 // Disconnect and recovery policies.
 const (
 	PolicyDrain      = "drain"
@@ -231,8 +189,8 @@ func (c *Config) setDefaults() error {
 	if len(c.Upstreams) == 0 {
 		return fmt.Errorf("no upstream configured")
 	}
-	if len(c.Upstreams) > maxUpstreams {
-		return fmt.Errorf("%d upstreams configured: at most %d", len(c.Upstreams), maxUpstreams)
+	if len(c.Upstreams) > upstream.MaxRoutes {
+		return fmt.Errorf("%d upstreams configured: at most %d", len(c.Upstreams), upstream.MaxRoutes)
 	}
 	defInt(&c.UpstreamMaxFailures, 3)
 	def(&c.UpstreamBackoff, 30*time.Second)
@@ -243,29 +201,9 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("upstream name %q is used twice", u.Name)
 		}
 		names[u.Name] = true
-		if u.Kind == "" {
-			u.Kind = KindAnthropic
+		if err := u.SetDefaults(); err != nil {
+			return err
 		}
-		switch u.Kind {
-		case KindAnthropic:
-		case KindBedrock:
-			if u.Region == "" {
-				return fmt.Errorf("upstream %q: a bedrock upstream needs a region", u.Name)
-			}
-			if u.AWSCredentials == nil && u.BearerToken == "" {
-				return fmt.Errorf("upstream %q: a bedrock upstream needs AWS credentials or a bearer token", u.Name)
-			}
-			if u.BaseURL == "" {
-				u.BaseURL = "https://bedrock-runtime." + u.Region + ".amazonaws.com"
-			}
-		default:
-			return fmt.Errorf("upstream %q: unknown kind %q (want anthropic or bedrock)", u.Name, u.Kind)
-		}
-		if u.Weight < 0 {
-			return fmt.Errorf("upstream %q: weight %d is negative", u.Name, u.Weight)
-		}
-		defInt(&u.Weight, 1)
-		defInt(&u.MaxConns, 1024)
 	}
 	if len(c.IPDigestKey) == 0 {
 		return fmt.Errorf("no IP digest key")

@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -80,7 +82,7 @@ func (g *Gateway) admitCount(ctx *fasthttp.RequestCtx, c *call) refusal {
 	if !utf8.Valid(body) {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request body is not valid UTF-8")
 	}
-	if err := meter.InspectCountTokensRequest(body, &c.mreq); err != nil {
+	if err := meter.InspectCountTokensRequest(body, &c.inspected); err != nil {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, requestErrorMessage(err))
 	}
 	var refused string
@@ -88,16 +90,16 @@ func (g *Gateway) admitCount(ctx *fasthttp.RequestCtx, c *call) refusal {
 	if refused != "" {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "anthropic-beta "+refused+" is not available on this gateway")
 	}
-	m, ok := g.catalogue.Load().Lookup(c.mreq.Model)
+	m, ok := g.catalogue.Load().Lookup(c.inspected.Model)
 	if !ok || !m.Available(c.start) || !keyAllows(c.key, m) {
-		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model)
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.inspected.Model)
 	}
 	c.model = m
-	up, modelID := g.route(m, c.start)
+	up, modelID := upstream.ForCounting(g.upstreams, m, c.start)
 	if up == nil {
-		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model+" has no upstream that counts tokens")
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.inspected.Model+" has no upstream that counts tokens")
 	}
-	c.up, c.routes[0] = up, route{up: up, modelID: modelID}
+	c.up, c.routes[0] = up, upstream.Route{Up: up, ModelID: modelID}
 	return refusal{}
 }
 
@@ -105,22 +107,22 @@ func (g *Gateway) admitCount(ctx *fasthttp.RequestCtx, c *call) refusal {
 // on: the count, or the upstream's error as judged for any call. A full
 // connection share answers 503 and never counts against the upstream.
 func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
-	u, modelID := c.up, c.routes[0].modelID
-	if !u.takeCountSlot() {
+	u, modelID := c.up, c.routes[0].ModelID
+	if !u.TakeCountSlot() {
 		ctx.Response.Header.Set("retry-after", "1")
 		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway's upstream connections are busy; try again shortly")
 		return
 	}
-	defer u.releaseCountSlot()
+	defer u.ReleaseCountSlot()
 	body := c.bufs.request
-	if modelID != c.mreq.Model {
-		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], body, &c.mreq, modelID)
+	if modelID != c.inspected.Model {
+		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], body, &c.inspected, modelID)
 		body = c.bufs.body
 	}
-	c.bufs.uri = u.prepareRequest(&c.ureq, ctx, body, c.bufs.beta, c.bufs.uri)
+	c.bufs.uri = u.PrepareRequest(&c.upstreamRequest, ctx, body, c.bufs.beta, c.bufs.uri)
 	c.tracked = true
 	g.track(c)
-	err := u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, c.start.Add(g.cfg.FirstByteTimeout))
+	err := u.RoundTrip(&c.upstreamRequest, &c.upstreamHeader, &c.upstreamBody, c.start.Add(g.cfg.FirstByteTimeout))
 	g.releaseBodySlot(c)
 	if err != nil && c.cutOff() {
 		ctx.Response.Header.Set("retry-after", "1")
@@ -131,21 +133,21 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 		g.answerNoUpstream(ctx, err)
 		return
 	}
-	c.ubody.setDeadlines(g.cfg.IdleTimeout, c.start.Add(g.cfg.FirstByteTimeout))
-	out, err := readBody(&c.ubody, c.bufs.body[:0], 1<<20)
+	c.upstreamBody.SetDeadlines(g.cfg.IdleTimeout, c.start.Add(g.cfg.FirstByteTimeout))
+	out, err := readBody(&c.upstreamBody, c.bufs.body[:0], 1<<20)
 	c.bufs.body = out
-	c.ubody.close()
+	c.upstreamBody.Close()
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadGateway, views.APIError, "the upstream reply was cut off")
 		return
 	}
 	for _, h := range passedResponseHeaders {
-		if v := c.uhdr.Peek(h); len(v) > 0 {
+		if v := c.upstreamHeader.Peek(h); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(h, v)
 		}
 	}
-	if status := c.uhdr.StatusCode(); status != fasthttp.StatusOK {
-		e := judgeAnthropicError(status, out)
+	if status := c.upstreamHeader.StatusCode(); status != fasthttp.StatusOK {
+		e := upstream.JudgeAnthropic(status, out)
 		writeUpstreamError(ctx, &e)
 		return
 	}
@@ -157,10 +159,10 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 // pool full (503), a timeout (504) or a connection error (502).
 func (g *Gateway) answerNoUpstream(ctx *fasthttp.RequestCtx, err error) {
 	switch {
-	case isPoolFull(err):
+	case errors.Is(err, upstream.ErrPoolFull):
 		ctx.Response.Header.Set("retry-after", strconv.Itoa(1))
 		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway's upstream connections are busy; try again shortly")
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		writeError(ctx, fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream did not answer in time")
 	default:
 		writeError(ctx, fasthttp.StatusBadGateway, views.APIError, "upstream unreachable")

@@ -1,7 +1,6 @@
-// Package proxy is Tollgate's HTTP front: the Anthropic-compatible client API
-// and the admin API on fasthttp, authentication, rate and spend limits, the
-// upstream clients (Anthropic and Bedrock) with routing and failover, and the
-// per-call orchestration that turns a call into money:
+// Package proxy is Tollgate's client API: the Anthropic-compatible front on
+// fasthttp, authentication, rate and spend limits, and the per-call
+// orchestration that turns a call into money:
 //
 //	authenticate → frozen? → read the body (bounded) → inspect (meter) →
 //	model and route → limits → hold (ledger) → forward while the hold syncs →
@@ -23,17 +22,16 @@
 // final usage in a bounded pool (ants) or, when the pool is full or the policy
 // says abort, stops it and estimates the output (capped at max_tokens).
 //
-// # The upstream client
+// # Beside it
 //
-// The upstream connection pool and response-body reader are ours
-// (upstream.go), on fasthttp's protocol code: fasthttp's HostClient sets one
-// read deadline before the headers, which cannot express the first-byte,
-// between-events and whole-call timeouts a stream needs, and its streamed
-// responses cost four allocations per call. Bedrock replies are AWS
-// event-stream frames, decoded as they arrive and re-emitted as the SSE
-// Anthropic's API would send (bedrock_stream.go). Routing (route.go) orders
-// upstreams by priority and weight, fails over only before the first byte
-// reached the client, and takes failing upstreams out for a backoff.
+// proxy/upstream is the client of the providers (connection pool, body
+// reader, routing and health, the Bedrock adapter, error judging);
+// forward.go tries a call's upstreams in order, failing over only before
+// the client has seen a byte. proxy/admin is the operator's API, which
+// needs only the ledger and the catalogue; proxy/views holds the JSON
+// shapes both APIs answer with; proxy/ids makes request IDs and keys.
+// Rejected: one package for all of it (5,300 lines with four jobs, where
+// the admin API's cold-path code sat beside the hot path's).
 //
 // # Limits
 //

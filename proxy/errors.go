@@ -1,16 +1,10 @@
 package proxy
 
 import (
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
-
-// appendErrorEvent appends an SSE error event carrying the contract's error.
-func appendErrorEvent(dst []byte, typ, message, requestID string) []byte {
-	dst = append(dst, "event: error\ndata: "...)
-	dst = views.AppendError(dst, typ, message, requestID)
-	return append(dst, "\n\n"...)
-}
 
 // writeError sends an error response in the contract's shape. The request-id
 // header must already be set.
@@ -23,3 +17,15 @@ func writeError(ctx *fasthttp.RequestCtx, status int, typ, message string) {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// writeUpstreamError answers the client with e, with Tollgate's request ID.
+// The passed retry headers stay; a platform error drops them, since the
+// upstream's advice is about the platform's account.
+func writeUpstreamError(ctx *fasthttp.RequestCtx, e *upstream.Error) {
+	if e.Platform {
+		for _, h := range [...]string{"retry-after", "retry-after-ms", "x-should-retry"} {
+			ctx.Response.Header.Del(h)
+		}
+	}
+	writeError(ctx, e.Status, e.Type, e.Message)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -22,7 +23,7 @@ var passedResponseHeaders = [...]string{"content-type", "cache-control", "retry-
 // upstream error on. The hold is synced in parallel with the upstream's own
 // latency and waited for before the client sees a byte.
 //
-// The call's candidate upstreams (route.go) are tried in order while an
+// The call's candidate upstreams (upstream.Routes) are tried in order while an
 // attempt fails before doing work: a connection error, or an answer of 429,
 // 5xx or 529, or an error about the platform's own account. Everything here
 // happens before the client has seen a byte, so the customer is charged
@@ -34,15 +35,15 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 	answer, err := g.tryUpstreams(ctx, c)
 	g.dropRequestBody(c)
 	u := c.up
-	c.record.Upstream = u.name
+	c.record.Upstream = u.Name()
 	if err == nil {
 		c.bodyOpen = true
-		c.ubody.setDeadlines(g.cfg.IdleTimeout, c.start.Add(g.cfg.TotalTimeout))
+		c.upstreamBody.SetDeadlines(g.cfg.IdleTimeout, c.start.Add(g.cfg.TotalTimeout))
 		idHeader := hdrRequestID
-		if u.bedrock != nil {
+		if u.IsBedrock() {
 			idHeader = "x-amzn-requestid"
 		}
-		if id := c.uhdr.Peek(idHeader); len(id) > 0 {
+		if id := c.upstreamHeader.Peek(idHeader); len(id) > 0 {
 			c.bufs.upReqID = append(c.bufs.upReqID[:0], id...)
 		}
 	}
@@ -58,10 +59,10 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 		g.answerUnreached(ctx, c, err)
 		return false
 	}
-	status := c.uhdr.StatusCode()
+	status := c.upstreamHeader.StatusCode()
 	ctx.SetStatusCode(status)
 	for _, h := range passedResponseHeaders {
-		if v := c.uhdr.Peek(h); len(v) > 0 {
+		if v := c.upstreamHeader.Peek(h); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(h, v)
 		}
 	}
@@ -70,12 +71,12 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 		return false
 	}
 	c.record.Status = status
-	ct := c.uhdr.ContentType()
+	ct := c.upstreamHeader.ContentType()
 	switch {
 	case bytes.HasPrefix(ct, []byte("text/event-stream")):
-	case u.bedrock != nil && bytes.HasPrefix(ct, []byte("application/vnd.amazon.eventstream")):
+	case u.IsBedrock() && bytes.HasPrefix(ct, []byte("application/vnd.amazon.eventstream")):
 		// Bedrock's event stream, turned into the SSE Anthropic's API sends.
-		c.es.reset(&c.ubody, &c.obs)
+		c.bedrock.Reset(&c.upstreamBody, &c.obs)
 		c.bedrockStream = true
 		ctx.Response.Header.SetContentType("text/event-stream; charset=utf-8")
 		ctx.Response.Header.Set("cache-control", "no-cache")
@@ -95,54 +96,54 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 // for 200), or the error of one that got no answer. A pool of our own that
 // is full moves the call on without counting against the upstream; a
 // timeout ends the tries, since the upstream may be working on the call.
-func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (upstreamError, error) {
+func (g *Gateway) tryUpstreams(ctx *fasthttp.RequestCtx, c *call) (upstream.Error, error) {
 	firstByte := g.cfg.FirstByteTimeout
-	if !c.mreq.Stream {
+	if !c.inspected.Stream {
 		firstByte = g.cfg.FirstByteTimeoutNonStreaming
 	}
 	var err error
-	var answer upstreamError
+	var answer upstream.Error
 	for i := range c.routeN {
 		if c.cutOff() {
-			return answer, errAbortedUpstream
+			return answer, upstream.ErrAborted
 		}
 		r := &c.routes[i]
-		u := r.up
+		u := r.Up
 		c.up = u
 		if i > 0 {
-			c.ureq.Reset()
+			c.upstreamRequest.Reset()
 		}
 		start := time.Now()
 		err = g.prepareAttempt(ctx, c, r)
 		if err == nil {
-			err = u.roundTrip(&c.ureq, &c.uhdr, &c.ubody, start.Add(firstByte))
+			err = u.RoundTrip(&c.upstreamRequest, &c.upstreamHeader, &c.upstreamBody, start.Add(firstByte))
 		}
-		attempt := ledger.Attempt{Upstream: u.name}
-		answer = upstreamError{}
+		attempt := ledger.Attempt{Upstream: u.Name()}
+		answer = upstream.Error{}
 		switch {
 		case err != nil:
 			attempt.ErrorType = attemptErrorType(err)
 			g.logAttemptError(c, u, err)
-		case c.uhdr.StatusCode() != fasthttp.StatusOK:
+		case c.upstreamHeader.StatusCode() != fasthttp.StatusOK:
 			answer = g.readUpstreamError(c, u)
-			attempt.Status, attempt.ErrorType = c.uhdr.StatusCode(), answer.upstreamType
+			attempt.Status, attempt.ErrorType = c.upstreamHeader.StatusCode(), answer.UpstreamType
 		default:
 			attempt.Status = fasthttp.StatusOK
 		}
 		attempt.DurationMs = time.Since(start).Milliseconds()
 		c.record.Attempts = append(c.record.Attempts, attempt)
 		switch {
-		case err == nil && !answer.failure():
-			u.succeeded()
+		case err == nil && !answer.Failure():
+			u.Succeeded()
 			return answer, nil
-		case !isPoolFull(err) && !answer.modelAccess:
-			u.failed(time.Now(), g.cfg.UpstreamMaxFailures, g.cfg.UpstreamBackoff)
+		case !errors.Is(err, upstream.ErrPoolFull) && !answer.ModelAccess:
+			u.Failed(time.Now(), g.cfg.UpstreamMaxFailures, g.cfg.UpstreamBackoff)
 		}
-		if i == c.routeN-1 || isTimeout(err) {
+		if i == c.routeN-1 || upstream.IsTimeout(err) {
 			return answer, err
 		}
 		if err == nil {
-			c.ubody.close()
+			c.upstreamBody.Close()
 		}
 		failoversTotal.Inc()
 	}
@@ -159,14 +160,14 @@ func (g *Gateway) answerUnreached(ctx *fasthttp.RequestCtx, c *call, err error) 
 	}
 	status, typ, msg := fasthttp.StatusBadGateway, views.APIError, "upstream unreachable"
 	outcome := ledger.OutcomeUpstreamError
-	var credErr *errBedrockCredentials
+	var credErr *upstream.CredentialsError
 	switch {
-	case isPoolFull(err):
+	case errors.Is(err, upstream.ErrPoolFull):
 		status, typ, msg = fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway's upstream connections are busy; try again shortly"
 		outcome = ledger.OutcomeRejected
 		ctx.Response.Header.Set("retry-after", "1")
 		poolFullRefusals.Inc()
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		status, typ, msg = fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream did not answer in time"
 		outcome = ledger.OutcomeTimeout
 	case errors.As(err, &credErr):
@@ -191,7 +192,7 @@ func (g *Gateway) answerShutdown(ctx *fasthttp.RequestCtx, c *call) {
 // rest of a long stream.
 func (g *Gateway) dropRequestBody(c *call) {
 	g.releaseBodySlot(c)
-	c.ureq.SetBodyRaw(nil)
+	c.upstreamRequest.SetBodyRaw(nil)
 	if cap(c.bufs.request) > maxPooledBuffer {
 		c.bufs.request = nil
 	}
@@ -200,44 +201,41 @@ func (g *Gateway) dropRequestBody(c *call) {
 	}
 }
 
-// prepareAttempt fills c.ureq for sending the call to the upstream of r.
-func (g *Gateway) prepareAttempt(ctx *fasthttp.RequestCtx, c *call, r *route) error {
-	if r.up.bedrock != nil {
-		return r.up.prepareBedrockRequest(c, r.modelID)
+// prepareAttempt fills c.upstreamRequest for sending the call to the upstream of r.
+func (g *Gateway) prepareAttempt(ctx *fasthttp.RequestCtx, c *call, r *upstream.Route) error {
+	if r.Up.IsBedrock() {
+		var err error
+		c.bufs.body, c.bufs.uri, err = r.Up.PrepareBedrockRequest(&c.upstreamRequest, c.bufs.request, c.bufs.beta,
+			c.inspected.Stream, r.ModelID, c.bufs.body, c.bufs.uri)
+		return err
 	}
 	body := c.bufs.request // sent as it is, not copied
-	if r.modelID != c.mreq.Model {
-		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], c.bufs.request, &c.mreq, r.modelID)
+	if r.ModelID != c.inspected.Model {
+		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], c.bufs.request, &c.inspected, r.ModelID)
 		body = c.bufs.body
 	}
-	c.bufs.uri = r.up.prepareRequest(&c.ureq, ctx, body, c.bufs.beta, c.bufs.uri)
+	c.bufs.uri = r.Up.PrepareRequest(&c.upstreamRequest, ctx, body, c.bufs.beta, c.bufs.uri)
 	return nil
-}
-
-// failure reports whether the answer counts against the upstream and moves
-// the call to the next one: 429, 5xx (529 included), the platform's account.
-func (e *upstreamError) failure() bool {
-	return e.platform || e.status == fasthttp.StatusTooManyRequests || e.status >= 500
 }
 
 // readUpstreamError reads an error answer of u (a non-200 status) into
 // c.bufs.body and judges it.
-func (g *Gateway) readUpstreamError(c *call, u *upstream) upstreamError {
-	status := c.uhdr.StatusCode()
-	body, _ := readBody(&c.ubody, c.bufs.body[:0], 64<<10)
+func (g *Gateway) readUpstreamError(c *call, u *upstream.Upstream) upstream.Error {
+	status := c.upstreamHeader.StatusCode()
+	body, _ := readBody(&c.upstreamBody, c.bufs.body[:0], 64<<10)
 	c.bufs.body = body
-	if u.bedrock != nil {
-		return bedrockError(status, c.uhdr.Peek("x-amzn-errortype"), body)
+	if u.IsBedrock() {
+		return upstream.JudgeBedrock(status, c.upstreamHeader.Peek("x-amzn-errortype"), body)
 	}
-	return judgeAnthropicError(status, body)
+	return upstream.JudgeAnthropic(status, body)
 }
 
 // attemptErrorType is the call record's error_type of an attempt that got
 // no answer.
 func attemptErrorType(err error) string {
-	var credErr *errBedrockCredentials
+	var credErr *upstream.CredentialsError
 	switch {
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		return views.TimeoutError
 	case errors.As(err, &credErr):
 		return "credentials"
@@ -247,17 +245,17 @@ func attemptErrorType(err error) string {
 
 // logAttemptError logs what the operator must fix: the platform's upstream
 // credentials. Connection errors and timeouts show in metrics and records.
-func (g *Gateway) logAttemptError(c *call, u *upstream, err error) {
-	var credErr *errBedrockCredentials
+func (g *Gateway) logAttemptError(c *call, u *upstream.Upstream, err error) {
+	var credErr *upstream.CredentialsError
 	if errors.As(err, &credErr) {
-		g.logger.Printf("request %s: upstream %s: %s", c.requestID, u.name, err)
+		g.logger.Printf("request %s: upstream %s: %s", c.requestID, u.Name(), err)
 	}
 }
 
 // replyJSON reads a non-streaming reply, settles it from its usage and sends
 // it; a body that is not a message (an error in a 200) voids the call.
 func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
-	body, err := readBody(&c.ubody, c.bufs.body[:0], g.cfg.MaxResponseBodyBytes)
+	body, err := readBody(&c.upstreamBody, c.bufs.body[:0], g.cfg.MaxResponseBodyBytes)
 	c.bufs.body = body
 	c.record.TTFBMs = max(1, time.Since(c.start).Milliseconds())
 	if err != nil && c.cutOff() {
@@ -273,7 +271,7 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 		// Not a message: an error in a 200, or garbage. Nothing is charged;
 		// the client gets the error with Tollgate's request ID.
 		c.void(ledger.OutcomeUpstreamError, "upstream_error")
-		e := judgeAnthropicError(fasthttp.StatusOK, body)
+		e := upstream.JudgeAnthropic(fasthttp.StatusOK, body)
 		writeUpstreamError(ctx, &e)
 		return
 	}
@@ -294,7 +292,7 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 // away.
 func (g *Gateway) replyCutOff(ctx *fasthttp.RequestCtx, c *call, err error, received int) {
 	outcome, status, typ, msg := ledger.OutcomeStreamError, fasthttp.StatusBadGateway, views.APIError, "the upstream reply was cut off"
-	if isTimeout(err) {
+	if upstream.IsTimeout(err) {
 		outcome, status, typ, msg = ledger.OutcomeTimeout, fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream stopped sending"
 	}
 	c.record.Status = status
@@ -303,16 +301,16 @@ func (g *Gateway) replyCutOff(ctx *fasthttp.RequestCtx, c *call, err error, rece
 		c.void(outcome, "upstream_error")
 		return
 	}
-	u := meter.Usage{Counts: tokens.Counts{InputTokens: c.inputBound(), OutputTokens: min(int64(received+2)/3, c.mreq.MaxTokens)}}
+	u := meter.Usage{Counts: tokens.Counts{InputTokens: c.inputBound(), OutputTokens: min(int64(received+2)/3, c.inspected.MaxTokens)}}
 	c.settle(outcome, &meter.StreamResult{}, u, true)
 }
 
 // passError answers an upstream error status: voids the hold and passes the
 // error on as judged (upstreamerror.go).
-func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, e *upstreamError) {
-	c.record.Status = e.status
+func (g *Gateway) passError(ctx *fasthttp.RequestCtx, c *call, e *upstream.Error) {
+	c.record.Status = e.Status
 	writeUpstreamError(ctx, e)
-	c.record.Attempts[len(c.record.Attempts)-1].ErrorType = e.upstreamType
+	c.record.Attempts[len(c.record.Attempts)-1].ErrorType = e.UpstreamType
 	c.void(ledger.OutcomeUpstreamError, "upstream_error")
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/simulator"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/wal"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
@@ -74,7 +75,7 @@ func newFrontFixture(tb testing.TB) *frontFixture {
 	}
 	logger := log.New(&f.logs, "tollgate: ", log.Lmicroseconds)
 	f.g, err = proxy.New(proxy.Config{
-		Upstreams:                    []proxy.UpstreamConfig{{Name: "anthropic", BaseURL: "http://" + simLn.Addr().String(), APIKey: testUpstreamKey}},
+		Upstreams:                    []upstream.Config{{Name: "anthropic", BaseURL: "http://" + simLn.Addr().String(), APIKey: testUpstreamKey}},
 		IPDigestKey:                  testIPDigestKey,
 		UpstreamMaxFailures:          1 << 20, // inputs may ask the simulator for errors: keep it in service
 		FirstByteTimeout:             time.Second,

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -30,7 +31,7 @@ type Gateway struct {
 	cfg       Config
 	ledger    *ledger.Ledger
 	catalogue atomic.Pointer[meter.Catalogue]
-	upstreams []*upstream
+	upstreams []*upstream.Upstream
 	drains    *ants.Pool
 	logger    *log.Logger
 
@@ -70,7 +71,7 @@ func New(cfg Config, l *ledger.Ledger, cat *meter.Catalogue, logger *log.Logger)
 	g := &Gateway{cfg: cfg, ledger: l, logger: logger, stopping: make(chan struct{})}
 	g.catalogue.Store(cat)
 	for _, uc := range cfg.Upstreams {
-		u, err := newUpstream(uc, &g.cfg, g.stopping)
+		u, err := upstream.New(uc, g.cfg.ConnectTimeout, g.stopping)
 		if err != nil {
 			return nil, err
 		}
@@ -198,17 +199,12 @@ func (g *Gateway) serveClientError(ctx *fasthttp.RequestCtx, err error) {
 	case tooLarge:
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, views.RequestTooLarge,
 			fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.MaxRequestBodyBytes))
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		writeError(ctx, fasthttp.StatusRequestTimeout, views.InvalidRequestError, "request not received in time")
 	default:
 		writeError(ctx, fasthttp.StatusBadRequest, views.InvalidRequestError, "malformed HTTP request")
 	}
 	ctx.SetConnectionClose()
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // ipDigest appends the hex HMAC-SHA-256 of the client's address, taken from

@@ -28,6 +28,7 @@ import (
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/simulator"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/wal"
 )
 
@@ -159,7 +160,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 
 	// The gateway.
 	h.cfg = proxy.Config{
-		Upstreams:   []proxy.UpstreamConfig{{Name: "anthropic", BaseURL: h.simURL, APIKey: testUpstreamKey}},
+		Upstreams:   []upstream.Config{{Name: "anthropic", BaseURL: h.simURL, APIKey: testUpstreamKey}},
 		IPDigestKey: testIPDigestKey,
 	}
 	for _, o := range opts {

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -161,7 +162,7 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return r
 	}
 	testHook(stageAdmit)
-	if r := c.limits.admitTokens(c.inputBound()+c.mreq.MaxTokens, now); r != nil {
+	if r := c.limits.admitTokens(c.inputBound()+c.inspected.MaxTokens, now); r != nil {
 		c.limits.refundRequest() // the limits refuse a call all or nothing
 		return g.limitRefusal(ctx, c, r, now)
 	}
@@ -181,8 +182,8 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	if !utf8.Valid(body) {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request body is not valid UTF-8")
 	}
-	err = meter.InspectRequest(body, &c.mreq)
-	c.record.Model, c.record.ModelTruncated = c.mreq.Model, c.mreq.ModelTruncated
+	err = meter.InspectRequest(body, &c.inspected)
+	c.record.Model, c.record.ModelTruncated = c.inspected.Model, c.inspected.ModelTruncated
 	if err != nil {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, requestErrorMessage(err))
 	}
@@ -192,15 +193,15 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "anthropic-beta "+refused+" is not available on this gateway")
 	}
 	c.cat = g.catalogue.Load()
-	m, ok := c.cat.Lookup(c.mreq.Model)
+	m, ok := c.cat.Lookup(c.inspected.Model)
 	if !ok || !m.Available(c.start) {
-		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model)
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.inspected.Model)
 	}
-	if err := m.Supports(&c.mreq, c.start); err != nil {
+	if err := m.Supports(&c.inspected, c.start); err != nil {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, requestErrorMessage(err))
 	}
 	if !keyAllows(c.key, m) {
-		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model)
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.inspected.Model)
 	}
 	c.model = m
 	routeKey := c.requestID
@@ -208,14 +209,14 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 		routeKey = c.key.AccountID
 	}
 	var withoutModifiers int
-	c.routeN, withoutModifiers = g.routes(m, c.start, routeKey, c.mreq.Modifiers, &c.routes)
+	c.routeN, withoutModifiers = upstream.Routes(g.upstreams, m, c.start, routeKey, c.inspected.Modifiers, &c.routes)
 	switch {
 	case c.routeN == 0 && withoutModifiers > 0:
-		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, modifierRefusal(&c.mreq, m))
+		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, modifierRefusal(&c.inspected, m))
 	case c.routeN == 0:
-		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.mreq.Model+" has no upstream")
+		return refuse(fasthttp.StatusNotFound, views.NotFoundError, "model: "+c.inspected.Model+" has no upstream")
 	}
-	c.up = c.routes[0].up
+	c.up = c.routes[0].Up
 	return refusal{}
 }
 
@@ -223,7 +224,7 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 // does not fit or the key's spend limit is reached.
 func (g *Gateway) hold(c *call) refusal {
 	m, st := c.model, &c.settings
-	hold, err := m.Hold(&c.mreq, c.start, meter.Multiplier(st.Multiplier), g.cfg.HoldMaxOutputTokens, g.cfg.DefaultWebSearchUses)
+	hold, err := m.Hold(&c.inspected, c.start, meter.Multiplier(st.Multiplier), g.cfg.HoldMaxOutputTokens, g.cfg.DefaultWebSearchUses)
 	if err != nil {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request's upper-bound price overflows")
 	}
@@ -290,9 +291,9 @@ func modifierRefusal(r *meter.Request, m *meter.Model) string {
 // window (a document the gateway cannot see is estimated beyond any).
 func (c *call) inputBound() int64 {
 	if c.model != nil && c.model.MaxInputTokens > 0 {
-		return min(c.mreq.EstimatedInputTokens, c.model.MaxInputTokens)
+		return min(c.inspected.EstimatedInputTokens, c.model.MaxInputTokens)
 	}
-	return c.mreq.EstimatedInputTokens
+	return c.inspected.EstimatedInputTokens
 }
 
 func requestErrorMessage(err error) string {
@@ -368,7 +369,7 @@ func (g *Gateway) bodyError(ctx *fasthttp.RequestCtx, err error) refusal {
 		return g.tooLarge()
 	case errors.Is(err, errBodyBytesInFlight):
 		return g.bodyBytesRefusal(ctx)
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		return refuse(fasthttp.StatusRequestTimeout, views.InvalidRequestError, "request body not received in time")
 	}
 	return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "cannot read the request body")

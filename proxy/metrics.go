@@ -144,3 +144,12 @@ func observeCall(model string, outcome ledger.Outcome, status int, held, charged
 		}
 	}
 }
+
+var (
+	// failoversTotal counts calls moved to another upstream after a failed
+	// attempt.
+	failoversTotal = metrics.NewCounter(`tollgate_upstream_failovers_total`)
+	// poolFullRefusals counts calls refused because the gateway's own
+	// upstream connections were all busy.
+	poolFullRefusals = metrics.NewCounter(`tollgate_upstream_pool_full_total`)
+)

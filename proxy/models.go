@@ -62,7 +62,7 @@ func (g *Gateway) serves(m *meter.Model, now time.Time) bool {
 		return false
 	}
 	for _, u := range g.upstreams {
-		if _, ok := m.Upstream(u.kind, now); ok {
+		if _, ok := m.Upstream(u.Kind(), now); ok {
 			return true
 		}
 	}

@@ -79,9 +79,9 @@ func (c *call) streamPanicked(p any) {
 	c.g.logPanic("the stream reader", c.requestID, p)
 	c.poisoned = true
 	c.resolveAfterPanic(true)
-	c.pending = appendErrorEvent(c.bufs.pending[:0], views.APIError, "internal error", c.requestID)
+	c.pending = views.AppendErrorEvent(c.bufs.pending[:0], views.APIError, "internal error", c.requestID)
 	c.bufs.pending = c.pending
-	c.ubody.close()
+	c.upstreamBody.Close()
 	c.bodyOpen = false
 	c.phase = phaseSettled
 }

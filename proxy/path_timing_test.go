@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/admin"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/wal"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -75,14 +76,14 @@ func newPathFixture(tb testing.TB, durable bool) *pathFixture {
 		tb.Fatal(err)
 	}
 	g, err := New(Config{
-		Upstreams:   []UpstreamConfig{{Name: "anthropic", BaseURL: "http://upstream.invalid", APIKey: "sk-test"}},
+		// The upstream connections go to the in-memory upstream.
+		Upstreams: []upstream.Config{{Name: "anthropic", BaseURL: "http://upstream.invalid", APIKey: "sk-test",
+			Dial: func(string) (net.Conn, error) { return f.upLn.Dial() }}},
 		IPDigestKey: []byte("0123456789abcdef0123456789abcdef"),
 	}, l, cat, log.New(io.Discard, "", 0))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// Route the upstream connections to the in-memory upstream.
-	g.upstreams[0].dial = func(string) (net.Conn, error) { return f.upLn.Dial() }
 	f.g = g
 	go g.ServeClient(f.gwLn)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/simulator"
+	"github.com/tollgate/tollgate/proxy/upstream"
 )
 
 // failingUpstream is an upstream that answers every request with status and
@@ -59,10 +60,10 @@ func closedURL(t *testing.T) string {
 
 // withFirstUpstream puts up in front of the harness's simulator, which
 // becomes the fallback (priority 1).
-func withFirstUpstream(up proxy.UpstreamConfig) harnessOption {
+func withFirstUpstream(up upstream.Config) harnessOption {
 	return func(c *proxy.Config) {
 		c.Upstreams[0].Priority = 1
-		c.Upstreams = append([]proxy.UpstreamConfig{up}, c.Upstreams...)
+		c.Upstreams = append([]upstream.Config{up}, c.Upstreams...)
 	}
 }
 
@@ -75,27 +76,27 @@ func TestFailover(t *testing.T) {
 	wrongCreds.BearerToken = "not-a-key"
 	cases := []struct {
 		name       string
-		first      func(t *testing.T) proxy.UpstreamConfig
+		first      func(t *testing.T) upstream.Config
 		status     int
 		errorType  string
 		bedrockHit bool
 	}{
-		{"connection refused", func(t *testing.T) proxy.UpstreamConfig {
-			return proxy.UpstreamConfig{Name: "first", BaseURL: closedURL(t), APIKey: "k"}
+		{"connection refused", func(t *testing.T) upstream.Config {
+			return upstream.Config{Name: "first", BaseURL: closedURL(t), APIKey: "k"}
 		}, 0, "api_error", false},
-		{"429", func(t *testing.T) proxy.UpstreamConfig {
-			return proxy.UpstreamConfig{Name: "first", BaseURL: startFailingUpstream(t, 429, "rate_limit_error").url, APIKey: "k"}
+		{"429", func(t *testing.T) upstream.Config {
+			return upstream.Config{Name: "first", BaseURL: startFailingUpstream(t, 429, "rate_limit_error").url, APIKey: "k"}
 		}, 429, "rate_limit_error", false},
-		{"500", func(t *testing.T) proxy.UpstreamConfig {
-			return proxy.UpstreamConfig{Name: "first", BaseURL: startFailingUpstream(t, 500, "api_error").url, APIKey: "k"}
+		{"500", func(t *testing.T) upstream.Config {
+			return upstream.Config{Name: "first", BaseURL: startFailingUpstream(t, 500, "api_error").url, APIKey: "k"}
 		}, 500, "api_error", false},
-		{"529", func(t *testing.T) proxy.UpstreamConfig {
-			return proxy.UpstreamConfig{Name: "first", BaseURL: startFailingUpstream(t, 529, "overloaded_error").url, APIKey: "k"}
+		{"529", func(t *testing.T) upstream.Config {
+			return upstream.Config{Name: "first", BaseURL: startFailingUpstream(t, 529, "overloaded_error").url, APIKey: "k"}
 		}, 529, "overloaded_error", false},
-		{"platform account", func(t *testing.T) proxy.UpstreamConfig {
-			return proxy.UpstreamConfig{Name: "first", BaseURL: startFailingUpstream(t, 401, "authentication_error").url, APIKey: "k"}
+		{"platform account", func(t *testing.T) upstream.Config {
+			return upstream.Config{Name: "first", BaseURL: startFailingUpstream(t, 401, "authentication_error").url, APIKey: "k"}
 		}, 401, "authentication_error", false},
-		{"bedrock credentials", func(t *testing.T) proxy.UpstreamConfig { return wrongCreds }, 403, "UnrecognizedClientException", true},
+		{"bedrock credentials", func(t *testing.T) upstream.Config { return wrongCreds }, 403, "UnrecognizedClientException", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,7 +135,7 @@ func TestFailover(t *testing.T) {
 // are answered by the upstream that gave them: the next one is not tried.
 func TestFailoverOnlyForUpstreamFailures(t *testing.T) {
 	first := startFailingUpstream(t, 400, "invalid_request_error")
-	h := newHarness(t, withFirstUpstream(proxy.UpstreamConfig{Name: "first", BaseURL: first.url, APIKey: "k"}))
+	h := newHarness(t, withFirstUpstream(upstream.Config{Name: "first", BaseURL: first.url, APIKey: "k"}))
 	a := h.newAccount("10")
 	resp, body := h.post("/v1/messages", a.Key, messagesBody("hello", 100, true), nil)
 	checkError(t, resp, body, http.StatusBadRequest, "invalid_request_error")
@@ -147,8 +148,8 @@ func TestFailoverOnlyForUpstreamFailures(t *testing.T) {
 	// A first byte that does not come in time: the upstream may be working.
 	b2 := startBedrockSim(t, "")
 	hang2 := newHarness(t, withShortTimeouts(), withUpstreams(
-		proxy.UpstreamConfig{Name: "slow", BaseURL: h.simURL, APIKey: testUpstreamKey},
-		func() proxy.UpstreamConfig { u := bedrockUpstream("bedrock", b2.url); u.Priority = 1; return u }(),
+		upstream.Config{Name: "slow", BaseURL: h.simURL, APIKey: testUpstreamKey},
+		func() upstream.Config { u := bedrockUpstream("bedrock", b2.url); u.Priority = 1; return u }(),
 	))
 	a2 := hang2.newAccount("10")
 	resp, body = hang2.post("/v1/messages", a2.Key, messagesBody("hello [[sim:hang=headers]]", 100, true), nil)
@@ -163,7 +164,7 @@ func TestFailoverOnlyForUpstreamFailures(t *testing.T) {
 // one's error and nothing is charged.
 func TestFailoverAllFail(t *testing.T) {
 	first := startFailingUpstream(t, 529, "overloaded_error")
-	h := newHarness(t, withFirstUpstream(proxy.UpstreamConfig{Name: "first", BaseURL: first.url, APIKey: "k"}))
+	h := newHarness(t, withFirstUpstream(upstream.Config{Name: "first", BaseURL: first.url, APIKey: "k"}))
 	a := h.newAccount("10")
 	resp, body := h.post("/v1/messages", a.Key, messagesBody("hello [[sim:status=429,retry_after=7]]", 100, true), nil)
 	checkError(t, resp, body, http.StatusTooManyRequests, "rate_limit_error")
@@ -182,7 +183,7 @@ func TestFailoverAllFail(t *testing.T) {
 // then it is tried again.
 func TestFailoverHealth(t *testing.T) {
 	first := startFailingUpstream(t, 500, "api_error")
-	h := newHarness(t, withFirstUpstream(proxy.UpstreamConfig{Name: "flaky", BaseURL: first.url, APIKey: "k"}),
+	h := newHarness(t, withFirstUpstream(upstream.Config{Name: "flaky", BaseURL: first.url, APIKey: "k"}),
 		withConfig(func(c *proxy.Config) { c.UpstreamMaxFailures, c.UpstreamBackoff = 2, 500*time.Millisecond }))
 	a := h.newAccount("10")
 	attempts := func() int {
@@ -233,7 +234,7 @@ func TestFailoverSDK(t *testing.T) {
 	b := startBedrockSim(t, "")
 	second := bedrockUpstream("bedrock", b.url)
 	second.Priority = 1
-	h := newHarness(t, withUpstreams(proxy.UpstreamConfig{Name: "anthropic", BaseURL: first.url, APIKey: "k"}, second))
+	h := newHarness(t, withUpstreams(upstream.Config{Name: "anthropic", BaseURL: first.url, APIKey: "k"}, second))
 	a := h.newAccount("10")
 	params := anthropic.MessageNewParams{Model: testModel, MaxTokens: 100,
 		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Hello from the other side [[sim:chunk=2]]"))}}
@@ -275,7 +276,7 @@ func simulatorUsage(u anthropic.Usage) simulator.Usage {
 // out for every model after three such calls.
 func TestModelAccessRefusalKeepsUpstreamInService(t *testing.T) {
 	first := startFailingUpstream(t, 403, "permission_error")
-	h := newHarness(t, withFirstUpstream(proxy.UpstreamConfig{Name: "noaccess", BaseURL: first.url, APIKey: "k"}),
+	h := newHarness(t, withFirstUpstream(upstream.Config{Name: "noaccess", BaseURL: first.url, APIKey: "k"}),
 		withConfig(func(c *proxy.Config) { c.UpstreamMaxFailures, c.UpstreamBackoff = 2, time.Hour }))
 	a := h.newAccount("10")
 	for i := range 5 {

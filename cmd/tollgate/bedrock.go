@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
-
-	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/upstream"
 )
 
 // bedrockCredentialTimeout bounds finding AWS credentials at start (the
@@ -29,7 +28,7 @@ const bedrockCredentialTimeout = 15 * time.Second
 // run a gateway get their credentials from roles and profiles far more often
 // than from plain environment variables, and it is already in the module
 // graph through the Anthropic SDK.
-func bedrockAuth(uc *proxy.UpstreamConfig, u upstreamConfig) error {
+func bedrockAuth(uc *upstream.Config, u upstreamConfig) error {
 	token := os.Getenv("AWS_BEARER_TOKEN_BEDROCK")
 	if u.Auth == "bearer" || (u.Auth == "" && token != "") {
 		if token == "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/simulator"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/wal"
 )
 
@@ -193,7 +194,7 @@ func (p *process) openLedger() error {
 }
 
 // clientAPIConfig is the client API's configuration from the file's.
-func clientAPIConfig(fc *fileConfig, upstreams []proxy.UpstreamConfig, clientCert *certificate, ipKey []byte) proxy.Config {
+func clientAPIConfig(fc *fileConfig, upstreams []upstream.Config, clientCert *certificate, ipKey []byte) proxy.Config {
 	return proxy.Config{
 		Upstreams:                    upstreams,
 		StickyRouting:                fc.Routing.Sticky,
@@ -381,7 +382,7 @@ func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
 // client API listens on loopback or --simulator asks for it, so that real
 // customers are never answered by it; bedrock upstreams take their
 // credentials from the standard AWS sources (bedrock.go).
-func chooseUpstreams(fc *fileConfig, flags serveFlags, logger *log.Logger) ([]proxy.UpstreamConfig, *simulator.Simulator, error) {
+func chooseUpstreams(fc *fileConfig, flags serveFlags, logger *log.Logger) ([]upstream.Config, *simulator.Simulator, error) {
 	upstreamURL, bedrockEndpoint := flags.upstreamURL, flags.bedrockEndpoint
 	apiKey := os.Getenv("ANTHROPIC_API_KEY")
 	var sim *simulator.Simulator
@@ -403,9 +404,9 @@ func chooseUpstreams(fc *fileConfig, flags serveFlags, logger *log.Logger) ([]pr
 		upstreamURL = "http://" + ln.Addr().String()
 		logger.Printf("NO ANTHROPIC_API_KEY: SERVING FROM THE BUILT-IN UPSTREAM SIMULATOR at %s (set ANTHROPIC_API_KEY to use the real Anthropic API)", upstreamURL)
 	}
-	var out []proxy.UpstreamConfig
+	var out []upstream.Config
 	for _, u := range fc.Upstreams {
-		uc := proxy.UpstreamConfig{Name: u.Name, Kind: u.Kind, BaseURL: u.BaseURL, MaxConns: u.MaxConns,
+		uc := upstream.Config{Name: u.Name, Kind: u.Kind, BaseURL: u.BaseURL, MaxConns: u.MaxConns,
 			Priority: u.Priority, Weight: u.Weight, Region: u.Region}
 		if uc.Kind == "" || uc.Kind == "anthropic" {
 			uc.APIKey = apiKey

@@ -16,8 +16,9 @@ const module = "github.com/tollgate/tollgate"
 
 // importRules says which of Tollgate's packages each package may import, by
 // package path prefix (the longest matching prefix applies). Data flows one
-// way: proxy over meter and ledger (proxy/admin beside it, never importing
-// it; both share proxy/views and proxy/ids), ledger over wal; meter and wal import
+// way: proxy over meter, ledger and its upstream clients (proxy/upstream,
+// which knows nothing of calls or money); proxy/admin beside proxy, never
+// importing it, both sharing proxy/views and proxy/ids; ledger over wal; meter and wal import
 // nothing of ours but the internal leaves, which import nothing of ours;
 // product code never imports bench; only cmd wires everything. A package to
 // come (consoles, notifications, cluster) adds one line here.
@@ -29,6 +30,7 @@ var importRules = map[string][]string{
 	"proxy":           {"proxy/", "meter", "ledger", "internal/"},
 	"proxy/admin":     {"proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
 	"proxy/views":     {"meter", "ledger", "internal/"},
+	"proxy/upstream":  {"proxy/views", "meter", "internal/"},
 	"proxy/ids":       {},
 	"proxy/simulator": {"meter", "internal/"},
 	"bench":           {"proxy", "meter", "internal/"},

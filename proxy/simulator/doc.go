@@ -34,8 +34,8 @@
 // with a ping ({"type": "ping"}, spaced like the API's) after the first
 // content_block_start; then message_delta with the stop_reason and the
 // cumulative usage (input, cache and output counts, and server_tool_use
-// when searches ran); then message_stop. This is WIRE.md §1.3/§1.5 byte for
-// byte in layout: "event: NAME\ndata: JSON\n\n", compact JSON, LF only.
+// when searches ran); then message_stop. This is Anthropic's stream byte
+// for byte in layout: "event: NAME\ndata: JSON\n\n", compact JSON, LF only.
 //
 // Blocks, in this order, each only when asked for: a thinking block
 // (thinking_delta pieces, then one signature_delta) or a redacted_thinking
@@ -176,7 +176,7 @@
 // # Bedrock mode
 //
 // With Config.Mode ModeBedrock the simulator is AWS Bedrock's runtime API
-// for Claude (WIRE.md §6) instead: POST /model/{modelId}/invoke and
+// for Claude instead: POST /model/{modelId}/invoke and
 // /model/{modelId}/invoke-with-response-stream, the model ID path-escaped
 // (an inference profile such as global.anthropic.claude-haiku-4-5-20251001-v1:0,
 // or an ARN); anything else is 404 UnknownOperationException. Requests must

@@ -200,7 +200,7 @@ func checkSequence(t *testing.T, events []sseEvent) {
 	}
 }
 
-// foldUsage folds the usage of a stream the way WIRE.md §1.4 recommends:
+// foldUsage folds the usage of a stream the way the official SDKs do:
 // message_start's full usage, then every field present in a message_delta
 // overwrites.
 func foldUsage(t *testing.T, events []sseEvent) Usage {

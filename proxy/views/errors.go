@@ -37,6 +37,14 @@ func AppendError(dst []byte, typ, message, requestID string) []byte {
 	return append(dst, '}')
 }
 
+// AppendErrorEvent appends a server-sent event carrying the error body,
+// as a stream that fails after its start ends.
+func AppendErrorEvent(dst []byte, typ, message, requestID string) []byte {
+	dst = append(dst, "event: error\ndata: "...)
+	dst = AppendError(dst, typ, message, requestID)
+	return append(dst, "\n\n"...)
+}
+
 // LedgerError is the status and error type that answer err from the
 // ledger: unknown accounts and keys are 404, writes contradicting earlier
 // ones 409, invalid values 400, anything else a 500 whose message says

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// upstream is one provider account calls are forwarded to, with its pool of
+// Upstream is one provider account calls are forwarded to, with its pool of
 // connections.
 //
 // The HTTP/1.1 protocol work is fasthttp's (Request.Write, ResponseHeader.Read);
@@ -30,7 +30,7 @@ import (
 // gateway's whole budget. The pool here is small: a bounded stack of idle
 // connections, a semaphore of MaxConns, dials through fasthttp's caching
 // TCPDialer.
-type upstream struct {
+type Upstream struct {
 	name   string
 	kind   string
 	scheme string
@@ -85,7 +85,10 @@ const (
 	upWriteBufferBytes = 16 << 10
 )
 
-func newUpstream(uc UpstreamConfig, cfg *Config, stopping <-chan struct{}) (*upstream, error) {
+// New returns the upstream of uc (its defaults set): connections are
+// dialled within connectTimeout, and a call waiting for one stops waiting
+// when stopping is closed.
+func New(uc Config, connectTimeout time.Duration, stopping <-chan struct{}) (*Upstream, error) {
 	u, err := url.Parse(uc.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("upstream %q: base URL %q must be http(s)://host[:port][/path]", uc.Name, uc.BaseURL)
@@ -98,7 +101,7 @@ func newUpstream(uc UpstreamConfig, cfg *Config, stopping <-chan struct{}) (*ups
 			addr += ":80"
 		}
 	}
-	up := &upstream{
+	up := &Upstream{
 		name:           uc.Name,
 		kind:           uc.Kind,
 		scheme:         u.Scheme,
@@ -106,7 +109,7 @@ func newUpstream(uc UpstreamConfig, cfg *Config, stopping <-chan struct{}) (*ups
 		addr:           addr,
 		pathPrefix:     strings.TrimSuffix(u.Path, "/"),
 		apiKey:         uc.APIKey,
-		connectTimeout: cfg.ConnectTimeout,
+		connectTimeout: connectTimeout,
 		stopping:       stopping,
 		maxIdle:        30 * time.Second,
 		slots:          make(chan struct{}, uc.MaxConns),
@@ -118,28 +121,29 @@ func newUpstream(uc UpstreamConfig, cfg *Config, stopping <-chan struct{}) (*ups
 		metrics:        newUpstreamMetrics(uc.Name),
 	}
 	if uc.Kind == KindBedrock {
-		up.bedrock = newBedrockAuth(uc, cfg.ConnectTimeout)
+		up.bedrock = newBedrockAuth(uc, connectTimeout)
 	}
 	if u.Scheme == "https" {
 		up.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 	}
-	up.dial = func(addr string) (net.Conn, error) { return up.dialer.DialTimeout(addr, up.connectTimeout) }
+	up.dial = uc.Dial
+	if up.dial == nil {
+		up.dial = func(addr string) (net.Conn, error) { return up.dialer.DialTimeout(addr, up.connectTimeout) }
+	}
 	return up, nil
 }
 
-// errNoConn is a connection that could not be had within the connect
+// ErrPoolFull is a connection that could not be had within the connect
 // timeout: the gateway's own pool is full, which says nothing of the
 // upstream's health.
-var errNoConn = errors.New("proxy: no upstream connection available")
-
-func isPoolFull(err error) bool { return errors.Is(err, errNoConn) }
+var ErrPoolFull = errors.New("upstream: no connection available")
 
 // countTokensShare: count_tokens may use one connection in this many.
 const countTokensShare = 16
 
-// takeCountSlot takes one of the connections count_tokens may use, without
-// waiting; releaseCountSlot gives it back.
-func (u *upstream) takeCountSlot() bool {
+// TakeCountSlot takes one of the connections count_tokens may use, without
+// waiting; ReleaseCountSlot gives it back.
+func (u *Upstream) TakeCountSlot() bool {
 	select {
 	case u.countSlots <- struct{}{}:
 		return true
@@ -148,11 +152,11 @@ func (u *upstream) takeCountSlot() bool {
 	}
 }
 
-func (u *upstream) releaseCountSlot() { <-u.countSlots }
+func (u *Upstream) ReleaseCountSlot() { <-u.countSlots }
 
 // acquire returns an idle connection or a new one, within the connect
 // timeout.
-func (u *upstream) acquire() (*upConn, error) {
+func (u *Upstream) acquire() (*upConn, error) {
 	select {
 	case u.slots <- struct{}{}:
 	default:
@@ -161,10 +165,10 @@ func (u *upstream) acquire() (*upConn, error) {
 		case u.slots <- struct{}{}:
 			t.Stop()
 		case <-t.C:
-			return nil, errNoConn
+			return nil, ErrPoolFull
 		case <-u.stopping:
 			t.Stop()
-			return nil, errAbortedUpstream
+			return nil, ErrAborted
 		}
 	}
 	now := time.Now()
@@ -189,7 +193,7 @@ func (u *upstream) acquire() (*upConn, error) {
 	return c, nil
 }
 
-func (u *upstream) connect() (*upConn, error) {
+func (u *Upstream) connect() (*upConn, error) {
 	conn, err := u.dial(u.addr)
 	if err != nil {
 		return nil, err
@@ -209,7 +213,7 @@ func (u *upstream) connect() (*upConn, error) {
 }
 
 // release returns c to the pool when reusable, and closes it otherwise.
-func (u *upstream) release(c *upConn, reusable bool) {
+func (u *Upstream) release(c *upConn, reusable bool) {
 	if reusable {
 		c.lastUse = time.Now()
 		u.mu.Lock()
@@ -225,12 +229,12 @@ func (u *upstream) release(c *upConn, reusable bool) {
 	<-u.slots
 }
 
-// roundTrip sends req and reads the response header into resp, all before
+// RoundTrip sends req and reads the response header into resp, all before
 // firstByte; body then reads the response body. A connection that the
 // server closed while it was idle is detected by nothing coming back, and
 // the request is sent once more on a new connection: the server did not read
 // it, so it did no work.
-func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.ResponseHeader, body *upstreamBody, firstByte time.Time) error {
+func (u *Upstream) RoundTrip(req *fasthttp.Request, resp *fasthttp.ResponseHeader, body *Body, firstByte time.Time) error {
 	for attempt := 0; ; attempt++ {
 		c, err := u.acquire()
 		if err != nil {
@@ -254,9 +258,9 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.ResponseHeade
 }
 
 // errIdleClosed is a reused connection that returned nothing at all.
-var errIdleClosed = errors.New("proxy: the upstream closed an idle connection")
+var errIdleClosed = errors.New("upstream: the upstream closed an idle connection")
 
-func (u *upstream) exchange(c *upConn, req *fasthttp.Request, resp *fasthttp.ResponseHeader, firstByte time.Time) error {
+func (u *Upstream) exchange(c *upConn, req *fasthttp.Request, resp *fasthttp.ResponseHeader, firstByte time.Time) error {
 	if err := c.SetDeadline(firstByte); err != nil {
 		return err
 	}
@@ -284,6 +288,22 @@ func (u *upstream) exchange(c *upConn, req *fasthttp.Request, resp *fasthttp.Res
 	}
 }
 
+// Name is the upstream's configured name (call records, metrics, logs).
+func (u *Upstream) Name() string { return u.name }
+
+// Kind is the upstream's kind: meter.UpstreamAnthropic or meter.UpstreamBedrock.
+func (u *Upstream) Kind() string { return u.kind }
+
+// IsBedrock reports whether the upstream is Claude on AWS Bedrock, whose
+// requests, replies and errors have Bedrock's shapes.
+func (u *Upstream) IsBedrock() bool { return u.bedrock != nil }
+
+// IsTimeout reports whether err is a timeout (of a deadline or of ours).
+func IsTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
 // errFirstByteTimeout is an upstream that sent no response header in time.
 var errFirstByteTimeout = &timeoutError{"the upstream did not answer in time"}
 
@@ -297,59 +317,33 @@ func (e *timeoutError) Timeout() bool { return true }
 // client's credentials and hop-by-hop headers included, stays behind.
 var forwardedRequestHeaders = [...]string{"anthropic-version", "content-type", "accept", "user-agent"}
 
-// prepareRequest fills ureq for forwarding the client's request in ctx with
-// body to u. uri is a buffer for the request URI; the extended one is
+// PrepareRequest fills req for forwarding the client's request in ctx with
+// body (and its anthropic-beta values betas) to an anthropic upstream u. uri is a buffer for the request URI; the extended one is
 // returned.
-func (u *upstream) prepareRequest(ureq *fasthttp.Request, ctx *fasthttp.RequestCtx, body, betas, uri []byte) []byte {
-	ureq.Header.SetMethod(fasthttp.MethodPost)
+func (u *Upstream) PrepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, body, betas, uri []byte) []byte {
+	req.Header.SetMethod(fasthttp.MethodPost)
 	uri = append(uri[:0], u.pathPrefix...)
 	uri = append(uri, ctx.Path()...)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		uri = append(uri, '?')
 		uri = append(uri, q...)
 	}
-	ureq.Header.SetRequestURIBytes(uri)
-	ureq.Header.SetHost(u.host)
+	req.Header.SetRequestURIBytes(uri)
+	req.Header.SetHost(u.host)
 	for _, h := range forwardedRequestHeaders {
 		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
-			ureq.Header.SetBytesV(h, v)
+			req.Header.SetBytesV(h, v)
 		}
 	}
 	if len(betas) > 0 {
-		ureq.Header.SetBytesV("anthropic-beta", betas)
+		req.Header.SetBytesV("anthropic-beta", betas)
 	}
 	for k, v := range ctx.Request.Header.All() {
 		if len(k) > len("x-stainless-") && bytes.EqualFold(k[:len("x-stainless-")], []byte("x-stainless-")) {
-			ureq.Header.SetBytesKV(k, v)
+			req.Header.SetBytesKV(k, v)
 		}
 	}
-	ureq.Header.Set("x-api-key", u.apiKey)
-	ureq.SetBodyRaw(body)
+	req.Header.Set("x-api-key", u.apiKey)
+	req.SetBodyRaw(body)
 	return uri
-}
-
-// appendBetas appends every anthropic-beta line of the request joined with
-// ", " and returns the first value that is in denied, if any.
-func appendBetas(dst []byte, h *fasthttp.RequestHeader, denied []string) ([]byte, string) {
-	var refused string
-	for k, v := range h.All() {
-		if !bytes.EqualFold(k, []byte("anthropic-beta")) {
-			continue
-		}
-		if len(dst) > 0 {
-			dst = append(dst, ", "...)
-		}
-		dst = append(dst, v...)
-		if refused == "" && len(denied) > 0 {
-			for part := range bytes.SplitSeq(v, []byte(",")) {
-				part = bytes.TrimSpace(part)
-				for _, d := range denied {
-					if string(part) == d {
-						refused = d
-					}
-				}
-			}
-		}
-	}
-	return dst, refused
 }

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ func FuzzUpstreamBody(f *testing.F) {
 		if err := h.Read(br); err != nil {
 			return
 		}
-		var b upstreamBody
+		var b Body
 		b.start(nil, &upConn{br: br, Conn: nopConn{}}, &h)
 		b.c.br = br
 		out, _ := io.ReadAll(io.LimitReader(&b, int64(len(raw))+1))

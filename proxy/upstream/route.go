@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"math"
@@ -38,14 +38,14 @@ import (
 // Failover happens only before the client has seen a byte (forward), so the
 // customer is charged once, by the upstream that served.
 
-// maxUpstreams bounds the configured upstreams: a call's candidates live in
+// MaxRoutes bounds the configured upstreams: a call's candidates live in
 // a fixed array in the call, so ordering them never allocates.
-const maxUpstreams = 16
+const MaxRoutes = 16
 
-// route is one candidate upstream of a call with the model's ID there.
-type route struct {
-	up      *upstream
-	modelID string
+// Route is one candidate upstream of a call with the model's ID there.
+type Route struct {
+	Up      *Upstream
+	ModelID string
 }
 
 // upstreamHealth is the failure state of one upstream. Safe for concurrent
@@ -76,22 +76,13 @@ func newUpstreamMetrics(name string) upstreamMetrics {
 	return m
 }
 
-var (
-	// failoversTotal counts calls moved to another upstream after a failed
-	// attempt.
-	failoversTotal = metrics.NewCounter(`tollgate_upstream_failovers_total`)
-	// poolFullRefusals counts calls refused because the gateway's own
-	// upstream connections were all busy.
-	poolFullRefusals = metrics.NewCounter(`tollgate_upstream_pool_full_total`)
-)
-
 // inService reports whether u is not taken out at now.
-func (u *upstream) inService(now int64) bool {
+func (u *Upstream) inService(now int64) bool {
 	return u.health.downUntilNanos.Load() <= now
 }
 
-// succeeded records an answer that was not a failure.
-func (u *upstream) succeeded() {
+// Succeeded records an answer that was not a failure.
+func (u *Upstream) Succeeded() {
 	u.metrics.ok.Inc()
 	if u.health.failures.Load() != 0 {
 		u.health.failures.Store(0)
@@ -102,9 +93,9 @@ func (u *upstream) succeeded() {
 	}
 }
 
-// failed records a failure at now and takes u out for backoff once it has
+// Failed records a failure at now and takes u out for backoff once it has
 // failed maxFailures times in a row.
-func (u *upstream) failed(now time.Time, maxFailures int, backoff time.Duration) {
+func (u *Upstream) Failed(now time.Time, maxFailures int, backoff time.Duration) {
 	u.metrics.failed.Inc()
 	if u.health.failures.Add(1) < int64(maxFailures) {
 		return
@@ -114,19 +105,19 @@ func (u *upstream) failed(now time.Time, maxFailures int, backoff time.Duration)
 	u.metrics.up.Set(0)
 }
 
-// routes fills dst with the candidate upstreams of m at time at that serve
+// Routes fills dst with the candidate upstreams of m among ups at time at that serve
 // the price modifiers mods, in the order to try them, and returns how many
 // there are, and how many more serve m but not mods. key picks among equal
 // priorities (the account for sticky routing, else the request ID).
-func (g *Gateway) routes(m *meter.Model, at time.Time, key string, mods meter.Modifiers, dst *[maxUpstreams]route) (n, withoutModifiers int) {
+func Routes(ups []*Upstream, m *meter.Model, at time.Time, key string, mods meter.Modifiers, dst *[MaxRoutes]Route) (n, withoutModifiers int) {
 	type cand struct {
-		route
+		Route
 		score float64
 	}
-	var cands [maxUpstreams]cand
+	var cands [MaxRoutes]cand
 	inService := 0
 	now := at.UnixNano()
-	for _, u := range g.upstreams {
+	for _, u := range ups {
 		mu, ok := m.Upstream(u.kind, at)
 		if !ok {
 			continue
@@ -135,7 +126,7 @@ func (g *Gateway) routes(m *meter.Model, at time.Time, key string, mods meter.Mo
 			withoutModifiers++
 			continue
 		}
-		cands[n] = cand{route: route{up: u, modelID: mu.ModelID}}
+		cands[n] = cand{Route: Route{Up: u, ModelID: mu.ModelID}}
 		if u.inService(now) {
 			inService++
 		}
@@ -145,7 +136,7 @@ func (g *Gateway) routes(m *meter.Model, at time.Time, key string, mods meter.Mo
 		// Drop the upstreams taken out; keep the order of the rest.
 		k := 0
 		for i := range n {
-			if cands[i].up.inService(now) {
+			if cands[i].Up.inService(now) {
 				cands[k] = cands[i]
 				k++
 			}
@@ -155,25 +146,25 @@ func (g *Gateway) routes(m *meter.Model, at time.Time, key string, mods meter.Mo
 	if n > 1 {
 		h := fnv1a(key)
 		for i := range n {
-			cands[i].score = rendezvousScore(h, cands[i].up.salt, cands[i].up.weight)
+			cands[i].score = rendezvousScore(h, cands[i].Up.salt, cands[i].Up.weight)
 		}
-		// Insertion sort: n is at most maxUpstreams.
+		// Insertion sort: n is at most MaxRoutes.
 		for i := 1; i < n; i++ {
-			for j := i; j > 0 && before(&cands[j].route, cands[j].score, &cands[j-1].route, cands[j-1].score); j-- {
+			for j := i; j > 0 && before(&cands[j].Route, cands[j].score, &cands[j-1].Route, cands[j-1].score); j-- {
 				cands[j], cands[j-1] = cands[j-1], cands[j]
 			}
 		}
 	}
 	for i := range n {
-		dst[i] = cands[i].route
+		dst[i] = cands[i].Route
 	}
 	return n, withoutModifiers
 }
 
 // before orders candidates: lower priority value first, then higher score.
-func before(a *route, sa float64, b *route, sb float64) bool {
-	if a.up.priority != b.up.priority {
-		return a.up.priority < b.up.priority
+func before(a *Route, sa float64, b *Route, sb float64) bool {
+	if a.Up.priority != b.Up.priority {
+		return a.Up.priority < b.Up.priority
 	}
 	return sa > sb
 }
@@ -208,16 +199,16 @@ func splitmix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// route picks the upstream for a request only Anthropic's API serves
+// ForCounting picks among ups the upstream for a request only Anthropic's API serves
 // (count_tokens: Bedrock's counting has another shape) and the model ID it
 // knows m by: the first in-service anthropic upstream that serves m, by
 // priority, else the first that serves m at all.
-func (g *Gateway) route(m *meter.Model, at time.Time) (*upstream, string) {
-	var best *upstream
+func ForCounting(ups []*Upstream, m *meter.Model, at time.Time) (*Upstream, string) {
+	var best *Upstream
 	var bestID string
 	bestUp := false
 	now := at.UnixNano()
-	for _, u := range g.upstreams {
+	for _, u := range ups {
 		if u.kind != meter.UpstreamAnthropic {
 			continue
 		}

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"strconv"
@@ -20,19 +20,26 @@ import (
 // status, error type, error code and the provider's exact messages, never by
 // searching a body that can echo what the customer sent.
 
-// upstreamError is an upstream error answer as the client is to get it.
-type upstreamError struct {
-	status   int
-	typ, msg string
-	// platform is an error about the platform's own upstream account.
-	platform bool
-	// modelAccess is a platform error that may be about one model (403
+// Error is an upstream error answer as the client is to get it: status,
+// type and message already in Tollgate's words.
+type Error struct {
+	Status        int
+	Type, Message string
+	// Platform is an error about the platform's own upstream account.
+	Platform bool
+	// ModelAccess is a platform error that may be about one model (403
 	// permission_error: a limited-access model the account may not use),
 	// which says nothing of the upstream's health. It still moves the call
 	// on to another upstream.
-	modelAccess bool
-	// upstreamType is the upstream's own error type, for the call record.
-	upstreamType string
+	ModelAccess bool
+	// UpstreamType is the upstream's own error type, for the call record.
+	UpstreamType string
+}
+
+// Failure reports whether the answer counts against the upstream and moves
+// the call to the next one: 429, 5xx (529 included), the platform's account.
+func (e *Error) Failure() bool {
+	return e.Platform || e.Status == fasthttp.StatusTooManyRequests || e.Status >= 500
 }
 
 // anthropicErrorBody is Anthropic's error shape, with the error code its
@@ -62,23 +69,23 @@ var platformMessages = [...]string{
 // Error codes of errors about the platform's account.
 var platformErrorCodes = [...]string{"enforced_spend_limit_reached", "credit_balance_too_low"}
 
-// judgeAnthropicError judges an Anthropic API error answer.
-func judgeAnthropicError(status int, body []byte) upstreamError {
-	e := upstreamError{status: status}
+// JudgeAnthropic judges an Anthropic API error answer.
+func JudgeAnthropic(status int, body []byte) Error {
+	e := Error{Status: status}
 	var b anthropicErrorBody
 	parsed := sonic.Unmarshal(body, &b) == nil && b.Type == "error" && knownErrorType(b.Error.Type)
 	if parsed {
-		e.typ, e.msg, e.upstreamType = b.Error.Type, b.Error.Message, b.Error.Type
+		e.Type, e.Message, e.UpstreamType = b.Error.Type, b.Error.Message, b.Error.Type
 	} else {
-		e.typ, e.msg = errorTypeOfStatus(status), ""
+		e.Type, e.Message = errorTypeOfStatus(status), ""
 	}
 	switch {
 	case status == 401 || status == 402:
-		e.platform = true
+		e.Platform = true
 	case status == 403:
-		e.platform, e.modelAccess = true, true
+		e.Platform, e.ModelAccess = true, true
 	case status == 400 || status == 429:
-		e.platform = parsed && isPlatformError(b.Error.Message, b.Error.Details.ErrorCode)
+		e.Platform = parsed && isPlatformError(b.Error.Message, b.Error.Details.ErrorCode)
 	}
 	return e.withOwnWording()
 }
@@ -101,14 +108,14 @@ func isPlatformError(msg, code string) bool {
 // error becomes 503 upstream unavailable; a rate limit or a server error
 // keeps its status and type with Tollgate's message; a client error without
 // a message of its own gets one from its status.
-func (e upstreamError) withOwnWording() upstreamError {
+func (e Error) withOwnWording() Error {
 	switch {
-	case e.platform:
-		e.status, e.typ, e.msg = fasthttp.StatusServiceUnavailable, views.OverloadedError, "upstream unavailable"
-	case e.status == fasthttp.StatusTooManyRequests || e.status >= 500:
-		e.msg = upstreamErrorMessage(e.typ)
-	case e.msg == "":
-		e.msg = "the upstream refused the request (status " + strconv.Itoa(e.status) + ")"
+	case e.Platform:
+		e.Status, e.Type, e.Message = fasthttp.StatusServiceUnavailable, views.OverloadedError, "upstream unavailable"
+	case e.Status == fasthttp.StatusTooManyRequests || e.Status >= 500:
+		e.Message = upstreamErrorMessage(e.Type)
+	case e.Message == "":
+		e.Message = "the upstream refused the request (status " + strconv.Itoa(e.Status) + ")"
 	}
 	return e
 }
@@ -138,18 +145,6 @@ func knownErrorType(typ string) bool {
 	return false
 }
 
-// writeUpstreamError answers the client with e, with Tollgate's request ID.
-// The passed retry headers stay; a platform error drops them, since the
-// upstream's advice is about the platform's account.
-func writeUpstreamError(ctx *fasthttp.RequestCtx, e *upstreamError) {
-	if e.platform {
-		for _, h := range [...]string{"retry-after", "retry-after-ms", "x-should-retry"} {
-			ctx.Response.Header.Del(h)
-		}
-	}
-	writeError(ctx, e.status, e.typ, e.msg)
-}
-
 // errorTypeOfStatus is Anthropic's error type for an HTTP status.
 func errorTypeOfStatus(status int) string {
 	switch {
@@ -177,13 +172,13 @@ func errorTypeOfStatus(status int) string {
 	return views.APIError
 }
 
-// appendOwnErrorEvent appends the error event a stream ends with in place
+// AppendOwnErrorEvent appends the error event a stream ends with in place
 // of the upstream's own: the upstream's error type (when known), Tollgate's
 // wording and request ID.
-func appendOwnErrorEvent(dst []byte, upstreamType, requestID string) []byte {
+func AppendOwnErrorEvent(dst []byte, upstreamType, requestID string) []byte {
 	typ := upstreamType
 	if !knownErrorType(typ) {
 		typ = views.APIError
 	}
-	return appendErrorEvent(dst, typ, upstreamErrorMessage(typ), requestID)
+	return views.AppendErrorEvent(dst, typ, upstreamErrorMessage(typ), requestID)
 }

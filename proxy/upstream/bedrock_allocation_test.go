@@ -1,6 +1,6 @@
 //go:build !race
 
-package proxy
+package upstream
 
 import (
 	"encoding/base64"
@@ -19,10 +19,10 @@ func TestAllocationBedrockChunk(t *testing.T) {
 		payloads = append(payloads, []byte(`{"bytes":"`+base64.StdEncoding.EncodeToString([]byte(e))+`","p":"abcdefghij"}`))
 	}
 	var obs meter.Observer
-	var s bedrockStream
+	var s BedrockStream
 	stream := func() {
 		obs.Reset(0)
-		s.reset(nil, &obs)
+		s.Reset(nil, &obs)
 		for _, p := range payloads {
 			s.out = s.out[:0]
 			if err := s.chunk(p); err != nil {

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
-// bedrockStream turns a Bedrock event stream (WIRE.md §6.2) into the SSE of
+// BedrockStream turns a Bedrock event stream (AWS event-stream frames) into the SSE of
 // Anthropic's API as it arrives, and meters it: it is what call.Read reads
 // from instead of the upstream body when a bedrock upstream streams.
 //
@@ -40,7 +40,7 @@ import (
 // Memory: one frame payload (the SDK's decoder refuses frames above 16 MiB),
 // the event it carries and that event's SSE, the buffers kept across calls
 // unless they grew past retainBedrockBytes. Not safe for concurrent use.
-type bedrockStream struct {
+type BedrockStream struct {
 	src io.Reader
 	obs *meter.Observer
 	// n counts the bytes of the frame being decoded, to tell a clean end of
@@ -58,12 +58,12 @@ type bedrockStream struct {
 
 // bedrockMetricsDisagreements counts Bedrock streams whose
 // amazon-bedrock-invocationMetrics disagreed with the usage in their events;
-// the metrics won (CONTRACT §5).
+// the metrics won, since they are what Bedrock bills.
 var bedrockMetricsDisagreements = metrics.NewCounter(`tollgate_bedrock_metrics_disagreements_total`)
 
-// countMetricsDisagreement counts a stream whose Bedrock metrics disagreed
+// CountMetricsDisagreement counts a stream whose Bedrock metrics disagreed
 // with its events.
-func countMetricsDisagreement(r *meter.StreamResult) {
+func CountMetricsDisagreement(r *meter.StreamResult) {
 	if r.MetricsDisagreed {
 		bedrockMetricsDisagreements.Inc()
 	}
@@ -73,10 +73,10 @@ func countMetricsDisagreement(r *meter.StreamResult) {
 const retainBedrockBytes = 256 << 10
 
 // errBedrockFrame is a frame that decoded but is not what Bedrock sends.
-var errBedrockFrame = errors.New("proxy: malformed bedrock event-stream frame")
+var errBedrockFrame = errors.New("upstream: malformed bedrock event-stream frame")
 
-// reset readies s for a new stream from src, metered by obs.
-func (s *bedrockStream) reset(src io.Reader, obs *meter.Observer) {
+// Reset readies s for a new stream from src, metered by obs.
+func (s *BedrockStream) Reset(src io.Reader, obs *meter.Observer) {
 	s.src, s.obs, s.off, s.err = src, obs, 0, nil
 	s.out = s.out[:0]
 	if cap(s.payload) > retainBedrockBytes {
@@ -93,15 +93,15 @@ func (s *bedrockStream) reset(src io.Reader, obs *meter.Observer) {
 	}
 }
 
-// release drops the references to the call's body and observer.
-func (s *bedrockStream) release() {
+// Release drops the references to the call's body and observer.
+func (s *BedrockStream) Release() {
 	s.src, s.obs = nil, nil
 	s.out, s.off = s.out[:0], 0
 }
 
 // Read returns the SSE of the stream's events; io.EOF after the last frame,
 // or the error that ended the stream.
-func (s *bedrockStream) Read(p []byte) (int, error) {
+func (s *BedrockStream) Read(p []byte) (int, error) {
 	for s.off == len(s.out) {
 		if s.err != nil {
 			return 0, s.err
@@ -116,7 +116,7 @@ func (s *bedrockStream) Read(p []byte) (int, error) {
 
 // bedrockFrameReader is the stream's source as the decoder reads it: it
 // counts the bytes of the frame being decoded.
-type bedrockFrameReader bedrockStream
+type bedrockFrameReader BedrockStream
 
 func (r *bedrockFrameReader) Read(p []byte) (int, error) {
 	n, err := r.src.Read(p)
@@ -125,7 +125,7 @@ func (r *bedrockFrameReader) Read(p []byte) (int, error) {
 }
 
 // next decodes one frame and appends its SSE, if any, to s.out.
-func (s *bedrockStream) next() error {
+func (s *BedrockStream) next() error {
 	msg, err := s.decode()
 	if err != nil {
 		switch {
@@ -133,7 +133,7 @@ func (s *bedrockStream) next() error {
 			return io.EOF
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 			return io.ErrUnexpectedEOF // a frame cut short
-		case isTimeout(err) || errors.Is(err, errAbortedUpstream):
+		case IsTimeout(err) || errors.Is(err, ErrAborted):
 			return err
 		}
 		return fmt.Errorf("cannot decode a bedrock event-stream frame: %w", err)
@@ -180,7 +180,7 @@ func (s *bedrockStream) next() error {
 // value type, which it reads before it checks the frame's CRC: a corrupted
 // or hostile upstream must end its own call, never the gateway, so the
 // panic becomes a malformed-frame error.
-func (s *bedrockStream) decode() (msg eventstream.Message, err error) {
+func (s *BedrockStream) decode() (msg eventstream.Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			msg, err = eventstream.Message{}, fmt.Errorf("%w: %v", errBedrockFrame, p)
@@ -191,7 +191,7 @@ func (s *bedrockStream) decode() (msg eventstream.Message, err error) {
 }
 
 // chunk handles a chunk frame: {"bytes":"<base64 of the event JSON>","p":"..."}.
-func (s *bedrockStream) chunk(payload []byte) error {
+func (s *BedrockStream) chunk(payload []byte) error {
 	event, ok := meter.AppendBedrockChunk(s.decoded[:0], payload)
 	s.decoded = event
 	if !ok {
@@ -215,7 +215,7 @@ func (s *bedrockStream) chunk(payload []byte) error {
 
 // error emits an error event (the one an exception frame stands for) and
 // feeds it to the observer, which ends the stream as stream_error.
-func (s *bedrockStream) error(typ, message string) {
+func (s *BedrockStream) error(typ, message string) {
 	s.event = append(s.event[:0], `{"type":"error","error":{"type":`...)
 	s.event = meter.AppendJSONString(s.event, typ)
 	s.event = append(s.event, `,"message":`...)

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Claude on AWS Bedrock as an upstream (WIRE.md §6).
+// Claude on AWS Bedrock as an upstream.
 //
 // A call to a bedrock upstream is the client's Messages request rewritten as
 // the official SDKs do it: the body loses model and stream (the model goes
@@ -30,7 +30,7 @@ import (
 // A non-streaming reply is Anthropic's Message JSON and takes the same path
 // as one from Anthropic's API. A streaming reply is AWS event-stream frames
 // whose chunks carry, base64-encoded, exactly the JSON of Anthropic's SSE
-// events; bedrockStream (bedrock_stream.go) decodes them as they arrive and
+// events; BedrockStream (bedrock_stream.go) decodes them as they arrive and
 // hands the client the SSE Anthropic's API would have sent, so the client
 // cannot tell the upstreams apart but for IDs. Errors, before the stream
 // (an HTTP status with x-amzn-ErrorType) and within it (exception frames),
@@ -54,7 +54,7 @@ type bedrockAuth struct {
 	timeout time.Duration
 }
 
-func newBedrockAuth(uc UpstreamConfig, timeout time.Duration) *bedrockAuth {
+func newBedrockAuth(uc Config, timeout time.Duration) *bedrockAuth {
 	a := &bedrockAuth{region: uc.Region, creds: uc.AWSCredentials, signer: v4.NewSigner(), timeout: timeout}
 	if uc.BearerToken != "" {
 		a.bearer = "Bearer " + uc.BearerToken
@@ -62,45 +62,41 @@ func newBedrockAuth(uc UpstreamConfig, timeout time.Duration) *bedrockAuth {
 	return a
 }
 
-// errBedrockCredentials is a bedrock call that could not be signed: the
+// CredentialsError is a bedrock call that could not be signed: the
 // platform's own credentials failed, which the client sees as 503.
-type errBedrockCredentials struct{ err error }
+type CredentialsError struct{ err error }
 
-func (e *errBedrockCredentials) Error() string {
+func (e *CredentialsError) Error() string {
 	return "cannot sign the bedrock request: " + e.err.Error()
 }
 
-func (e *errBedrockCredentials) Unwrap() error { return e.err }
+func (e *CredentialsError) Unwrap() error { return e.err }
 
-// prepareBedrockRequest fills c.ureq for sending c's request to the bedrock
-// upstream u as modelID: rewrites the body into c.bufs.body (the meter's
-// rewrite of a body InspectRequest accepted, which cannot fail), builds the
-// path in c.bufs.uri and signs.
-func (u *upstream) prepareBedrockRequest(c *call, modelID string) error {
-	body := meter.AppendBedrockBody(c.bufs.body[:0], c.bufs.request, c.bufs.beta)
-	c.bufs.body = body
-	uri := append(c.bufs.uri[:0], u.pathPrefix...)
+// PrepareBedrockRequest fills req for sending a client's Messages request
+// body (with its anthropic-beta values betas) to the bedrock upstream u as
+// modelID, streaming or not: the body rewritten into bodyBuf (the meter's
+// rewrite of a body InspectRequest accepted, which cannot fail), the path
+// built in uriBuf, then signed. It returns the two buffers for reuse.
+func (u *Upstream) PrepareBedrockRequest(req *fasthttp.Request, body, betas []byte, stream bool, modelID string, bodyBuf, uriBuf []byte) ([]byte, []byte, error) {
+	bodyBuf = meter.AppendBedrockBody(bodyBuf[:0], body, betas)
+	uri := append(uriBuf[:0], u.pathPrefix...)
 	uri = append(uri, "/model/"...)
 	uri = append(uri, url.PathEscape(modelID)...)
-	if c.mreq.Stream {
+	accept := "application/json"
+	if stream {
 		uri = append(uri, "/invoke-with-response-stream"...)
+		accept = "application/vnd.amazon.eventstream"
+		req.Header.Set("x-amzn-bedrock-accept", "application/json")
 	} else {
 		uri = append(uri, "/invoke"...)
 	}
-	c.bufs.uri = uri
-	r := &c.ureq
-	r.Header.SetMethod(fasthttp.MethodPost)
-	r.Header.SetRequestURIBytes(uri)
-	r.Header.SetHost(u.host)
-	r.Header.SetContentType("application/json")
-	accept := "application/json"
-	if c.mreq.Stream {
-		accept = "application/vnd.amazon.eventstream"
-		r.Header.Set("x-amzn-bedrock-accept", "application/json")
-	}
-	r.Header.Set("accept", accept)
-	r.SetBodyRaw(body)
-	return u.bedrock.authorize(r, u.scheme, u.host, uri, body)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetRequestURIBytes(uri)
+	req.Header.SetHost(u.host)
+	req.Header.SetContentType("application/json")
+	req.Header.Set("accept", accept)
+	req.SetBodyRaw(bodyBuf)
+	return bodyBuf, uri, u.bedrock.authorize(req, u.scheme, u.host, uri, bodyBuf)
 }
 
 // authorize adds the bearer token, or signs r with SigV4 (service bedrock)
@@ -115,14 +111,14 @@ func (a *bedrockAuth) authorize(r *fasthttp.Request, scheme, host string, uri, b
 	defer cancel()
 	creds, err := a.creds.Retrieve(ctx)
 	if err != nil {
-		return &errBedrockCredentials{err}
+		return &CredentialsError{err}
 	}
 	// The signing request carries exactly the headers sent, so that the
 	// signed set matches; url parsing keeps the escaped path (RawPath) the
 	// canonical request is built from.
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+host+string(uri), nil)
 	if err != nil {
-		return &errBedrockCredentials{err}
+		return &CredentialsError{err}
 	}
 	hreq.ContentLength = int64(len(body))
 	for _, h := range [...]string{"content-type", "accept", "x-amzn-bedrock-accept"} {
@@ -132,7 +128,7 @@ func (a *bedrockAuth) authorize(r *fasthttp.Request, scheme, host string, uri, b
 	}
 	sum := sha256.Sum256(body)
 	if err := a.signer.SignHTTP(ctx, creds, hreq, hex.EncodeToString(sum[:]), "bedrock", a.region, time.Now()); err != nil {
-		return &errBedrockCredentials{err}
+		return &CredentialsError{err}
 	}
 	for _, h := range [...]string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
 		if v := hreq.Header.Get(h); v != "" {
@@ -142,7 +138,7 @@ func (a *bedrockAuth) authorize(r *fasthttp.Request, scheme, host string, uri, b
 	return nil
 }
 
-// bedrockError maps a Bedrock error reply to what the client receives:
+// JudgeBedrock maps a Bedrock error reply to what the client receives:
 // status, Anthropic error type and message, and whether it is about the
 // platform's own account (503 overloaded_error "upstream unavailable", a
 // failure for failover). errType is the x-amzn-ErrorType header
@@ -150,55 +146,55 @@ func (a *bedrockAuth) authorize(r *fasthttp.Request, scheme, host string, uri, b
 // ({"message":"..."}). Bedrock's message passes on only for a validation
 // error, which is about the request; every other gets Tollgate's wording,
 // since it can name the platform's AWS account and resources.
-func bedrockError(status int, errType, body []byte) upstreamError {
+func JudgeBedrock(status int, errType, body []byte) Error {
 	if i := bytes.IndexByte(errType, ':'); i >= 0 {
 		errType = errType[:i]
 	}
 	name := string(bytes.TrimSpace(errType))
 	if name == "" && bytes.Contains(body, []byte(`"type"`)) {
 		// An Anthropic error passed through (Bedrock does so with 529).
-		return judgeAnthropicError(status, body)
+		return JudgeAnthropic(status, body)
 	}
 	var e struct {
 		Message string `json:"message"`
 	}
 	_ = sonic.Unmarshal(body, &e)
-	out := upstreamError{upstreamType: name}
+	out := Error{UpstreamType: name}
 	switch name {
 	case "ThrottlingException", "ModelNotReadyException":
-		out.status, out.typ = fasthttp.StatusTooManyRequests, views.RateLimitError
+		out.Status, out.Type = fasthttp.StatusTooManyRequests, views.RateLimitError
 	case "ModelTimeoutException":
-		out.status, out.typ = fasthttp.StatusGatewayTimeout, views.TimeoutError
+		out.Status, out.Type = fasthttp.StatusGatewayTimeout, views.TimeoutError
 	case "ValidationException":
-		out.status, out.typ, out.msg = fasthttp.StatusBadRequest, views.InvalidRequestError, e.Message
+		out.Status, out.Type, out.Message = fasthttp.StatusBadRequest, views.InvalidRequestError, e.Message
 	case "AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException",
 		"InvalidSignatureException", "IncompleteSignatureException", "MissingAuthenticationTokenException",
 		"ServiceQuotaExceededException", "ResourceNotFoundException":
 		// The platform's credentials, permissions, quotas or model access:
 		// another upstream may serve the call.
-		out.platform = true
+		out.Platform = true
 	case "ServiceUnavailableException":
-		out.status, out.typ = 529, views.OverloadedError
+		out.Status, out.Type = 529, views.OverloadedError
 	case "InternalServerException", "ModelErrorException", "ModelStreamErrorException":
-		out.status, out.typ = fasthttp.StatusInternalServerError, views.APIError
+		out.Status, out.Type = fasthttp.StatusInternalServerError, views.APIError
 	default:
 		switch {
 		case status == 401 || status == 403 || status == 404:
-			out.platform = true
+			out.Platform = true
 		case status == 408:
-			out.status, out.typ = fasthttp.StatusGatewayTimeout, views.TimeoutError
+			out.Status, out.Type = fasthttp.StatusGatewayTimeout, views.TimeoutError
 		case status == 429:
-			out.status, out.typ = status, views.RateLimitError
+			out.Status, out.Type = status, views.RateLimitError
 		case status == 529:
-			out.status, out.typ = status, views.OverloadedError
+			out.Status, out.Type = status, views.OverloadedError
 		case status >= 400 && status < 500:
-			out.status, out.typ, out.msg = fasthttp.StatusBadRequest, views.InvalidRequestError, e.Message
+			out.Status, out.Type, out.Message = fasthttp.StatusBadRequest, views.InvalidRequestError, e.Message
 		default:
-			out.status, out.typ = fasthttp.StatusInternalServerError, views.APIError
+			out.Status, out.Type = fasthttp.StatusInternalServerError, views.APIError
 		}
 	}
-	if out.status == fasthttp.StatusBadRequest && out.msg == "" {
-		out.msg = "invalid request"
+	if out.Status == fasthttp.StatusBadRequest && out.Message == "" {
+		out.Message = "invalid request"
 	}
 	return out.withOwnWording()
 }

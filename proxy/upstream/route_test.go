@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"fmt"
@@ -9,8 +9,8 @@ import (
 	"github.com/tollgate/tollgate/meter"
 )
 
-// routeGateway is a gateway with only the upstreams routes reads.
-func routeGateway(ups ...*upstream) *Gateway {
+// routeUpstreams readies upstreams for routing with only what Routes reads.
+func routeUpstreams(ups ...*Upstream) []*Upstream {
 	for _, u := range ups {
 		u.salt = fnv1a(u.name)
 		u.metrics = newUpstreamMetrics(u.name)
@@ -18,7 +18,7 @@ func routeGateway(ups ...*upstream) *Gateway {
 			u.weight = 1
 		}
 	}
-	return &Gateway{upstreams: ups}
+	return ups
 }
 
 // routeModel is a model served by anthropic and bedrock upstreams.
@@ -27,15 +27,15 @@ var routeModel = &meter.Model{ID: "m", Upstreams: []meter.Upstream{
 	{Kind: meter.UpstreamBedrock, ModelID: "m-bedrock"},
 }}
 
-func routeNames(g *Gateway, m *meter.Model, at time.Time, key string) string {
-	var dst [maxUpstreams]route
-	n, _ := g.routes(m, at, key, meter.Modifiers{}, &dst)
+func routeNames(g []*Upstream, m *meter.Model, at time.Time, key string) string {
+	var dst [MaxRoutes]Route
+	n, _ := Routes(g, m, at, key, meter.Modifiers{}, &dst)
 	s := ""
 	for i := range n {
 		if i > 0 {
 			s += ","
 		}
-		s += dst[i].up.name + "=" + dst[i].modelID
+		s += dst[i].Up.name + "=" + dst[i].ModelID
 	}
 	return s
 }
@@ -44,10 +44,10 @@ func routeNames(g *Gateway, m *meter.Model, at time.Time, key string) string {
 // model's ID there, lower priorities first.
 func TestRoutesOrder(t *testing.T) {
 	now := time.Now()
-	g := routeGateway(
-		&upstream{name: "b2", kind: KindBedrock, priority: 2},
-		&upstream{name: "a1", kind: KindAnthropic, priority: 1},
-		&upstream{name: "b0", kind: KindBedrock, priority: 0},
+	g := routeUpstreams(
+		&Upstream{name: "b2", kind: KindBedrock, priority: 2},
+		&Upstream{name: "a1", kind: KindAnthropic, priority: 1},
+		&Upstream{name: "b0", kind: KindBedrock, priority: 0},
 	)
 	if got, want := routeNames(g, routeModel, now, "k"), "b0=m-bedrock,a1=m-anthropic,b2=m-bedrock"; got != want {
 		t.Fatalf("unexpected routes; got %s; want %s", got, want)
@@ -60,7 +60,7 @@ func TestRoutesOrder(t *testing.T) {
 	if got := routeNames(g, retired, now, "k"); got != "" {
 		t.Fatalf("unexpected routes for a model retired on its only upstream: %s", got)
 	}
-	if u, id := g.route(routeModel, now); u == nil || u.name != "a1" || id != "m-anthropic" {
+	if u, id := ForCounting(g, routeModel, now); u == nil || u.name != "a1" || id != "m-anthropic" {
 		t.Fatalf("unexpected count_tokens route %v %q; want the anthropic upstream", u, id)
 	}
 }
@@ -70,9 +70,9 @@ func TestRoutesOrder(t *testing.T) {
 // same order (sticky routing), and removing an upstream moves only its keys.
 func TestRoutesWeights(t *testing.T) {
 	now := time.Now()
-	a := &upstream{name: "a", kind: KindAnthropic, weight: 1}
-	b := &upstream{name: "b", kind: KindBedrock, weight: 3}
-	g := routeGateway(a, b)
+	a := &Upstream{name: "a", kind: KindAnthropic, weight: 1}
+	b := &Upstream{name: "b", kind: KindBedrock, weight: 3}
+	g := routeUpstreams(a, b)
 	const keys = 20000
 	firstB := 0
 	for i := range keys {
@@ -94,15 +94,15 @@ func TestRoutesWeights(t *testing.T) {
 
 	// A third upstream takes keys only from the others, never moves a key
 	// between them.
-	c := &upstream{name: "c", kind: KindBedrock, weight: 4}
-	g3 := routeGateway(a, b, c)
+	c := &Upstream{name: "c", kind: KindBedrock, weight: 4}
+	g3 := routeUpstreams(a, b, c)
 	for i := range 2000 {
 		key := fmt.Sprintf("account-%d", i)
-		var d2, d3 [maxUpstreams]route
-		g.routes(routeModel, now, key, meter.Modifiers{}, &d2)
-		g3.routes(routeModel, now, key, meter.Modifiers{}, &d3)
-		if d3[0].up != c && d3[0].up != d2[0].up {
-			t.Fatalf("key %s moved from %s to %s when c joined", key, d2[0].up.name, d3[0].up.name)
+		var d2, d3 [MaxRoutes]Route
+		Routes(g, routeModel, now, key, meter.Modifiers{}, &d2)
+		Routes(g3, routeModel, now, key, meter.Modifiers{}, &d3)
+		if d3[0].Up != c && d3[0].Up != d2[0].Up {
+			t.Fatalf("key %s moved from %s to %s when c joined", key, d2[0].Up.name, d3[0].Up.name)
 		}
 	}
 }
@@ -112,36 +112,36 @@ func TestRoutesWeights(t *testing.T) {
 // candidate is out, all are tried.
 func TestRoutesHealth(t *testing.T) {
 	now := time.Now()
-	a := &upstream{name: "a", kind: KindAnthropic, priority: 0}
-	b := &upstream{name: "b", kind: KindBedrock, priority: 1}
-	g := routeGateway(a, b)
+	a := &Upstream{name: "a", kind: KindAnthropic, priority: 0}
+	b := &Upstream{name: "b", kind: KindBedrock, priority: 1}
+	g := routeUpstreams(a, b)
 	want := func(at time.Time, order string) {
 		t.Helper()
 		if got := routeNames(g, routeModel, at, "k"); got != order {
 			t.Fatalf("unexpected routes; got %s; want %s", got, order)
 		}
 	}
-	a.failed(now, 3, time.Minute)
-	a.failed(now, 3, time.Minute)
-	a.succeeded()
-	a.failed(now, 3, time.Minute)
-	a.failed(now, 3, time.Minute)
+	a.Failed(now, 3, time.Minute)
+	a.Failed(now, 3, time.Minute)
+	a.Succeeded()
+	a.Failed(now, 3, time.Minute)
+	a.Failed(now, 3, time.Minute)
 	want(now, "a=m-anthropic,b=m-bedrock") // never 3 in a row
-	a.failed(now, 3, time.Minute)
+	a.Failed(now, 3, time.Minute)
 	want(now, "b=m-bedrock")
 	want(now.Add(59*time.Second), "b=m-bedrock")
 	want(now.Add(time.Minute), "a=m-anthropic,b=m-bedrock")
 	// Back in service, one more failure takes it out again.
-	a.failed(now.Add(time.Minute), 3, time.Minute)
+	a.Failed(now.Add(time.Minute), 3, time.Minute)
 	want(now.Add(time.Minute+time.Second), "b=m-bedrock")
 	// Every candidate out: all are tried, in order.
 	for range 3 {
-		b.failed(now.Add(time.Minute), 3, time.Minute)
+		b.Failed(now.Add(time.Minute), 3, time.Minute)
 	}
 	want(now.Add(time.Minute+time.Second), "a=m-anthropic,b=m-bedrock")
-	a.succeeded()
+	a.Succeeded()
 	want(now.Add(time.Minute+time.Second), "a=m-anthropic")
-	if u, _ := g.route(routeModel, now.Add(time.Minute+time.Second)); u != a {
+	if u, _ := ForCounting(g, routeModel, now.Add(time.Minute+time.Second)); u != a {
 		t.Fatalf("unexpected count_tokens route %v", u)
 	}
 }
@@ -160,17 +160,17 @@ func TestRendezvousScore(t *testing.T) {
 // that offer it (fast mode is first-party only); with none, routes says how
 // many it left out, for the 400.
 func TestRoutesByModifier(t *testing.T) {
-	a := &upstream{name: "a", kind: meter.UpstreamAnthropic, weight: 1}
-	b := &upstream{name: "b", kind: meter.UpstreamBedrock, weight: 1}
-	g := routeGateway(a, b)
+	a := &Upstream{name: "a", kind: meter.UpstreamAnthropic, weight: 1}
+	b := &Upstream{name: "b", kind: meter.UpstreamBedrock, weight: 1}
+	g := routeUpstreams(a, b)
 	m := &meter.Model{ID: "m", Upstreams: []meter.Upstream{
 		{Kind: meter.UpstreamAnthropic, ModelID: "m-a", Offers: meter.OfferSpeedFast | meter.OfferInferenceGeoUS},
 		{Kind: meter.UpstreamBedrock, ModelID: "m-b"},
 	}}
-	var dst [maxUpstreams]route
+	var dst [MaxRoutes]Route
 	f := func(mods meter.Modifiers, wantN, wantWithout int) {
 		t.Helper()
-		n, without := g.routes(m, time.Now(), "k", mods, &dst)
+		n, without := Routes(g, m, time.Now(), "k", mods, &dst)
 		if n != wantN || without != wantWithout {
 			t.Fatalf("unexpected routes for %+v; got %d (%d left out); want %d (%d)", mods, n, without, wantN, wantWithout)
 		}
@@ -178,8 +178,8 @@ func TestRoutesByModifier(t *testing.T) {
 	f(meter.Modifiers{}, 2, 0)
 	f(meter.Modifiers{Speed: meter.SpeedFast}, 1, 1)
 	f(meter.Modifiers{InferenceGeo: meter.GeoUS}, 1, 1)
-	gb := routeGateway(b)
-	if n, without := gb.routes(m, time.Now(), "k", meter.Modifiers{Speed: meter.SpeedFast}, &dst); n != 0 || without != 1 {
+	gb := routeUpstreams(b)
+	if n, without := Routes(gb, m, time.Now(), "k", meter.Modifiers{Speed: meter.SpeedFast}, &dst); n != 0 || without != 1 {
 		t.Fatalf("unexpected routes on bedrock alone; got %d (%d left out); want 0 (1)", n, without)
 	}
 }

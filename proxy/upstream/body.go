@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// upstreamBody reads one upstream response body off its pooled connection:
+// Body reads one upstream response body off its pooled connection:
 // sized (Content-Length), chunked, or until the connection closes. Every
 // Read gets the deadline min(now + idle, total), so a silent upstream and an
 // overlong call both end in a timeout error. Once the body has been read to
@@ -18,10 +18,10 @@ import (
 //
 // Read and close run on the call's goroutine. abort may run on another one
 // (shutdown): it closes the connection, which interrupts a blocked Read.
-type upstreamBody struct {
-	u *upstream
+type Body struct {
+	u *Upstream
 	c *upConn
-	// live is the connection abort closes: set as soon as roundTrip has one,
+	// live is the connection abort closes: set as soon as RoundTrip has one,
 	// before the request is sent, so that a call waiting for headers can be
 	// cut off too; cleared by close.
 	live atomic.Pointer[upConn]
@@ -38,14 +38,15 @@ type upstreamBody struct {
 // maxChunkLine bounds a chunk-size line (hex digits and extensions).
 const maxChunkLine = 4096
 
-var (
-	errBadChunk        = errors.New("proxy: malformed chunked encoding from the upstream")
-	errAbortedUpstream = errors.New("proxy: upstream read aborted")
-)
+// errBadChunk is a chunked body that breaks HTTP/1.1's framing.
+var errBadChunk = errors.New("upstream: malformed chunked encoding")
+
+// ErrAborted is an exchange or a body read cut off by Abort (shutdown).
+var ErrAborted = errors.New("upstream: read aborted")
 
 // start begins reading the body of the response h on c. It leaves live and
 // aborted alone: another goroutine may be aborting.
-func (b *upstreamBody) start(u *upstream, c *upConn, h *fasthttp.ResponseHeader) {
+func (b *Body) start(u *Upstream, c *upConn, h *fasthttp.ResponseHeader) {
 	b.u, b.c, b.reusable = u, c, !h.ConnectionClose()
 	b.chunked, b.untilClose, b.remaining, b.done = false, false, 0, false
 	b.idle, b.total = 0, time.Time{}
@@ -62,18 +63,18 @@ func (b *upstreamBody) start(u *upstream, c *upConn, h *fasthttp.ResponseHeader)
 	}
 }
 
-// setDeadlines sets the between-reads and whole-call limits.
-func (b *upstreamBody) setDeadlines(idle time.Duration, total time.Time) {
+// SetDeadlines sets the between-reads and whole-call limits.
+func (b *Body) SetDeadlines(idle time.Duration, total time.Time) {
 	b.idle, b.total = idle, total
 }
 
 // Read reads the body; io.EOF at its end.
-func (b *upstreamBody) Read(p []byte) (int, error) {
+func (b *Body) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
 	if b.c == nil || b.aborted.Load() {
-		return 0, errAbortedUpstream
+		return 0, ErrAborted
 	}
 	if b.idle > 0 {
 		d := time.Now().Add(b.idle)
@@ -131,9 +132,9 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	}
 }
 
-// close returns the connection to the pool if the body was read to its end,
+// Close returns the connection to the pool if the body was read to its end,
 // and drops it otherwise. Safe to call more than once.
-func (b *upstreamBody) close() {
+func (b *Body) Close() {
 	if b.c == nil {
 		return
 	}
@@ -143,18 +144,18 @@ func (b *upstreamBody) close() {
 	b.u.release(c, b.done && b.reusable && !b.aborted.Load())
 }
 
-// abort interrupts the exchange or the body from another goroutine: it
+// Abort interrupts the exchange or the body from another goroutine: it
 // closes the live connection, which fails a blocked write or read.
-func (b *upstreamBody) abort() {
+func (b *Body) Abort() {
 	b.aborted.Store(true)
 	if c := b.live.Load(); c != nil {
 		c.Close()
 	}
 }
 
-// reset readies b for another call.
-func (b *upstreamBody) reset() {
-	b.close()
+// Reset readies b for another call.
+func (b *Body) Reset() {
+	b.Close()
 	b.aborted.Store(false)
 }
 

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
-// The two frames of WIRE.md §6.2, CRC-verified there with botocore.
+// Two frames of a captured Bedrock stream, their CRCs verified with botocore.
 var (
 	// wireVector1 is a chunk carrying {"type":"message_stop"}.
 	wireVector1 = mustHex("000000870000004b87ea2bf30b3a6576656e742d747970650700056368756e6b0d3a636f6e74656e742d747970650700106170706c69636174696f6e2f6a736f6e0d3a6d6573736167652d747970650700056576656e747b226279746573223a2265794a306558426c496a6f696257567a6332466e5a56397a64473977496e303d227dba48ab22")
@@ -51,14 +51,14 @@ func chunkFrame(t testing.TB, event string) []byte {
 	return b.Bytes()
 }
 
-// translate reads the whole stream of frames through a bedrockStream,
+// translate reads the whole stream of frames through a BedrockStream,
 // reading into p of size bufSize, and returns the SSE, what the observer
 // saw and the error that ended it.
 func translate(src io.Reader, bufSize int) (string, meter.StreamResult, error) {
 	var obs meter.Observer
 	obs.Reset(0)
-	var s bedrockStream
-	s.reset(src, &obs)
+	var s BedrockStream
+	s.Reset(src, &obs)
 	var out strings.Builder
 	p := make([]byte, bufSize)
 	for range 100000 {
@@ -71,7 +71,7 @@ func translate(src io.Reader, bufSize int) (string, meter.StreamResult, error) {
 	panic("BUG: the stream never ended")
 }
 
-// A realistic Bedrock stream: the events of WIRE.md §6.3's capture.
+// A realistic Bedrock stream: the events of a captured one.
 var bedrockEvents = []string{
 	`{"type":"message_start","message":{"model":"claude-sonnet-4-5-20250929","id":"msg_bdrk_012GBPzpcoMCLP1b2pcJsSHk","type":"message","role":"assistant","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":1}}}`,
 	`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
@@ -89,7 +89,7 @@ func bedrockStreamBytes(t testing.TB, events []string) []byte {
 	return b
 }
 
-// TestBedrockWireVectors: WIRE.md's two frames decode to the SSE an
+// TestBedrockWireVectors: the two captured frames decode to the SSE an
 // Anthropic client expects.
 func TestBedrockWireVectors(t *testing.T) {
 	f := func(frames []byte, wantSSE string, wantEnd meter.StreamEnd) {
@@ -136,7 +136,7 @@ func TestBedrockStreamTranslation(t *testing.T) {
 		}
 	}
 
-	// Metrics that disagree with the events win (CONTRACT §5).
+	// Metrics that disagree with the events win (they are what Bedrock bills).
 	events := append([]string(nil), bedrockEvents...)
 	events[len(events)-1] = `{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":12,"outputTokenCount":16,"invocationLatency":1798,"firstByteLatency":1507,"cacheReadInputTokenCount":300}}`
 	_, r, err := translate(bytes.NewReader(bedrockStreamBytes(t, events)), 4096)
@@ -235,8 +235,8 @@ func encodeFrame(t *testing.T, messageType, eventType, payload string) []byte {
 func TestBedrockError(t *testing.T) {
 	f := func(status int, errType, body string, wantStatus int, wantType string, wantPlatform bool) {
 		t.Helper()
-		e := bedrockError(status, []byte(errType), []byte(body))
-		if e.status != wantStatus || e.typ != wantType || e.platform != wantPlatform || e.msg == "" {
+		e := JudgeBedrock(status, []byte(errType), []byte(body))
+		if e.Status != wantStatus || e.Type != wantType || e.Platform != wantPlatform || e.Message == "" {
 			t.Fatalf("unexpected mapping of %d %s; got %+v; want %d %s %v", status, errType, e, wantStatus, wantType, wantPlatform)
 		}
 	}
@@ -262,8 +262,8 @@ func TestBedrockError(t *testing.T) {
 		status int
 		typ    string
 	}{{403, "AccessDeniedException"}, {429, "ThrottlingException"}, {500, "InternalServerException"}} {
-		if e := bedrockError(c.status, []byte(c.typ), []byte(`{"message":"arn:aws:iam::123456789012:user/x"}`)); strings.Contains(e.msg, "arn:") {
-			t.Fatalf("unexpected message passed on for %s: %q", c.typ, e.msg)
+		if e := JudgeBedrock(c.status, []byte(c.typ), []byte(`{"message":"arn:aws:iam::123456789012:user/x"}`)); strings.Contains(e.Message, "arn:") {
+			t.Fatalf("unexpected message passed on for %s: %q", c.typ, e.Message)
 		}
 	}
 }
