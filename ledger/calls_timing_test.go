@@ -31,7 +31,6 @@ func BenchmarkCallQueries(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
 	if _, err := l.CreateAccount(AccountSpec{ID: "big", Limits: DefaultLimits}); err != nil {
 		b.Fatal(err)
 	}

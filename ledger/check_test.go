@@ -26,7 +26,6 @@ func TestCheckFindsViolations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer l.Close()
 			if _, err := l.CreateAccount(AccountSpec{ID: "acme", Limits: DefaultLimits}); err != nil {
 				t.Fatal(err)
 			}

@@ -164,7 +164,6 @@ func verifyCrashDir(t *testing.T, dir string, orders map[string]string, holds, s
 	if err != nil {
 		t.Fatalf("cannot replay after kill: %s", err)
 	}
-	defer l.Close()
 	mustCheck(t, l)
 	for order, acct := range orders {
 		if _, created, err := l.TopUp(TopUpRequest{Account: acct, Amount: 1000, OrderID: order, Credit: CreditPaid}); err != nil || created {

@@ -48,7 +48,6 @@ func openDurable(t *testing.T, cfg Config) *durable {
 	d.reopen()
 	t.Cleanup(func() {
 		if d.log != nil {
-			d.Ledger.Close()
 			d.log.Close()
 		}
 	})
@@ -59,7 +58,6 @@ func openDurable(t *testing.T, cfg Config) *durable {
 func (d *durable) reopen() {
 	d.t.Helper()
 	if d.log != nil {
-		d.Ledger.Close()
 		if err := d.log.Close(); err != nil {
 			d.t.Fatalf("cannot close log: %s", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/coarseclock"
 	"github.com/tollgate/tollgate/internal/invariants"
 	"github.com/tollgate/tollgate/wal"
 )
@@ -27,8 +28,9 @@ type Config struct {
 	// MaxGiftBuckets bounds the gift credits with distinct expiry times one
 	// account may hold. Default 256.
 	MaxGiftBuckets int
-	// Now is the clock; default a clock of 10 ms resolution that costs
-	// one atomic load (see clock.go). Tests inject their own.
+	// Now is the clock; default the process's coarse clock (10 ms
+	// resolution, one atomic load: internal/coarseclock). Tests inject
+	// their own.
 	Now func() time.Time
 }
 
@@ -122,8 +124,9 @@ type Ledger struct {
 		byID   map[string]*Key
 	}
 
-	// clock is the default clock, nil when Config.Now was given.
-	clock *coarseClock
+	// coarseClock is set when Config.Now is the default clock, which now
+	// reads without building a time.Time.
+	coarseClock bool
 	// memSeq numbers entries when there is no log.
 	memSeq atomic.Uint64
 	// lastCheckpoint is the sequence number of the latest checkpoint.
@@ -151,18 +154,9 @@ func newLedger(log *wal.Log, cfg Config) (*Ledger, error) {
 	l.keys.byHash = map[[32]byte]*Key{}
 	l.keys.byID = map[string]*Key{}
 	if l.cfg.Now == nil {
-		l.clock = startCoarseClock()
-		l.cfg.Now = l.clock.Now
+		l.cfg.Now, l.coarseClock = coarseclock.Now, true
 	}
 	return l, nil
-}
-
-// Close stops the ledger's clock. The ledger must not be used after; the log
-// is the caller's to close.
-func (l *Ledger) Close() {
-	if l.clock != nil {
-		l.clock.close()
-	}
 }
 
 // NewMemory returns a ledger without a log: nothing is durable. It serves
@@ -179,7 +173,6 @@ func Open(log *wal.Log, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if err := l.replay(); err != nil {
-		l.Close()
 		return nil, err
 	}
 	return l, nil
@@ -194,8 +187,8 @@ func (l *Ledger) holdShardOf(requestID string) *holdShard {
 }
 
 func (l *Ledger) now() int64 {
-	if l.clock != nil {
-		return l.clock.nanos()
+	if l.coarseClock {
+		return coarseclock.Nanos()
 	}
 	return l.cfg.Now().UnixNano()
 }

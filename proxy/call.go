@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,9 +82,12 @@ type callState struct {
 	// tracked is set while the call is in Gateway.active, from the hold to
 	// its end, so that shutdown can cut it off.
 	tracked bool
-	// bedrockStream is set while es is the stream's source instead of upstreamBody.
+	// bedrockStream is set while bedrock is the stream's source instead of
+	// upstreamBody.
 	bedrockStream bool
-	phase         streamPhase
+	// clientConn is the client's connection while the reply streams.
+	clientConn net.Conn
+	phase      streamPhase
 	// pending is what remains to be returned to the client after the
 	// settlement: the final event, or the error event Tollgate appends.
 	pending []byte
@@ -315,8 +319,13 @@ func (c *call) finishStream() {
 	r := c.obs.Result()
 	upstream.CountMetricsDisagreement(&r)
 	outcome := ledger.OutcomeOK
-	if r.End == meter.EndError {
+	switch {
+	case r.End == meter.EndError:
 		outcome = ledger.OutcomeStreamError
+	case clientGone(c.clientConn):
+		// The whole reply arrived in one read after the client left: it
+		// never got it (a write would not tell yet).
+		outcome = ledger.OutcomeClientDisconnected
 	}
 	c.settle(outcome, &r, r.Usage, false)
 }

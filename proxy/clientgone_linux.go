@@ -3,8 +3,6 @@ package proxy
 import (
 	"net"
 	"syscall"
-
-	"github.com/valyala/fasthttp"
 )
 
 // clientGone reports whether the client already closed its connection, by
@@ -13,8 +11,7 @@ import (
 // record a client that left while the upstream was working as
 // client_disconnected; writing the reply would not tell, since the kernel
 // accepts the first write to a half-closed socket.
-func clientGone(ctx *fasthttp.RequestCtx) bool {
-	conn := ctx.Conn()
+func clientGone(conn net.Conn) bool {
 	// Wrappers (TLS, the per-address bound) give their socket back.
 	for {
 		w, ok := conn.(interface{ NetConn() net.Conn })

@@ -2,7 +2,7 @@
 
 package proxy
 
-import "github.com/valyala/fasthttp"
+import "net"
 
 // clientGone cannot peek at sockets here; it reports false.
-func clientGone(*fasthttp.RequestCtx) bool { return false }
+func clientGone(net.Conn) bool { return false }

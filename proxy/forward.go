@@ -86,6 +86,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 	}
 	c.obs.Reset(g.cfg.MaxEventBytes)
 	c.phase = phaseStream
+	c.clientConn = ctx.Conn()
 	ctx.Response.SetBodyStream(c, -1)
 	return true
 }
@@ -276,7 +277,7 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 		return
 	}
 	outcome := ledger.OutcomeOK
-	if clientGone(ctx) {
+	if clientGone(ctx.Conn()) {
 		outcome = ledger.OutcomeClientDisconnected
 	}
 	r := c.obs.Result()

@@ -110,7 +110,6 @@ func newFrontFixture(tb testing.TB) *frontFixture {
 		if _, err := f.led.Check(); err != nil {
 			tb.Errorf("ledger invariants broken after fuzzing: %s", err)
 		}
-		f.led.Close()
 		if err := wlog.Close(); err != nil {
 			tb.Errorf("unexpected wal Close error: %s", err)
 		}

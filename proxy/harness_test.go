@@ -207,7 +207,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		if _, err := h.led.Check(); err != nil {
 			t.Errorf("ledger invariants broken at the end of the test: %s", err)
 		}
-		h.led.Close()
 		if err := wlog.Close(); err != nil {
 			t.Errorf("unexpected wal Close error: %s", err)
 		}

@@ -104,7 +104,6 @@ func newPathFixture(tb testing.TB, durable bool) *pathFixture {
 	f.closeAll = func() {
 		g.Shutdown(time.Second)
 		f.up.Shutdown()
-		l.Close()
 		if wlog != nil {
 			wlog.Close()
 		}

@@ -327,9 +327,6 @@ func (p *process) close() {
 			ln.Close()
 		}
 	}
-	if p.ledger != nil {
-		p.ledger.Close()
-	}
 	if p.wlog != nil {
 		p.wlog.Close()
 	}

@@ -39,7 +39,6 @@ func runVerify(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("replay failed: %w", err)
 	}
-	defer l.Close()
 	replay := time.Since(start)
 	sum, checkErr := l.Check()
 	entries, recErr := l.Reconcile()

@@ -35,7 +35,6 @@ func TestVerify(t *testing.T) {
 	if c, err := l.Hold("acme", "req_2", "k", money.NanosPerCredit); err != nil || c.Wait() != nil {
 		t.Fatal(err)
 	}
-	l.Close()
 	log.Close()
 
 	var out bytes.Buffer

@@ -2,19 +2,29 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/coarseclock"
 	"github.com/valyala/fasthttp"
 )
 
 // Body reads one upstream response body off its pooled connection:
-// sized (Content-Length), chunked, or until the connection closes. Every
-// Read gets the deadline min(now + idle, total), so a silent upstream and an
-// overlong call both end in a timeout error. Once the body has been read to
-// its end the connection goes back to the pool; otherwise close drops it.
+// sized (Content-Length), chunked, or until the connection closes. The read
+// deadline is min(now + idle, total), refreshed from the coarse clock when
+// it has moved by a sixteenth of idle, so a silent upstream and an overlong
+// call both end in a timeout error without a clock read and a deadline
+// system call per Read. Once the body has been read to its end the
+// connection goes back to the pool; otherwise close drops it.
+//
+// A chunked Read returns every chunk already buffered, up to len(p), not
+// only the first: the client side writes (and flushes) once per Read, so
+// events that arrived together leave together, in one write. It never waits
+// for more once it has bytes: a chunk still on its way is left for the
+// next Read, so coalescing adds no latency.
 //
 // Read and close run on the call's goroutine. abort may run on another one
 // (shutdown): it closes the connection, which interrupts a blocked Read.
@@ -30,9 +40,15 @@ type Body struct {
 	remaining           int64
 	done                bool
 	reusable            bool
-	idle                time.Duration
-	total               time.Time
-	aborted             atomic.Bool
+	// crlfPending is set when a chunk's data has been read but not the CRLF
+	// that ends it.
+	crlfPending bool
+	idle        time.Duration
+	total       time.Time
+	// deadlineSetAt is when the read deadline was last set (coarse clock,
+	// Unix nanoseconds; 0: not since SetDeadlines or start).
+	deadlineSetAt int64
+	aborted       atomic.Bool
 }
 
 // maxChunkLine bounds a chunk-size line (hex digits and extensions).
@@ -48,8 +64,8 @@ var ErrAborted = errors.New("upstream: read aborted")
 // aborted alone: another goroutine may be aborting.
 func (b *Body) start(u *Upstream, c *upConn, h *fasthttp.ResponseHeader) {
 	b.u, b.c, b.reusable = u, c, !h.ConnectionClose()
-	b.chunked, b.untilClose, b.remaining, b.done = false, false, 0, false
-	b.idle, b.total = 0, time.Time{}
+	b.chunked, b.untilClose, b.remaining, b.done, b.crlfPending = false, false, 0, false, false
+	b.idle, b.total, b.deadlineSetAt = 0, time.Time{}, 0
 	switch cl := h.ContentLength(); {
 	case h.StatusCode() == fasthttp.StatusNoContent || h.StatusCode() == fasthttp.StatusNotModified:
 		b.done = true
@@ -65,7 +81,7 @@ func (b *Body) start(u *Upstream, c *upConn, h *fasthttp.ResponseHeader) {
 
 // SetDeadlines sets the between-reads and whole-call limits.
 func (b *Body) SetDeadlines(idle time.Duration, total time.Time) {
-	b.idle, b.total = idle, total
+	b.idle, b.total, b.deadlineSetAt = idle, total, 0
 }
 
 // Read reads the body; io.EOF at its end.
@@ -76,14 +92,8 @@ func (b *Body) Read(p []byte) (int, error) {
 	if b.c == nil || b.aborted.Load() {
 		return 0, ErrAborted
 	}
-	if b.idle > 0 {
-		d := time.Now().Add(b.idle)
-		if !b.total.IsZero() && b.total.Before(d) {
-			d = b.total
-		}
-		if err := b.c.SetReadDeadline(d); err != nil {
-			return 0, err
-		}
+	if err := b.refreshDeadline(); err != nil {
+		return 0, err
 	}
 	br := b.c.br
 	switch {
@@ -94,29 +104,7 @@ func (b *Body) Read(p []byte) (int, error) {
 		}
 		return n, err
 	case b.chunked:
-		if b.remaining == 0 {
-			size, err := readChunkSize(br)
-			if err != nil {
-				return 0, err
-			}
-			if size == 0 {
-				if err := skipTrailer(br); err != nil {
-					return 0, err
-				}
-				b.done = true
-				return 0, io.EOF
-			}
-			b.remaining = size
-		}
-		n, err := br.Read(p[:min(int64(len(p)), b.remaining)])
-		b.remaining -= int64(n)
-		if b.remaining == 0 && err == nil {
-			err = expectCRLF(br)
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return n, err
+		return b.readChunks(br, p)
 	default:
 		n, err := br.Read(p[:min(int64(len(p)), b.remaining)])
 		b.remaining -= int64(n)
@@ -130,6 +118,110 @@ func (b *Body) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// refreshDeadline moves the read deadline to min(now + idle, total) when
+// the coarse clock has moved by a sixteenth of idle since it was last set:
+// the silence that times out is then between idle - idle/16 - the clock's
+// period and idle.
+func (b *Body) refreshDeadline() error {
+	if b.idle <= 0 {
+		return nil
+	}
+	now := coarseclock.Nanos()
+	if b.deadlineSetAt != 0 && now-b.deadlineSetAt < int64(b.idle/16) {
+		return nil
+	}
+	d := time.Unix(0, now).Add(b.idle)
+	if !b.total.IsZero() && b.total.Before(d) {
+		d = b.total
+	}
+	b.deadlineSetAt = now
+	return b.c.SetReadDeadline(d)
+}
+
+// readChunks reads chunked data into p: the first chunk's bytes waiting
+// for the network if need be, then only what is already buffered.
+func (b *Body) readChunks(br *bufio.Reader, p []byte) (n int, err error) {
+	for n < len(p) {
+		wait := n == 0 // until bytes arrive; after that, nothing blocks
+		if b.crlfPending {
+			if !wait && !crlfBuffered(br) {
+				break
+			}
+			if err := expectCRLF(br); err != nil {
+				return n, err
+			}
+			b.crlfPending = false
+		}
+		if b.remaining == 0 {
+			if !wait && !chunkHeadBuffered(br) {
+				break
+			}
+			size, err := readChunkSize(br)
+			if err != nil {
+				return n, err
+			}
+			if size == 0 {
+				return n, b.end(br, n)
+			}
+			b.remaining = size
+		}
+		want := min(int64(len(p)-n), b.remaining)
+		if !wait {
+			want = min(want, int64(br.Buffered()))
+		}
+		if want == 0 {
+			break
+		}
+		k, err := br.Read(p[n : n+int(want)])
+		n += k
+		b.remaining -= int64(k)
+		b.crlfPending = b.remaining == 0
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// end reads the trailer after the last chunk and marks the body done; io.EOF
+// when the Read that found it returned no bytes.
+func (b *Body) end(br *bufio.Reader, n int) error {
+	if err := skipTrailer(br); err != nil {
+		return err
+	}
+	b.done = true
+	if n == 0 {
+		return io.EOF
+	}
+	return nil
+}
+
+// chunkHeadBuffered reports whether the next chunk-size line is buffered
+// whole, and for the last chunk (size 0) the empty line ending the body
+// too, so that reading them cannot wait for the network.
+func chunkHeadBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return false
+	}
+	if size, err := parseChunkSize(buf[:i+1]); err != nil || size > 0 {
+		return true // a bad line fails now, without waiting
+	}
+	rest := buf[i+1:]
+	return bytes.HasPrefix(rest, []byte("\r\n")) || bytes.HasPrefix(rest, []byte("\n"))
+}
+
+// crlfBuffered reports whether the line end after a chunk's data is
+// buffered.
+func crlfBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(min(2, br.Buffered()))
+	return len(buf) == 2 || (len(buf) == 1 && buf[0] == '\n')
 }
 
 // Close returns the connection to the pool if the body was read to its end,
@@ -159,6 +251,7 @@ func (b *Body) Reset() {
 	b.aborted.Store(false)
 }
 
+// readChunkSize reads a chunk-size line and returns the size.
 func readChunkSize(br *bufio.Reader) (int64, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -170,6 +263,12 @@ func readChunkSize(br *bufio.Reader) (int64, error) {
 		}
 		return 0, err
 	}
+	return parseChunkSize(line)
+}
+
+// parseChunkSize parses a chunk-size line (hex digits, then extensions or
+// the line end), at most 15 digits and maxChunkLine bytes.
+func parseChunkSize(line []byte) (int64, error) {
 	if len(line) > maxChunkLine {
 		return 0, errBadChunk
 	}
