@@ -38,6 +38,8 @@ type call struct {
 	// outlives a call only so that the next inspection can reuse its model
 	// string: nothing reads it before InspectRequest ran.
 	inspected meter.Request
+	// probe peeks at the client's socket at the end of a reply.
+	probe clientProbe
 	// aborted is set when shutdown cut the upstream off.
 	aborted atomic.Bool
 	bufs    callBuffers
@@ -85,9 +87,11 @@ type callState struct {
 	// bedrockStream is set while bedrock is the stream's source instead of
 	// upstreamBody.
 	bedrockStream bool
-	// clientConn is the client's connection while the reply streams.
-	clientConn net.Conn
-	phase      streamPhase
+	// clientConn is the client's connection while the reply streams;
+	// nothingWritten is set until the stream's first bytes go to it.
+	clientConn     net.Conn
+	nothingWritten bool
+	phase          streamPhase
 	// pending is what remains to be returned to the client after the
 	// settlement: the final event, or the error event Tollgate appends.
 	pending []byte
@@ -209,6 +213,7 @@ func (c *call) Read(p []byte) (n int, err error) {
 					upstreamTTFB.UpdateDuration(c.start)
 				}
 				if c.obs.Result().End == meter.EndCutOff {
+					c.nothingWritten = false
 					return n, nil
 				}
 				cut := lastEventStart(p[:n])
@@ -322,9 +327,9 @@ func (c *call) finishStream() {
 	switch {
 	case r.End == meter.EndError:
 		outcome = ledger.OutcomeStreamError
-	case clientGone(c.clientConn):
+	case c.nothingWritten && c.probe.clientGone(c.clientConn):
 		// The whole reply arrived in one read after the client left: it
-		// never got it (a write would not tell yet).
+		// never got any of it, and no write could tell yet.
 		outcome = ledger.OutcomeClientDisconnected
 	}
 	c.settle(outcome, &r, r.Usage, false)

@@ -5,13 +5,23 @@ import (
 	"syscall"
 )
 
-// clientGone reports whether the client already closed its connection, by
+// clientProbe tells whether a client already closed its connection, by
 // peeking at the socket without blocking and without consuming anything (a
-// pipelined next request stays where it is). A non-streaming reply uses it to
-// record a client that left while the upstream was working as
-// client_disconnected; writing the reply would not tell, since the kernel
-// accepts the first write to a half-closed socket.
-func clientGone(conn net.Conn) bool {
+// pipelined next request stays where it is). A reply whose end arrives
+// before anything was written to the client uses it to record a client that
+// left while the upstream was working as client_disconnected; writing the
+// reply would not tell, since the kernel accepts the first write to a
+// half-closed socket. A call keeps one, so the peek's callback is made once
+// per pooled call rather than per use (one allocation remains: the raw
+// connection net hands out).
+type clientProbe struct {
+	gone  bool
+	buf   [1]byte
+	check func(fd uintptr) bool
+}
+
+// clientGone reports whether the client of conn has gone.
+func (p *clientProbe) clientGone(conn net.Conn) bool {
 	// Wrappers (TLS, the per-address bound) give their socket back.
 	for {
 		w, ok := conn.(interface{ NetConn() net.Conn })
@@ -28,14 +38,18 @@ func clientGone(conn net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	gone := false
-	var b [1]byte
-	_ = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// 0 bytes: the client closed (FIN); ECONNRESET and the like: it
-		// reset; EAGAIN: nothing to read, so still there.
-		gone = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
-		return true
-	})
-	return gone
+	if p.check == nil {
+		p.check = p.peek
+	}
+	p.gone = false
+	_ = rc.Read(p.check)
+	return p.gone
+}
+
+// peek is the raw read callback: 0 bytes means the client closed (FIN);
+// ECONNRESET and the like, that it reset; EAGAIN, that it is still there.
+func (p *clientProbe) peek(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.gone = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
+	return true
 }

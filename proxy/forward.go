@@ -86,7 +86,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 	}
 	c.obs.Reset(g.cfg.MaxEventBytes)
 	c.phase = phaseStream
-	c.clientConn = ctx.Conn()
+	c.clientConn, c.nothingWritten = ctx.Conn(), true
 	ctx.Response.SetBodyStream(c, -1)
 	return true
 }
@@ -277,7 +277,7 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 		return
 	}
 	outcome := ledger.OutcomeOK
-	if clientGone(ctx.Conn()) {
+	if c.probe.clientGone(ctx.Conn()) {
 		outcome = ledger.OutcomeClientDisconnected
 	}
 	r := c.obs.Result()
