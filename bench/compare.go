@@ -37,6 +37,10 @@ type CompareConfig struct {
 	// Probe, if set, reads the gateway's costs around each gateway
 	// segment. Nil leaves Report.GatewayCost out.
 	Probe *GatewayProbe
+	// HopURL, when set, adds a third side: the same load through the floor
+	// hop (ServeHop) in front of the same upstream; HopProbe reads its CPU.
+	HopURL   string
+	HopProbe *GatewayProbe
 	// IdleWindow is how long the gateway is watched without calls, after
 	// the warm-up, to measure its idle cost (GatewayCost.Idle…). Zero
 	// means DefaultIdleWindow; negative skips it. At most MaxIdleWindow.
@@ -51,9 +55,13 @@ type Report struct {
 	// Gateway and Direct are the two sides, each merged over its rounds.
 	Gateway *LoadResult `json:"gateway"`
 	Direct  *LoadResult `json:"direct"`
-	Ratios  Ratios      `json:"ratios"`
-	// GatewayCost is nil when the comparison ran without a probe.
+	// Hop is the floor hop's side, nil without one.
+	Hop    *LoadResult `json:"hop,omitempty"`
+	Ratios Ratios      `json:"ratios"`
+	// GatewayCost is nil when the comparison ran without a probe; HopCost
+	// (CPU only) without a hop.
 	GatewayCost *GatewayCost `json:"gateway_cost,omitempty"`
+	HopCost     *GatewayCost `json:"hop_cost,omitempty"`
 }
 
 // Settings describes what was measured.
@@ -99,16 +107,23 @@ type Ratios struct {
 	AddedTTFBP99Ms  float64 `json:"added_ttfb_p99_ms"`
 	AddedTotalP50Ms float64 `json:"added_total_p50_ms"`
 	AddedTotalP99Ms float64 `json:"added_total_p99_ms"`
+	// HopThroughput is the floor hop's share of the direct throughput;
+	// GatewayCPUOverHop the gateway's CPU per call over the hop's (1 means
+	// the gateway costs what a bare proxy hop costs). Zero without a hop.
+	HopThroughput     float64 `json:"hop_throughput,omitempty"`
+	GatewayCPUOverHop float64 `json:"gateway_cpu_over_hop,omitempty"`
+}
+
+// ratio is a / b, zero when b is.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 // ComputeRatios compares two finished results.
 func ComputeRatios(gateway, direct *LoadResult) Ratios {
-	ratio := func(a, b float64) float64 {
-		if b == 0 {
-			return 0
-		}
-		return a / b
-	}
 	g, d := gateway, direct
 	return Ratios{
 		Throughput:      ratio(g.RequestsPerSec, d.RequestsPerSec),
@@ -134,54 +149,93 @@ type side struct {
 
 // RunCompare runs the comparison. It returns when every call has ended.
 func RunCompare(ctx context.Context, cfg CompareConfig) (*Report, error) {
-	rounds := cfg.Rounds
-	if rounds == 0 {
-		rounds = DefaultRounds
-	}
-	if rounds < 1 || rounds > MaxRounds {
-		return nil, fmt.Errorf("bench: rounds %d out of range 1..%d", rounds, MaxRounds)
-	}
-	idleWindow := cfg.IdleWindow
-	if idleWindow == 0 {
-		idleWindow = DefaultIdleWindow
-	}
-	if idleWindow > MaxIdleWindow {
-		return nil, fmt.Errorf("bench: idle window %s above %s", idleWindow, MaxIdleWindow)
-	}
-	gwLoad, dirLoad := cfg.Load, cfg.Load
-	gwLoad.URL, gwLoad.Keys, gwLoad.Label = cfg.GatewayURL, cfg.Keys, "gateway"
-	dirLoad.URL, dirLoad.Keys, dirLoad.Label = cfg.DirectURL, cfg.Keys, "direct"
-	gwLoader, err := newLoader(gwLoad)
+	rounds, idleWindow, err := cfg.limits()
 	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
+		return nil, err
 	}
-	defer gwLoader.close()
-	dirLoader, err := newLoader(dirLoad)
+	sides, err := cfg.sides()
 	if err != nil {
-		return nil, fmt.Errorf("direct: %w", err)
+		return nil, err
 	}
-	defer dirLoader.close()
-	lc := gwLoader.cfg // defaults applied
+	defer func() {
+		for _, s := range sides {
+			s.loader.close()
+		}
+	}()
+	lc := sides[0].loader.cfg // defaults applied
 	machine := currentMachine()
-	gw := &side{name: "gateway", loader: gwLoader, probe: cfg.Probe}
-	dir := &side{name: "direct", loader: dirLoader}
-
-	for _, s := range []*side{gw, dir} {
+	for _, s := range sides {
 		if lc.Warmup > 0 {
 			s.loader.run(ctx, segment{label: s.name + " warm-up", duration: lc.Warmup})
 		}
 	}
-	if gw.probe != nil && idleWindow > 0 {
+	if gw := sides[0]; gw.probe != nil && idleWindow > 0 {
 		if err := gw.measureIdle(ctx, idleWindow); err != nil {
 			return nil, err
 		}
 	}
+	if err := runRounds(ctx, sides, rounds, lc); err != nil {
+		return nil, err
+	}
+	machine.LoadAfter = loadAverage()
+	rep := newReport(sides, lc, rounds)
+	rep.Settings.Machine = machine
+	return rep, nil
+}
+
+// limits checks the rounds and the idle window, defaults applied.
+func (cfg *CompareConfig) limits() (rounds int, idleWindow time.Duration, err error) {
+	rounds, idleWindow = cfg.Rounds, cfg.IdleWindow
+	if rounds == 0 {
+		rounds = DefaultRounds
+	}
+	if rounds < 1 || rounds > MaxRounds {
+		return 0, 0, fmt.Errorf("bench: rounds %d out of range 1..%d", rounds, MaxRounds)
+	}
+	if idleWindow == 0 {
+		idleWindow = DefaultIdleWindow
+	}
+	if idleWindow > MaxIdleWindow {
+		return 0, 0, fmt.Errorf("bench: idle window %s above %s", idleWindow, MaxIdleWindow)
+	}
+	return rounds, idleWindow, nil
+}
+
+// sides makes the comparison's sides, the gateway first, then direct, then
+// the hop when there is one.
+func (cfg *CompareConfig) sides() ([]*side, error) {
+	targets := []struct {
+		name, url string
+		probe     *GatewayProbe
+	}{{"gateway", cfg.GatewayURL, cfg.Probe}, {"direct", cfg.DirectURL, nil}}
+	if cfg.HopURL != "" {
+		targets = append(targets, struct {
+			name, url string
+			probe     *GatewayProbe
+		}{"hop", cfg.HopURL, cfg.HopProbe})
+	}
+	var sides []*side
+	for _, t := range targets {
+		load := cfg.Load
+		load.URL, load.Keys, load.Label = t.url, cfg.Keys, t.name
+		l, err := newLoader(load)
+		if err != nil {
+			for _, s := range sides {
+				s.loader.close()
+			}
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+		sides = append(sides, &side{name: t.name, loader: l, probe: t.probe})
+	}
+	return sides, nil
+}
+
+// runRounds runs the measured segments. The sides take turns, the first
+// side of each round rotating, so a drift of the machine's speed (other
+// tenants, thermal limits) hits each alike.
+func runRounds(ctx context.Context, sides []*side, rounds int, lc LoadConfig) error {
 	segDuration := lc.Duration / time.Duration(rounds)
 	for r := range rounds {
-		order := []*side{gw, dir}
-		if r%2 == 1 {
-			order = []*side{dir, gw}
-		}
 		var segRequests int64
 		if lc.Requests > 0 {
 			segRequests = lc.Requests / int64(rounds)
@@ -192,35 +246,53 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 				continue
 			}
 		}
-		for _, s := range order {
+		for i := range sides {
+			s := sides[(i+r)%len(sides)]
 			seg := segment{label: fmt.Sprintf("%s %d/%d", s.name, r+1, rounds), duration: segDuration, requests: segRequests}
 			if err := s.runSegment(ctx, seg); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	machine.LoadAfter = loadAverage()
-	gw.result.finish()
-	dir.result.finish()
-	gw.result.Label, dir.result.Label = "gateway", "direct"
+	return nil
+}
+
+// newReport gathers the sides' results.
+func newReport(sides []*side, lc LoadConfig, rounds int) *Report {
+	for _, s := range sides {
+		s.result.finish()
+		s.result.Label = s.name
+	}
+	gw, dir := sides[0], sides[1]
 	rep := &Report{
 		Settings: Settings{
 			Mode: gw.result.Mode, Concurrency: lc.Concurrency, RatePerSec: lc.Rate,
 			DurationSec: lc.Duration.Seconds(), Requests: lc.Requests, WarmupSec: lc.Warmup.Seconds(), Rounds: rounds,
-			Machine: machine,
 		},
 		Gateway: gw.result,
 		Direct:  dir.result,
 		Ratios:  ComputeRatios(gw.result, dir.result),
 	}
-	if cfg.Probe != nil {
+	if gw.probe != nil {
 		c := gw.cost.cost()
 		rep.GatewayCost = &c
 	}
-	return rep, nil
+	if len(sides) > 2 {
+		hop := sides[2]
+		rep.Hop = hop.result
+		rep.Ratios.HopThroughput = ratio(hop.result.RequestsPerSec, dir.result.RequestsPerSec)
+		if hop.probe != nil {
+			c := hop.cost.cost()
+			rep.HopCost = &c
+			if rep.GatewayCost != nil {
+				rep.Ratios.GatewayCPUOverHop = ratio(rep.GatewayCost.CPUMsPerCall, c.CPUMsPerCall)
+			}
+		}
+	}
+	return rep
 }
 
 // measureIdle samples the gateway across a window without calls.

@@ -29,7 +29,8 @@ const (
 // /proc/<pid>/stat, the rest from GET /metrics on its admin listener.
 // It is safe for concurrent use.
 type GatewayProbe struct {
-	// AdminURL is the admin API's base URL (loopback only).
+	// AdminURL is the admin API's base URL (loopback only); empty reads
+	// only the CPU time of Pid (a process without metrics: the floor hop).
 	AdminURL string
 	// Token is the admin (or metrics) bearer token.
 	Token string
@@ -52,6 +53,10 @@ type GatewaySample struct {
 
 // Sample takes one reading.
 func (p *GatewayProbe) Sample(ctx context.Context) (GatewaySample, error) {
+	if p.AdminURL == "" {
+		cpu, err := ProcCPU(p.Pid)
+		return GatewaySample{At: time.Now(), CPU: cpu}, err
+	}
 	if _, err := CheckLoopbackURL(p.AdminURL); err != nil {
 		return GatewaySample{}, err
 	}

@@ -11,50 +11,103 @@ import (
 )
 
 // WriteMarkdown writes a comparison as a Markdown table: one row per
-// figure, columns gateway, direct and gateway / direct.
+// figure, columns gateway, (floor hop,) direct and the ratios to direct.
 func WriteMarkdown(w io.Writer, rep *Report) error {
 	bw := bufio.NewWriter(w)
-	g, d, r := rep.Gateway, rep.Direct, rep.Ratios
 	fmt.Fprintf(bw, "tollbench: %s\n\n%s\n\n", describeSettings(rep.Settings, false), describeMachine(rep.Settings.Machine))
-	fmt.Fprintf(bw, "| | gateway | direct | gateway / direct |\n|---|---:|---:|---:|\n")
-	row := func(name, gv, dv, ratio string) { fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", name, gv, dv, ratio) }
-	row("calls", itoa(g.Calls), itoa(d.Calls), "")
-	row("ok", itoa(g.OK), itoa(d.OK), "")
-	row("errors", itoa(g.ErrorCount), itoa(d.ErrorCount), "")
-	row("requests/s", f1(g.RequestsPerSec), f1(d.RequestsPerSec), f2(r.Throughput))
-	lat := func(name string, gv, dv float64, added string) {
-		ratio := ""
-		if dv > 0 {
-			ratio = f2(gv / dv)
-		}
-		if added != "" {
-			ratio += " (" + added + ")"
-		}
-		row(name, f3(gv), f3(dv), ratio)
+	t := comparisonTable{w: bw, rep: rep}
+	t.header()
+	t.loadRows()
+	t.costRows()
+	fmt.Fprintf(bw, "\nerrors by kind: gateway %s; direct %s", errorKinds(rep.Gateway.Errors), errorKinds(rep.Direct.Errors))
+	if rep.Hop != nil {
+		fmt.Fprintf(bw, "; floor hop %s", errorKinds(rep.Hop.Errors))
 	}
-	added := func(ms float64) string { return signed(ms) + " ms" }
-	lat("TTFB p50 (ms)", g.TTFB.P50Ms, d.TTFB.P50Ms, added(r.AddedTTFBP50Ms))
-	lat("TTFB p90 (ms)", g.TTFB.P90Ms, d.TTFB.P90Ms, "")
-	lat("TTFB p99 (ms)", g.TTFB.P99Ms, d.TTFB.P99Ms, added(r.AddedTTFBP99Ms))
-	lat("TTFB p99.9 (ms)", g.TTFB.P999Ms, d.TTFB.P999Ms, "")
-	lat("total p50 (ms)", g.Total.P50Ms, d.Total.P50Ms, added(r.AddedTotalP50Ms))
-	lat("total p90 (ms)", g.Total.P90Ms, d.Total.P90Ms, "")
-	lat("total p99 (ms)", g.Total.P99Ms, d.Total.P99Ms, added(r.AddedTotalP99Ms))
-	lat("total p99.9 (ms)", g.Total.P999Ms, d.Total.P999Ms, "")
-	row("tollbench CPU ms/call", f3(g.ClientCPUMsPerCall), f3(d.ClientCPUMsPerCall), "")
-	if c := rep.GatewayCost; c != nil {
-		row("gateway CPU ms/call", f3(c.CPUMsPerCall), "", "")
-		row("gateway CPU s per 1,000 calls", f3(c.CPUSecondsPer1000Calls), "", "")
-		row("gateway CPU ms/call, idle cost taken out", f3(c.CPUMsPerCallNet), "", "")
-		row("gateway cores busy (idle)", f2(c.CPUCores)+" ("+f3(c.IdleCPUCores)+")", "", "")
-		row("gateway allocs/call", f2(c.AllocsPerCall), "", "")
-		row("gateway allocs/call, idle allocs taken out", f2(c.AllocsPerCallNet), "", "")
-		row("gateway idle allocs/s", f1(c.IdleAllocsPerSec), "", "")
-		row("ledger ops/s", f1(c.LedgerOpsPerSec), "", "")
-		row("WAL records per sync", f2(c.WALRecordsPerSync), "", "")
-	}
-	fmt.Fprintf(bw, "\nerrors by kind: gateway %s; direct %s\n", errorKinds(g.Errors), errorKinds(d.Errors))
+	fmt.Fprintln(bw)
 	return bw.Flush()
+}
+
+// comparisonTable writes WriteMarkdown's table, with the floor hop's
+// columns when the report has them.
+type comparisonTable struct {
+	w   io.Writer
+	rep *Report
+}
+
+func (t comparisonTable) header() {
+	if t.rep.Hop != nil {
+		fmt.Fprintf(t.w, "| | gateway | floor hop | direct | gateway / direct | hop / direct |\n|---|---:|---:|---:|---:|---:|\n")
+		return
+	}
+	fmt.Fprintf(t.w, "| | gateway | direct | gateway / direct |\n|---|---:|---:|---:|\n")
+}
+
+// row writes one figure: the gateway's, the hop's, direct's, then the
+// gateway's and the hop's ratio to direct (the hop's left out without a
+// hop).
+func (t comparisonTable) row(name, gateway, hop, direct, gatewayRatio, hopRatio string) {
+	if t.rep.Hop != nil {
+		fmt.Fprintf(t.w, "| %s | %s | %s | %s | %s | %s |\n", name, gateway, hop, direct, gatewayRatio, hopRatio)
+		return
+	}
+	fmt.Fprintf(t.w, "| %s | %s | %s | %s |\n", name, gateway, direct, gatewayRatio)
+}
+
+func (t comparisonTable) loadRows() {
+	g, d, h, r := t.rep.Gateway, t.rep.Direct, t.rep.Hop, t.rep.Ratios
+	if h == nil {
+		h = &LoadResult{}
+	}
+	t.row("calls", itoa(g.Calls), itoa(h.Calls), itoa(d.Calls), "", "")
+	t.row("ok", itoa(g.OK), itoa(h.OK), itoa(d.OK), "", "")
+	t.row("errors", itoa(g.ErrorCount), itoa(h.ErrorCount), itoa(d.ErrorCount), "", "")
+	t.row("requests/s", f1(g.RequestsPerSec), f1(h.RequestsPerSec), f1(d.RequestsPerSec), f2(r.Throughput), f2(r.HopThroughput))
+	lat := func(name string, pick func(*LoadResult) float64, withAdded bool) {
+		gv, hv, dv := pick(g), pick(h), pick(d)
+		gr, hr := ratioText(gv, dv), ratioText(hv, dv)
+		if withAdded {
+			gr += " (" + signed(gv-dv) + " ms)"
+			hr += " (" + signed(hv-dv) + " ms)"
+		}
+		t.row(name, f3(gv), f3(hv), f3(dv), gr, hr)
+	}
+	lat("TTFB p50 (ms)", func(l *LoadResult) float64 { return l.TTFB.P50Ms }, true)
+	lat("TTFB p90 (ms)", func(l *LoadResult) float64 { return l.TTFB.P90Ms }, false)
+	lat("TTFB p99 (ms)", func(l *LoadResult) float64 { return l.TTFB.P99Ms }, true)
+	lat("TTFB p99.9 (ms)", func(l *LoadResult) float64 { return l.TTFB.P999Ms }, false)
+	lat("total p50 (ms)", func(l *LoadResult) float64 { return l.Total.P50Ms }, true)
+	lat("total p90 (ms)", func(l *LoadResult) float64 { return l.Total.P90Ms }, false)
+	lat("total p99 (ms)", func(l *LoadResult) float64 { return l.Total.P99Ms }, true)
+	lat("total p99.9 (ms)", func(l *LoadResult) float64 { return l.Total.P999Ms }, false)
+	t.row("tollbench CPU ms/call", f3(g.ClientCPUMsPerCall), f3(h.ClientCPUMsPerCall), f3(d.ClientCPUMsPerCall), "", "")
+}
+
+func (t comparisonTable) costRows() {
+	c, hc := t.rep.GatewayCost, t.rep.HopCost
+	if c == nil {
+		return
+	}
+	hopCPU, overHop := "", ""
+	if hc != nil {
+		hopCPU, overHop = f3(hc.CPUMsPerCall), f2(t.rep.Ratios.GatewayCPUOverHop)+" of the hop's"
+	}
+	t.row("gateway CPU ms/call", f3(c.CPUMsPerCall), hopCPU, "", overHop, "")
+	t.row("gateway CPU s per 1,000 calls", f3(c.CPUSecondsPer1000Calls), "", "", "", "")
+	t.row("gateway CPU ms/call, idle cost taken out", f3(c.CPUMsPerCallNet), "", "", "", "")
+	t.row("gateway cores busy (idle)", f2(c.CPUCores)+" ("+f3(c.IdleCPUCores)+")", "", "", "", "")
+	t.row("gateway allocs/call", f2(c.AllocsPerCall), "", "", "", "")
+	t.row("gateway allocs/call, idle allocs taken out", f2(c.AllocsPerCallNet), "", "", "", "")
+	t.row("gateway idle allocs/s", f1(c.IdleAllocsPerSec), "", "", "", "")
+	t.row("ledger ops/s", f1(c.LedgerOpsPerSec), "", "", "", "")
+	t.row("WAL records per sync", f2(c.WALRecordsPerSync), "", "", "", "")
+}
+
+// ratioText is a / b with two decimals, empty when b is zero.
+func ratioText(a, b float64) string {
+	if b == 0 {
+		return ""
+	}
+	return f2(a / b)
 }
 
 // WriteSweepMarkdown writes a sweep as a Markdown table, one row per

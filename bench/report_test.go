@@ -44,6 +44,39 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 }
 
+// TestWriteMarkdownWithHop: with the floor hop, the table gains its column
+// and its ratio to direct, and the gateway's CPU is read against the hop's.
+func TestWriteMarkdownWithHop(t *testing.T) {
+	rep := fakeReport(SweepPoint{Shards: 16, DrainWorkers: 64})
+	hop := *rep.Direct
+	hop.RequestsPerSec = 2496
+	rep.Hop = &hop
+	rep.Ratios.HopThroughput = 0.75
+	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.2}
+	rep.HopCost = &GatewayCost{CPUMsPerCall: 0.1}
+	rep.Ratios.GatewayCPUOverHop = 2
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"| | gateway | floor hop | direct | gateway / direct | hop / direct |",
+		"| requests/s | 1664.0 | 2496.0 | 3328.0 | 0.50 | 0.75 |",
+		"| gateway CPU ms/call | 0.200 | 0.100 |  | 2.00 of the hop's |  |",
+		"; floor hop none",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "|") && strings.Count(line, "|") != 7 {
+			t.Fatalf("ragged row %q", line)
+		}
+	}
+}
+
 func sweepFixture() *SweepResult {
 	return &SweepResult{Rows: []SweepRow{
 		{SweepPoint: SweepPoint{1, 16}, Report: fakeReport(SweepPoint{1, 16})},

@@ -1,11 +1,14 @@
 // Command tollbench is Tollgate's benchmark and tuning tool: it runs a
 // built-in upstream and `tollgate serve` on loopback, drives the same load
-// through the gateway and straight to the upstream, and reports both and
-// their ratios, with the gateway's CPU time and allocations per call.
+// through the gateway, through a bare proxy hop (Go's
+// httputil.ReverseProxy: the floor a proxy pays) and straight to the
+// upstream, and reports each and their ratios, with the gateway's CPU time
+// and allocations per call read against the hop's CPU.
 //
 //	tollbench run   [flags]   one comparison
 //	tollbench sweep [flags]   one comparison per shards × drain-workers setting, plus a chart
 //	tollbench upstream [flags] the built-in upstream alone, until SIGINT or SIGTERM
+//	tollbench hop -listen ADDR -upstream URL   the floor hop alone (run starts it itself)
 //
 // Without -tollgate, run and sweep build ./cmd/tollgate of the module they
 // run in (so the figures are those of the code in the tree), falling back
@@ -44,6 +47,7 @@ commands:
   run       one comparison: the load through the gateway and straight to the upstream
   sweep     run for each combination of -shards and -workers; a table and an SVG chart
   upstream  the built-in upstream alone, until SIGINT or SIGTERM
+  hop       the floor hop alone (httputil.ReverseProxy; run starts it itself)
 
 Run 'tollbench <command> -h' for the command's flags.
 `
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stderrIsT
 		err = sweepCommand(ctx, args[1:], stdout, stderr, stderrIsTerminal)
 	case "upstream":
 		err = upstreamCommand(ctx, args[1:], stdout, stderr)
+	case "hop":
+		err = hopCommand(ctx, args[1:], stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

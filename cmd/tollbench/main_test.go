@@ -8,8 +8,10 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tollgate/tollgate/bench"
@@ -19,6 +21,13 @@ import (
 var tollgateBin string
 
 func TestMain(m *testing.M) {
+	// tollbench run starts its floor hop by running its own executable,
+	// which here is this test binary: be the hop when asked to.
+	if len(os.Args) > 1 && os.Args[1] == "hop" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, false))
+	}
 	dir, err := os.MkdirTemp("", "tollbench-test-")
 	if err != nil {
 		panic(err)
@@ -102,6 +111,13 @@ func TestRunEndToEnd(t *testing.T) {
 	ops := c.LedgerOpsPerSec * c.ElapsedSec
 	if want := 2 * float64(c.Calls); math.Abs(ops-want) > 2+want*0.01 {
 		t.Fatalf("unexpected ledger operations; got %v; want %v (hold and settle per call)", ops, want)
+	}
+	hop := rep.Hop
+	if hop == nil || hop.OK == 0 || hop.BytesPerCall != rep.Direct.BytesPerCall || rep.HopCost == nil || rep.HopCost.CPUSeconds <= 0 {
+		t.Fatalf("unexpected floor hop side: %+v, cost %+v", hop, rep.HopCost)
+	}
+	if want := c.CPUMsPerCall / rep.HopCost.CPUMsPerCall; math.Abs(rep.Ratios.GatewayCPUOverHop-want) > 1e-9 {
+		t.Fatalf("unexpected gateway CPU over the hop's %v; want %v", rep.Ratios.GatewayCPUOverHop, want)
 	}
 	s := rep.Settings
 	if s.Shards != 4 || s.DrainWorkers != 8 || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {

@@ -37,6 +37,7 @@ type commonFlags struct {
 	walMode     string
 	jsonOut     bool
 	noProgress  bool
+	hop         bool
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet) {
@@ -45,7 +46,7 @@ func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.catalogue, "catalogue", "configs/models.yaml", "model catalogue (the embedded default when this default path is absent)")
 	fs.IntVar(&f.concurrency, "concurrency", bench.DefaultConcurrency, "closed loop: concurrent clients; open loop: most calls in flight")
 	fs.Float64Var(&f.rate, "rate", 0, "open loop: calls started per second, latency counted from each call's intended start (0: closed loop)")
-	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per side (gateway, direct), split over the rounds")
+	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per side (gateway, direct, hop), split over the rounds")
 	fs.Int64Var(&f.requests, "requests", 0, "measured calls per side, split over the rounds (0: bounded by -duration only)")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured load per side before the first round")
 	fs.IntVar(&f.rounds, "rounds", bench.DefaultRounds, "interleaved segments per side")
@@ -94,6 +95,21 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 		up.Close()
 		cleanupBinary()
 	}}
+	s.compare = bench.CompareConfig{DirectURL: up.URL(), Rounds: f.rounds, IdleWindow: f.idleWindow}
+	if f.hop {
+		exe, err := os.Executable()
+		if err == nil {
+			var hop *bench.Hop
+			if hop, err = bench.StartHop(ctx, exe, up.URL()); err == nil {
+				s.compare.HopURL, s.compare.HopProbe = hop.URL(), hop.Probe()
+				s.cleanup = func() { hop.Close(); up.Close(); cleanupBinary() }
+			}
+		}
+		if err != nil {
+			s.cleanup()
+			return nil, err
+		}
+	}
 	s.gateway = bench.GatewayConfig{
 		Binary:      binary,
 		BaseConfig:  baseConfig,
@@ -101,7 +117,7 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 		WALMode:     f.walMode,
 		UpstreamURL: up.URL(),
 		Accounts:    f.accounts,
-		Env:         passThroughEnv(),
+		Env:         bench.RuntimeEnv(),
 	}
 	load := bench.LoadConfig{
 		Concurrency: f.concurrency,
@@ -114,7 +130,7 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 	if stderrIsTerminal && !f.noProgress {
 		load.Progress = bench.ProgressPrinter(stderr)
 	}
-	s.compare = bench.CompareConfig{Load: load, DirectURL: up.URL(), Rounds: f.rounds, IdleWindow: f.idleWindow}
+	s.compare.Load = load
 	return s, nil
 }
 
@@ -127,6 +143,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 	f.register(fs)
 	fs.IntVar(&shards, "shards", 0, "ledger.shards for the gateway (0: the configuration's)")
 	fs.IntVar(&workers, "workers", 0, "policies.drain_workers for the gateway (0: the configuration's)")
+	fs.BoolVar(&f.hop, "hop", true, "also measure the floor: the same load through a bare httputil.ReverseProxy hop")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -259,17 +276,4 @@ func readDefaulted(path, defaultPath string, embedded []byte) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	return data, nil
-}
-
-// passThroughEnv is the part of tollbench's environment the gateway gets:
-// the Go runtime's tuning knobs, so `GOMAXPROCS=1 tollbench run` measures
-// a one-core gateway; nothing else (no credentials).
-func passThroughEnv() []string {
-	var env []string
-	for _, k := range []string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/tollgate/tollgate/bench"
 )
@@ -35,4 +36,25 @@ func upstreamCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "served %d replies\n", up.Calls())
 	return nil
+}
+
+// hopCommand is `tollbench hop`: the floor hop (bench.ServeHop) alone, the
+// process run starts for its third side.
+func hopCommand(ctx context.Context, args []string, stderr io.Writer) error {
+	var listen, upstream string
+	fs := flag.NewFlagSet("tollbench hop", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&listen, "listen", "127.0.0.1:9091", "listen address (loopback only)")
+	fs.StringVar(&upstream, "upstream", "http://127.0.0.1:9090", "upstream to forward to (loopback only)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, err := bench.CheckLoopbackURL("http://" + listen); err != nil {
+		return fmt.Errorf("%w: -listen: %s", errUsage, err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	return bench.ServeHop(ctx, ln, upstream)
 }
