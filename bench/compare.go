@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"sync"
 	"time"
 )
 
@@ -37,6 +40,9 @@ type CompareConfig struct {
 	// Probe, if set, reads the gateway's costs around each gateway
 	// segment. Nil leaves Report.GatewayCost out.
 	Probe *GatewayProbe
+	// CPUProfile, when set, receives the gateway's CPU profile over its
+	// first measured segment; HeapProfile its heap halfway through it.
+	CPUProfile, HeapProfile io.Writer
 	// HopURL, when set, adds a third side: the same load through the floor
 	// hop (ServeHop) in front of the same upstream; HopProbe reads its CPU.
 	HopURL   string
@@ -145,6 +151,8 @@ type side struct {
 	result *LoadResult
 	probe  *GatewayProbe
 	cost   costMeter
+	// profile, when set, is called once as the side's first segment starts.
+	profile func()
 }
 
 // RunCompare runs the comparison. It returns when every call has ended.
@@ -165,6 +173,11 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 	lc := sides[0].loader.cfg // defaults applied
 	machine := currentMachine()
 	for _, s := range sides {
+		if s.probe != nil && s.probe.Pid > 0 {
+			s.cost.idleRSS, _ = ProcRSS(s.probe.Pid) // before any load
+		}
+	}
+	for _, s := range sides {
 		if lc.Warmup > 0 {
 			s.loader.run(ctx, segment{label: s.name + " warm-up", duration: lc.Warmup})
 		}
@@ -174,7 +187,11 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 			return nil, err
 		}
 	}
+	profiled := sides[0].profileFirstSegment(ctx, cfg, lc.Duration/time.Duration(rounds))
 	if err := runRounds(ctx, sides, rounds, lc); err != nil {
+		return nil, err
+	}
+	if err := <-profiled; err != nil {
 		return nil, err
 	}
 	machine.LoadAfter = loadAverage()
@@ -278,6 +295,9 @@ func newReport(sides []*side, lc LoadConfig, rounds int) *Report {
 	}
 	if gw.probe != nil {
 		c := gw.cost.cost()
+		if c.PeakRSSMiB > c.IdleRSSMiB && lc.Concurrency > 0 {
+			c.PeakRSSPerCallKiB = (c.PeakRSSMiB - c.IdleRSSMiB) * 1024 / float64(lc.Concurrency)
+		}
 		rep.GatewayCost = &c
 	}
 	if len(sides) > 2 {
@@ -293,6 +313,32 @@ func newReport(sides []*side, lc LoadConfig, rounds int) *Report {
 		}
 	}
 	return rep
+}
+
+// profileFirstSegment arranges for the profiles cfg asks for to be taken
+// during the side's first segment, of length seg; the channel gives their
+// error once they are written (nil at once when none was asked for).
+func (s *side) profileFirstSegment(ctx context.Context, cfg CompareConfig, seg time.Duration) <-chan error {
+	done := make(chan error, 1)
+	if s.probe == nil || (cfg.CPUProfile == nil && cfg.HeapProfile == nil) {
+		done <- nil
+		return done
+	}
+	s.profile = func() {
+		go func() {
+			var cpuErr, heapErr error
+			var wg sync.WaitGroup
+			if cfg.CPUProfile != nil {
+				wg.Go(func() { cpuErr = s.probe.Profile(ctx, "profile", seg, cfg.CPUProfile) })
+			}
+			if cfg.HeapProfile != nil {
+				wg.Go(func() { heapErr = s.probe.Profile(ctx, "heap", seg/2, cfg.HeapProfile) })
+			}
+			wg.Wait()
+			done <- errors.Join(cpuErr, heapErr)
+		}()
+	}
+	return done
 }
 
 // measureIdle samples the gateway across a window without calls.
@@ -333,7 +379,18 @@ func (s *side) runSegment(ctx context.Context, seg segment) error {
 			return err
 		}
 	}
+	if s.profile != nil {
+		s.profile()
+		s.profile = nil
+	}
+	var rss *peakRSS
+	if s.probe != nil && s.probe.Pid > 0 {
+		rss = watchRSS(s.probe.Pid)
+	}
 	r := s.loader.run(ctx, seg)
+	if rss != nil {
+		s.cost.peakRSS = max(s.cost.peakRSS, rss.end())
+	}
 	if s.probe != nil {
 		after, err := s.probe.Sample(ctx)
 		if err != nil {

@@ -101,6 +101,46 @@ func (p *GatewayProbe) Sample(ctx context.Context) (GatewaySample, error) {
 	return s, nil
 }
 
+// Profile writes one of the gateway's profiles (Go's pprof format) to w:
+// "profile", the CPU profile over the next d; "heap", the heap as it is
+// after d (half a segment in: under full load).
+func (p *GatewayProbe) Profile(ctx context.Context, kind string, d time.Duration, w io.Writer) error {
+	if _, err := CheckLoopbackURL(p.AdminURL); err != nil {
+		return err
+	}
+	path := "/debug/pprof/" + kind
+	switch kind {
+	case "profile":
+		path += "?seconds=" + strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second)))
+	case "heap":
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	default:
+		return fmt.Errorf("bench: unknown profile %q", kind)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d+probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.AdminURL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot profile the gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("cannot profile the gateway: status %d: %.200s", resp.StatusCode, body)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 // metricSum adds the values of every series of the metric name in a
 // Prometheus text exposition, whatever their labels, and reports whether
 // there was any. Comment lines and other metrics, including those whose
@@ -172,6 +212,14 @@ type GatewayCost struct {
 	// window before the first round; zero when no window was measured.
 	IdleCPUCores     float64 `json:"idle_cpu_cores"`
 	IdleAllocsPerSec float64 `json:"idle_allocs_per_sec"`
+	// IdleRSSMiB is the process's resident memory before any load;
+	// PeakRSSMiB the highest sampled during the measured segments (both
+	// zero without a pid). PeakRSSPerCallKiB is (peak - idle) / the
+	// concurrency: the memory of one call in flight, with a closed loop's
+	// every client in a call.
+	IdleRSSMiB        float64 `json:"idle_rss_mib,omitempty"`
+	PeakRSSMiB        float64 `json:"peak_rss_mib,omitempty"`
+	PeakRSSPerCallKiB float64 `json:"peak_rss_per_call_kib,omitempty"`
 	// CPUMsPerCallNet and AllocsPerCallNet are CPUMsPerCall and
 	// AllocsPerCall less the idle cost over the same time: what the calls
 	// themselves cost.
@@ -187,6 +235,8 @@ type costMeter struct {
 	// The idle window's figures; idleElapsed is zero without one.
 	idleElapsed, idleCPU time.Duration
 	idleAllocs           float64
+	// Resident memory: before the rounds, and the highest during them.
+	idleRSS, peakRSS int64
 }
 
 // idle accounts for a window without calls, sampled like a segment.
@@ -231,6 +281,7 @@ func (m *costMeter) cost() GatewayCost {
 	if m.syncs > 0 {
 		c.WALRecordsPerSync = m.records / m.syncs
 	}
+	c.IdleRSSMiB, c.PeakRSSMiB = float64(m.idleRSS)/(1<<20), float64(m.peakRSS)/(1<<20)
 	c.CPUMsPerCallNet, c.AllocsPerCallNet = c.CPUMsPerCall, c.AllocsPerCall
 	if m.idleElapsed > 0 {
 		c.IdleCPUCores = m.idleCPU.Seconds() / m.idleElapsed.Seconds()

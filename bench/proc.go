@@ -67,3 +67,57 @@ func parseProcStatTicks(data []byte) (int64, error) {
 	}
 	return utime + stime, nil
 }
+
+// ProcRSS is process pid's resident memory in bytes, from the second field
+// of /proc/<pid>/statm (pages).
+func ProcRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cannot read process memory: %w", err)
+	}
+	f := bytes.Fields(data)
+	if len(f) < 2 {
+		return 0, fmt.Errorf("cannot parse /proc/%d/statm: %q", pid, data)
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse /proc/%d/statm: %q", pid, data)
+	}
+	return pages * int64(os.Getpagesize()), nil
+}
+
+// peakRSS samples pid's resident memory every rssSampleInterval until
+// stopped, keeping the highest.
+type peakRSS struct {
+	stop chan struct{}
+	done chan int64
+}
+
+const rssSampleInterval = 100 * time.Millisecond
+
+func watchRSS(pid int) *peakRSS {
+	w := &peakRSS{stop: make(chan struct{}), done: make(chan int64, 1)}
+	go func() {
+		var peak int64
+		t := time.NewTicker(rssSampleInterval)
+		defer t.Stop()
+		for {
+			if rss, err := ProcRSS(pid); err == nil {
+				peak = max(peak, rss)
+			}
+			select {
+			case <-w.stop:
+				w.done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// end stops the sampling and returns the peak (0 when nothing could be read).
+func (w *peakRSS) end() int64 {
+	close(w.stop)
+	return <-w.done
+}

@@ -98,6 +98,14 @@ func (t comparisonTable) costRows() {
 	t.row("gateway allocs/call", f2(c.AllocsPerCall), "", "", "", "")
 	t.row("gateway allocs/call, idle allocs taken out", f2(c.AllocsPerCallNet), "", "", "", "")
 	t.row("gateway idle allocs/s", f1(c.IdleAllocsPerSec), "", "", "", "")
+	if c.PeakRSSMiB > 0 {
+		hopRSS := ""
+		if hc != nil {
+			hopRSS = f1(hc.PeakRSSMiB)
+		}
+		t.row("peak RSS MiB (idle)", f1(c.PeakRSSMiB)+" ("+f1(c.IdleRSSMiB)+")", hopRSS, "", "", "")
+		t.row("gateway RSS KiB per call in flight", f1(c.PeakRSSPerCallKiB), "", "", "", "")
+	}
 	t.row("ledger ops/s", f1(c.LedgerOpsPerSec), "", "", "", "")
 	t.row("WAL records per sync", f2(c.WALRecordsPerSync), "", "", "", "")
 }

@@ -138,12 +138,15 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, stderrIsTerminal bool) error {
 	var f commonFlags
 	var shards, workers int
+	var cpuProfile, heapProfile string
 	fs := flag.NewFlagSet("tollbench run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f.register(fs)
 	fs.IntVar(&shards, "shards", 0, "ledger.shards for the gateway (0: the configuration's)")
 	fs.IntVar(&workers, "workers", 0, "policies.drain_workers for the gateway (0: the configuration's)")
 	fs.BoolVar(&f.hop, "hop", true, "also measure the floor: the same load through a bare httputil.ReverseProxy hop")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write the gateway's CPU profile over its first measured round to this file (go tool pprof)")
+	fs.StringVar(&heapProfile, "memprofile", "", "write the gateway's heap profile, halfway through its first measured round, to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -152,6 +155,20 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 		return err
 	}
 	defer s.cleanup()
+	for _, p := range []struct {
+		path string
+		dst  *io.Writer
+	}{{cpuProfile, &s.compare.CPUProfile}, {heapProfile, &s.compare.HeapProfile}} {
+		if p.path == "" {
+			continue
+		}
+		pf, err := os.Create(p.path)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		*p.dst = pf
+	}
 	runner := bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config())
 	rep, err := runner(ctx, bench.SweepPoint{Shards: shards, DrainWorkers: workers})
 	if rep == nil {

@@ -26,9 +26,9 @@ func pipeBody(t *testing.T) (*Body, net.Conn) {
 	return &b, server
 }
 
-// send writes s to the pipe from another goroutine (a pipe write waits for
+// deliver writes s to the pipe from another goroutine (a pipe write waits for
 // the reader).
-func send(c net.Conn, s string) {
+func deliver(c net.Conn, s string) {
 	go c.Write([]byte(s))
 }
 
@@ -59,22 +59,22 @@ func readOnce(t *testing.T, b *Body, size int) (string, error) {
 // it does not wait for the next chunk once it has bytes.
 func TestBodyCoalescesBufferedChunks(t *testing.T) {
 	b, up := pipeBody(t)
-	send(up, "5\r\nhello\r\n5\r\nworld\r\n3\r\nfoo\r\n")
+	deliver(up, "5\r\nhello\r\n5\r\nworld\r\n3\r\nfoo\r\n")
 	if got, err := readOnce(t, b, 4096); got != "helloworldfoo" || err != nil {
 		t.Fatalf("unexpected first Read %q %v; want the three chunks at once", got, err)
 	}
-	send(up, "4\r\nbar!\r\n6\r\nba")
+	deliver(up, "4\r\nbar!\r\n6\r\nba")
 	if got, err := readOnce(t, b, 4096); got != "bar!ba" || err != nil {
 		t.Fatalf("unexpected Read %q %v; want a chunk and the start of the next", got, err)
 	}
-	send(up, "z!!!\r\n")
+	deliver(up, "z!!!\r\n")
 	if got, err := readOnce(t, b, 3); got != "z!!" || err != nil {
 		t.Fatalf("unexpected short Read %q %v; want the buffer's size", got, err)
 	}
 	if got, err := readOnce(t, b, 3); got != "!" || err != nil {
 		t.Fatalf("unexpected Read %q %v; want the rest of the chunk", got, err)
 	}
-	send(up, "0\r\n\r\n")
+	deliver(up, "0\r\n\r\n")
 	if got, err := readOnce(t, b, 4096); got != "" || err != io.EOF {
 		t.Fatalf("unexpected end %q %v; want io.EOF", got, err)
 	}
@@ -85,7 +85,7 @@ func TestBodyCoalescesBufferedChunks(t *testing.T) {
 // trailer has not arrived is left for the next Read.
 func TestBodyEndsWithBufferedLastChunk(t *testing.T) {
 	b, up := pipeBody(t)
-	send(up, "3\r\nend\r\n0\r\n\r\n")
+	deliver(up, "3\r\nend\r\n0\r\n\r\n")
 	if got, err := readOnce(t, b, 4096); got != "end" || err != nil {
 		t.Fatalf("unexpected Read %q %v", got, err)
 	}
@@ -93,11 +93,11 @@ func TestBodyEndsWithBufferedLastChunk(t *testing.T) {
 		t.Fatalf("unexpected Read after the last chunk: %v; want io.EOF", err)
 	}
 	b, up = pipeBody(t)
-	send(up, "3\r\nend\r\n0\r\n")
+	deliver(up, "3\r\nend\r\n0\r\n")
 	if got, err := readOnce(t, b, 4096); got != "end" || err != nil {
 		t.Fatalf("unexpected Read %q %v", got, err)
 	}
-	send(up, "\r\n")
+	deliver(up, "\r\n")
 	if _, err := readOnce(t, b, 4096); err != io.EOF {
 		t.Fatalf("unexpected Read once the trailer arrived: %v; want io.EOF", err)
 	}
@@ -115,7 +115,7 @@ func TestBodyDeadlines(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			b, up := pipeBody(t)
 			b.SetDeadlines(c.idle, time.Now().Add(c.total))
-			send(up, "2\r\nhi\r\n")
+			deliver(up, "2\r\nhi\r\n")
 			if got, err := readOnce(t, b, 64); got != "hi" || err != nil {
 				t.Fatalf("unexpected Read %q %v", got, err)
 			}

@@ -70,20 +70,28 @@ type Upstream struct {
 	}
 }
 
-// upConn is one pooled connection with its buffers.
+// upConn is one pooled connection with its read buffer.
 type upConn struct {
 	net.Conn
 	br      *bufio.Reader
-	bw      *bufio.Writer
 	lastUse time.Time
 	reused  bool
 }
 
-// Buffer sizes of an upstream connection.
+// Buffer sizes of an upstream connection. The read buffer stays with its
+// connection (it holds what arrived ahead of the reader), sized for a burst
+// of events rather than a whole reply: a connection lives as long as a
+// stream, and thousands of streams are open at once. Writing happens once
+// per call, so write buffers are shared (writers) rather than kept per
+// connection.
 const (
-	upReadBufferBytes  = 32 << 10
+	upReadBufferBytes  = 8 << 10
 	upWriteBufferBytes = 16 << 10
 )
+
+// writers are the write buffers requests are sent through, taken for one
+// request and given back.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, upWriteBufferBytes) }}
 
 // New returns the upstream of uc (its defaults set): connections are
 // dialled within connectTimeout, and a call waiting for one stops waiting
@@ -209,7 +217,7 @@ func (u *Upstream) connect() (*upConn, error) {
 		}
 		conn = tc
 	}
-	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, upReadBufferBytes), bw: bufio.NewWriterSize(conn, upWriteBufferBytes)}, nil
+	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, upReadBufferBytes)}, nil
 }
 
 // release returns c to the pool when reusable, and closes it otherwise.
@@ -264,10 +272,7 @@ func (u *Upstream) exchange(c *upConn, req *fasthttp.Request, resp *fasthttp.Res
 	if err := c.SetDeadline(firstByte); err != nil {
 		return err
 	}
-	if err := req.Write(c.bw); err != nil {
-		return err
-	}
-	if err := c.bw.Flush(); err != nil {
+	if err := send(c, req); err != nil {
 		return err
 	}
 	for {
@@ -302,6 +307,19 @@ func (u *Upstream) IsBedrock() bool { return u.bedrock != nil }
 func IsTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// send writes req to c through a shared write buffer.
+func send(c *upConn, req *fasthttp.Request) error {
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	writers.Put(bw)
+	return err
 }
 
 // errFirstByteTimeout is an upstream that sent no response header in time.
