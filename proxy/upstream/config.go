@@ -20,7 +20,9 @@ type Config struct {
 	BaseURL string
 	// APIKey is the platform's credential for an anthropic upstream.
 	APIKey string
-	// MaxConns bounds the connections to it. Default 1024.
+	// MaxConns bounds the connections to it, so the calls in flight on it
+	// (a stream holds one for its life); as many more may queue. Default
+	// 4096.
 	MaxConns int
 
 	// Region is a bedrock upstream's AWS region: the default endpoint's and
@@ -53,7 +55,7 @@ const (
 	KindBedrock   = "bedrock"
 )
 
-// SetDefaults fills c's defaults (kind anthropic, weight 1, 1,024
+// SetDefaults fills c's defaults (kind anthropic, weight 1, 4,096
 // connections, Bedrock's regional endpoint) and checks what has none.
 func (c *Config) SetDefaults() error {
 	if c.Kind == "" {
@@ -81,7 +83,7 @@ func (c *Config) SetDefaults() error {
 		c.Weight = 1
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = 1024
+		c.MaxConns = 4096
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -64,7 +65,9 @@ type Upstream struct {
 	// slots bounds the connections in use; countSlots bounds those that
 	// count_tokens requests may use, a small share of them.
 	slots, countSlots chan struct{}
-	mu                struct {
+	// queued counts the calls waiting for a slot.
+	queued atomic.Int64
+	mu     struct {
 		sync.Mutex
 		idle []*upConn
 	}
@@ -141,9 +144,9 @@ func New(uc Config, connectTimeout time.Duration, stopping <-chan struct{}) (*Up
 	return up, nil
 }
 
-// ErrPoolFull is a connection that could not be had within the connect
-// timeout: the gateway's own pool is full, which says nothing of the
-// upstream's health.
+// ErrPoolFull is a connection that could not be had: every one in use for
+// the connect timeout, or the queue for them full. It is the gateway's own
+// saturation, which says nothing of the upstream's health.
 var ErrPoolFull = errors.New("upstream: no connection available")
 
 // countTokensShare: count_tokens may use one connection in this many.
@@ -162,21 +165,36 @@ func (u *Upstream) TakeCountSlot() bool {
 
 func (u *Upstream) ReleaseCountSlot() { <-u.countSlots }
 
-// acquire returns an idle connection or a new one, within the connect
-// timeout.
+// queueForSlot waits for a connection slot, within the queue's bound.
+func (u *Upstream) queueForSlot() error {
+	if u.queued.Add(1) > int64(cap(u.slots)) {
+		u.queued.Add(-1)
+		return ErrPoolFull
+	}
+	defer u.queued.Add(-1)
+	t := time.NewTimer(u.connectTimeout)
+	defer t.Stop()
+	select {
+	case u.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrPoolFull
+	case <-u.stopping:
+		return ErrAborted
+	}
+}
+
+// acquire returns an idle connection or a new one. When every connection
+// is in use the call queues for one, up to the connect timeout, unless as
+// many calls as the pool holds are queued already: a full queue answers
+// ErrPoolFull at once, so a burst beyond twice the pool is refused quickly
+// rather than piling up goroutines and client connections.
 func (u *Upstream) acquire() (*upConn, error) {
 	select {
 	case u.slots <- struct{}{}:
 	default:
-		t := time.NewTimer(u.connectTimeout)
-		select {
-		case u.slots <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			return nil, ErrPoolFull
-		case <-u.stopping:
-			t.Stop()
-			return nil, ErrAborted
+		if err := u.queueForSlot(); err != nil {
+			return nil, err
 		}
 	}
 	now := time.Now()
