@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/simulator"
 )
 
 // Every way a call can end (the outcomes of a call record), each with what the
@@ -595,4 +597,39 @@ func TestEndingClientGoneNonStreaming(t *testing.T) {
 	u := expectedUsage(t, body)
 	checkRecordUsage(t, c, u)
 	h.checkSettled(a, c, "client_disconnected", haikuPrice(u))
+}
+
+// TestEndingNonStreamingCutMidBody: a non-streaming reply the upstream cuts
+// off mid-body, by closing the connection or by going silent, is outcome
+// timeout, charged the request's input estimate plus one output token per
+// three bytes received, usage_estimated; the client gets 502 or 504.
+func TestEndingNonStreamingCutMidBody(t *testing.T) {
+	const received = 300
+	head := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 5*received)
+	partial := `{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"` + strings.Repeat("x", received-len(`{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"`))
+	for _, c := range []struct {
+		name   string
+		silent bool
+		status int
+	}{{"closed", false, http.StatusBadGateway}, {"silent", true, http.StatusGatewayTimeout}} {
+		t.Run(c.name, func(t *testing.T) {
+			url := rawUpstream(t, func(conn net.Conn) {
+				conn.Write([]byte(head + partial))
+				if c.silent {
+					time.Sleep(3 * time.Second)
+				}
+			})
+			h := newHarness(t, withUpstreamURL(url), withShortTimeouts())
+			a := h.newAccount("10")
+			resp, body := h.post("/v1/messages", a.Key, messagesBody("hello", 1000, false), nil)
+			if resp.StatusCode != c.status {
+				t.Fatalf("unexpected status; got %d; want %d; body %.300s", resp.StatusCode, c.status, body)
+			}
+			rec := h.waitCall(resp.Header.Get("request-id"))
+			if rec.OutputTokens != received/3 || rec.InputTokens <= 0 || !rec.UsageEstimated {
+				t.Fatalf("unexpected estimate: input %d, output %d (want %d), estimated %v", rec.InputTokens, rec.OutputTokens, received/3, rec.UsageEstimated)
+			}
+			h.checkSettled(a, rec, "timeout", haikuPrice(simulator.Usage{InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens}))
+		})
+	}
 }

@@ -288,22 +288,21 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 // replyCutOff settles a non-streaming reply cut off after received bytes of
 // its body: the upstream worked, so the call is charged the request's input
 // estimate plus output estimated from the bytes received (one token per
-// three, within max_tokens), usage_estimated; nothing when no byte came.
-// Outcome timeout when the upstream went silent, stream_error when it went
-// away.
+// three, within max_tokens), usage_estimated, outcome timeout whether the
+// upstream went silent (504) or went away (502); nothing when no byte came.
 func (g *Gateway) replyCutOff(ctx *fasthttp.RequestCtx, c *call, err error, received int) {
-	outcome, status, typ, msg := ledger.OutcomeStreamError, fasthttp.StatusBadGateway, views.APIError, "the upstream reply was cut off"
+	status, typ, msg := fasthttp.StatusBadGateway, views.APIError, "the upstream reply was cut off"
 	if upstream.IsTimeout(err) {
-		outcome, status, typ, msg = ledger.OutcomeTimeout, fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream stopped sending"
+		status, typ, msg = fasthttp.StatusGatewayTimeout, views.TimeoutError, "the upstream stopped sending"
 	}
 	c.record.Status = status
 	writeError(ctx, status, typ, msg)
 	if received == 0 {
-		c.void(outcome, "upstream_error")
+		c.void(ledger.OutcomeTimeout, "upstream_error")
 		return
 	}
 	u := meter.Usage{Counts: tokens.Counts{InputTokens: c.inputBound(), OutputTokens: min(int64(received+2)/3, c.inspected.MaxTokens)}}
-	c.settle(outcome, &meter.StreamResult{}, u, true)
+	c.settle(ledger.OutcomeTimeout, &meter.StreamResult{}, u, true)
 }
 
 // passError answers an upstream error status: voids the hold and passes the
