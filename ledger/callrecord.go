@@ -65,6 +65,8 @@ type CallRecord struct {
 	// ModelID is the catalogue's ID of the model, "" when the request named
 	// none the catalogue knows.
 	ModelID string
+	// Front is the client API the call came in on.
+	Front Front
 
 	tokens.Counts
 
@@ -87,12 +89,30 @@ type CallRecord struct {
 // callRecordVersion is the first byte of an encoded call record. Each
 // version appends fields to the previous one's layout, and the decoder reads
 // every earlier version: 1 has the fields up to the attempts, 2 adds
-// modelTruncated and modelID.
-const callRecordVersion = 2
+// modelTruncated and modelID, 3 the front.
+const callRecordVersion = 3
+
+// Front is the client API a call came in on.
+type Front uint8
+
+const (
+	// FrontAnthropic is POST /v1/messages (and count_tokens).
+	FrontAnthropic Front = iota
+	// FrontOpenAI is POST /v1/chat/completions.
+	FrontOpenAI
+)
+
+// String is the front's name in call records: "anthropic" or "openai".
+func (f Front) String() string {
+	if f == FrontOpenAI {
+		return "openai"
+	}
+	return "anthropic"
+}
 
 // appendCallRecord encodes c. Layout: version byte, then the fields in
-// declaration order (but ModelTruncated and ModelID last, as version 2
-// added them; the seven token counts in tokens.Counts' order): strings as
+// declaration order (but ModelTruncated, ModelID and Front last, as
+// versions 2 and 3 added them; the seven token counts in tokens.Counts' order): strings as
 // uvarint length + bytes, integers as varints, bools as one byte, attempts
 // as a uvarint count followed by each attempt's fields.
 func appendCallRecord(dst []byte, c *CallRecord) []byte {
@@ -123,7 +143,8 @@ func appendCallRecord(dst []byte, c *CallRecord) []byte {
 		dst = appendVarint(dst, a.DurationMs)
 	}
 	dst = appendBool(dst, c.ModelTruncated)
-	return appendString(dst, c.ModelID)
+	dst = appendString(dst, c.ModelID)
+	return append(dst, byte(c.Front))
 }
 
 // appendTokens appends the seven counters in their declaration order.
@@ -191,5 +212,8 @@ func (d *decoder) callRecord(c *CallRecord) {
 	if v >= 2 {
 		c.ModelTruncated = d.bool()
 		c.ModelID = d.string()
+	}
+	if v >= 3 {
+		c.Front = Front(d.byte())
 	}
 }

@@ -72,7 +72,16 @@ func (d *decoder) byte() byte {
 	return v
 }
 
-func (d *decoder) bool() bool { return d.byte() != 0 }
+// bool reads a byte that must be 0 or 1: any other value is corruption.
+func (d *decoder) bool() bool {
+	switch b := d.byte(); b {
+	case 0, 1:
+		return b == 1
+	default:
+		d.fail(fmt.Errorf("ledger: boolean byte %d", b))
+		return false
+	}
+}
 
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()

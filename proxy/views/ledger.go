@@ -26,6 +26,8 @@ type Call struct {
 	SourceIPDigest string `json:"source_ip_digest"`
 	DurationMs     int64  `json:"duration_ms"`
 	TTFBMs         int64  `json:"ttfb_ms"`
+	// Front is the client API the call came in on: "anthropic" or "openai".
+	Front string `json:"front"`
 }
 
 // NewCall is c as its customer sees it.
@@ -35,6 +37,7 @@ func NewCall(c *ledger.CallRecord) Call {
 		Model: c.Model, ModelTruncated: c.ModelTruncated, Status: c.Status, Outcome: c.Outcome.String(),
 		Counts: c.Counts, Held: Amount(c.Held), Charged: Amount(c.Charged),
 		UsageEstimated: c.UsageEstimated, SourceIPDigest: c.SourceIPDigest, DurationMs: c.DurationMs, TTFBMs: c.TTFBMs,
+		Front: c.Front.String(),
 	}
 }
 

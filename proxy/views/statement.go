@@ -77,13 +77,14 @@ var adminCSVColumns = []string{"upstream", "upstream_request_id", "upstream_cost
 func CSVFileName(account string) string { return "calls-" + account + ".csv" }
 
 // WriteCallsCSV writes account's calls that ended in [from, to) as CSV, a
-// header row first; admin adds the upstream columns. It stops at the
+// header row first; admin adds the upstream columns; the front comes last
+// (a column added after the others, so existing readers keep working). It stops at the
 // first error, which it returns (the rows before it are written).
 func WriteCallsCSV(w io.Writer, l *ledger.Ledger, account string, from, to int64, admin bool) error {
 	cw := csv.NewWriter(w)
-	header := csvColumns
+	header := slices.Concat(csvColumns, []string{"front"})
 	if admin {
-		header = slices.Concat(csvColumns, adminCSVColumns)
+		header = slices.Concat(csvColumns, adminCSVColumns, []string{"front"})
 	}
 	_ = cw.Write(header)
 	for before := uint64(0); ; {
@@ -114,5 +115,5 @@ func csvRow(c *ledger.CallRecord, admin bool) []string {
 	if admin {
 		row = append(row, c.Upstream, c.UpstreamRequestID, money.Format(c.UpstreamCost))
 	}
-	return row
+	return append(row, c.Front.String())
 }
