@@ -81,7 +81,7 @@ func (s *Simulator) serveBedrock(ctx *fasthttp.RequestCtx, reqID string) (handed
 		s.streams.Add(1)
 	}
 	if d.ttfb > 0 && s.wait(d.ttfb, nil) != endDone {
-		writeBedrockError(ctx, fasthttp.StatusServiceUnavailable, "ServiceUnavailableException", "the simulator is shutting down")
+		s.writeShuttingDown(ctx, reqID)
 		return false
 	}
 	switch {

@@ -308,3 +308,67 @@ func TestParseBedrockPath(t *testing.T) {
 	f("/v1/messages", "", false, false)
 	f("/model/%zz/invoke", "", false, false)
 }
+
+// TestBedrockRefusalsBeforeTheHandler: the answers that do not come from a
+// parsed request (a body over the limit refused by Serve's server, requests
+// after Shutdown began, a non-streaming wait ended by Shutdown) are
+// Bedrock's too, not Anthropic's.
+func TestBedrockRefusalsBeforeTheHandler(t *testing.T) {
+	checkBedrockError := func(name string, resp *http.Response, body []byte, status int, exception string) {
+		t.Helper()
+		if resp.StatusCode != status || !strings.HasPrefix(resp.Header.Get("x-amzn-errortype"), exception+":") {
+			t.Fatalf("%s: unexpected answer %d %q %s; want %d %s", name, resp.StatusCode, resp.Header.Get("x-amzn-errortype"), body, status, exception)
+		}
+		if resp.Header.Get("x-amzn-requestid") == "" || resp.Header.Get("request-id") != "" || resp.Header.Get("anthropic-organization-id") != "" {
+			t.Fatalf("%s: unexpected headers %v", name, resp.Header)
+		}
+		var e struct{ Message string }
+		if json.Unmarshal(body, &e) != nil || e.Message == "" {
+			t.Fatalf("%s: unexpected body %s", name, body)
+		}
+	}
+	path := "/model/" + testBedrockModel + "/invoke"
+	bedrockBody := func(text string) []byte {
+		return []byte(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"` + text + `"}]}`)
+	}
+
+	s, url := startSim(t, Config{Mode: ModeBedrock, MaxBodySize: 1000})
+	c := newClient(t)
+	resp, got := post(t, c, url+path, bedrockBody(strings.Repeat("word ", 400)), nil)
+	checkBedrockError("body too large", resp, got, 413, "ValidationException")
+	// Shut down the simulator's state but keep its server answering with
+	// the handler: requests get 503.
+	s.mu.Lock()
+	s.mu.closed = true
+	s.mu.Unlock()
+	resp, got = post(t, c, url+path, bedrockBody("hi"), nil)
+	checkBedrockError("after Shutdown", resp, got, 503, "ServiceUnavailableException")
+
+	// A non-streaming reply waiting out its delay when Shutdown begins.
+	s, url = startSim(t, Config{Mode: ModeBedrock})
+	type answer struct {
+		resp *http.Response
+		body []byte
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := c.Post(url+path, "application/json", bytes.NewReader(bedrockBody("a b c [[sim:delay=5m]]")))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		answered <- answer{resp, b, err}
+	}()
+	waitFor(t, "the request to wait", func() bool { return s.Stats().InFlight == 1 })
+	if err := s.Shutdown(); err != nil {
+		t.Fatalf("unexpected Shutdown error: %s", err)
+	}
+	a := <-answered
+	if a.err != nil {
+		t.Fatalf("unexpected error of the waiting request: %s", a.err)
+	}
+	checkBedrockError("wait ended by Shutdown", a.resp, a.body, 503, "ServiceUnavailableException")
+}

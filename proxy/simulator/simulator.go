@@ -228,7 +228,8 @@ func (s *Simulator) Serve(ln net.Listener) error {
 // stream ends at once (streams without message_stop), idle connections
 // close, and Shutdown waits, at most Config.ShutdownTimeout, for every
 // connection and stream goroutine to finish. Later calls return the first
-// call's result. Requests arriving meanwhile get 503 overloaded_error.
+// call's result. Requests arriving meanwhile get 503 overloaded_error (in
+// Bedrock mode, ServiceUnavailableException).
 func (s *Simulator) Shutdown() error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
@@ -345,8 +346,7 @@ func (s *Simulator) Handler(ctx *fasthttp.RequestCtx) {
 		setCommonHeaders(&ctx.Response.Header, reqID)
 	}
 	if !s.enter() {
-		ctx.SetConnectionClose()
-		writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
+		s.writeShuttingDown(ctx, reqID)
 		return
 	}
 	if !s.serve(ctx, reqID) {
@@ -630,12 +630,21 @@ func (s *Simulator) authorized(ctx *fasthttp.RequestCtx) bool {
 }
 
 // errorHandler answers the errors fasthttp's server detects before the
-// handler runs, in Anthropic's shape.
+// handler runs, in the shape of the simulator's mode.
 func (s *Simulator) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	reqID := newRandomID("req_sim_")
-	setCommonHeaders(&ctx.Response.Header, reqID)
 	s.requests.Add(1)
 	s.rejected.Add(1)
+	if s.cfg.Mode == ModeBedrock {
+		setBedrockHeaders(&ctx.Response.Header, newBedrockRequestID())
+		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			writeBedrockError(ctx, fasthttp.StatusRequestEntityTooLarge, "ValidationException", "Input is too long for requested model.")
+			return
+		}
+		writeBedrockError(ctx, fasthttp.StatusBadRequest, "ValidationException", "Error when parsing request")
+		return
+	}
+	reqID := newRandomID("req_sim_")
+	setCommonHeaders(&ctx.Response.Header, reqID)
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		writeError(ctx, reqID, fasthttp.StatusRequestEntityTooLarge, "request_too_large",
 			"Request exceeds the maximum allowed number of bytes.")
@@ -644,8 +653,14 @@ func (s *Simulator) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", "Error when parsing request")
 }
 
+// writeShuttingDown answers a request that Shutdown ended or refused, in the
+// shape of the simulator's mode.
 func (s *Simulator) writeShuttingDown(ctx *fasthttp.RequestCtx, reqID string) {
 	ctx.SetConnectionClose()
+	if s.cfg.Mode == ModeBedrock {
+		writeBedrockError(ctx, fasthttp.StatusServiceUnavailable, "ServiceUnavailableException", "the simulator is shutting down")
+		return
+	}
 	writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
 }
 
