@@ -117,19 +117,6 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 	}
 }
 
-// countHang counts a hang or stream that ended because the client left
-// (and not because Shutdown broke the connection).
-func (s *Simulator) countHang(end waitEnd) {
-	if end != endClientGone {
-		return
-	}
-	select {
-	case <-s.done:
-	default:
-		s.clientGone.Add(1)
-	}
-}
-
 // appendStreamHead appends the status line and headers of a streamed reply
 // written on a hijacked connection: the headers fasthttp would send, chunked,
 // with Connection: close.

@@ -3,7 +3,6 @@ package simulator
 import (
 	"bufio"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"maps"
@@ -308,30 +307,6 @@ func (s *Simulator) running() int {
 	return s.mu.running
 }
 
-// waitEnd says why a wait or a stream ended.
-type waitEnd uint8
-
-const (
-	endDone       waitEnd = iota // the timer fired, or the stream wrote message_stop
-	endFault                     // the stream reached its *_after fault
-	endClientGone                // the client went away (a write failed or the connection closed)
-	endShutdown                  // Shutdown began
-)
-
-// wait sleeps d, ending early on Shutdown or when gone (which may be nil) closes.
-func (s *Simulator) wait(d time.Duration, gone <-chan struct{}) waitEnd {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return endDone
-	case <-s.done:
-		return endShutdown
-	case <-gone:
-		return endClientGone
-	}
-}
-
 // Handler is the simulator's fasthttp.RequestHandler, usable in any fasthttp
 // server. It answers POST /v1/messages and POST /v1/messages/count_tokens,
 // and 404 not_found_error for anything else.
@@ -479,154 +454,11 @@ func (s *Simulator) serve(ctx *fasthttp.RequestCtx, reqID string) (handedOff boo
 	return true
 }
 
-// serveMessage answers a non-streaming request with the Message JSON.
-func (s *Simulator) serveMessage(ctx *fasthttp.RequestCtx, reqID string, r *reply, d *directives, delay time.Duration) bool {
-	ctx.SetContentType("application/json")
-	if d.garbage {
-		s.injected.Add(1)
-		ctx.SetBody(garbageBytes)
-		return false
-	}
-	if delay > 0 {
-		total := min(delay*time.Duration(r.eventCount()-1), s.cfg.MaxHang)
-		if s.wait(total, nil) != endDone {
-			s.writeShuttingDown(ctx, reqID)
-			return false
-		}
-	}
-	body := r.appendMessage(nil)
-	if d.padded {
-		body = padBeforeLastBrace(body, 9)
-	}
-	ctx.SetBody(body)
-	s.completed.Add(1)
-	return false
-}
-
-// play writes r's events to sw, pausing delay between events, until
-// message_stop (endDone), the directives' *_after fault (endFault), a failed
-// write or gone closing (endClientGone), or Shutdown (endShutdown). A fault
-// after N deltas fires right after the Nth content_block_delta (after
-// message_start for N=0), or before message_delta when the reply has fewer.
-func (s *Simulator) play(sw *sseWriter, r *reply, d *directives, delay time.Duration, gone <-chan struct{}) waitEnd {
-	end := endDone
-	faultAt := -1
-	if d.fault != faultNone {
-		faultAt = d.faultAfter
-	}
-	deltas := 0
-	first := true
-	r.events(func(name string, data []byte) bool {
-		if faultAt >= 0 && name == evMessageDelta {
-			end = endFault
-			return false
-		}
-		if !first && delay > 0 {
-			if sw.flush(true) != nil {
-				end = endClientGone
-				return false
-			}
-			if end = s.wait(delay, gone); end != endDone {
-				return false
-			}
-		}
-		first = false
-		if sw.writeEvent(name, data) != nil {
-			end = endClientGone
-			return false
-		}
-		if name == evContentBlockDelta {
-			deltas++
-		}
-		if faultAt >= 0 && deltas >= faultAt && (name == evContentBlockDelta || name == evMessageStart) {
-			end = endFault
-			return false
-		}
-		return true
-	})
-	if (end == endDone || end == endFault) && sw.flush(true) != nil {
-		end = endClientGone
-	}
-	return end
-}
-
-// finishStream ends a stream written through fasthttp's stream writer:
-// counts it, and for error_after and garbage_after sends the error event or
-// the garbage. Returning from the stream writer ends the chunked body.
-func (s *Simulator) finishStream(sw *sseWriter, end waitEnd, d *directives) {
-	switch end {
-	case endDone:
-		s.completed.Add(1)
-	case endClientGone:
-		s.countHang(end)
-	case endFault:
-		s.writeFault(sw, d)
-	}
-}
-
-// writeFault sends what error_after and garbage_after end a stream with.
-func (s *Simulator) writeFault(sw *sseWriter, d *directives) {
-	var err error
-	switch {
-	case d.fault == faultError && sw.bedrock != nil:
-		exception, msg := bedrockException(d)
-		err = sw.writeRaw(sw.bedrock.appendException(nil, exception, msg))
-	case d.fault == faultGarbage && sw.bedrock != nil:
-		err = sw.writeRaw(sw.bedrock.appendCorrupt(nil))
-	case d.fault == faultError:
-		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
-		err = sw.writeEvent(evError, appendErrorJSON(nil, errType, msg, ""))
-	case d.fault == faultGarbage:
-		err = sw.writeRaw(garbageBytes)
-	default:
-		panic(fmt.Sprintf("BUG: writeFault called for fault %d", d.fault))
-	}
-	if err == nil {
-		_ = sw.flush(true)
-	}
-}
-
-// garbageBytes is what garbage and garbage_after send: no SSE framing, NUL
-// and invalid UTF-8 bytes, an HTML error page and a data line that is not JSON.
-var garbageBytes = []byte("\x00\x01\x02garbage\xff\xfe\r\n<html><body><h1>502 Bad Gateway</h1></body></html>\ndata: {not json\n\n")
-
-// checkWaits refuses waits above Config.MaxHang.
-func (s *Simulator) checkWaits(d *directives) error {
-	if d.delay > s.cfg.MaxHang || d.ttfb > s.cfg.MaxHang {
-		return errDirective("delay and ttfb may not exceed the simulator's max hang of %s", s.cfg.MaxHang)
-	}
-	return nil
-}
-
 func (s *Simulator) resolveModel(model string) string {
 	if m, ok := s.aliases[model]; ok {
 		return m
 	}
 	return model
-}
-
-// authorized applies Config.APIKey.
-func (s *Simulator) authorized(ctx *fasthttp.RequestCtx) bool {
-	if s.cfg.APIKey == "" {
-		return true
-	}
-	key := ctx.Request.Header.Peek("x-api-key")
-	auth := ctx.Request.Header.Peek("authorization")
-	if len(key) == 0 && len(auth) == 0 {
-		return false
-	}
-	want := []byte(s.cfg.APIKey)
-	if len(key) > 0 && subtle.ConstantTimeCompare(key, want) != 1 {
-		return false
-	}
-	if len(auth) > 0 {
-		const prefix = "Bearer "
-		if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix ||
-			subtle.ConstantTimeCompare(auth[len(prefix):], want) != 1 {
-			return false
-		}
-	}
-	return true
 }
 
 // errorHandler answers the errors fasthttp's server detects before the
@@ -664,85 +496,6 @@ func (s *Simulator) writeShuttingDown(ctx *fasthttp.RequestCtx, reqID string) {
 	writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
 }
 
-// writeError answers with Anthropic's error body.
-func writeError(ctx *fasthttp.RequestCtx, reqID string, status int, errType, msg string) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(appendErrorJSON(nil, errType, msg, reqID))
-}
-
-// statusError returns the error type and message Anthropic pairs with
-// status, as overridden by error_type= and message=.
-func statusError(status int, d *directives) (errType, msg string) {
-	switch status {
-	case 400:
-		errType, msg = "invalid_request_error", "Invalid request"
-	case 401:
-		errType, msg = "authentication_error", "invalid x-api-key"
-	case 402:
-		errType, msg = "billing_error", "Your credit balance is too low to access the Anthropic API."
-	case 403:
-		errType, msg = "permission_error", "Your API key does not have permission to use the specified resource."
-	case 404:
-		errType, msg = "not_found_error", "Not found"
-	case 409:
-		errType, msg = "conflict_error", "Conflict"
-	case 413:
-		errType, msg = "request_too_large", "Request exceeds the maximum allowed number of bytes."
-	case 429:
-		errType, msg = "rate_limit_error", "Number of requests has exceeded your rate limit."
-	case 500:
-		errType, msg = "api_error", "Internal server error"
-	case 504:
-		errType, msg = "timeout_error", "Request timed out"
-	case 529:
-		errType, msg = "overloaded_error", "Overloaded"
-	default:
-		if status < 500 {
-			errType, msg = "invalid_request_error", "Invalid request"
-		} else {
-			errType, msg = "api_error", "Internal server error"
-		}
-	}
-	return errorOverride(errType, msg, d)
-}
-
-func errorOverride(errType, msg string, d *directives) (string, string) {
-	if d.errorType != "" {
-		errType = d.errorType
-	}
-	if d.message != "" {
-		msg = d.message
-	}
-	return errType, msg
-}
-
-// simOrganizationID is the anthropic-organization-id the simulator sends,
-// like the API does (a gateway must not pass it on).
-const simOrganizationID = "00000000-0000-4000-8000-00000000051a"
-
-// commonHeaders returns the headers of every simulator response besides
-// content-type: the request ID, the organization and a fixed rate-limit set.
-func commonHeaders(reqID string) [][2]string {
-	reset := time.Now().UTC().Add(time.Second).Format(time.RFC3339)
-	return [][2]string{
-		{"request-id", reqID},
-		{"anthropic-organization-id", simOrganizationID},
-		{"anthropic-ratelimit-requests-limit", "4000"},
-		{"anthropic-ratelimit-requests-remaining", "3999"},
-		{"anthropic-ratelimit-requests-reset", reset},
-		{"anthropic-ratelimit-tokens-limit", "2000000"},
-		{"anthropic-ratelimit-tokens-remaining", "2000000"},
-		{"anthropic-ratelimit-tokens-reset", reset},
-	}
-}
-
-func setCommonHeaders(h *fasthttp.ResponseHeader, reqID string) {
-	for _, kv := range commonHeaders(reqID) {
-		h.Set(kv[0], kv[1])
-	}
-}
-
 // requestInfo copies what RequestInfo needs out of ctx.
 func requestInfo(ctx *fasthttp.RequestCtx) RequestInfo {
 	h := make(http.Header)
@@ -756,17 +509,4 @@ func requestInfo(ctx *fasthttp.RequestCtx) RequestInfo {
 		Header: h,
 		Body:   append([]byte(nil), ctx.PostBody()...),
 	}
-}
-
-// padBeforeLastBrace inserts n spaces before the last byte of a JSON object.
-func padBeforeLastBrace(b []byte, n int) []byte {
-	if len(b) == 0 || b[len(b)-1] != '}' {
-		return b
-	}
-	out := make([]byte, 0, len(b)+n)
-	out = append(out, b[:len(b)-1]...)
-	for range n {
-		out = append(out, ' ')
-	}
-	return append(out, '}')
 }
