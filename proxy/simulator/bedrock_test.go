@@ -372,3 +372,98 @@ func TestBedrockRefusalsBeforeTheHandler(t *testing.T) {
 	}
 	checkBedrockError("wait ended by Shutdown", a.resp, a.body, 503, "ServiceUnavailableException")
 }
+
+// TestBedrockFaults: the directives' failures in Bedrock mode, each framed
+// as Bedrock frames it, and the counters they move.
+func TestBedrockFaults(t *testing.T) {
+	s, url := startSim(t, Config{Mode: ModeBedrock, MaxHang: 200 * time.Millisecond})
+	c := newClient(t)
+	send := func(text string, stream bool) (*http.Response, []byte, error) {
+		t.Helper()
+		op := "/invoke"
+		if stream {
+			op = "/invoke-with-response-stream"
+		}
+		body := `{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"one two three [[sim:` + text + `]]"}]}`
+		resp, err := c.Post(url+"/model/"+testBedrockModel+op, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: cannot POST: %s", text, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+	wantType := func(name string, resp *http.Response, contentType string) {
+		t.Helper()
+		if resp.StatusCode != 200 || resp.Header.Get("content-type") != contentType || resp.Header.Get("x-amzn-requestid") == "" {
+			t.Fatalf("%s: unexpected response %d %v", name, resp.StatusCode, resp.Header)
+		}
+	}
+
+	resp, got, _ := send("json_error_200", true)
+	wantType("json_error_200", resp, "application/json")
+	if !bytes.Contains(got, []byte(`"type":"overloaded_error"`)) {
+		t.Fatalf("unexpected json_error_200 body %s", got)
+	}
+	resp, got, _ = send("garbage", true)
+	wantType("garbage", resp, bedrockStreamContentType)
+	if !bytes.Equal(got, garbageBytes) {
+		t.Fatalf("unexpected garbage body %q", got)
+	}
+	resp, got, _ = send("garbage", false)
+	wantType("garbage (not streaming)", resp, "application/json")
+	if !bytes.Equal(got, garbageBytes) {
+		t.Fatalf("unexpected garbage body %q", got)
+	}
+	resp, got, _ = send("padded", false)
+	wantType("padded", resp, "application/json")
+	if !bytes.HasSuffix(got, []byte("         }")) {
+		t.Fatalf("unexpected padded body %s", got)
+	}
+
+	// truncate_after: whole frames, then half of one, then the connection closes.
+	resp, got, err := send("truncate_after=1", true)
+	wantType("truncate_after", resp, bedrockStreamContentType)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("unexpected end of truncate_after; got %v; want %v", err, io.ErrUnexpectedEOF)
+	}
+	frames, err := bedrockFrames(got)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || len(frames) != 4 {
+		t.Fatalf("unexpected frames of truncate_after: %d, %v", len(frames), err)
+	}
+	// hang_after: whole frames, then silence until MaxHang closes the connection.
+	resp, got, err = send("hang_after=1", true)
+	wantType("hang_after", resp, bedrockStreamContentType)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("unexpected end of hang_after; got %v; want %v", err, io.ErrUnexpectedEOF)
+	}
+	if frames, err := bedrockFrames(got); err != io.EOF || len(frames) != 4 {
+		t.Fatalf("unexpected frames of hang_after: %d, %v", len(frames), err)
+	}
+	// split and ttfb leave the frames as they are.
+	_, want, _ := send("words=9", true)
+	_, got, _ = send("words=9,split=7,ttfb=10ms", true)
+	wantFrames, _ := bedrockFrames(want)
+	frames, err = bedrockFrames(got)
+	if err != io.EOF || len(frames) != len(wantFrames) || len(frames) < 10 {
+		t.Fatalf("unexpected frames of split: %d, %v; want %d", len(frames), err, len(wantFrames))
+	}
+	for i := range frames {
+		if g, w := chunkEvent(t, frames[i]), chunkEvent(t, wantFrames[i]); !strings.Contains(g, `"msg_bdrk_sim_`) && g != w {
+			t.Fatalf("unexpected event %d of split; got %s; want %s", i, g, w)
+		}
+	}
+	// hang=headers: no answer until MaxHang closes the connection.
+	req, _ := http.NewRequest(http.MethodPost, url+"/model/"+testBedrockModel+"/invoke",
+		strings.NewReader(`{"anthropic_version":"x","max_tokens":5,"messages":[{"role":"user","content":"[[sim:hang=headers]]"}]}`))
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("unexpected answer to hang=headers: %d", resp.StatusCode)
+	}
+
+	waitFor(t, "in-flight requests to end", func() bool { return s.Stats().InFlight == 0 })
+	wantStats := Stats{Requests: 9, Messages: 9, Streams: 6, Injected: 6, Completed: 3}
+	if st := s.Stats(); st != wantStats {
+		t.Fatalf("unexpected stats; got %+v; want %+v", st, wantStats)
+	}
+}
