@@ -130,7 +130,7 @@ func (s *Simulator) serveBedrock(ctx *fasthttp.RequestCtx, reqID string) (handed
 	dir := *d
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.leave()
-		sw := &sseWriter{w: w, split: dir.split, bedrock: newBedrockFramer(r)}
+		sw := &streamWriter{w: w, f: newBedrockFramer(r), split: dir.split}
 		end := s.play(sw, r, &dir, delay, nil)
 		s.finishStream(sw, end, &dir)
 	})
@@ -323,8 +323,8 @@ func newBedrockFramer(r *reply) *bedrockFramer {
 	return f
 }
 
-// appendChunk appends the chunk frame of one event.
-func (f *bedrockFramer) appendChunk(dst []byte, name string, data []byte) []byte {
+// appendEvent appends the chunk frame of one event.
+func (f *bedrockFramer) appendEvent(dst []byte, name string, data []byte) []byte {
 	if name == evMessageStop && len(data) > 1 && data[len(data)-1] == '}' {
 		f.event = append(f.event[:0], data[:len(data)-1]...)
 		f.event = append(f.event, ',')
@@ -360,15 +360,30 @@ func (f *bedrockFramer) appendException(dst []byte, exception, msg string) []byt
 	}, p)
 }
 
-// appendCorrupt appends a chunk frame (of a ping) whose message CRC is wrong.
-func (f *bedrockFramer) appendCorrupt(dst []byte) []byte {
+// appendError appends the exception frame of error_after.
+func (f *bedrockFramer) appendError(dst []byte, d *directives) []byte {
+	exception, msg := bedrockException(d)
+	return f.appendException(dst, exception, msg)
+}
+
+// appendGarbage appends what garbage_after sends: a chunk frame (of a ping)
+// whose message CRC is wrong.
+func (f *bedrockFramer) appendGarbage(dst []byte) []byte {
 	n := len(dst)
-	dst = f.appendChunk(dst, evPing, pingData)
+	dst = f.appendEvent(dst, evPing, pingData)
 	dst[len(dst)-1] ^= 0xff
 	if len(dst) == n {
 		panic("BUG: empty frame")
 	}
 	return dst
+}
+
+// appendCut appends what truncate_after sends before the connection closes:
+// the first half of a chunk frame (of a ping).
+func (f *bedrockFramer) appendCut(dst []byte) []byte {
+	n := len(dst)
+	dst = f.appendEvent(dst, evPing, pingData)
+	return dst[:n+(len(dst)-n)/2]
 }
 
 func (f *bedrockFramer) appendFrame(dst []byte, h eventstream.Headers, payload []byte) []byte {

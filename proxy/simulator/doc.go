@@ -223,9 +223,10 @@
 // reply: blocks, stop reason and the two usages, computed in full before the
 // first byte. The reply knows nothing of framing: reply.events yields each
 // event's name and JSON, and appendMessage builds the non-streaming body.
-// The SSE framer (sseWriter) turns events into bytes, adding padding and
-// splitting; in Bedrock mode its bedrockFramer turns the same events into
-// event-stream frames, which the same splitting and faults then apply to.
+// A framer turns events into bytes: sseFramer into Anthropic's SSE (adding
+// padding), bedrockFramer into Bedrock's event-stream frames; it also knows
+// what each mid-stream fault sends in its protocol. A streamWriter sends a
+// framer's bytes, splitting them for split=.
 //
 // Streams use fasthttp's SetBodyStreamWriter; the closure holds only copies
 // (the reply and the directives), never the RequestCtx. hang=headers,

@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -73,7 +72,7 @@ func (s *Simulator) serveMessage(ctx *fasthttp.RequestCtx, reqID string, r *repl
 // write or gone closing (endClientGone), or Shutdown (endShutdown). A fault
 // after N deltas fires right after the Nth content_block_delta (after
 // message_start for N=0), or before message_delta when the reply has fewer.
-func (s *Simulator) play(sw *sseWriter, r *reply, d *directives, delay time.Duration, gone <-chan struct{}) waitEnd {
+func (s *Simulator) play(sw *streamWriter, r *reply, d *directives, delay time.Duration, gone <-chan struct{}) waitEnd {
 	end := endDone
 	faultAt := -1
 	if d.fault != faultNone {
@@ -116,38 +115,16 @@ func (s *Simulator) play(sw *sseWriter, r *reply, d *directives, delay time.Dura
 }
 
 // finishStream ends a stream written through fasthttp's stream writer:
-// counts it, and for error_after and garbage_after sends the error event or
-// the garbage. Returning from the stream writer ends the chunked body.
-func (s *Simulator) finishStream(sw *sseWriter, end waitEnd, d *directives) {
+// counts it, and for error_after and garbage_after sends the error or the
+// garbage. Returning from the stream writer ends the chunked body.
+func (s *Simulator) finishStream(sw *streamWriter, end waitEnd, d *directives) {
 	switch end {
 	case endDone:
 		s.completed.Add(1)
 	case endClientGone:
 		s.countHang(end)
 	case endFault:
-		s.writeFault(sw, d)
-	}
-}
-
-// writeFault sends what error_after and garbage_after end a stream with.
-func (s *Simulator) writeFault(sw *sseWriter, d *directives) {
-	var err error
-	switch {
-	case d.fault == faultError && sw.bedrock != nil:
-		exception, msg := bedrockException(d)
-		err = sw.writeRaw(sw.bedrock.appendException(nil, exception, msg))
-	case d.fault == faultGarbage && sw.bedrock != nil:
-		err = sw.writeRaw(sw.bedrock.appendCorrupt(nil))
-	case d.fault == faultError:
-		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
-		err = sw.writeEvent(evError, appendErrorJSON(nil, errType, msg, ""))
-	case d.fault == faultGarbage:
-		err = sw.writeRaw(garbageBytes)
-	default:
-		panic(fmt.Sprintf("BUG: writeFault called for fault %d", d.fault))
-	}
-	if err == nil {
-		_ = sw.flush(true)
+		_ = sw.writeFault(d)
 	}
 }
 

@@ -85,10 +85,11 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 		s.countHang(endClientGone)
 		return
 	}
-	sw := &sseWriter{w: &chunkWriter{c: c}, padded: job.dir.padded, split: job.dir.split}
+	var f framer = &sseFramer{padded: job.dir.padded}
 	if job.bedrock {
-		sw.bedrock = newBedrockFramer(job.reply)
+		f = newBedrockFramer(job.reply)
 	}
+	sw := &streamWriter{w: &chunkWriter{c: c}, f: f, split: job.dir.split}
 	switch end := s.play(sw, job.reply, &job.dir, job.delay, gone); end {
 	case endDone:
 		if _, err := c.Write([]byte("0\r\n\r\n")); err == nil {
@@ -102,14 +103,9 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 			// Return: the connection closes with the chunked body
 			// unterminated and no message_stop; on Bedrock, in the middle
 			// of a frame.
-			if sw.bedrock != nil {
-				frame := sw.bedrock.appendChunk(nil, evPing, pingData)
-				if sw.writeRaw(frame[:len(frame)/2]) == nil {
-					_ = sw.flush(true)
-				}
-			}
+			_ = sw.writeFault(&job.dir)
 		default:
-			s.writeFault(sw, &job.dir)
+			_ = sw.writeFault(&job.dir)
 			_, _ = c.Write([]byte("0\r\n\r\n"))
 		}
 	default:

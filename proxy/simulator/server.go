@@ -447,7 +447,7 @@ func (s *Simulator) serve(ctx *fasthttp.RequestCtx, reqID string) (handedOff boo
 	dir := *d
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.leave()
-		sw := &sseWriter{w: w, padded: dir.padded, split: dir.split}
+		sw := &streamWriter{w: w, f: &sseFramer{padded: dir.padded}, split: dir.split}
 		end := s.play(sw, r, &dir, delay, nil)
 		s.finishStream(sw, end, &dir)
 	})
