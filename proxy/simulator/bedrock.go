@@ -130,9 +130,9 @@ func (s *Simulator) serveBedrock(ctx *fasthttp.RequestCtx, reqID string) (handed
 	dir := *d
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.leave()
-		sw := &streamWriter{w: w, f: newBedrockFramer(r), split: dir.split}
+		sw := &streamWriter{w: bodyWriter{w}, f: newBedrockFramer(r), split: dir.split}
 		end := s.play(sw, r, &dir, delay, nil)
-		s.finishStream(sw, end, &dir)
+		s.endStream(sw, end, &dir, nil)
 	})
 	return true
 }

@@ -114,17 +114,29 @@ func (s *Simulator) play(sw *streamWriter, r *reply, d *directives, delay time.D
 	return end
 }
 
-// finishStream ends a stream written through fasthttp's stream writer:
-// counts it, and for error_after and garbage_after sends the error or the
-// garbage. Returning from the stream writer ends the chunked body.
-func (s *Simulator) finishStream(sw *streamWriter, end waitEnd, d *directives) {
-	switch end {
-	case endDone:
-		s.completed.Add(1)
-	case endClientGone:
+// endStream ends a stream that play returned from with end, on fasthttp's
+// stream writer or a hijacked connection alike: a complete stream's body is
+// ended and counted; a mid-stream fault sends what it ends the stream with;
+// a client gone is counted. hang_after and truncate_after reach here on a
+// hijacked connection only: hang_after waits, with the connection open,
+// for the client to leave, Shutdown or Config.MaxHang; truncate_after
+// leaves the chunked body unterminated (on Bedrock, mid-frame) for the
+// connection to close.
+func (s *Simulator) endStream(sw *streamWriter, end waitEnd, d *directives, gone <-chan struct{}) {
+	switch {
+	case end == endDone:
+		if sw.end() == nil {
+			s.completed.Add(1)
+		}
+	case end != endFault:
 		s.countHang(end)
-	case endFault:
+	case d.fault == faultHang:
+		s.countHang(s.wait(s.cfg.MaxHang, gone))
+	case d.fault == faultTruncate:
 		_ = sw.writeFault(d)
+	default:
+		_ = sw.writeFault(d)
+		_ = sw.end()
 	}
 }
 

@@ -90,27 +90,8 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 		f = newBedrockFramer(job.reply)
 	}
 	sw := &streamWriter{w: &chunkWriter{c: c}, f: f, split: job.dir.split}
-	switch end := s.play(sw, job.reply, &job.dir, job.delay, gone); end {
-	case endDone:
-		if _, err := c.Write([]byte("0\r\n\r\n")); err == nil {
-			s.completed.Add(1)
-		}
-	case endFault:
-		switch job.dir.fault {
-		case faultHang:
-			s.countHang(s.wait(s.cfg.MaxHang, gone))
-		case faultTruncate:
-			// Return: the connection closes with the chunked body
-			// unterminated and no message_stop; on Bedrock, in the middle
-			// of a frame.
-			_ = sw.writeFault(&job.dir)
-		default:
-			_ = sw.writeFault(&job.dir)
-			_, _ = c.Write([]byte("0\r\n\r\n"))
-		}
-	default:
-		s.countHang(end)
-	}
+	end := s.play(sw, job.reply, &job.dir, job.delay, gone)
+	s.endStream(sw, end, &job.dir, gone)
 }
 
 // appendStreamHead appends the status line and headers of a streamed reply
@@ -157,5 +138,14 @@ func (w *chunkWriter) Flush() error {
 	w.out = append(w.out, "\r\n"...)
 	w.buf = w.buf[:0]
 	_, err := w.c.Write(w.out)
+	return err
+}
+
+// end ends the chunked body with the last, empty chunk.
+func (w *chunkWriter) end() error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err := w.c.Write([]byte("0\r\n\r\n"))
 	return err
 }

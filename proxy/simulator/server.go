@@ -447,9 +447,9 @@ func (s *Simulator) serve(ctx *fasthttp.RequestCtx, reqID string) (handedOff boo
 	dir := *d
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.leave()
-		sw := &streamWriter{w: w, f: &sseFramer{padded: dir.padded}, split: dir.split}
+		sw := &streamWriter{w: bodyWriter{w}, f: &sseFramer{padded: dir.padded}, split: dir.split}
 		end := s.play(sw, r, &dir, delay, nil)
-		s.finishStream(sw, end, &dir)
+		s.endStream(sw, end, &dir, nil)
 	})
 	return true
 }

@@ -1,14 +1,25 @@
 package simulator
 
-import "fmt"
+import (
+	"bufio"
+	"fmt"
+)
 
-// sink is where a stream's bytes go: fasthttp's *bufio.Writer inside a
+// sink is where a stream's bytes go: a bodyWriter inside a
 // SetBodyStreamWriter closure, or a chunkWriter on a hijacked connection.
-// Flush pushes everything written so far towards the client.
+// Flush pushes everything written so far towards the client; end ends the
+// response body.
 type sink interface {
 	Write(p []byte) (int, error)
 	Flush() error
+	end() error
 }
+
+// bodyWriter is the sink of fasthttp's SetBodyStreamWriter closure.
+type bodyWriter struct{ *bufio.Writer }
+
+// end does nothing: fasthttp ends the chunked body when the closure returns.
+func (bodyWriter) end() error { return nil }
 
 // framer turns a reply's events into one protocol's stream bytes
 // (sseFramer: Anthropic's SSE; bedrockFramer: Bedrock's event stream), and
@@ -63,6 +74,14 @@ func (sw *streamWriter) writeFault(d *directives) error {
 		panic(fmt.Sprintf("BUG: writeFault called for fault %d", d.fault))
 	}
 	return sw.flush(true)
+}
+
+// end flushes what is pending and ends the response body.
+func (sw *streamWriter) end() error {
+	if err := sw.flush(true); err != nil {
+		return err
+	}
+	return sw.w.end()
 }
 
 // flush writes the pending bytes. Without split it writes them all; with
