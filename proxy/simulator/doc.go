@@ -228,6 +228,15 @@
 // what each mid-stream fault sends in its protocol. A streamWriter sends a
 // framer's bytes, splitting them for split=.
 //
+// The two modes differ only in their request checks (acceptAnthropic,
+// acceptBedrock) and their wire form (a protocol: request IDs, headers,
+// error answers and the framer). Everything after the checks, which failure
+// or fault applies and when, is one path for both (answer, in fault.go), so
+// a directive cannot behave differently in one mode by accident. server.go
+// holds the Simulator and its dispatch, fault.go the waits and the
+// directives' effects, hijack.go the responses written on the raw
+// connection, anthropic.go and bedrock.go each mode's checks and wire form.
+//
 // Streams use fasthttp's SetBodyStreamWriter; the closure holds only copies
 // (the reply and the directives), never the RequestCtx. hang=headers,
 // hang_after, truncate_after and split instead hijack the connection and

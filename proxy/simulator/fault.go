@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bufio"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -43,19 +44,73 @@ func (s *Simulator) countHang(end waitEnd) {
 	}
 }
 
-// serveMessage answers a non-streaming request with the Message JSON.
-func (s *Simulator) serveMessage(ctx *fasthttp.RequestCtx, reqID string, r *reply, d *directives, delay time.Duration) bool {
+// answer answers an accepted request, in either mode, following the order
+// of the package comment: ttfb; then the first failure that applies before
+// any reply (status, json_error_200, hang=headers); then the token count,
+// or the reply with the faults that apply to it (serveMessage,
+// serveStream). It reports whether it handed the request's leave over to a
+// stream writer.
+func (s *Simulator) answer(ctx *fasthttp.RequestCtx, reqID string, req *request, model string) (handedOff bool) {
+	d := &req.dir
+	if req.stream {
+		s.streams.Add(1)
+	}
+	if d.ttfb > 0 && s.wait(d.ttfb, nil) != endDone {
+		s.writeShuttingDown(ctx, reqID)
+		return false
+	}
+	if s.failBeforeReply(ctx, reqID, d) {
+		return false
+	}
+	if req.countTokens {
+		s.serveCountTokens(ctx, req)
+		return false
+	}
+	r := buildReply(req, model, s.proto.newMessageID())
+	if !req.stream {
+		s.serveMessage(ctx, reqID, r, d)
+		return false
+	}
+	return s.serveStream(ctx, reqID, r, d)
+}
+
+// failBeforeReply answers with the failure d asks for before any reply:
+// status=NNN, json_error_200 or hang=headers, the first that applies. It
+// reports whether there was one.
+func (s *Simulator) failBeforeReply(ctx *fasthttp.RequestCtx, reqID string, d *directives) bool {
+	if d.status == 0 && !d.jsonError200 && !d.hangHeaders {
+		return false
+	}
+	s.injected.Add(1)
+	switch {
+	case d.status != 0:
+		s.proto.writeStatus(ctx, reqID, d)
+	case d.jsonError200:
+		// A JSON error body with 200, in Anthropic's shape in both modes: a
+		// Bedrock InvokeModel body is a Messages API body.
+		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
+		writeError(ctx, reqID, fasthttp.StatusOK, errType, msg)
+	default:
+		s.hijack(ctx, &hijackJob{})
+	}
+	return true
+}
+
+// serveMessage answers a non-streaming request with the Message JSON, after
+// the pauses its events would have taken, or with garbage.
+func (s *Simulator) serveMessage(ctx *fasthttp.RequestCtx, reqID string, r *reply, d *directives) {
+	setHeaders(&ctx.Response.Header, s.proto.messageHeaders(r))
 	ctx.SetContentType("application/json")
 	if d.garbage {
 		s.injected.Add(1)
 		ctx.SetBody(garbageBytes)
-		return false
+		return
 	}
-	if delay > 0 {
+	if delay := s.eventDelay(d); delay > 0 {
 		total := min(delay*time.Duration(r.eventCount()-1), s.cfg.MaxHang)
 		if s.wait(total, nil) != endDone {
 			s.writeShuttingDown(ctx, reqID)
-			return false
+			return
 		}
 	}
 	body := r.appendMessage(nil)
@@ -64,15 +119,56 @@ func (s *Simulator) serveMessage(ctx *fasthttp.RequestCtx, reqID string, r *repl
 	}
 	ctx.SetBody(body)
 	s.completed.Add(1)
-	return false
 }
 
-// play writes r's events to sw, pausing delay between events, until
+// serveStream answers a streaming request: with garbage instead of the
+// stream, or with the stream, on a hijacked connection when a fault or split
+// needs one (see hijackJob), else through fasthttp's stream writer. It
+// reports whether it handed the request's leave over to the stream writer.
+func (s *Simulator) serveStream(ctx *fasthttp.RequestCtx, reqID string, r *reply, d *directives) bool {
+	setHeaders(&ctx.Response.Header, s.proto.streamHeaders())
+	if d.garbage || d.fault != faultNone {
+		s.injected.Add(1)
+	}
+	switch {
+	case d.garbage:
+		ctx.SetBody(garbageBytes)
+		return false
+	case d.needsHijack():
+		s.hijack(ctx, &hijackJob{reply: r, dir: *d, reqID: reqID})
+		return false
+	}
+	// The closure owns copies only: r and dir hold no view into ctx.
+	dir := *d
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.leave()
+		sw := s.newStreamWriter(bodyWriter{w}, r, &dir)
+		s.endStream(sw, s.play(sw, r, &dir, nil), &dir, nil)
+	})
+	return true
+}
+
+// eventDelay is the pause between two events: delay=D, else Config.EventDelay.
+func (s *Simulator) eventDelay(d *directives) time.Duration {
+	if d.hasDelay {
+		return d.delay
+	}
+	return s.cfg.EventDelay
+}
+
+// newStreamWriter returns the writer of r's stream to w, framed as the
+// simulator's protocol frames it.
+func (s *Simulator) newStreamWriter(w sink, r *reply, d *directives) *streamWriter {
+	return &streamWriter{w: w, f: s.proto.newFramer(r, d), split: d.split}
+}
+
+// play writes r's events to sw, pausing eventDelay between events, until
 // message_stop (endDone), the directives' *_after fault (endFault), a failed
 // write or gone closing (endClientGone), or Shutdown (endShutdown). A fault
 // after N deltas fires right after the Nth content_block_delta (after
 // message_start for N=0), or before message_delta when the reply has fewer.
-func (s *Simulator) play(sw *streamWriter, r *reply, d *directives, delay time.Duration, gone <-chan struct{}) waitEnd {
+func (s *Simulator) play(sw *streamWriter, r *reply, d *directives, gone <-chan struct{}) waitEnd {
+	delay := s.eventDelay(d)
 	end := endDone
 	faultAt := -1
 	if d.fault != faultNone {

@@ -21,9 +21,12 @@ type hijackJob struct {
 	reqID string
 	reply *reply
 	dir   directives
-	delay time.Duration
-	// bedrock frames the stream as Bedrock's event stream.
-	bedrock bool
+}
+
+// needsHijack reports whether d's stream must be written on the raw
+// connection: hang_after, truncate_after and split (see hijackJob).
+func (d *directives) needsHijack() bool {
+	return d.fault == faultHang || d.fault == faultTruncate || d.split != 0
 }
 
 // hijack hands the connection to serveHijacked once the handler returns;
@@ -81,38 +84,35 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 		return
 	}
 
-	if _, err := c.Write(appendStreamHead(nil, job.reqID, job.bedrock)); err != nil {
+	if _, err := c.Write(appendStreamHead(nil, job.reqID, s.proto)); err != nil {
 		s.countHang(endClientGone)
 		return
 	}
-	var f framer = &sseFramer{padded: job.dir.padded}
-	if job.bedrock {
-		f = newBedrockFramer(job.reply)
-	}
-	sw := &streamWriter{w: &chunkWriter{c: c}, f: f, split: job.dir.split}
-	end := s.play(sw, job.reply, &job.dir, job.delay, gone)
-	s.endStream(sw, end, &job.dir, gone)
+	sw := s.newStreamWriter(&chunkWriter{c: c}, job.reply, &job.dir)
+	s.endStream(sw, s.play(sw, job.reply, &job.dir, gone), &job.dir, gone)
 }
 
 // appendStreamHead appends the status line and headers of a streamed reply
 // written on a hijacked connection: the headers fasthttp would send, chunked,
 // with Connection: close.
-func appendStreamHead(b []byte, reqID string, bedrock bool) []byte {
+func appendStreamHead(b []byte, reqID string, p protocol) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
-	if bedrock {
-		b = append(b, "\r\nContent-Type: "+bedrockStreamContentType+"\r\nX-Amzn-Bedrock-Content-Type: application/json\r\nx-amzn-RequestId: "...)
-		b = append(b, reqID...)
-		return append(b, "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
-	}
-	b = append(b, "\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"...)
-	for _, kv := range commonHeaders(reqID) {
+	b = append(b, "\r\n"...)
+	b = appendHeaders(b, p.streamHeaders())
+	b = appendHeaders(b, p.headers(reqID))
+	return append(b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+}
+
+// appendHeaders appends each key-value pair of kvs as a header line.
+func appendHeaders(b []byte, kvs [][2]string) []byte {
+	for _, kv := range kvs {
 		b = append(b, kv[0]...)
 		b = append(b, ": "...)
 		b = append(b, kv[1]...)
 		b = append(b, "\r\n"...)
 	}
-	return append(b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+	return b
 }
 
 // chunkWriter is a sink on a raw connection: each Flush sends what was

@@ -21,6 +21,7 @@ type request struct {
 	inputWords   int64  // words in every string value under system, messages and tools
 	userText     string // text of the last user message, directives included
 	firstTool    string // name of the first entry of tools, or ""
+	countTokens  bool   // a count_tokens request: no max_tokens, answered with the input count
 	dir          directives
 }
 
@@ -39,7 +40,7 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 	if err := stdJSON.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, invalid("The request body is not valid JSON: expected a JSON object")
 	}
-	r := &request{}
+	r := &request{countTokens: countTokens}
 
 	model, ok := fields["model"]
 	if !ok || isNull(model) {

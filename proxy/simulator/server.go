@@ -1,14 +1,12 @@
 package simulator
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,6 +146,7 @@ type Stats struct {
 // package comment). It is safe for concurrent use.
 type Simulator struct {
 	cfg     Config
+	proto   protocol // Config.Mode's wire form
 	aliases map[string]string
 	server  *fasthttp.Server
 	done    chan struct{} // closed by Shutdown: every wait ends
@@ -187,7 +186,7 @@ func New(cfg Config) *Simulator {
 	if logger == nil {
 		logger = discardLogger{}
 	}
-	s := &Simulator{cfg: cfg, aliases: aliases, done: make(chan struct{})}
+	s := &Simulator{cfg: cfg, proto: protocolOf(cfg.Mode), aliases: aliases, done: make(chan struct{})}
 	s.server = &fasthttp.Server{
 		Handler:               s.Handler,
 		ErrorHandler:          s.errorHandler,
@@ -308,18 +307,12 @@ func (s *Simulator) running() int {
 }
 
 // Handler is the simulator's fasthttp.RequestHandler, usable in any fasthttp
-// server. It answers POST /v1/messages and POST /v1/messages/count_tokens,
-// and 404 not_found_error for anything else.
+// server. It answers POST /v1/messages and POST /v1/messages/count_tokens
+// (in Bedrock mode, POST /model/{modelId}/invoke and
+// /model/{modelId}/invoke-with-response-stream), and 404 for anything else.
 func (s *Simulator) Handler(ctx *fasthttp.RequestCtx) {
 	s.requests.Add(1)
-	var reqID string
-	if s.cfg.Mode == ModeBedrock {
-		reqID = newBedrockRequestID()
-		setBedrockHeaders(&ctx.Response.Header, reqID)
-	} else {
-		reqID = newRandomID("req_sim_")
-		setCommonHeaders(&ctx.Response.Header, reqID)
-	}
+	reqID := s.startResponse(&ctx.Response.Header)
 	if !s.enter() {
 		s.writeShuttingDown(ctx, reqID)
 		return
@@ -329,129 +322,33 @@ func (s *Simulator) Handler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// serve answers one request; it reports whether it handed the request's
-// leave over to a stream writer.
+// serve answers one request: the mode's own checks, then the directives'
+// faults or the reply. It reports whether it handed the request's leave
+// over to a stream writer.
 func (s *Simulator) serve(ctx *fasthttp.RequestCtx, reqID string) (handedOff bool) {
-	if s.cfg.Mode == ModeBedrock {
-		return s.serveBedrock(ctx, reqID)
-	}
 	if s.cfg.OnRequest != nil {
 		s.cfg.OnRequest(requestInfo(ctx))
 	}
-	if !s.authorized(ctx) {
-		s.rejected.Add(1)
-		writeError(ctx, reqID, fasthttp.StatusUnauthorized, "authentication_error", "invalid x-api-key")
-		return false
-	}
-	path := string(ctx.Path())
-	route := ""
-	if ctx.IsPost() && (path == "/v1/messages" || path == "/v1/messages/count_tokens") {
-		route = path
-	}
-	if route == "" {
-		s.notFound.Add(1)
-		writeError(ctx, reqID, fasthttp.StatusNotFound, "not_found_error",
-			"Not Found: "+string(ctx.Method())+" "+path)
-		return false
-	}
-	if route == "/v1/messages" {
-		s.messages.Add(1)
+	var req *request
+	var model string
+	var ok bool
+	if s.cfg.Mode == ModeBedrock {
+		req, model, ok = s.acceptBedrock(ctx)
 	} else {
-		s.countTokens.Add(1)
+		req, model, ok = s.acceptAnthropic(ctx, reqID)
 	}
-	if len(ctx.PostBody()) > s.cfg.MaxBodySize {
-		s.rejected.Add(1)
-		writeError(ctx, reqID, fasthttp.StatusRequestEntityTooLarge, "request_too_large",
-			"Request exceeds the maximum allowed number of bytes.")
+	if !ok {
 		return false
 	}
-	if s.cfg.RequireVersion && len(ctx.Request.Header.Peek("anthropic-version")) == 0 {
-		s.rejected.Add(1)
-		writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", "anthropic-version: header is required")
-		return false
-	}
-	countTokens := route == "/v1/messages/count_tokens"
-	req, err := parseRequest(ctx.PostBody(), countTokens)
-	if err == nil {
-		err = s.checkWaits(&req.dir)
-	}
-	if err != nil {
-		s.rejected.Add(1)
-		writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", err.Error())
-		return false
-	}
-	d := &req.dir
-	if req.stream {
-		s.streams.Add(1)
-	}
-	if d.ttfb > 0 && s.wait(d.ttfb, nil) != endDone {
-		s.writeShuttingDown(ctx, reqID)
-		return false
-	}
-	switch {
-	case d.status != 0:
-		s.injected.Add(1)
-		errType, msg := statusError(d.status, d)
-		if d.hasRetryAfter {
-			ctx.Response.Header.Set("retry-after", strconv.Itoa(d.retryAfter))
-		}
-		writeError(ctx, reqID, d.status, errType, msg)
-		return false
-	case d.jsonError200:
-		s.injected.Add(1)
-		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
-		writeError(ctx, reqID, fasthttp.StatusOK, errType, msg)
-		return false
-	case d.hangHeaders:
-		s.injected.Add(1)
-		s.hijack(ctx, &hijackJob{})
-		return false
-	}
-	if countTokens {
-		n := req.inputWords
-		if d.hasInput {
-			n = d.input
-		}
-		ctx.SetContentType("application/json")
-		ctx.SetBody(appendInt(append([]byte(nil), `{"input_tokens":`...), n))
-		ctx.Response.AppendBodyString("}")
-		s.completed.Add(1)
-		return false
-	}
+	return s.answer(ctx, reqID, req, model)
+}
 
-	r := buildReply(req, s.resolveModel(req.model), newRandomID("msg_sim_"))
-	delay := s.cfg.EventDelay
-	if d.hasDelay {
-		delay = d.delay
-	}
-	if !req.stream {
-		return s.serveMessage(ctx, reqID, r, d, delay)
-	}
-	ctx.SetContentType("text/event-stream; charset=utf-8")
-	ctx.Response.Header.Set("cache-control", "no-cache")
-	switch {
-	case d.garbage:
-		s.injected.Add(1)
-		ctx.SetBody(garbageBytes)
-		return false
-	case d.fault == faultHang || d.fault == faultTruncate || d.split != 0:
-		if d.fault != faultNone {
-			s.injected.Add(1)
-		}
-		s.hijack(ctx, &hijackJob{reply: r, dir: *d, delay: delay, reqID: reqID})
-		return false
-	case d.fault != faultNone:
-		s.injected.Add(1)
-	}
-	// The closure owns copies only: r and dir hold no view into ctx.
-	dir := *d
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.leave()
-		sw := &streamWriter{w: bodyWriter{w}, f: &sseFramer{padded: dir.padded}, split: dir.split}
-		end := s.play(sw, r, &dir, delay, nil)
-		s.endStream(sw, end, &dir, nil)
-	})
-	return true
+// startResponse returns a new request ID and sets the headers every
+// response carries on h.
+func (s *Simulator) startResponse(h *fasthttp.ResponseHeader) (reqID string) {
+	reqID = s.proto.newRequestID()
+	setHeaders(h, s.proto.headers(reqID))
+	return reqID
 }
 
 func (s *Simulator) resolveModel(model string) string {
@@ -462,38 +359,23 @@ func (s *Simulator) resolveModel(model string) string {
 }
 
 // errorHandler answers the errors fasthttp's server detects before the
-// handler runs, in the shape of the simulator's mode.
+// handler runs.
 func (s *Simulator) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	s.requests.Add(1)
 	s.rejected.Add(1)
-	if s.cfg.Mode == ModeBedrock {
-		setBedrockHeaders(&ctx.Response.Header, newBedrockRequestID())
-		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			writeBedrockError(ctx, fasthttp.StatusRequestEntityTooLarge, "ValidationException", "Input is too long for requested model.")
-			return
-		}
-		writeBedrockError(ctx, fasthttp.StatusBadRequest, "ValidationException", "Error when parsing request")
-		return
-	}
-	reqID := newRandomID("req_sim_")
-	setCommonHeaders(&ctx.Response.Header, reqID)
+	reqID := s.startResponse(&ctx.Response.Header)
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		writeError(ctx, reqID, fasthttp.StatusRequestEntityTooLarge, "request_too_large",
-			"Request exceeds the maximum allowed number of bytes.")
+		s.proto.writeTooLarge(ctx, reqID)
 		return
 	}
-	writeError(ctx, reqID, fasthttp.StatusBadRequest, "invalid_request_error", "Error when parsing request")
+	s.proto.writeMalformed(ctx, reqID)
 }
 
-// writeShuttingDown answers a request that Shutdown ended or refused, in the
-// shape of the simulator's mode.
+// writeShuttingDown answers a request that Shutdown ended or refused, and
+// closes its connection.
 func (s *Simulator) writeShuttingDown(ctx *fasthttp.RequestCtx, reqID string) {
 	ctx.SetConnectionClose()
-	if s.cfg.Mode == ModeBedrock {
-		writeBedrockError(ctx, fasthttp.StatusServiceUnavailable, "ServiceUnavailableException", "the simulator is shutting down")
-		return
-	}
-	writeError(ctx, reqID, fasthttp.StatusServiceUnavailable, "overloaded_error", "the simulator is shutting down")
+	s.proto.writeUnavailable(ctx, reqID)
 }
 
 // requestInfo copies what RequestInfo needs out of ctx.
