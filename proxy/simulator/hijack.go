@@ -37,18 +37,36 @@ func (s *Simulator) hijack(ctx *fasthttp.RequestCtx, job *hijackJob) {
 	ctx.Hijack(func(c net.Conn) { s.serveHijacked(c, job) })
 }
 
-// serveHijacked runs on fasthttp's hijack goroutine. It watches the
-// connection for the client leaving (a read returning an error) and for
-// Shutdown (which sets a past deadline to unblock any read or write), and
-// waits for both watchers before returning.
+// serveHijacked runs on fasthttp's hijack goroutine: hang=headers waits
+// with nothing written; a stream is written as HTTP/1.1 chunks and ended by
+// endStream.
 func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 	defer c.Close() // fasthttp closes it too, unless the server keeps hijacked connections
 	if !s.enter() {
 		return
 	}
 	defer s.leave()
+	gone, unwatch := s.watch(c)
+	defer unwatch()
 
-	gone := make(chan struct{})
+	if job.reply == nil {
+		s.countHang(s.wait(s.cfg.MaxHang, gone))
+		return
+	}
+	if _, err := c.Write(appendStreamHead(nil, job.reqID, s.proto)); err != nil {
+		s.countHang(endClientGone)
+		return
+	}
+	sw := s.newStreamWriter(&chunkWriter{c: c}, job.reply, &job.dir)
+	s.endStream(sw, s.play(sw, job.reply, &job.dir, gone), &job.dir, gone)
+}
+
+// watch starts the two watchers of a hijacked connection: a reader that
+// closes gone when the client leaves (a read returning an error), and a
+// monitor that sets a past deadline on Shutdown, unblocking any read or
+// write. unwatch stops both and waits for them.
+func (s *Simulator) watch(c net.Conn) (gone <-chan struct{}, unwatch func()) {
+	left := make(chan struct{})
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -57,7 +75,7 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 			// Bytes after the request (a pipelined request) are dropped: the
 			// connection closes after this response anyway.
 			if _, err := c.Read(b[:]); err != nil {
-				close(gone)
+				close(left)
 				return
 			}
 		}
@@ -72,24 +90,12 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 		case <-stop:
 		}
 	}()
-	defer func() {
+	return left, func() {
 		close(stop)
 		<-monitorDone
 		_ = c.SetReadDeadline(time.Now())
 		<-readerDone
-	}()
-
-	if job.reply == nil {
-		s.countHang(s.wait(s.cfg.MaxHang, gone))
-		return
 	}
-
-	if _, err := c.Write(appendStreamHead(nil, job.reqID, s.proto)); err != nil {
-		s.countHang(endClientGone)
-		return
-	}
-	sw := s.newStreamWriter(&chunkWriter{c: c}, job.reply, &job.dir)
-	s.endStream(sw, s.play(sw, job.reply, &job.dir, gone), &job.dir, gone)
 }
 
 // appendStreamHead appends the status line and headers of a streamed reply
