@@ -53,9 +53,9 @@ func (s *Simulator) acceptBedrock(ctx *fasthttp.RequestCtx) (req *request, model
 		return nil, "", false
 	}
 	s.messages.Add(1)
-	if exception, msg, ok := s.verifyBedrockAuth(ctx); !ok {
+	if refusal := s.verifyBedrockAuth(ctx); refusal != nil {
 		s.rejected.Add(1)
-		writeBedrockError(ctx, fasthttp.StatusForbidden, exception, msg)
+		writeBedrockError(ctx, fasthttp.StatusForbidden, refusal.exception, refusal.msg)
 		return nil, "", false
 	}
 	if len(ctx.PostBody()) > s.cfg.MaxBodySize {

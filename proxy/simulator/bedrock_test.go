@@ -238,6 +238,17 @@ func TestBedrockWire(t *testing.T) {
 	bearer, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
 	bearer.Header.Set("Authorization", "Bearer wrong")
 	f("wrong bearer", bearer, 403, "UnrecognizedClientException")
+	forged := func(credential, amzDate string) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+credential+", SignedHeaders=host;x-amz-date, Signature=00")
+		req.Header.Set("X-Amz-Date", amzDate)
+		return req
+	}
+	amzNow := now.UTC().Format("20060102T150405Z")
+	f("no scope", forged("AKIDTOLLGATESIMULATOR", amzNow), 403, "IncompleteSignatureException")
+	f("other service", forged("AKIDTOLLGATESIMULATOR/20260101/us-east-1/s3/aws4_request", amzNow), 403, "InvalidSignatureException")
+	f("no date", forged("AKIDTOLLGATESIMULATOR/20260101/us-east-1/bedrock/aws4_request", ""), 403, "IncompleteSignatureException")
+	f("forged signature", forged("AKIDTOLLGATESIMULATOR/20260101/us-east-1/bedrock/aws4_request", amzNow), 403, "InvalidSignatureException")
 	f("unknown operation", signedRequest(t, url, "/model/x/converse", body, TestAWSCredentials, "us-east-1", now), 404, "UnknownOperationException")
 	sign := func(b string) *http.Request {
 		return signedRequest(t, url, path, []byte(b), TestAWSCredentials, "us-east-1", now)
