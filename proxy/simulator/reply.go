@@ -115,8 +115,8 @@ type block struct {
 }
 
 // reply is a complete, deterministic answer to one request: the content
-// blocks, the stop reason and the usage. Framers (SSE now, Bedrock's
-// event-stream later) turn it into bytes through events and appendMessage.
+// blocks, the stop reason and the usage. Framers (sseFramer, bedrockFramer)
+// turn its events into bytes; appendMessage builds the non-streaming body.
 type reply struct {
 	id         string
 	model      string
