@@ -251,64 +251,80 @@ func (o *Observer) Write(p []byte) {
 	for i < len(p) {
 		switch o.line {
 		case lineStart:
-			switch p[i] {
-			case '\n', '\r':
-				o.dispatch()
-				i = o.endOfLine(p, i)
-				continue
-			case ':':
-				o.line = lineIgnore
-				i++
-				continue
-			}
-			o.line, o.fieldLen = lineField, 0
+			i = o.startLine(p, i)
 		case lineField:
-			for i < len(p) {
-				c := p[i]
-				if c == ':' {
-					o.beginValue()
-					o.line = lineSpace
-					i++
-					break
-				}
-				if c == '\n' || c == '\r' {
-					// A line without a colon is a field with an empty value.
-					o.beginValue()
-					o.line = lineStart
-					i = o.endOfLine(p, i)
-					break
-				}
-				if o.fieldLen < len(o.field) {
-					o.field[o.fieldLen] = c
-				}
-				o.fieldLen++
-				i++
-			}
+			i = o.readField(p, i)
 		case lineSpace:
 			if p[i] == ' ' {
 				i++
 			}
 			o.line = lineValue
 		case lineValue, lineIgnore:
-			rest := p[i:]
-			j := bytes.IndexByte(rest, '\n')
-			seg := rest
-			if j >= 0 {
-				seg = rest[:j]
-			}
-			if k := bytes.IndexByte(seg, '\r'); k >= 0 {
-				seg, j = seg[:k], k
-			}
-			if o.line == lineValue {
-				o.appendValue(seg)
-			}
-			if j < 0 {
-				return
-			}
-			o.line = lineStart
-			i = o.endOfLine(p, i+j)
+			i = o.readValue(p, i)
 		}
 	}
+}
+
+// startLine reads the first byte of a line at p[i]: a blank line ends the
+// event, ':' starts a comment, anything else a field name (left unread).
+// It returns the index of the next byte to read.
+func (o *Observer) startLine(p []byte, i int) int {
+	switch p[i] {
+	case '\n', '\r':
+		o.dispatch()
+		return o.endOfLine(p, i)
+	case ':':
+		o.line = lineIgnore
+		return i + 1
+	}
+	o.line, o.fieldLen = lineField, 0
+	return i
+}
+
+// readField reads a field name from p[i] up to its colon, or to the end of
+// a line without one (a field with an empty value), or to the end of p.
+// It returns the index of the next byte to read.
+func (o *Observer) readField(p []byte, i int) int {
+	for ; i < len(p); i++ {
+		c := p[i]
+		if c == ':' {
+			o.beginValue()
+			o.line = lineSpace
+			return i + 1
+		}
+		if c == '\n' || c == '\r' {
+			o.beginValue()
+			o.line = lineStart
+			return o.endOfLine(p, i)
+		}
+		if o.fieldLen < len(o.field) {
+			o.field[o.fieldLen] = c
+		}
+		o.fieldLen++
+	}
+	return i
+}
+
+// readValue reads a value (or a comment) from p[i] to the end of its line,
+// or to the end of p. It returns the index of the next byte to read.
+func (o *Observer) readValue(p []byte, i int) int {
+	rest := p[i:]
+	j := bytes.IndexByte(rest, '\n')
+	seg := rest
+	if j >= 0 {
+		seg = rest[:j]
+	}
+	if k := bytes.IndexByte(seg, '\r'); k >= 0 {
+		seg, j = seg[:k], k
+	}
+	if o.line == lineValue {
+		o.appendValue(seg)
+	}
+	if j < 0 {
+		return len(p)
+	}
+	o.line = lineStart
+	return o.endOfLine(p, i+j)
 }
 
 // endOfLine steps over the line terminator at p[i] ('\n', '\r' or "\r\n", the
