@@ -234,6 +234,11 @@ func (o *Observer) Reset(maxEventBytes int) {
 
 // Write feeds the next chunk of the stream, split anywhere. It never retains p
 // nor changes it.
+//
+// The work of each line state stays in Write's loop but for the field
+// name, which readField reads: a line's start and its value in methods of
+// their own cost BenchmarkObserver about 5% (CPU time), this loop being the
+// hottest of the gateway.
 func (o *Observer) Write(p []byte) {
 	if o.maxEventBytes == 0 {
 		o.maxEventBytes = DefaultMaxEventBytes
@@ -251,7 +256,17 @@ func (o *Observer) Write(p []byte) {
 	for i < len(p) {
 		switch o.line {
 		case lineStart:
-			i = o.startLine(p, i)
+			switch p[i] {
+			case '\n', '\r':
+				o.dispatch()
+				i = o.endOfLine(p, i)
+				continue
+			case ':':
+				o.line = lineIgnore
+				i++
+				continue
+			}
+			o.line, o.fieldLen = lineField, 0
 		case lineField:
 			i = o.readField(p, i)
 		case lineSpace:
@@ -260,25 +275,26 @@ func (o *Observer) Write(p []byte) {
 			}
 			o.line = lineValue
 		case lineValue, lineIgnore:
-			i = o.readValue(p, i)
+			// The value (or comment) runs to the end of the line, or of p.
+			rest := p[i:]
+			j := bytes.IndexByte(rest, '\n')
+			seg := rest
+			if j >= 0 {
+				seg = rest[:j]
+			}
+			if k := bytes.IndexByte(seg, '\r'); k >= 0 {
+				seg, j = seg[:k], k
+			}
+			if o.line == lineValue {
+				o.appendValue(seg)
+			}
+			if j < 0 {
+				return
+			}
+			o.line = lineStart
+			i = o.endOfLine(p, i+j)
 		}
 	}
-}
-
-// startLine reads the first byte of a line at p[i]: a blank line ends the
-// event, ':' starts a comment, anything else a field name (left unread).
-// It returns the index of the next byte to read.
-func (o *Observer) startLine(p []byte, i int) int {
-	switch p[i] {
-	case '\n', '\r':
-		o.dispatch()
-		return o.endOfLine(p, i)
-	case ':':
-		o.line = lineIgnore
-		return i + 1
-	}
-	o.line, o.fieldLen = lineField, 0
-	return i
 }
 
 // readField reads a field name from p[i] up to its colon, or to the end of
@@ -303,28 +319,6 @@ func (o *Observer) readField(p []byte, i int) int {
 		o.fieldLen++
 	}
 	return i
-}
-
-// readValue reads a value (or a comment) from p[i] to the end of its line,
-// or to the end of p. It returns the index of the next byte to read.
-func (o *Observer) readValue(p []byte, i int) int {
-	rest := p[i:]
-	j := bytes.IndexByte(rest, '\n')
-	seg := rest
-	if j >= 0 {
-		seg = rest[:j]
-	}
-	if k := bytes.IndexByte(seg, '\r'); k >= 0 {
-		seg, j = seg[:k], k
-	}
-	if o.line == lineValue {
-		o.appendValue(seg)
-	}
-	if j < 0 {
-		return len(p)
-	}
-	o.line = lineStart
-	return o.endOfLine(p, i+j)
 }
 
 // endOfLine steps over the line terminator at p[i] ('\n', '\r' or "\r\n", the
