@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -398,12 +398,15 @@ func (ym *yamlModel) model(node *yaml.Node) (*Model, error) {
 }
 
 // upstreams checks the entry's upstreams and returns them sorted by kind.
+// They are checked in that order too, so that of several faulty ones the
+// same is reported every time.
 func (ym *yamlModel) upstreams() ([]Upstream, error) {
 	if len(ym.Upstreams) == 0 {
 		return nil, fmt.Errorf("model %s: no upstreams", ym.ID)
 	}
 	var ups []Upstream
-	for kind, yu := range ym.Upstreams {
+	for _, kind := range slices.Sorted(maps.Keys(ym.Upstreams)) {
+		yu := ym.Upstreams[kind]
 		if kind != UpstreamAnthropic && kind != UpstreamBedrock {
 			return nil, fmt.Errorf("model %s: unknown upstream kind %q (want %s or %s)", ym.ID, kind, UpstreamAnthropic, UpstreamBedrock)
 		}
@@ -420,7 +423,6 @@ func (ym *yamlModel) upstreams() ([]Upstream, error) {
 		}
 		ups = append(ups, Upstream{Kind: kind, ModelID: yu.ID, Retires: yu.Retires.t, CostMultiplier: cm, Offers: offers})
 	}
-	slices.SortFunc(ups, func(a, b Upstream) int { return strings.Compare(a.Kind, b.Kind) })
 	return ups, nil
 }
 
