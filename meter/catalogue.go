@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -352,6 +352,8 @@ func (t *yamlTime) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// model checks one entry of the models list and returns its Model. node
+// is the entry's YAML node, for line numbers.
 func (ym *yamlModel) model(node *yaml.Node) (*Model, error) {
 	if ym.ID == "" {
 		return nil, errors.New("model without id")
@@ -386,52 +388,74 @@ func (ym *yamlModel) model(node *yaml.Node) (*Model, error) {
 	if m.Multiplier, err = multiplierOf(ym.Multiplier, "multiplier"); err != nil {
 		return nil, fmt.Errorf("model %s: %w", m.ID, err)
 	}
-	if len(ym.Upstreams) == 0 {
-		return nil, fmt.Errorf("model %s: no upstreams", m.ID)
+	if m.Upstreams, err = ym.upstreams(); err != nil {
+		return nil, err
 	}
-	for kind, yu := range ym.Upstreams {
+	if m.Prices, err = ym.prices(m.Line, node); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// upstreams checks the entry's upstreams and returns them sorted by kind.
+// They are checked in that order too, so that of several faulty ones the
+// same is reported every time.
+func (ym *yamlModel) upstreams() ([]Upstream, error) {
+	if len(ym.Upstreams) == 0 {
+		return nil, fmt.Errorf("model %s: no upstreams", ym.ID)
+	}
+	var ups []Upstream
+	for _, kind := range slices.Sorted(maps.Keys(ym.Upstreams)) {
+		yu := ym.Upstreams[kind]
 		if kind != UpstreamAnthropic && kind != UpstreamBedrock {
-			return nil, fmt.Errorf("model %s: unknown upstream kind %q (want %s or %s)", m.ID, kind, UpstreamAnthropic, UpstreamBedrock)
+			return nil, fmt.Errorf("model %s: unknown upstream kind %q (want %s or %s)", ym.ID, kind, UpstreamAnthropic, UpstreamBedrock)
 		}
 		if yu.ID == "" {
-			return nil, fmt.Errorf("model %s: upstream %s has no id", m.ID, kind)
+			return nil, fmt.Errorf("model %s: upstream %s has no id", ym.ID, kind)
 		}
 		cm, err := multiplierOf(yu.CostMultiplier, "cost_multiplier")
 		if err != nil {
-			return nil, fmt.Errorf("model %s: upstream %s: %w", m.ID, kind, err)
+			return nil, fmt.Errorf("model %s: upstream %s: %w", ym.ID, kind, err)
 		}
 		offers, err := yu.offers(kind)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: upstream %s: %w", m.ID, kind, err)
+			return nil, fmt.Errorf("model %s: upstream %s: %w", ym.ID, kind, err)
 		}
-		m.Upstreams = append(m.Upstreams, Upstream{Kind: kind, ModelID: yu.ID, Retires: yu.Retires.t, CostMultiplier: cm, Offers: offers})
+		ups = append(ups, Upstream{Kind: kind, ModelID: yu.ID, Retires: yu.Retires.t, CostMultiplier: cm, Offers: offers})
 	}
-	slices.SortFunc(m.Upstreams, func(a, b Upstream) int { return strings.Compare(a.Kind, b.Kind) })
+	return ups, nil
+}
+
+// prices checks the entry's price versions: the first in force from the
+// start, each later one with an effective time after the one before. line
+// is the entry's, node its YAML node, for the line of each version.
+func (ym *yamlModel) prices(line int, node *yaml.Node) ([]PriceVersion, error) {
 	if len(ym.Prices) == 0 {
-		return nil, fmt.Errorf("model %s: no prices", m.ID)
+		return nil, fmt.Errorf("model %s: no prices", ym.ID)
 	}
 	priceNodes := seqItems(mapValue(node, "prices"))
+	var prices []PriceVersion
 	for i := range ym.Prices {
 		yp := &ym.Prices[i]
-		line := m.Line
+		at := line
 		if i < len(priceNodes) {
-			line = priceNodes[i].Line
+			at = priceNodes[i].Line
 		}
 		v, err := yp.version()
 		if err != nil {
-			return nil, fmt.Errorf("model %s: prices[%d] at line %d: %w", m.ID, i, line, err)
+			return nil, fmt.Errorf("model %s: prices[%d] at line %d: %w", ym.ID, i, at, err)
 		}
 		switch {
 		case i == 0 && yp.Effective.set:
-			return nil, fmt.Errorf("model %s: prices[0] at line %d: the first price version is in force from the start and takes no effective time", m.ID, line)
+			return nil, fmt.Errorf("model %s: prices[0] at line %d: the first price version is in force from the start and takes no effective time", ym.ID, at)
 		case i > 0 && !yp.Effective.set:
-			return nil, fmt.Errorf("model %s: prices[%d] at line %d: effective is required after the first price version", m.ID, i, line)
-		case i > 0 && !v.Effective.After(m.Prices[i-1].Effective):
-			return nil, fmt.Errorf("model %s: prices[%d] at line %d: effective times must increase", m.ID, i, line)
+			return nil, fmt.Errorf("model %s: prices[%d] at line %d: effective is required after the first price version", ym.ID, i, at)
+		case i > 0 && !v.Effective.After(prices[i-1].Effective):
+			return nil, fmt.Errorf("model %s: prices[%d] at line %d: effective times must increase", ym.ID, i, at)
 		}
-		m.Prices = append(m.Prices, v)
+		prices = append(prices, v)
 	}
-	return m, nil
+	return prices, nil
 }
 
 func multiplierOf(d yamlDecimal, key string) (Multiplier, error) {

@@ -181,6 +181,10 @@ func TestParseCatalogueErrors(t *testing.T) {
 	f("models:\n  - id: m1\n"+prices, "line 2: model m1: no upstreams")
 	f("models:\n  - id: m1\n    upstreams: {anthropic: {}}\n"+prices, "upstream anthropic has no id")
 	f("models:\n  - upstreams: {anthropic: {id: x}}\n"+prices, "line 2: model without id")
+	// Of several faulty upstreams, the first by kind is reported, every time.
+	for range 20 {
+		f("models:\n  - id: m1\n    upstreams: {bedrock: {}, anthropic: {}}\n"+prices, "upstream anthropic has no id")
+	}
 	f(model("    upstreams: {}\n"), "mapping key \"upstreams\" already defined")
 	f("models:\n  - id: m1\n    upstreams: {anthropic: {id: m1}}\n", "model m1: no prices")
 	f(strings.Replace(model(""), "      - input", "      - effective: 2026-01-01\n        input", 1),

@@ -128,9 +128,33 @@ type Request struct {
 // Top-level keys InspectRequest reads; a second occurrence of any of them is
 // refused, because the gateway and the upstream could read different ones.
 var inspectedKeys = [...]string{
-	"model", "max_tokens", "stream", "messages", "system", "tools",
-	"speed", "service_tier", "inference_geo", "cache_control", "mcp_servers",
+	keyModel:        "model",
+	keyMaxTokens:    "max_tokens",
+	keyStream:       "stream",
+	keyMessages:     "messages",
+	keySystem:       "system",
+	keyTools:        "tools",
+	keySpeed:        "speed",
+	keyServiceTier:  "service_tier",
+	keyInferenceGeo: "inference_geo",
+	keyCacheControl: "cache_control",
+	keyMCPServers:   "mcp_servers",
 }
+
+// Indexes into inspectedKeys; a bit per key records which were seen.
+const (
+	keyModel = iota
+	keyMaxTokens
+	keyStream
+	keyMessages
+	keySystem
+	keyTools
+	keySpeed
+	keyServiceTier
+	keyInferenceGeo
+	keyCacheControl
+	keyMCPServers
+)
 
 // InspectRequest reads a Messages request body into r, validating what the
 // gateway relies on: the body is a JSON object, well-formed throughout; model
@@ -154,16 +178,9 @@ func inspect(body []byte, r *Request, needMaxTokens bool) error {
 		return requestErrorf("invalid JSON: the body must be a JSON object")
 	}
 	e := estimator{r: r}
-	var seen uint16
-	haveModel, haveMaxTokens, haveMessages := false, false, false
+	var seen uint16 // bit k: inspectedKeys[k] was read
 	for it.next() {
-		k := -1
-		for j, name := range inspectedKeys {
-			if it.keyIs(name) {
-				k = j
-				break
-			}
-		}
+		k := inspectedKey(&it)
 		if k < 0 {
 			if !it.skip(1) {
 				return errInvalidJSON
@@ -174,88 +191,142 @@ func inspect(body []byte, r *Request, needMaxTokens bool) error {
 			return requestErrorf("%s: duplicate key", inspectedKeys[k])
 		}
 		seen |= 1 << k
-		v := it.i
-		if isNull(body, v) && k != 0 && k != 1 && k != 3 {
+		if isNull(body, it.i) && k != keyModel && k != keyMaxTokens && k != keyMessages {
 			it.i += 4 // an optional field set to null is absent
 			continue
 		}
 		var err error
-		switch inspectedKeys[k] {
-		case "model":
-			raw, esc, end, ok := stringAt(body, v)
-			if !ok {
-				return typeError(body, v, "model", "a string")
-			}
-			if len(raw) == 0 {
-				return requestErrorf("model: must not be empty")
-			}
-			r.ModelStart, r.ModelEnd, it.i = v, end, end
-			if !validModelName(raw, esc) {
-				r.Model, r.ModelTruncated = sanitizedPrefix(raw), true
-				return errInvalidModel
-			}
-			r.Model = internString(model, raw, esc)
-			haveModel = true
-		case "max_tokens":
-			n, end, res := parseInt(body, v)
-			switch res {
-			case intBad:
-				return typeError(body, v, "max_tokens", "an integer")
-			case intNotInt:
-				return requestErrorf("max_tokens: must be an integer")
-			case intOverflow:
-				n = math.MaxInt64
-			}
-			if n < 1 || n > maxTokensLimit {
-				return requestErrorf("max_tokens: %s is out of range (1 to %d)", body[v:end], maxTokensLimit)
-			}
-			r.MaxTokens, it.i = n, end
-			haveMaxTokens = true
-		case "stream":
-			switch {
-			case bytes.HasPrefix(body[v:], []byte("true")):
-				r.Stream, it.i = true, v+4
-			case bytes.HasPrefix(body[v:], []byte("false")):
-				it.i = v + 5
-			default:
-				return typeError(body, v, "stream", "a boolean")
-			}
-		case "messages":
-			it.i, err = e.messages(body, v)
-			haveMessages = true
-		case "system":
-			it.i, err = e.content(body, v, "system", 1)
-		case "tools":
-			it.i, err = e.tools(body, v)
-		case "mcp_servers":
-			it.i, err = e.mcpServers(body, v)
-		case "cache_control":
-			it.i, err = e.cacheControl(body, v, 1)
-		case "speed":
-			it.i, err = stringOption(body, v, "speed", &r.Speed, "standard", "fast")
-			r.Modifiers.Speed = speedOf([]byte(r.Speed), false)
-		case "service_tier":
-			it.i, err = stringOption(body, v, "service_tier", &r.ServiceTier, "auto", "standard_only")
-			r.Modifiers.ServiceTier = tierOf([]byte(r.ServiceTier), false)
-		case "inference_geo":
-			it.i, err = stringOption(body, v, "inference_geo", &r.InferenceGeo, "global", "us")
-			r.Modifiers.InferenceGeo = geoOf([]byte(r.InferenceGeo), false)
-		}
-		if err != nil {
+		if it.i, err = e.inspectValue(body, k, it.i, model); err != nil {
 			return err
 		}
 	}
 	if it.bad || !atEnd(body, it.i) {
 		return errInvalidJSON
 	}
+	if err := missingKey(seen, needMaxTokens); err != nil {
+		return err
+	}
+	r.defaultModifiers()
+	r.EstimatedInputTokens = e.total()
+	return nil
+}
+
+// inspectedKey returns the index in inspectedKeys of it's current key, or -1.
+func inspectedKey(it *objIter) int {
+	for k, name := range inspectedKeys {
+		if it.keyIs(name) {
+			return k
+		}
+	}
+	return -1
+}
+
+// inspectValue reads the value at b[i] of the top-level key inspectedKeys[k]
+// into e and its Request, and returns the index after it. oldModel is the
+// Model the Request held before, kept when the body names it again.
+func (e *estimator) inspectValue(b []byte, k, i int, oldModel string) (int, error) {
+	r := e.r
+	switch k {
+	case keyModel:
+		return r.readModel(b, i, oldModel)
+	case keyMaxTokens:
+		return r.readMaxTokens(b, i)
+	case keyStream:
+		return r.readStream(b, i)
+	case keyMessages:
+		return e.messages(b, i)
+	case keySystem:
+		return e.content(b, i, "system", 1)
+	case keyTools:
+		return e.tools(b, i)
+	case keyMCPServers:
+		return e.mcpServers(b, i)
+	case keyCacheControl:
+		return e.cacheControl(b, i, 1)
+	case keySpeed:
+		end, err := stringOption(b, i, "speed", &r.Speed, "standard", "fast")
+		r.Modifiers.Speed = speedOf([]byte(r.Speed), false)
+		return end, err
+	case keyServiceTier:
+		end, err := stringOption(b, i, "service_tier", &r.ServiceTier, "auto", "standard_only")
+		r.Modifiers.ServiceTier = tierOf([]byte(r.ServiceTier), false)
+		return end, err
+	case keyInferenceGeo:
+		end, err := stringOption(b, i, "inference_geo", &r.InferenceGeo, "global", "us")
+		r.Modifiers.InferenceGeo = geoOf([]byte(r.InferenceGeo), false)
+		return end, err
+	}
+	panic(fmt.Sprintf("BUG: inspectValue called for key %d", k))
+}
+
+// readModel reads model at b[i]: a valid model name (see MaxModelBytes).
+// Model keeps old when the name equals it, so a reused Request does not
+// allocate; an invalid name is recorded sanitized, with ModelTruncated.
+func (r *Request) readModel(b []byte, i int, old string) (int, error) {
+	raw, esc, end, ok := stringAt(b, i)
+	if !ok {
+		return 0, typeError(b, i, "model", "a string")
+	}
+	if len(raw) == 0 {
+		return 0, requestErrorf("model: must not be empty")
+	}
+	r.ModelStart, r.ModelEnd = i, end
+	if !validModelName(raw, esc) {
+		r.Model, r.ModelTruncated = sanitizedPrefix(raw), true
+		return 0, errInvalidModel
+	}
+	r.Model = internString(old, raw, esc)
+	return end, nil
+}
+
+// readMaxTokens reads max_tokens at b[i]: an integer from 1 to
+// maxTokensLimit.
+func (r *Request) readMaxTokens(b []byte, i int) (int, error) {
+	n, end, res := parseInt(b, i)
+	switch res {
+	case intBad:
+		return 0, typeError(b, i, "max_tokens", "an integer")
+	case intNotInt:
+		return 0, requestErrorf("max_tokens: must be an integer")
+	case intOverflow:
+		n = math.MaxInt64
+	}
+	if n < 1 || n > maxTokensLimit {
+		return 0, requestErrorf("max_tokens: %s is out of range (1 to %d)", b[i:end], maxTokensLimit)
+	}
+	r.MaxTokens = n
+	return end, nil
+}
+
+// readStream reads stream at b[i]: a boolean.
+func (r *Request) readStream(b []byte, i int) (int, error) {
 	switch {
-	case !haveModel:
+	case bytes.HasPrefix(b[i:], []byte("true")):
+		r.Stream = true
+		return i + 4, nil
+	case bytes.HasPrefix(b[i:], []byte("false")):
+		return i + 5, nil
+	}
+	return 0, typeError(b, i, "stream", "a boolean")
+}
+
+// missingKey returns the error for the first required key not seen (bit k
+// of seen stands for inspectedKeys[k]), or nil.
+func missingKey(seen uint16, needMaxTokens bool) error {
+	switch {
+	case seen&(1<<keyModel) == 0:
 		return requestErrorf("model: field required")
-	case !haveMaxTokens && needMaxTokens:
+	case seen&(1<<keyMaxTokens) == 0 && needMaxTokens:
 		return requestErrorf("max_tokens: field required")
-	case !haveMessages:
+	case seen&(1<<keyMessages) == 0:
 		return requestErrorf("messages: field required")
 	}
+	return nil
+}
+
+// defaultModifiers gives absent speed, service_tier and inference_geo their
+// default modifiers.
+func (r *Request) defaultModifiers() {
 	if r.Speed == "" {
 		r.Modifiers.Speed = SpeedStandard
 	}
@@ -265,8 +336,6 @@ func inspect(body []byte, r *Request, needMaxTokens bool) error {
 	if r.InferenceGeo == "" {
 		r.Modifiers.InferenceGeo = GeoDefault
 	}
-	r.EstimatedInputTokens = e.total()
-	return nil
 }
 
 var errInvalidJSON = &RequestError{Message: "invalid JSON: the body is not well-formed JSON"}

@@ -234,6 +234,11 @@ func (o *Observer) Reset(maxEventBytes int) {
 
 // Write feeds the next chunk of the stream, split anywhere. It never retains p
 // nor changes it.
+//
+// The work of each line state stays in Write's loop but for the field
+// name, which readField reads: a line's start and its value in methods of
+// their own cost BenchmarkObserver about 5% (CPU time), this loop being the
+// hottest of the gateway.
 func (o *Observer) Write(p []byte) {
 	if o.maxEventBytes == 0 {
 		o.maxEventBytes = DefaultMaxEventBytes
@@ -263,33 +268,14 @@ func (o *Observer) Write(p []byte) {
 			}
 			o.line, o.fieldLen = lineField, 0
 		case lineField:
-			for i < len(p) {
-				c := p[i]
-				if c == ':' {
-					o.beginValue()
-					o.line = lineSpace
-					i++
-					break
-				}
-				if c == '\n' || c == '\r' {
-					// A line without a colon is a field with an empty value.
-					o.beginValue()
-					o.line = lineStart
-					i = o.endOfLine(p, i)
-					break
-				}
-				if o.fieldLen < len(o.field) {
-					o.field[o.fieldLen] = c
-				}
-				o.fieldLen++
-				i++
-			}
+			i = o.readField(p, i)
 		case lineSpace:
 			if p[i] == ' ' {
 				i++
 			}
 			o.line = lineValue
 		case lineValue, lineIgnore:
+			// The value (or comment) runs to the end of the line, or of p.
 			rest := p[i:]
 			j := bytes.IndexByte(rest, '\n')
 			seg := rest
@@ -309,6 +295,30 @@ func (o *Observer) Write(p []byte) {
 			i = o.endOfLine(p, i+j)
 		}
 	}
+}
+
+// readField reads a field name from p[i] up to its colon, or to the end of
+// a line without one (a field with an empty value), or to the end of p.
+// It returns the index of the next byte to read.
+func (o *Observer) readField(p []byte, i int) int {
+	for ; i < len(p); i++ {
+		c := p[i]
+		if c == ':' {
+			o.beginValue()
+			o.line = lineSpace
+			return i + 1
+		}
+		if c == '\n' || c == '\r' {
+			o.beginValue()
+			o.line = lineStart
+			return o.endOfLine(p, i)
+		}
+		if o.fieldLen < len(o.field) {
+			o.field[o.fieldLen] = c
+		}
+		o.fieldLen++
+	}
+	return i
 }
 
 // endOfLine steps over the line terminator at p[i] ('\n', '\r' or "\r\n", the

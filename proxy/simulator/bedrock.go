@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"fmt"
@@ -40,33 +39,31 @@ var TestAWSCredentials = aws.Credentials{
 // from, as in real captures.
 const bedrockPaddingAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-// serveBedrock answers one request in Bedrock mode: POST
+// acceptBedrock runs Bedrock mode's checks on a request: POST
 // /model/{modelId}/invoke and /model/{modelId}/invoke-with-response-stream,
-// everything else 404. It mirrors serve: the same reply, directives and
-// faults, framed as Bedrock frames them. It reports whether it handed the
-// request's leave over to a stream writer.
-func (s *Simulator) serveBedrock(ctx *fasthttp.RequestCtx, reqID string) (handedOff bool) {
-	if s.cfg.OnRequest != nil {
-		s.cfg.OnRequest(requestInfo(ctx))
-	}
+// everything else 404; then the credential (403), the body's size (413) and
+// the body itself (400). It answers the requests they refuse, and returns
+// the request, read as the Messages request it stands for, and the model its
+// reply names.
+func (s *Simulator) acceptBedrock(ctx *fasthttp.RequestCtx) (req *request, model string, ok bool) {
 	modelID, stream, ok := parseBedrockPath(ctx.Request.Header.RequestURI())
 	if !ctx.IsPost() || !ok {
 		s.notFound.Add(1)
 		writeBedrockError(ctx, fasthttp.StatusNotFound, "UnknownOperationException", "")
-		return false
+		return nil, "", false
 	}
 	s.messages.Add(1)
-	if exception, msg, ok := s.verifyBedrockAuth(ctx); !ok {
+	if refusal := s.verifyBedrockAuth(ctx); refusal != nil {
 		s.rejected.Add(1)
-		writeBedrockError(ctx, fasthttp.StatusForbidden, exception, msg)
-		return false
+		writeBedrockError(ctx, fasthttp.StatusForbidden, refusal.exception, refusal.msg)
+		return nil, "", false
 	}
 	if len(ctx.PostBody()) > s.cfg.MaxBodySize {
 		s.rejected.Add(1)
-		writeBedrockError(ctx, fasthttp.StatusRequestEntityTooLarge, "ValidationException", "Input is too long for requested model.")
-		return false
+		s.proto.writeTooLarge(ctx, "")
+		return nil, "", false
 	}
-	model := s.resolveModel(bedrockModelName(modelID))
+	model = s.resolveModel(bedrockModelName(modelID))
 	req, err := parseBedrockRequest(ctx.PostBody(), model, stream)
 	if err == nil {
 		err = s.checkWaits(&req.dir)
@@ -74,67 +71,58 @@ func (s *Simulator) serveBedrock(ctx *fasthttp.RequestCtx, reqID string) (handed
 	if err != nil {
 		s.rejected.Add(1)
 		writeBedrockError(ctx, fasthttp.StatusBadRequest, "ValidationException", err.Error())
-		return false
+		return nil, "", false
 	}
-	d := &req.dir
-	if stream {
-		s.streams.Add(1)
-	}
-	if d.ttfb > 0 && s.wait(d.ttfb, nil) != endDone {
-		writeBedrockError(ctx, fasthttp.StatusServiceUnavailable, "ServiceUnavailableException", "the simulator is shutting down")
-		return false
-	}
-	switch {
-	case d.status != 0:
-		s.injected.Add(1)
-		status, exception, msg := bedrockStatusError(d.status, d)
-		writeBedrockError(ctx, status, exception, msg)
-		return false
-	case d.jsonError200:
-		s.injected.Add(1)
-		errType, msg := errorOverride("overloaded_error", "Overloaded", d)
-		writeError(ctx, reqID, fasthttp.StatusOK, errType, msg)
-		return false
-	case d.hangHeaders:
-		s.injected.Add(1)
-		s.hijack(ctx, &hijackJob{})
-		return false
-	}
+	return req, model, true
+}
 
-	r := buildReply(req, model, newRandomID("msg_bdrk_sim_"))
-	delay := s.cfg.EventDelay
-	if d.hasDelay {
-		delay = d.delay
+// bedrockProtocol is the wire form of Bedrock's runtime API for Claude.
+// Error answers carry no request ID in their body: x-amzn-RequestId has it.
+type bedrockProtocol struct{}
+
+func (bedrockProtocol) newRequestID() string { return newBedrockRequestID() }
+
+func (bedrockProtocol) headers(reqID string) [][2]string {
+	return [][2]string{{"x-amzn-RequestId", reqID}}
+}
+
+func (bedrockProtocol) newMessageID() string { return newRandomID("msg_bdrk_sim_") }
+
+func (bedrockProtocol) newFramer(r *reply, _ *directives) framer { return newBedrockFramer(r) }
+
+// streamHeaders are InvokeModelWithResponseStream's.
+func (bedrockProtocol) streamHeaders() [][2]string {
+	return [][2]string{
+		{"Content-Type", bedrockStreamContentType},
+		{"X-Amzn-Bedrock-Content-Type", "application/json"},
 	}
-	if !stream {
-		ctx.Response.Header.Set("X-Amzn-Bedrock-Input-Token-Count", strconv.FormatInt(r.final.InputTokens, 10))
-		ctx.Response.Header.Set("X-Amzn-Bedrock-Output-Token-Count", strconv.FormatInt(r.final.OutputTokens, 10))
-		return s.serveMessage(ctx, reqID, r, d, delay)
+}
+
+// messageHeaders are InvokeModel's token counts.
+func (bedrockProtocol) messageHeaders(r *reply) [][2]string {
+	return [][2]string{
+		{"X-Amzn-Bedrock-Input-Token-Count", strconv.FormatInt(r.final.InputTokens, 10)},
+		{"X-Amzn-Bedrock-Output-Token-Count", strconv.FormatInt(r.final.OutputTokens, 10)},
 	}
-	ctx.SetContentType(bedrockStreamContentType)
-	ctx.Response.Header.Set("X-Amzn-Bedrock-Content-Type", "application/json")
-	switch {
-	case d.garbage:
-		s.injected.Add(1)
-		ctx.SetBody(garbageBytes)
-		return false
-	case d.fault == faultHang || d.fault == faultTruncate || d.split != 0:
-		if d.fault != faultNone {
-			s.injected.Add(1)
-		}
-		s.hijack(ctx, &hijackJob{reply: r, dir: *d, delay: delay, reqID: reqID, bedrock: true})
-		return false
-	case d.fault != faultNone:
-		s.injected.Add(1)
-	}
-	dir := *d
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.leave()
-		sw := &sseWriter{w: w, split: dir.split, bedrock: newBedrockFramer(r)}
-		end := s.play(sw, r, &dir, delay, nil)
-		s.finishStream(sw, end, &dir)
-	})
-	return true
+}
+
+// writeStatus answers with the exception Bedrock pairs with the status (see
+// bedrockStatusError).
+func (bedrockProtocol) writeStatus(ctx *fasthttp.RequestCtx, _ string, d *directives) {
+	status, exception, msg := bedrockStatusError(d.status, d)
+	writeBedrockError(ctx, status, exception, msg)
+}
+
+func (bedrockProtocol) writeTooLarge(ctx *fasthttp.RequestCtx, _ string) {
+	writeBedrockError(ctx, fasthttp.StatusRequestEntityTooLarge, "ValidationException", "Input is too long for requested model.")
+}
+
+func (bedrockProtocol) writeMalformed(ctx *fasthttp.RequestCtx, _ string) {
+	writeBedrockError(ctx, fasthttp.StatusBadRequest, "ValidationException", "Error when parsing request")
+}
+
+func (bedrockProtocol) writeUnavailable(ctx *fasthttp.RequestCtx, _ string) {
+	writeBedrockError(ctx, fasthttp.StatusServiceUnavailable, "ServiceUnavailableException", "the simulator is shutting down")
 }
 
 // bedrockStreamContentType is the content type of InvokeModelWithResponseStream replies.
@@ -274,11 +262,6 @@ func writeBedrockError(ctx *fasthttp.RequestCtx, status int, exception, msg stri
 	ctx.SetBody(b)
 }
 
-// setBedrockHeaders sets the headers of every Bedrock-mode response.
-func setBedrockHeaders(h *fasthttp.ResponseHeader, reqID string) {
-	h.Set("x-amzn-RequestId", reqID)
-}
-
 // newBedrockRequestID returns a random request ID in Bedrock's form (a UUID).
 func newBedrockRequestID() string {
 	a, b := rand.Uint64(), rand.Uint64()
@@ -323,8 +306,8 @@ func newBedrockFramer(r *reply) *bedrockFramer {
 	return f
 }
 
-// appendChunk appends the chunk frame of one event.
-func (f *bedrockFramer) appendChunk(dst []byte, name string, data []byte) []byte {
+// appendEvent appends the chunk frame of one event.
+func (f *bedrockFramer) appendEvent(dst []byte, name string, data []byte) []byte {
 	if name == evMessageStop && len(data) > 1 && data[len(data)-1] == '}' {
 		f.event = append(f.event[:0], data[:len(data)-1]...)
 		f.event = append(f.event, ',')
@@ -360,15 +343,30 @@ func (f *bedrockFramer) appendException(dst []byte, exception, msg string) []byt
 	}, p)
 }
 
-// appendCorrupt appends a chunk frame (of a ping) whose message CRC is wrong.
-func (f *bedrockFramer) appendCorrupt(dst []byte) []byte {
+// appendError appends the exception frame of error_after.
+func (f *bedrockFramer) appendError(dst []byte, d *directives) []byte {
+	exception, msg := bedrockException(d)
+	return f.appendException(dst, exception, msg)
+}
+
+// appendGarbage appends what garbage_after sends: a chunk frame (of a ping)
+// whose message CRC is wrong.
+func (f *bedrockFramer) appendGarbage(dst []byte) []byte {
 	n := len(dst)
-	dst = f.appendChunk(dst, evPing, pingData)
+	dst = f.appendEvent(dst, evPing, pingData)
 	dst[len(dst)-1] ^= 0xff
 	if len(dst) == n {
 		panic("BUG: empty frame")
 	}
 	return dst
+}
+
+// appendCut appends what truncate_after sends before the connection closes:
+// the first half of a chunk frame (of a ping).
+func (f *bedrockFramer) appendCut(dst []byte) []byte {
+	n := len(dst)
+	dst = f.appendEvent(dst, evPing, pingData)
+	return dst[:n+(len(dst)-n)/2]
 }
 
 func (f *bedrockFramer) appendFrame(dst []byte, h eventstream.Headers, payload []byte) []byte {

@@ -238,6 +238,17 @@ func TestBedrockWire(t *testing.T) {
 	bearer, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
 	bearer.Header.Set("Authorization", "Bearer wrong")
 	f("wrong bearer", bearer, 403, "UnrecognizedClientException")
+	forged := func(credential, amzDate string) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+credential+", SignedHeaders=host;x-amz-date, Signature=00")
+		req.Header.Set("X-Amz-Date", amzDate)
+		return req
+	}
+	amzNow := now.UTC().Format("20060102T150405Z")
+	f("no scope", forged("AKIDTOLLGATESIMULATOR", amzNow), 403, "IncompleteSignatureException")
+	f("other service", forged("AKIDTOLLGATESIMULATOR/20260101/us-east-1/s3/aws4_request", amzNow), 403, "InvalidSignatureException")
+	f("no date", forged("AKIDTOLLGATESIMULATOR/20260101/us-east-1/bedrock/aws4_request", ""), 403, "IncompleteSignatureException")
+	f("forged signature", forged("AKIDTOLLGATESIMULATOR/20260101/us-east-1/bedrock/aws4_request", amzNow), 403, "InvalidSignatureException")
 	f("unknown operation", signedRequest(t, url, "/model/x/converse", body, TestAWSCredentials, "us-east-1", now), 404, "UnknownOperationException")
 	sign := func(b string) *http.Request {
 		return signedRequest(t, url, path, []byte(b), TestAWSCredentials, "us-east-1", now)
@@ -307,4 +318,163 @@ func TestParseBedrockPath(t *testing.T) {
 	f("/model/x/converse", "", false, false)
 	f("/v1/messages", "", false, false)
 	f("/model/%zz/invoke", "", false, false)
+}
+
+// TestBedrockRefusalsBeforeTheHandler: the answers that do not come from a
+// parsed request (a body over the limit refused by Serve's server, requests
+// after Shutdown began, a non-streaming wait ended by Shutdown) are
+// Bedrock's too, not Anthropic's.
+func TestBedrockRefusalsBeforeTheHandler(t *testing.T) {
+	checkBedrockError := func(name string, resp *http.Response, body []byte, status int, exception string) {
+		t.Helper()
+		if resp.StatusCode != status || !strings.HasPrefix(resp.Header.Get("x-amzn-errortype"), exception+":") {
+			t.Fatalf("%s: unexpected answer %d %q %s; want %d %s", name, resp.StatusCode, resp.Header.Get("x-amzn-errortype"), body, status, exception)
+		}
+		if resp.Header.Get("x-amzn-requestid") == "" || resp.Header.Get("request-id") != "" || resp.Header.Get("anthropic-organization-id") != "" {
+			t.Fatalf("%s: unexpected headers %v", name, resp.Header)
+		}
+		var e struct{ Message string }
+		if json.Unmarshal(body, &e) != nil || e.Message == "" {
+			t.Fatalf("%s: unexpected body %s", name, body)
+		}
+	}
+	path := "/model/" + testBedrockModel + "/invoke"
+	bedrockBody := func(text string) []byte {
+		return []byte(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"` + text + `"}]}`)
+	}
+
+	s, url := startSim(t, Config{Mode: ModeBedrock, MaxBodySize: 1000})
+	c := newClient(t)
+	resp, got := post(t, c, url+path, bedrockBody(strings.Repeat("word ", 400)), nil)
+	checkBedrockError("body too large", resp, got, 413, "ValidationException")
+	// Shut down the simulator's state but keep its server answering with
+	// the handler: requests get 503.
+	s.mu.Lock()
+	s.mu.closed = true
+	s.mu.Unlock()
+	resp, got = post(t, c, url+path, bedrockBody("hi"), nil)
+	checkBedrockError("after Shutdown", resp, got, 503, "ServiceUnavailableException")
+
+	// A non-streaming reply waiting out its delay when Shutdown begins.
+	s, url = startSim(t, Config{Mode: ModeBedrock})
+	type answer struct {
+		resp *http.Response
+		body []byte
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := c.Post(url+path, "application/json", bytes.NewReader(bedrockBody("a b c [[sim:delay=5m]]")))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		answered <- answer{resp, b, err}
+	}()
+	waitFor(t, "the request to wait", func() bool { return s.Stats().InFlight == 1 })
+	if err := s.Shutdown(); err != nil {
+		t.Fatalf("unexpected Shutdown error: %s", err)
+	}
+	a := <-answered
+	if a.err != nil {
+		t.Fatalf("unexpected error of the waiting request: %s", a.err)
+	}
+	checkBedrockError("wait ended by Shutdown", a.resp, a.body, 503, "ServiceUnavailableException")
+}
+
+// TestBedrockFaults: the directives' failures in Bedrock mode, each framed
+// as Bedrock frames it, and the counters they move.
+func TestBedrockFaults(t *testing.T) {
+	s, url := startSim(t, Config{Mode: ModeBedrock, MaxHang: 200 * time.Millisecond})
+	c := newClient(t)
+	send := func(text string, stream bool) (*http.Response, []byte, error) {
+		t.Helper()
+		op := "/invoke"
+		if stream {
+			op = "/invoke-with-response-stream"
+		}
+		body := `{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"one two three [[sim:` + text + `]]"}]}`
+		resp, err := c.Post(url+"/model/"+testBedrockModel+op, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: cannot POST: %s", text, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+	wantType := func(name string, resp *http.Response, contentType string) {
+		t.Helper()
+		if resp.StatusCode != 200 || resp.Header.Get("content-type") != contentType || resp.Header.Get("x-amzn-requestid") == "" {
+			t.Fatalf("%s: unexpected response %d %v", name, resp.StatusCode, resp.Header)
+		}
+	}
+
+	resp, got, _ := send("json_error_200", true)
+	wantType("json_error_200", resp, "application/json")
+	if !bytes.Contains(got, []byte(`"type":"overloaded_error"`)) {
+		t.Fatalf("unexpected json_error_200 body %s", got)
+	}
+	resp, got, _ = send("garbage", true)
+	wantType("garbage", resp, bedrockStreamContentType)
+	if !bytes.Equal(got, garbageBytes) {
+		t.Fatalf("unexpected garbage body %q", got)
+	}
+	resp, got, _ = send("garbage", false)
+	wantType("garbage (not streaming)", resp, "application/json")
+	if !bytes.Equal(got, garbageBytes) {
+		t.Fatalf("unexpected garbage body %q", got)
+	}
+	resp, got, _ = send("padded", false)
+	wantType("padded", resp, "application/json")
+	if !bytes.HasSuffix(got, []byte("         }")) {
+		t.Fatalf("unexpected padded body %s", got)
+	}
+
+	// truncate_after: whole frames, then half of one, then the connection closes.
+	resp, got, err := send("truncate_after=1", true)
+	wantType("truncate_after", resp, bedrockStreamContentType)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("unexpected end of truncate_after; got %v; want %v", err, io.ErrUnexpectedEOF)
+	}
+	frames, err := bedrockFrames(got)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || len(frames) != 4 {
+		t.Fatalf("unexpected frames of truncate_after: %d, %v", len(frames), err)
+	}
+	// hang_after: whole frames, then silence until MaxHang closes the connection.
+	resp, got, err = send("hang_after=1", true)
+	wantType("hang_after", resp, bedrockStreamContentType)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("unexpected end of hang_after; got %v; want %v", err, io.ErrUnexpectedEOF)
+	}
+	if frames, err := bedrockFrames(got); err != io.EOF || len(frames) != 4 {
+		t.Fatalf("unexpected frames of hang_after: %d, %v", len(frames), err)
+	}
+	// split and ttfb leave the frames as they are.
+	_, want, _ := send("words=9", true)
+	_, got, _ = send("words=9,split=7,ttfb=10ms", true)
+	wantFrames, _ := bedrockFrames(want)
+	frames, err = bedrockFrames(got)
+	if err != io.EOF || len(frames) != len(wantFrames) || len(frames) < 10 {
+		t.Fatalf("unexpected frames of split: %d, %v; want %d", len(frames), err, len(wantFrames))
+	}
+	for i := range frames {
+		if g, w := chunkEvent(t, frames[i]), chunkEvent(t, wantFrames[i]); !strings.Contains(g, `"msg_bdrk_sim_`) && g != w {
+			t.Fatalf("unexpected event %d of split; got %s; want %s", i, g, w)
+		}
+	}
+	// hang=headers: no answer until MaxHang closes the connection.
+	req, _ := http.NewRequest(http.MethodPost, url+"/model/"+testBedrockModel+"/invoke",
+		strings.NewReader(`{"anthropic_version":"x","max_tokens":5,"messages":[{"role":"user","content":"[[sim:hang=headers]]"}]}`))
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("unexpected answer to hang=headers: %d", resp.StatusCode)
+	}
+
+	waitFor(t, "in-flight requests to end", func() bool { return s.Stats().InFlight == 0 })
+	wantStats := Stats{Requests: 9, Messages: 9, Streams: 6, Injected: 6, Completed: 3}
+	if st := s.Stats(); st != wantStats {
+		t.Fatalf("unexpected stats; got %+v; want %+v", st, wantStats)
+	}
 }

@@ -162,102 +162,139 @@ func stripDirectives(text string) string {
 
 // set applies one key[=value] item.
 func (d *directives) set(key, value string, hasValue bool) error {
-	var err error
-	switch key {
-	case "delay":
+	apply, ok := setters[key]
+	if !ok {
+		return errDirective("unknown key %q", key)
+	}
+	return apply(d, key, value, hasValue)
+}
+
+// setter applies one directive item, key[=value], to d.
+type setter func(d *directives, key, value string, hasValue bool) error
+
+// setters holds the setter of every directive key (see the package comment
+// for what each asks for).
+var setters = map[string]setter{
+	"delay": func(d *directives, key, value string, hasValue bool) (err error) {
 		d.delay, err = durationValue(key, value, hasValue)
 		d.hasDelay = true
-	case "ttfb":
+		return err
+	},
+	"ttfb": func(d *directives, key, value string, hasValue bool) (err error) {
 		d.ttfb, err = durationValue(key, value, hasValue)
-	case "words":
-		d.words, err = intValue(key, value, hasValue, 0, MaxWords)
-		d.hasWords = true
-	case "chunk":
-		d.chunk, err = intValue(key, value, hasValue, 1, maxChunkWords)
-	case "input":
-		var n int
-		n, err = intValue(key, value, hasValue, 0, maxTokenCount)
-		d.input, d.hasInput = int64(n), true
-	case "cache":
-		switch value {
-		case "5m":
-			d.cache1h = false
-		case "1h":
-			d.cache1h = true
-		default:
-			err = errDirective("cache=%q: want cache=5m or cache=1h", value)
-		}
-	case "cache_write":
-		var n int
-		n, err = intValue(key, value, hasValue, 0, maxTokenCount)
-		d.cacheWrite = int64(n)
-	case "cache_read":
-		var n int
-		n, err = intValue(key, value, hasValue, 0, maxTokenCount)
-		d.cacheRead = int64(n)
-	case "tool_use":
-		d.toolUse = true
-		d.toolName = value
+		return err
+	},
+	"words":       intSetter(0, MaxWords, func(d *directives, n int) { d.words, d.hasWords = n, true }),
+	"chunk":       intSetter(1, maxChunkWords, func(d *directives, n int) { d.chunk = n }),
+	"input":       intSetter(0, maxTokenCount, func(d *directives, n int) { d.input, d.hasInput = int64(n), true }),
+	"cache":       setCache,
+	"cache_write": intSetter(0, maxTokenCount, func(d *directives, n int) { d.cacheWrite = int64(n) }),
+	"cache_read":  intSetter(0, maxTokenCount, func(d *directives, n int) { d.cacheRead = int64(n) }),
+	"tool_use": func(d *directives, _, value string, hasValue bool) error {
+		d.toolUse, d.toolName = true, value
 		if hasValue && value == "" {
-			err = errDirective("tool_use= needs a tool name, or no '='")
+			return errDirective("tool_use= needs a tool name, or no '='")
 		}
-	case "thinking", "redacted_thinking":
-		d.thinkingWords = defaultThinkingWords
-		if hasValue {
-			d.thinkingWords, err = intValue(key, value, hasValue, 1, MaxWords)
-		}
-		d.redacted = key == "redacted_thinking"
-	case "web_search":
-		d.webSearches, err = intValue(key, value, hasValue, 1, MaxWebSearches)
-	case "status":
-		d.status, err = intValue(key, value, hasValue, 400, 599)
-	case "retry_after":
-		d.retryAfter, err = intValue(key, value, hasValue, 0, maxRetryAfterSeconds)
-		d.hasRetryAfter = true
-	case "error_type":
+		return nil
+	},
+	"thinking":          setThinking,
+	"redacted_thinking": setThinking,
+	"web_search":        intSetter(1, MaxWebSearches, func(d *directives, n int) { d.webSearches = n }),
+
+	"status":      intSetter(400, 599, func(d *directives, n int) { d.status = n }),
+	"retry_after": intSetter(0, maxRetryAfterSeconds, func(d *directives, n int) { d.retryAfter, d.hasRetryAfter = n, true }),
+	"error_type": func(d *directives, _, value string, _ bool) error {
 		d.errorType = value
 		if value == "" || strings.ContainsAny(value, " \"\\") {
-			err = errDirective("error_type=%q: want a word such as api_error", value)
+			return errDirective("error_type=%q: want a word such as api_error", value)
 		}
-	case "message":
+		return nil
+	},
+	"message": func(d *directives, _, value string, _ bool) error {
 		d.message = value
 		if value == "" {
-			err = errDirective("message= needs a text")
+			return errDirective("message= needs a text")
 		}
-	case "error_after":
-		err = d.setFault(faultError, key, value, hasValue)
-	case "hang_after":
-		err = d.setFault(faultHang, key, value, hasValue)
-	case "truncate_after":
-		err = d.setFault(faultTruncate, key, value, hasValue)
-	case "garbage_after":
-		err = d.setFault(faultGarbage, key, value, hasValue)
-	case "hang":
-		if value != "headers" {
-			err = errDirective("hang=%q: want hang=headers (or hang_after=N)", value)
-		}
+		return nil
+	},
+	"error_after":    faultSetter(faultError),
+	"hang_after":     faultSetter(faultHang),
+	"truncate_after": faultSetter(faultTruncate),
+	"garbage_after":  faultSetter(faultGarbage),
+	"hang": func(d *directives, _, value string, _ bool) error {
 		d.hangHeaders = true
-	case "split":
-		if value == "odd" {
-			d.split = splitOdd
-		} else {
-			d.split, err = intValue(key, value, hasValue, 1, 1<<20)
-			if err != nil {
-				err = errDirective("split=%q: want split=odd or split=N bytes", value)
-			}
+		if value != "headers" {
+			return errDirective("hang=%q: want hang=headers (or hang_after=N)", value)
 		}
-	case "garbage":
-		err = flagValue(key, hasValue, &d.garbage)
-	case "json_error_200":
-		err = flagValue(key, hasValue, &d.jsonError200)
-	case "old_usage":
-		err = flagValue(key, hasValue, &d.oldUsage)
-	case "padded":
-		err = flagValue(key, hasValue, &d.padded)
-	default:
-		err = errDirective("unknown key %q", key)
+		return nil
+	},
+	"split": setSplit,
+
+	"garbage":        flagSetter(func(d *directives) *bool { return &d.garbage }),
+	"json_error_200": flagSetter(func(d *directives) *bool { return &d.jsonError200 }),
+	"old_usage":      flagSetter(func(d *directives) *bool { return &d.oldUsage }),
+	"padded":         flagSetter(func(d *directives) *bool { return &d.padded }),
+}
+
+// intSetter returns the setter of a key=N directive, N from lo to hi, that
+// stores N with store.
+func intSetter(lo, hi int, store func(d *directives, n int)) setter {
+	return func(d *directives, key, value string, hasValue bool) error {
+		n, err := intValue(key, value, hasValue, lo, hi)
+		store(d, n)
+		return err
 	}
+}
+
+// flagSetter returns the setter of a directive without a value that sets
+// the flag field returns.
+func flagSetter(field func(d *directives) *bool) setter {
+	return func(d *directives, key, _ string, hasValue bool) error {
+		return flagValue(key, hasValue, field(d))
+	}
+}
+
+// faultSetter returns the setter of a mid-stream fault's key=N.
+func faultSetter(f fault) setter {
+	return func(d *directives, key, value string, hasValue bool) error {
+		return d.setFault(f, key, value, hasValue)
+	}
+}
+
+// setCache applies cache=5m|1h.
+func setCache(d *directives, _, value string, _ bool) error {
+	switch value {
+	case "5m":
+		d.cache1h = false
+	case "1h":
+		d.cache1h = true
+	default:
+		return errDirective("cache=%q: want cache=5m or cache=1h", value)
+	}
+	return nil
+}
+
+// setThinking applies thinking[=N] and redacted_thinking[=N].
+func setThinking(d *directives, key, value string, hasValue bool) (err error) {
+	d.thinkingWords = defaultThinkingWords
+	if hasValue {
+		d.thinkingWords, err = intValue(key, value, hasValue, 1, MaxWords)
+	}
+	d.redacted = key == "redacted_thinking"
 	return err
+}
+
+// setSplit applies split=odd and split=N.
+func setSplit(d *directives, key, value string, hasValue bool) error {
+	if value == "odd" {
+		d.split = splitOdd
+		return nil
+	}
+	var err error
+	if d.split, err = intValue(key, value, hasValue, 1, 1<<20); err != nil {
+		return errDirective("split=%q: want split=odd or split=N bytes", value)
+	}
+	return nil
 }
 
 // setFault records a mid-stream fault; two different faults in one request are an error.

@@ -223,9 +223,19 @@
 // reply: blocks, stop reason and the two usages, computed in full before the
 // first byte. The reply knows nothing of framing: reply.events yields each
 // event's name and JSON, and appendMessage builds the non-streaming body.
-// The SSE framer (sseWriter) turns events into bytes, adding padding and
-// splitting; in Bedrock mode its bedrockFramer turns the same events into
-// event-stream frames, which the same splitting and faults then apply to.
+// A framer turns events into bytes: sseFramer into Anthropic's SSE (adding
+// padding), bedrockFramer into Bedrock's event-stream frames; it also knows
+// what each mid-stream fault sends in its protocol. A streamWriter sends a
+// framer's bytes, splitting them for split=.
+//
+// The two modes differ only in their request checks (acceptAnthropic,
+// acceptBedrock) and their wire form (a protocol: request IDs, headers,
+// error answers and the framer). Everything after the checks, which failure
+// or fault applies and when, is one path for both (answer, in fault.go), so
+// a directive cannot behave differently in one mode by accident. server.go
+// holds the Simulator and its dispatch, fault.go the waits and the
+// directives' effects, hijack.go the responses written on the raw
+// connection, anthropic.go and bedrock.go each mode's checks and wire form.
 //
 // Streams use fasthttp's SetBodyStreamWriter; the closure holds only copies
 // (the reply and the directives), never the RequestCtx. hang=headers,

@@ -43,45 +43,8 @@ func (r *reply) events(yield func(name string, data []byte) bool) bool {
 		return false
 	}
 	for i := range r.blocks {
-		blk := &r.blocks[i]
-		b = append(b[:0], `{"type":"content_block_start","index":`...)
-		b = appendInt(b, int64(i))
-		b = append(b, `,"content_block":`...)
-		b = blk.appendStart(b)
-		b = append(b, '}')
-		if !yield(evContentBlockStart, b) {
-			return false
-		}
-		if i == 0 && !yield(evPing, pingData) {
-			return false
-		}
-		var deltaType, field string
-		switch blk.kind {
-		case blockText:
-			deltaType, field = "text_delta", "text"
-		case blockThinking:
-			deltaType, field = "thinking_delta", "thinking"
-		case blockToolUse, blockServerToolUse:
-			deltaType, field = "input_json_delta", "partial_json"
-		}
-		if deltaType != "" {
-			for _, p := range blk.pieces {
-				b = appendDelta(b[:0], i, deltaType, field, p)
-				if !yield(evContentBlockDelta, b) {
-					return false
-				}
-			}
-		}
-		if blk.kind == blockThinking {
-			b = appendDelta(b[:0], i, "signature_delta", "signature", blk.signature)
-			if !yield(evContentBlockDelta, b) {
-				return false
-			}
-		}
-		b = append(b[:0], `{"type":"content_block_stop","index":`...)
-		b = appendInt(b, int64(i))
-		b = append(b, '}')
-		if !yield(evContentBlockStop, b) {
+		var ok bool
+		if b, ok = r.blockEvents(b, i, yield); !ok {
 			return false
 		}
 	}
@@ -98,6 +61,56 @@ func (r *reply) events(yield func(name string, data []byte) bool) bool {
 		return false
 	}
 	return yield(evMessageStop, append(b[:0], `{"type":"message_stop"}`...))
+}
+
+// blockEvents yields the events of block i: content_block_start (followed by
+// the stream's ping for the first block), its deltas, content_block_stop.
+// It builds them in b and returns b, grown, and false as soon as yield does.
+func (r *reply) blockEvents(b []byte, i int, yield func(name string, data []byte) bool) ([]byte, bool) {
+	blk := &r.blocks[i]
+	b = append(b[:0], `{"type":"content_block_start","index":`...)
+	b = appendInt(b, int64(i))
+	b = append(b, `,"content_block":`...)
+	b = blk.appendStart(b)
+	b = append(b, '}')
+	if !yield(evContentBlockStart, b) {
+		return b, false
+	}
+	if i == 0 && !yield(evPing, pingData) {
+		return b, false
+	}
+	if deltaType, field := blk.deltaKind(); deltaType != "" {
+		for _, p := range blk.pieces {
+			b = appendDelta(b[:0], i, deltaType, field, p)
+			if !yield(evContentBlockDelta, b) {
+				return b, false
+			}
+		}
+	}
+	if blk.kind == blockThinking {
+		b = appendDelta(b[:0], i, "signature_delta", "signature", blk.signature)
+		if !yield(evContentBlockDelta, b) {
+			return b, false
+		}
+	}
+	b = append(b[:0], `{"type":"content_block_stop","index":`...)
+	b = appendInt(b, int64(i))
+	b = append(b, '}')
+	return b, yield(evContentBlockStop, b)
+}
+
+// deltaKind returns the delta type and field that carry the block's pieces,
+// or "" for a block sent whole in its content_block_start.
+func (blk *block) deltaKind() (deltaType, field string) {
+	switch blk.kind {
+	case blockText:
+		return "text_delta", "text"
+	case blockThinking:
+		return "thinking_delta", "thinking"
+	case blockToolUse, blockServerToolUse:
+		return "input_json_delta", "partial_json"
+	}
+	return "", ""
 }
 
 // eventCount returns the number of events the stream of r has.

@@ -21,9 +21,12 @@ type hijackJob struct {
 	reqID string
 	reply *reply
 	dir   directives
-	delay time.Duration
-	// bedrock frames the stream as Bedrock's event stream.
-	bedrock bool
+}
+
+// needsHijack reports whether d's stream must be written on the raw
+// connection: hang_after, truncate_after and split (see hijackJob).
+func (d *directives) needsHijack() bool {
+	return d.fault == faultHang || d.fault == faultTruncate || d.split != 0
 }
 
 // hijack hands the connection to serveHijacked once the handler returns;
@@ -34,18 +37,36 @@ func (s *Simulator) hijack(ctx *fasthttp.RequestCtx, job *hijackJob) {
 	ctx.Hijack(func(c net.Conn) { s.serveHijacked(c, job) })
 }
 
-// serveHijacked runs on fasthttp's hijack goroutine. It watches the
-// connection for the client leaving (a read returning an error) and for
-// Shutdown (which sets a past deadline to unblock any read or write), and
-// waits for both watchers before returning.
+// serveHijacked runs on fasthttp's hijack goroutine: hang=headers waits
+// with nothing written; a stream is written as HTTP/1.1 chunks and ended by
+// endStream.
 func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 	defer c.Close() // fasthttp closes it too, unless the server keeps hijacked connections
 	if !s.enter() {
 		return
 	}
 	defer s.leave()
+	gone, unwatch := s.watch(c)
+	defer unwatch()
 
-	gone := make(chan struct{})
+	if job.reply == nil {
+		s.countHang(s.wait(s.cfg.MaxHang, gone))
+		return
+	}
+	if _, err := c.Write(appendStreamHead(nil, job.reqID, s.proto)); err != nil {
+		s.countHang(endClientGone)
+		return
+	}
+	sw := s.newStreamWriter(&chunkWriter{c: c}, job.reply, &job.dir)
+	s.endStream(sw, s.play(sw, job.reply, &job.dir, gone), &job.dir, gone)
+}
+
+// watch starts the two watchers of a hijacked connection: a reader that
+// closes gone when the client leaves (a read returning an error), and a
+// monitor that sets a past deadline on Shutdown, unblocking any read or
+// write. unwatch stops both and waits for them.
+func (s *Simulator) watch(c net.Conn) (gone <-chan struct{}, unwatch func()) {
+	left := make(chan struct{})
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -54,7 +75,7 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 			// Bytes after the request (a pipelined request) are dropped: the
 			// connection closes after this response anyway.
 			if _, err := c.Read(b[:]); err != nil {
-				close(gone)
+				close(left)
 				return
 			}
 		}
@@ -69,86 +90,35 @@ func (s *Simulator) serveHijacked(c net.Conn, job *hijackJob) {
 		case <-stop:
 		}
 	}()
-	defer func() {
+	return left, func() {
 		close(stop)
 		<-monitorDone
 		_ = c.SetReadDeadline(time.Now())
 		<-readerDone
-	}()
-
-	if job.reply == nil {
-		s.countHang(s.wait(s.cfg.MaxHang, gone))
-		return
-	}
-
-	if _, err := c.Write(appendStreamHead(nil, job.reqID, job.bedrock)); err != nil {
-		s.countHang(endClientGone)
-		return
-	}
-	sw := &sseWriter{w: &chunkWriter{c: c}, padded: job.dir.padded, split: job.dir.split}
-	if job.bedrock {
-		sw.bedrock = newBedrockFramer(job.reply)
-	}
-	switch end := s.play(sw, job.reply, &job.dir, job.delay, gone); end {
-	case endDone:
-		if _, err := c.Write([]byte("0\r\n\r\n")); err == nil {
-			s.completed.Add(1)
-		}
-	case endFault:
-		switch job.dir.fault {
-		case faultHang:
-			s.countHang(s.wait(s.cfg.MaxHang, gone))
-		case faultTruncate:
-			// Return: the connection closes with the chunked body
-			// unterminated and no message_stop; on Bedrock, in the middle
-			// of a frame.
-			if sw.bedrock != nil {
-				frame := sw.bedrock.appendChunk(nil, evPing, pingData)
-				if sw.writeRaw(frame[:len(frame)/2]) == nil {
-					_ = sw.flush(true)
-				}
-			}
-		default:
-			s.writeFault(sw, &job.dir)
-			_, _ = c.Write([]byte("0\r\n\r\n"))
-		}
-	default:
-		s.countHang(end)
-	}
-}
-
-// countHang counts a hang or stream that ended because the client left
-// (and not because Shutdown broke the connection).
-func (s *Simulator) countHang(end waitEnd) {
-	if end != endClientGone {
-		return
-	}
-	select {
-	case <-s.done:
-	default:
-		s.clientGone.Add(1)
 	}
 }
 
 // appendStreamHead appends the status line and headers of a streamed reply
 // written on a hijacked connection: the headers fasthttp would send, chunked,
 // with Connection: close.
-func appendStreamHead(b []byte, reqID string, bedrock bool) []byte {
+func appendStreamHead(b []byte, reqID string, p protocol) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
-	if bedrock {
-		b = append(b, "\r\nContent-Type: "+bedrockStreamContentType+"\r\nX-Amzn-Bedrock-Content-Type: application/json\r\nx-amzn-RequestId: "...)
-		b = append(b, reqID...)
-		return append(b, "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
-	}
-	b = append(b, "\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"...)
-	for _, kv := range commonHeaders(reqID) {
+	b = append(b, "\r\n"...)
+	b = appendHeaders(b, p.streamHeaders())
+	b = appendHeaders(b, p.headers(reqID))
+	return append(b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+}
+
+// appendHeaders appends each key-value pair of kvs as a header line.
+func appendHeaders(b []byte, kvs [][2]string) []byte {
+	for _, kv := range kvs {
 		b = append(b, kv[0]...)
 		b = append(b, ": "...)
 		b = append(b, kv[1]...)
 		b = append(b, "\r\n"...)
 	}
-	return append(b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+	return b
 }
 
 // chunkWriter is a sink on a raw connection: each Flush sends what was
@@ -174,5 +144,14 @@ func (w *chunkWriter) Flush() error {
 	w.out = append(w.out, "\r\n"...)
 	w.buf = w.buf[:0]
 	_, err := w.c.Write(w.out)
+	return err
+}
+
+// end ends the chunked body with the last, empty chunk.
+func (w *chunkWriter) end() error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err := w.c.Write([]byte("0\r\n\r\n"))
 	return err
 }

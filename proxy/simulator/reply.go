@@ -115,8 +115,8 @@ type block struct {
 }
 
 // reply is a complete, deterministic answer to one request: the content
-// blocks, the stop reason and the usage. Framers (SSE now, Bedrock's
-// event-stream later) turn it into bytes through events and appendMessage.
+// blocks, the stop reason and the usage. Framers (sseFramer, bedrockFramer)
+// turn its events into bytes; appendMessage builds the non-streaming body.
 type reply struct {
 	id         string
 	model      string
@@ -132,115 +132,173 @@ type reply struct {
 // the rule in the package comment. model is the model echoed in the reply.
 func buildReply(req *request, model, id string) *reply {
 	d := &req.dir
+	p := newReplyPlan(req)
+	r := &reply{id: id, model: model, oldUsage: d.oldUsage}
+	if d.thinkingWords > 0 {
+		r.blocks = append(r.blocks, p.thinkingBlock())
+	}
+	searches := p.addSearches(r)
+	if p.textWords > 0 && !p.cut() {
+		r.blocks = append(r.blocks, p.textBlock())
+	}
+	if d.toolUse && !p.cut() {
+		r.blocks = append(r.blocks, p.toolUseBlock(req.firstTool, len(r.blocks)))
+	}
+	r.stopReason = p.stopReason()
+	r.final = finalUsage(req, min(p.total, req.maxTokens), searches)
+	r.start = startUsage(req, r.final)
+	return r
+}
+
+// replyPlan is what buildReply settles before it builds any block: the
+// source words, the length of each block, and the max_tokens budget the
+// blocks spend in order (thinking, searches, text, tool_use).
+type replyPlan struct {
+	dir        *directives
+	source     []string // the words generated text cycles through
+	seed       string   // what tool block IDs derive from: the last user message
+	textWords  int      // the text block's length (R)
+	queryWords int      // a tool or search query's length (Q)
+	chunk      int      // words per text or thinking delta
+	total      int64    // the words of the whole reply, uncut
+	truncating bool     // total exceeds max_tokens: the reply is cut
+	remaining  int64    // what is left of max_tokens
+}
+
+func newReplyPlan(req *request) *replyPlan {
+	d := &req.dir
 	source := strings.Fields(stripDirectives(req.userText))
 	if len(source) == 0 {
 		source = fallbackWords
 	}
-	word := func(i int) string { return source[i%len(source)] }
-	seed := req.userText
-
-	w := min(len(source), DefaultReplyWords)
+	p := &replyPlan{
+		dir:        d,
+		source:     source,
+		seed:       req.userText,
+		textWords:  min(len(source), DefaultReplyWords),
+		queryWords: min(queryWords, len(source)),
+		chunk:      max(d.chunk, 1),
+		remaining:  req.maxTokens,
+	}
 	if d.hasWords {
-		w = d.words
+		p.textWords = d.words
 	}
-	chunk := max(d.chunk, 1)
-	q := min(queryWords, len(source))
-
-	total := int64(d.thinkingWords) + int64(d.webSearches*q) + int64(w)
+	p.total = int64(d.thinkingWords) + int64(d.webSearches*p.queryWords) + int64(p.textWords)
 	if d.toolUse {
-		total += int64(q)
+		p.total += int64(p.queryWords)
 	}
-	truncating := total > req.maxTokens
-	remaining := req.maxTokens
-	// take spends up to n words of the max_tokens budget and returns how many fit.
-	take := func(n int) int {
-		k := int64(n)
-		if truncating && k > remaining {
-			k = remaining
-		}
-		remaining -= k
-		return int(k)
-	}
-	cut := func() bool { return truncating && remaining == 0 }
+	p.truncating = p.total > req.maxTokens
+	return p
+}
 
-	r := &reply{id: id, model: model}
-	if d.thinkingWords > 0 {
-		k := take(d.thinkingWords)
-		words := make([]string, k)
-		for i := range words {
-			words[i] = word(i)
-		}
-		full := strings.Join(words, " ")
-		sum := sha256.Sum256([]byte("sim-thinking:" + full))
-		if d.redacted {
-			r.blocks = append(r.blocks, block{kind: blockRedactedThinking,
-				data: "sim_redacted_" + base64.StdEncoding.EncodeToString(sum[:])})
-		} else {
-			r.blocks = append(r.blocks, block{kind: blockThinking, full: full,
-				pieces: wordPieces(words, chunk), signature: base64.StdEncoding.EncodeToString(sum[:])})
-		}
+// take spends up to n words of the max_tokens budget and returns how many fit.
+func (p *replyPlan) take(n int) int {
+	k := int64(n)
+	if p.truncating && k > p.remaining {
+		k = p.remaining
 	}
-	searches := 0
-	for i := 0; i < d.webSearches && !cut(); i++ {
-		k := take(q)
-		words := make([]string, k)
-		for j := range words {
-			words[j] = word(i + j)
-		}
-		id := newDerivedID("srvtoolu_sim_", seed, len(r.blocks))
+	p.remaining -= k
+	return int(k)
+}
+
+// cut reports whether the reply is cut and its budget is spent.
+func (p *replyPlan) cut() bool { return p.truncating && p.remaining == 0 }
+
+// words returns n words of the source from word offset on, cycling through it.
+func (p *replyPlan) words(offset, n int) []string {
+	words := make([]string, n)
+	for i := range words {
+		words[i] = p.source[(offset+i)%len(p.source)]
+	}
+	return words
+}
+
+// thinkingBlock returns the thinking or redacted_thinking block.
+func (p *replyPlan) thinkingBlock() block {
+	words := p.words(0, p.take(p.dir.thinkingWords))
+	full := strings.Join(words, " ")
+	sum := sha256.Sum256([]byte("sim-thinking:" + full))
+	if p.dir.redacted {
+		return block{kind: blockRedactedThinking, data: "sim_redacted_" + base64.StdEncoding.EncodeToString(sum[:])}
+	}
+	return block{kind: blockThinking, full: full, pieces: wordPieces(words, p.chunk),
+		signature: base64.StdEncoding.EncodeToString(sum[:])}
+}
+
+// addSearches appends a server_tool_use block and its result per web
+// search, as long as the budget lasts (a search whose query is cut, or
+// spends the budget exactly, gets no result), and returns the number of
+// searches performed.
+func (p *replyPlan) addSearches(r *reply) (searches int) {
+	for i := 0; i < p.dir.webSearches && !p.cut(); i++ {
+		k := p.take(p.queryWords)
+		words := p.words(i, k)
+		id := newDerivedID("srvtoolu_sim_", p.seed, len(r.blocks))
 		full, pieces := queryInput(words)
 		r.blocks = append(r.blocks, block{kind: blockServerToolUse, id: id, name: "web_search", full: full, pieces: pieces})
-		if k < q || cut() {
+		if k < p.queryWords || p.cut() {
 			break
 		}
 		searches++
 		r.blocks = append(r.blocks, block{kind: blockWebSearchResult, toolUseID: id,
 			query: strings.Join(words, " "), ordinal: searches})
 	}
-	if w > 0 && !cut() {
-		k := take(w)
-		words := make([]string, k)
-		for i := range words {
-			words[i] = word(i)
-		}
-		r.blocks = append(r.blocks, block{kind: blockText, full: strings.Join(words, " "), pieces: wordPieces(words, chunk)})
-	}
-	if d.toolUse && !cut() {
-		k := take(q)
-		words := make([]string, k)
-		for j := range words {
-			words[j] = word(j)
-		}
-		name := d.toolName
-		if name == "" {
-			name = req.firstTool
-		}
-		if name == "" {
-			name = defaultToolName
-		}
-		full, pieces := queryInput(words)
-		r.blocks = append(r.blocks, block{kind: blockToolUse, id: newDerivedID("toolu_sim_", seed, len(r.blocks)),
-			name: name, full: full, pieces: pieces})
-	}
+	return searches
+}
 
+// textBlock returns the text block.
+func (p *replyPlan) textBlock() block {
+	words := p.words(0, p.take(p.textWords))
+	return block{kind: blockText, full: strings.Join(words, " "), pieces: wordPieces(words, p.chunk)}
+}
+
+// toolUseBlock returns the tool_use block, the index-th block of the reply,
+// named by tool_use=NAME, else firstTool (the request's first tool), else
+// defaultToolName.
+func (p *replyPlan) toolUseBlock(firstTool string, index int) block {
+	words := p.words(0, p.take(p.queryWords))
+	name := p.dir.toolName
+	if name == "" {
+		name = firstTool
+	}
+	if name == "" {
+		name = defaultToolName
+	}
+	full, pieces := queryInput(words)
+	return block{kind: blockToolUse, id: newDerivedID("toolu_sim_", p.seed, index),
+		name: name, full: full, pieces: pieces}
+}
+
+// stopReason is max_tokens for a cut reply, else tool_use with a tool_use
+// block, else end_turn.
+func (p *replyPlan) stopReason() string {
 	switch {
-	case truncating:
-		r.stopReason = "max_tokens"
-	case d.toolUse:
-		r.stopReason = "tool_use"
+	case p.truncating:
+		return "max_tokens"
+	case p.dir.toolUse:
+		return "tool_use"
 	default:
-		r.stopReason = "end_turn"
+		return "end_turn"
 	}
+}
 
-	base := req.inputWords
-	if d.hasInput {
-		base = d.input
+// baseInputTokens is the input before web searches: the request's words,
+// or input=N.
+func baseInputTokens(req *request) int64 {
+	if req.dir.hasInput {
+		return req.dir.input
 	}
+	return req.inputWords
+}
+
+// finalUsage is the usage of message_delta and of the non-streaming reply.
+func finalUsage(req *request, outputTokens int64, searches int) Usage {
+	d := &req.dir
 	u := Usage{
-		InputTokens:              base + int64(searches)*WebSearchInputTokens,
+		InputTokens:              baseInputTokens(req) + int64(searches)*WebSearchInputTokens,
 		CacheCreationInputTokens: d.cacheWrite,
 		CacheReadInputTokens:     d.cacheRead,
-		OutputTokens:             min(total, req.maxTokens),
+		OutputTokens:             outputTokens,
 		ServiceTier:              "standard",
 		InferenceGeo:             req.inferenceGeo,
 	}
@@ -253,15 +311,20 @@ func buildReply(req *request, model, id string) *reply {
 		u.CacheCreation.Ephemeral5mInputTokens = d.cacheWrite
 	}
 	u.ServerToolUse.WebSearchRequests = int64(searches)
-	r.final = u
-	r.start = u
-	r.start.OutputTokens = 1
-	r.oldUsage = d.oldUsage
-	if !d.oldUsage {
-		r.start.InputTokens = base
-		r.start.ServerToolUse = ServerToolUse{}
+	return u
+}
+
+// startUsage is the usage of message_start: final with output_tokens 1 (the
+// placeholder) and the input before web searches, unless old_usage puts the
+// final input and server_tool_use there.
+func startUsage(req *request, final Usage) Usage {
+	u := final
+	u.OutputTokens = 1
+	if !req.dir.oldUsage {
+		u.InputTokens = baseInputTokens(req)
+		u.ServerToolUse = ServerToolUse{}
 	}
-	return r
+	return u
 }
 
 // wordPieces groups words into delta payloads of chunk words: the first

@@ -21,6 +21,7 @@ type request struct {
 	inputWords   int64  // words in every string value under system, messages and tools
 	userText     string // text of the last user message, directives included
 	firstTool    string // name of the first entry of tools, or ""
+	countTokens  bool   // a count_tokens request: no max_tokens, answered with the input count
 	dir          directives
 }
 
@@ -34,60 +35,118 @@ func invalid(msg string) error { return &requestError{msg: msg} }
 // parseRequest validates body like the Messages API does (a JSON object with
 // a model, messages and, unless countTokens, a positive integer max_tokens)
 // and extracts what the reply depends on. Every error is a *requestError.
+// Fields are checked in a fixed order, so the first error is always the same.
 func parseRequest(body []byte, countTokens bool) (*request, error) {
-	var fields map[string]sonic.NoCopyRawMessage
+	var fields rawFields
 	if err := stdJSON.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, invalid("The request body is not valid JSON: expected a JSON object")
 	}
-	r := &request{}
-
-	model, ok := fields["model"]
-	if !ok || isNull(model) {
-		return nil, invalid("model: Field required")
+	r := &request{countTokens: countTokens}
+	var err error
+	if r.model, err = readModel(fields); err != nil {
+		return nil, err
 	}
-	if err := stdJSON.Unmarshal(model, &r.model); err != nil {
-		return nil, invalid("model: Input should be a valid string")
-	}
-	if r.model == "" {
-		return nil, invalid("model: String should have at least 1 character")
-	}
-
 	if !countTokens {
-		mt, ok := fields["max_tokens"]
-		if !ok || isNull(mt) {
-			return nil, invalid("max_tokens: Field required")
+		if r.maxTokens, err = readMaxTokens(fields); err != nil {
+			return nil, err
 		}
-		if err := stdJSON.Unmarshal(mt, &r.maxTokens); err != nil {
-			return nil, invalid("max_tokens: Input should be a valid integer")
-		}
-		if r.maxTokens < 1 {
-			return nil, invalid("max_tokens: Input should be greater than or equal to 1")
-		}
-		if st, ok := fields["stream"]; ok && !isNull(st) {
-			if err := stdJSON.Unmarshal(st, &r.stream); err != nil {
-				return nil, invalid("stream: Input should be a valid boolean")
-			}
+		if err := readOptional(fields, "stream", &r.stream, "stream: Input should be a valid boolean"); err != nil {
+			return nil, err
 		}
 	}
-	if geo, ok := fields["inference_geo"]; ok && !isNull(geo) {
-		if err := stdJSON.Unmarshal(geo, &r.inferenceGeo); err != nil {
-			return nil, invalid("inference_geo: Input should be a valid string")
-		}
+	if err := readOptional(fields, "inference_geo", &r.inferenceGeo, "inference_geo: Input should be a valid string"); err != nil {
+		return nil, err
 	}
+	system, err := readSystem(fields)
+	if err != nil {
+		return nil, err
+	}
+	messages, err := r.readMessages(fields)
+	if err != nil {
+		return nil, err
+	}
+	tools, err := r.readTools(fields)
+	if err != nil {
+		return nil, err
+	}
+	r.inputWords = countStringWords(system) + countStringWords(messages) + countStringWords(tools)
+	if err := r.readDirectives(contentText(system)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
 
-	var system, messages, tools any
-	if raw, ok := fields["system"]; ok {
-		_ = stdJSON.Unmarshal(raw, &system) // valid: the whole body decoded
-		switch system.(type) {
-		case nil, string, []any:
-		default:
-			return nil, invalid("system: Input should be a valid string or a list of text blocks")
-		}
+// rawFields are the members of a JSON object, each value still raw.
+type rawFields = map[string]sonic.NoCopyRawMessage
+
+// readModel reads model: a non-empty string.
+func readModel(f rawFields) (string, error) {
+	raw, ok := f["model"]
+	if !ok || isNull(raw) {
+		return "", invalid("model: Field required")
 	}
-	raw, ok := fields["messages"]
+	var model string
+	if err := stdJSON.Unmarshal(raw, &model); err != nil {
+		return "", invalid("model: Input should be a valid string")
+	}
+	if model == "" {
+		return "", invalid("model: String should have at least 1 character")
+	}
+	return model, nil
+}
+
+// readMaxTokens reads max_tokens: an integer from 1.
+func readMaxTokens(f rawFields) (int64, error) {
+	raw, ok := f["max_tokens"]
+	if !ok || isNull(raw) {
+		return 0, invalid("max_tokens: Field required")
+	}
+	var n int64
+	if err := stdJSON.Unmarshal(raw, &n); err != nil {
+		return 0, invalid("max_tokens: Input should be a valid integer")
+	}
+	if n < 1 {
+		return 0, invalid("max_tokens: Input should be greater than or equal to 1")
+	}
+	return n, nil
+}
+
+// readOptional decodes the field key, unless absent or null, into dst; a
+// value of another type is refused with msg.
+func readOptional(f rawFields, key string, dst any, msg string) error {
+	raw, ok := f[key]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if err := stdJSON.Unmarshal(raw, dst); err != nil {
+		return invalid(msg)
+	}
+	return nil
+}
+
+// readSystem reads system: absent, null, a string or a list (of text blocks).
+func readSystem(f rawFields) (any, error) {
+	raw, ok := f["system"]
+	if !ok {
+		return nil, nil
+	}
+	var system any
+	_ = stdJSON.Unmarshal(raw, &system) // valid: the whole body decoded
+	switch system.(type) {
+	case nil, string, []any:
+		return system, nil
+	}
+	return nil, invalid("system: Input should be a valid string or a list of text blocks")
+}
+
+// readMessages reads messages, a non-empty list of messages, and keeps the
+// text of the last user message.
+func (r *request) readMessages(f rawFields) (any, error) {
+	raw, ok := f["messages"]
 	if !ok || isNull(raw) {
 		return nil, invalid("messages: Field required")
 	}
+	var messages any
 	_ = stdJSON.Unmarshal(raw, &messages)
 	list, ok := messages.([]any)
 	if !ok {
@@ -101,50 +160,70 @@ func parseRequest(body []byte, countTokens bool) (*request, error) {
 		if !ok {
 			return nil, invalidf("messages.%d: Input should be a valid dictionary", i)
 		}
-		role, _ := msg["role"].(string)
-		// "system" messages inside the conversation come with the beta
-		// mid-conversation-tool-changes-2026-07-01 (Claude Code sends them).
-		if role != "user" && role != "assistant" && role != "system" {
-			return nil, invalidf("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
+		if err := checkMessage(i, msg); err != nil {
+			return nil, err
 		}
-		switch c := msg["content"].(type) {
-		case string:
-		case []any:
-			for j, b := range c {
-				if _, ok := b.(map[string]any); !ok {
-					return nil, invalidf("messages.%d.content.%d: Input should be a valid dictionary", i, j)
-				}
-			}
-		default:
-			return nil, invalidf("messages.%d.content: Input should be a valid string or list", i)
-		}
-		if role == "user" {
+		if msg["role"] == "user" {
 			r.userText = contentText(msg["content"])
 		}
 	}
-	if raw, ok := fields["tools"]; ok && !isNull(raw) {
-		_ = stdJSON.Unmarshal(raw, &tools)
-		tl, ok := tools.([]any)
-		if !ok {
-			return nil, invalid("tools: Input should be a valid list")
-		}
-		if len(tl) > 0 {
-			if t, ok := tl[0].(map[string]any); ok {
-				r.firstTool, _ = t["name"].(string)
+	return messages, nil
+}
+
+// checkMessage checks the i-th message's role and content: a string or a
+// list of blocks.
+func checkMessage(i int, msg map[string]any) error {
+	role, _ := msg["role"].(string)
+	// "system" messages inside the conversation come with the beta
+	// mid-conversation-tool-changes-2026-07-01 (Claude Code sends them).
+	if role != "user" && role != "assistant" && role != "system" {
+		return invalidf("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
+	}
+	switch c := msg["content"].(type) {
+	case string:
+	case []any:
+		for j, b := range c {
+			if _, ok := b.(map[string]any); !ok {
+				return invalidf("messages.%d.content.%d: Input should be a valid dictionary", i, j)
 			}
 		}
+	default:
+		return invalidf("messages.%d.content: Input should be a valid string or list", i)
 	}
+	return nil
+}
 
-	r.inputWords = countStringWords(system) + countStringWords(messages) + countStringWords(tools)
+// readTools reads tools, a list, and keeps the first tool's name.
+func (r *request) readTools(f rawFields) (any, error) {
+	raw, ok := f["tools"]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	var tools any
+	_ = stdJSON.Unmarshal(raw, &tools)
+	list, ok := tools.([]any)
+	if !ok {
+		return nil, invalid("tools: Input should be a valid list")
+	}
+	if len(list) > 0 {
+		if t, ok := list[0].(map[string]any); ok {
+			r.firstTool, _ = t["name"].(string)
+		}
+	}
+	return tools, nil
+}
 
+// readDirectives parses the directives of the system prompt's text, then of
+// the last user message, so that the latter's override.
+func (r *request) readDirectives(systemText string) error {
 	n := 0
-	if err := parseDirectives(&r.dir, contentText(system), &n); err != nil {
-		return nil, invalid(err.Error())
+	if err := parseDirectives(&r.dir, systemText, &n); err != nil {
+		return invalid(err.Error())
 	}
 	if err := parseDirectives(&r.dir, r.userText, &n); err != nil {
-		return nil, invalid(err.Error())
+		return invalid(err.Error())
 	}
-	return r, nil
+	return nil
 }
 
 func invalidf(format string, i ...any) error {

@@ -21,7 +21,7 @@ func BenchmarkReplyStream(b *testing.B) {
 			b.Fatal(err)
 		}
 		r := buildReply(req, req.model, "msg_bench")
-		sw := &sseWriter{w: w}
+		sw := &streamWriter{w: bodyWriter{w}, f: &sseFramer{}}
 		r.events(func(name string, data []byte) bool {
 			return sw.writeEvent(name, data) == nil
 		})
