@@ -88,10 +88,12 @@ type Settings struct {
 	WALMode      string `json:"wal_mode,omitempty"`
 	Accounts     int    `json:"accounts,omitempty"`
 	// The upstream's reply shape: text deltas per reply, bytes per delta,
-	// pause before each event.
-	Deltas       int     `json:"deltas,omitempty"`
-	DeltaBytes   int     `json:"delta_bytes,omitempty"`
-	EventDelayMs float64 `json:"event_delay_ms"`
+	// pause before each event, and the jitter added to each pause
+	// (uniform in [0, EventJitterMs]).
+	Deltas        int     `json:"deltas,omitempty"`
+	DeltaBytes    int     `json:"delta_bytes,omitempty"`
+	EventDelayMs  float64 `json:"event_delay_ms"`
+	EventJitterMs float64 `json:"event_jitter_ms,omitempty"`
 	// Machine is where it ran.
 	Machine Machine `json:"machine"`
 }

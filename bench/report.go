@@ -176,7 +176,11 @@ func settingsParts(s Settings, sweep bool) []string {
 	load += fmt.Sprintf(" per side in %d interleaved rounds (warm-up %gs)", s.Rounds, s.WarmupSec)
 	parts := []string{load}
 	if s.Deltas > 0 {
-		parts = append(parts, fmt.Sprintf("replies of %d deltas × %d B, %g ms between events", s.Deltas, s.DeltaBytes, s.EventDelayMs))
+		pace := fmt.Sprintf("%g ms", s.EventDelayMs)
+		if s.EventJitterMs > 0 {
+			pace = fmt.Sprintf("%g–%g ms (uniform)", s.EventDelayMs, s.EventDelayMs+s.EventJitterMs)
+		}
+		parts = append(parts, fmt.Sprintf("replies of %d deltas × %d B, %s between events", s.Deltas, s.DeltaBytes, pace))
 	}
 	if s.Accounts > 0 {
 		gw := fmt.Sprintf("gateway shards %s, drain workers %s, ", orDefault(s.Shards), orDefault(s.DrainWorkers))

@@ -130,6 +130,7 @@ func GatewayRunner(gw GatewayConfig, cmp CompareConfig, shape UpstreamConfig) Sw
 			s := &rep.Settings
 			s.Shards, s.DrainWorkers, s.WALMode, s.Accounts = p.Shards, p.DrainWorkers, gcfg.WALMode, len(g.Keys())
 			s.Deltas, s.DeltaBytes, s.EventDelayMs = shape.Deltas, shape.DeltaBytes, float64(shape.EventDelay)/1e6
+			s.EventJitterMs = float64(shape.EventJitter) / 1e6
 		}
 		return rep, errors.Join(runErr, stopErr)
 	}

@@ -33,6 +33,7 @@ type commonFlags struct {
 	deltas      int
 	deltaBytes  int
 	eventDelay  time.Duration
+	eventJitter time.Duration
 	accounts    int
 	walMode     string
 	jsonOut     bool
@@ -55,6 +56,7 @@ func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.deltas, "deltas", bench.DefaultDeltas, "text deltas per streamed reply")
 	fs.IntVar(&f.deltaBytes, "delta-bytes", bench.DefaultDeltaBytes, "bytes of text per delta")
 	fs.DurationVar(&f.eventDelay, "event-delay", 0, "upstream pause before each event (0: back to back)")
+	fs.DurationVar(&f.eventJitter, "event-jitter", 0, "added to each pause, uniform in [0, this]: -event-delay 20ms -event-jitter 30ms -deltas 100 streams for seconds, as a model does")
 	fs.IntVar(&f.accounts, "accounts", bench.DefaultAccounts, "benchmark accounts (one key each), spread over the ledger's shards")
 	fs.StringVar(&f.walMode, "wal-mode", "", "wal.mode for the gateway: sync, interval or none (default: the configuration's)")
 	fs.BoolVar(&f.jsonOut, "json", false, "write JSON instead of a Markdown table")
@@ -86,7 +88,7 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 	if err != nil {
 		return nil, err
 	}
-	up, err := bench.StartUpstream(bench.UpstreamConfig{Deltas: f.deltas, DeltaBytes: f.deltaBytes, EventDelay: f.eventDelay})
+	up, err := bench.StartUpstream(bench.UpstreamConfig{Deltas: f.deltas, DeltaBytes: f.deltaBytes, EventDelay: f.eventDelay, EventJitter: f.eventJitter})
 	if err != nil {
 		cleanupBinary()
 		return nil, err
