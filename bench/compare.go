@@ -80,6 +80,9 @@ type Settings struct {
 	Requests    int64   `json:"requests,omitempty"`
 	WarmupSec   float64 `json:"warmup_sec"` // per side, unmeasured
 	Rounds      int     `json:"rounds"`     // interleaved segments per side
+	// DisconnectShare is the share of calls whose client left after the
+	// first delta (LoadConfig.DisconnectShare).
+	DisconnectShare float64 `json:"disconnect_share,omitempty"`
 	// The gateway's settings: ledger.shards, policies.drain_workers,
 	// wal.mode (zero or empty: the base configuration's), and the number
 	// of benchmark accounts (one key each).
@@ -290,6 +293,7 @@ func newReport(sides []*side, lc LoadConfig, rounds int) *Report {
 		Settings: Settings{
 			Mode: gw.result.Mode, Concurrency: lc.Concurrency, RatePerSec: lc.Rate,
 			DurationSec: lc.Duration.Seconds(), Requests: lc.Requests, WarmupSec: lc.Warmup.Seconds(), Rounds: rounds,
+			DisconnectShare: lc.DisconnectShare,
 		},
 		Gateway: gw.result,
 		Direct:  dir.result,

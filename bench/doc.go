@@ -48,10 +48,16 @@
 // first body byte, total time the last. Only complete 200 replies ending
 // in message_stop count as successes and go into the latency histograms;
 // everything else is counted by kind (status code, timeout, connect,
-// connection, stream_error, truncated). Every load is bounded in time
-// (LoadConfig.Duration, at most MaxDuration, plus one call's Timeout),
-// optionally in calls, and in concurrency (MaxConcurrency); targets must
-// be loopback (CheckLoopbackURL).
+// connection, stream_error, truncated). A share of the calls
+// (LoadConfig.DisconnectShare, chosen evenly by sequence number) leave
+// instead: they read until the first content_block_delta and close the
+// connection, as a person closing a chat window does, so that the gateway
+// has to finish calls without their clients (drain the upstream, or abort
+// when its drain pool is full); they count as disconnected, neither
+// successes nor errors, and stay out of the latencies. Every load is
+// bounded in time (LoadConfig.Duration, at most MaxDuration, plus one
+// call's Timeout), optionally in calls, and in concurrency
+// (MaxConcurrency); targets must be loopback (CheckLoopbackURL).
 //
 // # Alternatives rejected
 //

@@ -61,6 +61,9 @@ func (t comparisonTable) loadRows() {
 	t.row("calls", itoa(g.Calls), itoa(h.Calls), itoa(d.Calls), "", "")
 	t.row("ok", itoa(g.OK), itoa(h.OK), itoa(d.OK), "", "")
 	t.row("errors", itoa(g.ErrorCount), itoa(h.ErrorCount), itoa(d.ErrorCount), "", "")
+	if t.rep.Settings.DisconnectShare > 0 {
+		t.row("disconnected (left after the first delta)", itoa(g.Disconnected), itoa(h.Disconnected), itoa(d.Disconnected), "", "")
+	}
 	t.row("requests/s", f1(g.RequestsPerSec), f1(h.RequestsPerSec), f1(d.RequestsPerSec), f2(r.Throughput), f2(r.HopThroughput))
 	lat := func(name string, pick func(*LoadResult) float64, withAdded bool) {
 		gv, hv, dv := pick(g), pick(h), pick(d)
@@ -174,6 +177,9 @@ func settingsParts(s Settings, sweep bool) []string {
 		load += fmt.Sprintf(", %gs", s.DurationSec)
 	}
 	load += fmt.Sprintf(" per side in %d interleaved rounds (warm-up %gs)", s.Rounds, s.WarmupSec)
+	if s.DisconnectShare > 0 {
+		load += fmt.Sprintf(", %g%% of clients leaving after the first delta", 100*s.DisconnectShare)
+	}
 	parts := []string{load}
 	if s.Deltas > 0 {
 		pace := fmt.Sprintf("%g ms", s.EventDelayMs)

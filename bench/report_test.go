@@ -16,6 +16,7 @@ func TestWriteMarkdown(t *testing.T) {
 	rep.Gateway.ErrorCount = 3
 	rep.Settings.Machine = Machine{CPUs: 2, MemoryMiB: 24576, GoVersion: "go1.26", GOMAXPROCS: 2, LoadBefore: 1.5, LoadAfter: 2.25}
 	rep.Settings.Deltas, rep.Settings.DeltaBytes, rep.Settings.EventDelayMs, rep.Settings.EventJitterMs = 100, 16, 20, 30
+	rep.Settings.DisconnectShare, rep.Gateway.Disconnected, rep.Direct.Disconnected = 0.2, 21, 42
 	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.123, CPUSecondsPer1000Calls: 0.123, AllocsPerCall: 2, WALRecordsPerSync: 12.5}
 	var b bytes.Buffer
 	if err := WriteMarkdown(&b, rep); err != nil {
@@ -27,6 +28,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"machine: 2 CPUs, 24.0 GiB, go1.26, GOMAXPROCS 2; load average 1.50 before, 2.25 after",
 		"gateway shards 16, drain workers 64",
 		"replies of 100 deltas × 16 B, 20–50 ms (uniform) between events",
+		", 20% of clients leaving after the first delta",
+		"| disconnected (left after the first delta) | 21 | 42 |  |",
 		"| | gateway | direct | gateway / direct |",
 		"| requests/s | 1664.0 | 3328.0 | 0.50 |",
 		"| gateway CPU ms/call | 0.123 |",

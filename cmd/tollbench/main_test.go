@@ -163,6 +163,8 @@ func TestUsageErrors(t *testing.T) {
 	f(0, "help")
 	f(2, "run", "-nosuchflag")
 	f(2, "run", "-wal-mode", "fast")
+	f(2, "run", "-disconnect", "1.5")
+	f(2, "sweep", "-disconnect", "-0.1")
 	f(2, "run", "extra-argument")
 	f(2, "sweep", "-shards", "1,x")
 	f(2, "sweep", "-workers", "0")

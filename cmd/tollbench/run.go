@@ -30,6 +30,7 @@ type commonFlags struct {
 	rounds      int
 	idleWindow  time.Duration
 	timeout     time.Duration
+	disconnect  float64
 	deltas      int
 	deltaBytes  int
 	eventDelay  time.Duration
@@ -41,18 +42,25 @@ type commonFlags struct {
 	hop         bool
 }
 
-func (f *commonFlags) register(fs *flag.FlagSet) {
+// commonDefaults are the defaults in which run and sweep differ.
+type commonDefaults struct {
+	duration   time.Duration
+	disconnect float64
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet, d commonDefaults) {
 	fs.StringVar(&f.tollgate, "tollgate", "", "tollgate binary (default: build ./cmd/tollgate into a temporary directory, else ./bin/tollgate)")
 	fs.StringVar(&f.config, "config", "configs/tollgate.yaml", "base gateway configuration (the embedded default when this default path is absent)")
 	fs.StringVar(&f.catalogue, "catalogue", "configs/models.yaml", "model catalogue (the embedded default when this default path is absent)")
 	fs.IntVar(&f.concurrency, "concurrency", bench.DefaultConcurrency, "closed loop: concurrent clients; open loop: most calls in flight")
 	fs.Float64Var(&f.rate, "rate", 0, "open loop: calls started per second, latency counted from each call's intended start (0: closed loop)")
-	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per side (gateway, direct, hop), split over the rounds")
+	fs.DurationVar(&f.duration, "duration", d.duration, "measured time per side (gateway, direct, hop), split over the rounds")
 	fs.Int64Var(&f.requests, "requests", 0, "measured calls per side, split over the rounds (0: bounded by -duration only)")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured load per side before the first round")
 	fs.IntVar(&f.rounds, "rounds", bench.DefaultRounds, "interleaved segments per side")
 	fs.DurationVar(&f.idleWindow, "idle-window", bench.DefaultIdleWindow, "time the gateway is watched without calls, to measure its idle cost (negative: skip)")
 	fs.DurationVar(&f.timeout, "timeout", bench.DefaultTimeout, "one call's limit, from sending to the last byte")
+	fs.Float64Var(&f.disconnect, "disconnect", d.disconnect, "share of calls (0 to 1) whose client leaves after the first delta, so that the gateway drains")
 	fs.IntVar(&f.deltas, "deltas", bench.DefaultDeltas, "text deltas per streamed reply")
 	fs.IntVar(&f.deltaBytes, "delta-bytes", bench.DefaultDeltaBytes, "bytes of text per delta")
 	fs.DurationVar(&f.eventDelay, "event-delay", 0, "upstream pause before each event (0: back to back)")
@@ -75,6 +83,9 @@ type setup struct {
 func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTerminal bool) (*setup, error) {
 	if f.walMode != "" && f.walMode != "sync" && f.walMode != "interval" && f.walMode != "none" {
 		return nil, fmt.Errorf("%w: -wal-mode %q is not sync, interval or none", errUsage, f.walMode)
+	}
+	if !(f.disconnect >= 0 && f.disconnect <= 1) {
+		return nil, fmt.Errorf("%w: -disconnect %g is not a share from 0 to 1", errUsage, f.disconnect)
 	}
 	baseConfig, err := readDefaulted(f.config, "configs/tollgate.yaml", configs.Gateway)
 	if err != nil {
@@ -128,6 +139,8 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 		Requests:    f.requests,
 		Warmup:      f.warmup,
 		Timeout:     f.timeout,
+		// Checked with the rest of the load by bench.
+		DisconnectShare: f.disconnect,
 	}
 	if stderrIsTerminal && !f.noProgress {
 		load.Progress = bench.ProgressPrinter(stderr)
@@ -143,7 +156,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 	var cpuProfile, heapProfile string
 	fs := flag.NewFlagSet("tollbench run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f.register(fs)
+	f.register(fs, commonDefaults{duration: bench.DefaultDuration})
 	fs.IntVar(&shards, "shards", 0, "ledger.shards for the gateway (0: the configuration's)")
 	fs.IntVar(&workers, "workers", 0, "policies.drain_workers for the gateway (0: the configuration's)")
 	fs.BoolVar(&f.hop, "hop", true, "also measure the floor: the same load through a bare httputil.ReverseProxy hop")
@@ -188,7 +201,7 @@ func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	var shardList, workerList, chart string
 	fs := flag.NewFlagSet("tollbench sweep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f.register(fs)
+	f.register(fs, commonDefaults{duration: bench.DefaultDuration, disconnect: 0.2})
 	fs.StringVar(&shardList, "shards", "1,4,16,64", "comma-separated ledger.shards values")
 	fs.StringVar(&workerList, "workers", "16,256", "comma-separated policies.drain_workers values")
 	fs.StringVar(&chart, "chart", "tollbench-sweep.svg", "SVG chart of throughput and p99 against the settings (empty: none)")
