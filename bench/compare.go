@@ -347,9 +347,12 @@ func (s *side) profileFirstSegment(ctx context.Context, cfg CompareConfig, seg t
 	return done
 }
 
-// measureIdle samples the gateway across a window without calls.
+// measureIdle samples the gateway across a window without calls, once
+// the warm-up's drains have ended.
 func (s *side) measureIdle(ctx context.Context, window time.Duration) error {
-	base0, err := s.probe.Sample(ctx)
+	// The last sample of the wait is followed at once by the next: the
+	// pair measures one scrape, as base0 and base1 do around a segment.
+	base0, _, err := s.probe.WaitSettled(ctx, s.loader.cfg.Timeout)
 	if err != nil {
 		return err
 	}
@@ -398,11 +401,13 @@ func (s *side) runSegment(ctx context.Context, seg segment) error {
 		s.cost.peakRSS = max(s.cost.peakRSS, rss.end())
 	}
 	if s.probe != nil {
-		after, err := s.probe.Sample(ctx)
+		// Up to one call's timeout: no drain of a call that could have
+		// completed outlasts it by much.
+		after, extra, err := s.probe.WaitSettled(ctx, s.loader.cfg.Timeout)
 		if err != nil {
 			return err
 		}
-		s.cost.add(base0, base1, after, r.Calls)
+		s.cost.add(base0, base1, after, r.Calls, extra)
 	}
 	if s.result == nil {
 		s.result = r

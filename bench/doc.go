@@ -15,9 +15,13 @@
 // gateway segment a GatewayProbe reads the gateway's CPU time from
 // /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms) and its
 // allocation, ledger and WAL counters from /metrics; the cost of the
-// scrape itself is measured by a second scrape and taken out. Between
-// segments no call is in flight, so the counters cover exactly the
-// segment's calls.
+// scrape itself is measured by a second scrape and taken out. After each
+// gateway segment the probe waits (GatewayProbe.WaitSettled) until no hold
+// is open: the calls whose clients left are still being drained by the
+// gateway when the client side is done with them. Between segments no call
+// is in flight, then, so the counters cover exactly the segment's calls,
+// drains included, and the ledger's counts of holds, settlements and voids
+// show whether every hold ended.
 //
 // # The upstream
 //

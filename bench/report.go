@@ -111,6 +111,10 @@ func (t comparisonTable) costRows() {
 	}
 	t.row("ledger ops/s", f1(c.LedgerOpsPerSec), "", "", "", "")
 	t.row("WAL records per sync", f2(c.WALRecordsPerSync), "", "", "", "")
+	t.row("ledger holds / settled / voided (left open)", f0(c.Holds)+" / "+f0(c.Settlements)+" / "+f0(c.Voids)+" ("+f0(c.OpenHolds)+")", "", "", "", "")
+	if c.DrainsStarted+c.DrainsRefused > 0 || t.rep.Settings.DisconnectShare > 0 {
+		t.row("drains started / refused (pool full)", f0(c.DrainsStarted)+" / "+f0(c.DrainsRefused), "", "", "", "")
+	}
 }
 
 // ratioText is a / b with two decimals, empty when b is zero.
@@ -218,6 +222,7 @@ func errorKinds(m map[string]int64) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }

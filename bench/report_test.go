@@ -17,7 +17,8 @@ func TestWriteMarkdown(t *testing.T) {
 	rep.Settings.Machine = Machine{CPUs: 2, MemoryMiB: 24576, GoVersion: "go1.26", GOMAXPROCS: 2, LoadBefore: 1.5, LoadAfter: 2.25}
 	rep.Settings.Deltas, rep.Settings.DeltaBytes, rep.Settings.EventDelayMs, rep.Settings.EventJitterMs = 100, 16, 20, 30
 	rep.Settings.DisconnectShare, rep.Gateway.Disconnected, rep.Direct.Disconnected = 0.2, 21, 42
-	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.123, CPUSecondsPer1000Calls: 0.123, AllocsPerCall: 2, WALRecordsPerSync: 12.5}
+	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.123, CPUSecondsPer1000Calls: 0.123, AllocsPerCall: 2, WALRecordsPerSync: 12.5,
+		Holds: 100, Settlements: 99, Voids: 1, DrainsStarted: 18, DrainsRefused: 3}
 	var b bytes.Buffer
 	if err := WriteMarkdown(&b, rep); err != nil {
 		t.Fatal(err)
@@ -35,6 +36,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"| gateway CPU ms/call | 0.123 |",
 		"| gateway allocs/call | 2.00 |",
 		"| WAL records per sync | 12.50 |",
+		"| ledger holds / settled / voided (left open) | 100 / 99 / 1 (0) |",
+		"| drains started / refused (pool full) | 18 / 3 |",
 		"errors by kind: gateway status_402 2, timeout 1; direct none",
 	} {
 		if !strings.Contains(out, want) {

@@ -112,6 +112,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if want := 2 * float64(c.Calls); math.Abs(ops-want) > 2+want*0.01 {
 		t.Fatalf("unexpected ledger operations; got %v; want %v (hold and settle per call)", ops, want)
 	}
+	checkHoldsEnded(t, c)
 	hop := rep.Hop
 	if hop == nil || hop.OK == 0 || hop.BytesPerCall != rep.Direct.BytesPerCall || rep.HopCost == nil || rep.HopCost.CPUSeconds <= 0 {
 		t.Fatalf("unexpected floor hop side: %+v, cost %+v", hop, rep.HopCost)
@@ -122,6 +123,15 @@ func TestRunEndToEnd(t *testing.T) {
 	s := rep.Settings
 	if s.Shards != 4 || s.DrainWorkers != 8 || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
 		t.Fatalf("unexpected settings: %+v", s)
+	}
+}
+
+// checkHoldsEnded checks that every measured call held once and that every
+// hold was settled, none left open: the ledger balances.
+func checkHoldsEnded(t *testing.T, c *bench.GatewayCost) {
+	t.Helper()
+	if c.Holds != float64(c.Calls) || c.Settlements != c.Holds || c.Voids != 0 || c.OpenHolds != 0 {
+		t.Fatalf("unexpected holds for %d calls: %v held, %v settled, %v voided, %v left open", c.Calls, c.Holds, c.Settlements, c.Voids, c.OpenHolds)
 	}
 }
 
