@@ -83,13 +83,13 @@ type Settings struct {
 	// DisconnectShare is the share of calls whose client left after the
 	// first delta (LoadConfig.DisconnectShare).
 	DisconnectShare float64 `json:"disconnect_share,omitempty"`
-	// The gateway's settings: ledger.shards, policies.drain_workers,
-	// wal.mode (zero or empty: the base configuration's), and the number
-	// of benchmark accounts (one key each).
-	Shards       int    `json:"shards,omitempty"`
-	DrainWorkers int    `json:"drain_workers,omitempty"`
-	WALMode      string `json:"wal_mode,omitempty"`
-	Accounts     int    `json:"accounts,omitempty"`
+	// The gateway's settings: the overrides of its base configuration
+	// (GatewayConfig.Settings; every other key as the base file has it),
+	// the environment added to its own (GatewayConfig.Env), and the
+	// number of benchmark accounts (one key each).
+	Gateway    []GatewaySetting `json:"gateway,omitempty"`
+	GatewayEnv []string         `json:"gateway_env,omitempty"`
+	Accounts   int              `json:"accounts,omitempty"`
 	// The upstream's reply shape: text deltas per reply, bytes per delta,
 	// pause before each event, and the jitter added to each pause
 	// (uniform in [0, EventJitterMs]).

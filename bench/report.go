@@ -193,13 +193,37 @@ func settingsParts(s Settings, sweep bool) []string {
 		parts = append(parts, fmt.Sprintf("replies of %d deltas × %d B, %s between events", s.Deltas, s.DeltaBytes, pace))
 	}
 	if s.Accounts > 0 {
-		gw := fmt.Sprintf("gateway shards %s, drain workers %s, ", orDefault(s.Shards), orDefault(s.DrainWorkers))
-		if sweep {
-			gw = "gateway "
-		}
-		parts = append(parts, gw+fmt.Sprintf("wal mode %s, %d accounts", orDefaultStr(s.WALMode), s.Accounts))
+		parts = append(parts, describeGateway(s, sweep))
 	}
 	return parts
+}
+
+// describeGateway names the gateway's overrides and added environment; a
+// sweep's are its baseline's, each point changing one setting from them.
+func describeGateway(s Settings, sweep bool) string {
+	var b strings.Builder
+	b.WriteString("gateway")
+	if sweep {
+		b.WriteString(" baseline")
+	}
+	if len(s.Gateway) == 0 {
+		b.WriteString(" as configured")
+	}
+	for i, g := range s.Gateway {
+		sep := ", "
+		if i == 0 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%s%s %s", sep, g.Key, g.Value)
+	}
+	if len(s.Gateway) > 0 {
+		b.WriteString(" (the rest as configured)")
+	}
+	if len(s.GatewayEnv) > 0 {
+		fmt.Fprintf(&b, ", env %s", strings.Join(s.GatewayEnv, " "))
+	}
+	fmt.Fprintf(&b, ", %d accounts", s.Accounts)
+	return b.String()
 }
 
 // describeMachine is a one-line summary of the machine.
@@ -239,13 +263,6 @@ func orDefault(n int) string {
 		return "config"
 	}
 	return strconv.Itoa(n)
-}
-
-func orDefaultStr(s string) string {
-	if s == "" {
-		return "config"
-	}
-	return s
 }
 
 func firstLine(s string) string {

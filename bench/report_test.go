@@ -27,7 +27,7 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"closed loop, concurrency 8",
 		"machine: 2 CPUs, 24.0 GiB, go1.26, GOMAXPROCS 2; load average 1.50 before, 2.25 after",
-		"gateway shards 16, drain workers 64",
+		"gateway ledger.shards 16, policies.drain_workers 64 (the rest as configured), 2 accounts",
 		"replies of 100 deltas × 16 B, 20–50 ms (uniform) between events",
 		", 20% of clients leaving after the first delta",
 		"| disconnected (left after the first delta) | 21 | 42 |  |",

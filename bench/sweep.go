@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 )
 
 // MaxSweepPoints bounds a sweep: each point starts a gateway and runs the
@@ -117,7 +119,13 @@ func RunSweep(ctx context.Context, cfg SweepConfig, run SweepRunner) (*SweepResu
 func GatewayRunner(gw GatewayConfig, cmp CompareConfig, shape UpstreamConfig) SweepRunner {
 	return func(ctx context.Context, p SweepPoint) (*Report, error) {
 		gcfg := gw
-		gcfg.Shards, gcfg.DrainWorkers = p.Shards, p.DrainWorkers
+		gcfg.Settings = slices.Clone(gw.Settings)
+		if p.Shards != 0 {
+			gcfg.Settings = append(gcfg.Settings, GatewaySetting{"ledger.shards", strconv.Itoa(p.Shards)})
+		}
+		if p.DrainWorkers != 0 {
+			gcfg.Settings = append(gcfg.Settings, GatewaySetting{"policies.drain_workers", strconv.Itoa(p.DrainWorkers)})
+		}
 		g, err := StartGateway(ctx, gcfg)
 		if err != nil {
 			return nil, err
@@ -128,7 +136,7 @@ func GatewayRunner(gw GatewayConfig, cmp CompareConfig, shape UpstreamConfig) Sw
 		stopErr := g.Stop()
 		if rep != nil {
 			s := &rep.Settings
-			s.Shards, s.DrainWorkers, s.WALMode, s.Accounts = p.Shards, p.DrainWorkers, gcfg.WALMode, len(g.Keys())
+			s.Gateway, s.GatewayEnv, s.Accounts = gcfg.Settings, gcfg.Env, len(g.Keys())
 			s.Deltas, s.DeltaBytes, s.EventDelayMs = shape.Deltas, shape.DeltaBytes, float64(shape.EventDelay)/1e6
 			s.EventJitterMs = float64(shape.EventJitter) / 1e6
 		}

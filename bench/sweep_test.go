@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -31,10 +32,11 @@ func TestSweepPoints(t *testing.T) {
 func fakeReport(p SweepPoint) *Report {
 	rps := float64(100*p.Shards + p.DrainWorkers)
 	return &Report{
-		Settings: Settings{Mode: "closed", Concurrency: 8, Shards: p.Shards, DrainWorkers: p.DrainWorkers, Accounts: 2, Rounds: 2},
-		Gateway:  &LoadResult{Label: "gateway", RequestsPerSec: rps, TTFB: Percentiles{P99Ms: 1}, Total: Percentiles{P99Ms: 2}, Errors: map[string]int64{}},
-		Direct:   &LoadResult{Label: "direct", RequestsPerSec: 2 * rps, Errors: map[string]int64{}},
-		Ratios:   Ratios{Throughput: 0.5},
+		Settings: Settings{Mode: "closed", Concurrency: 8, Accounts: 2, Rounds: 2,
+			Gateway: []GatewaySetting{{"ledger.shards", strconv.Itoa(p.Shards)}, {"policies.drain_workers", strconv.Itoa(p.DrainWorkers)}}},
+		Gateway: &LoadResult{Label: "gateway", RequestsPerSec: rps, TTFB: Percentiles{P99Ms: 1}, Total: Percentiles{P99Ms: 2}, Errors: map[string]int64{}},
+		Direct:  &LoadResult{Label: "direct", RequestsPerSec: 2 * rps, Errors: map[string]int64{}},
+		Ratios:  Ratios{Throughput: 0.5},
 	}
 }
 

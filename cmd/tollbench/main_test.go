@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -121,7 +122,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("unexpected gateway CPU over the hop's %v; want %v", rep.Ratios.GatewayCPUOverHop, want)
 	}
 	s := rep.Settings
-	if s.Shards != 4 || s.DrainWorkers != 8 || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
+	wantGateway := []bench.GatewaySetting{{Key: "ledger.shards", Value: "4"}, {Key: "policies.drain_workers", Value: "8"}}
+	if !slices.Equal(s.Gateway, wantGateway) || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
 		t.Fatalf("unexpected settings: %+v", s)
 	}
 }

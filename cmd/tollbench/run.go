@@ -127,10 +127,12 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 		Binary:      binary,
 		BaseConfig:  baseConfig,
 		Catalogue:   catalogue,
-		WALMode:     f.walMode,
 		UpstreamURL: up.URL(),
 		Accounts:    f.accounts,
 		Env:         bench.RuntimeEnv(),
+	}
+	if f.walMode != "" {
+		s.gateway.Settings = append(s.gateway.Settings, bench.GatewaySetting{Key: "wal.mode", Value: f.walMode})
 	}
 	load := bench.LoadConfig{
 		Concurrency: f.concurrency,
@@ -184,8 +186,16 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 		defer pf.Close()
 		*p.dst = pf
 	}
+	for _, o := range []struct {
+		key string
+		v   int
+	}{{"ledger.shards", shards}, {"policies.drain_workers", workers}} {
+		if o.v != 0 {
+			s.gateway.Settings = append(s.gateway.Settings, bench.GatewaySetting{Key: o.key, Value: strconv.Itoa(o.v)})
+		}
+	}
 	runner := bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config())
-	rep, err := runner(ctx, bench.SweepPoint{Shards: shards, DrainWorkers: workers})
+	rep, err := runner(ctx, bench.SweepPoint{})
 	if rep == nil {
 		return err
 	}
