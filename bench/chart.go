@@ -44,7 +44,7 @@ func WriteSweepSVG(w io.Writer, res *SweepResult) error {
 	var maxRate, maxMs float64
 	var notes []string
 	for _, row := range res.Rows {
-		p := pt{label: "shards " + orDefault(row.Shards) + " · workers " + orDefault(row.DrainWorkers)}
+		p := pt{label: row.SweepPoint.String()}
 		if rep := row.Report; rep != nil {
 			p.hasReport = true
 			p.gw, p.direct = rep.Gateway.RequestsPerSec, rep.Direct.RequestsPerSec
@@ -67,7 +67,7 @@ func WriteSweepSVG(w io.Writer, res *SweepResult) error {
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartWidth, chartHeight, chartWidth, chartHeight)
 	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(bw, `<text x="%d" y="20" font-size="14">tollbench sweep: throughput and p99 latency against ledger shards × drain workers</text>`+"\n", chartLeft)
+	fmt.Fprintf(bw, `<text x="%d" y="20" font-size="14">tollbench sweep: throughput and p99 latency at each point</text>`+"\n", chartLeft)
 	// What was measured, under the point labels, one part a line.
 	for i, n := range notes[:min(len(notes), chartNoteLines)] {
 		fmt.Fprintf(bw, `<text x="%d" y="%.1f" font-size="11" fill="#4a5568">%s</text>`+"\n", chartLeft, bottom+36+14*float64(i), esc(truncate(n, 150)))

@@ -83,6 +83,13 @@ type Settings struct {
 	// DisconnectShare is the share of calls whose client left after the
 	// first delta (LoadConfig.DisconnectShare).
 	DisconnectShare float64 `json:"disconnect_share,omitempty"`
+	// Axis and Value are the sweep point measured (SweepPoint; empty and
+	// zero for the baseline and for tollbench run); AxisDefault is the
+	// base configuration's value on Axis, zero when it has none (such as
+	// wal_interval_ms under wal.mode sync).
+	Axis        string `json:"axis,omitempty"`
+	Value       int    `json:"value,omitempty"`
+	AxisDefault int    `json:"axis_default,omitempty"`
 	// The gateway's settings: the overrides of its base configuration
 	// (GatewayConfig.Settings; every other key as the base file has it),
 	// the environment added to its own (GatewayConfig.Env), and the

@@ -1,7 +1,7 @@
 // Package bench is the library of tollbench, Tollgate's benchmark and
 // tuning tool: a fast built-in upstream, a load generator, the comparison
-// of a gateway run with a direct run, the shard × worker sweep, and the
-// reports (Markdown, JSON, an SVG chart). cmd/tollbench holds the flags
+// of a gateway run with a direct run, the sweep of gateway settings, and
+// the reports (Markdown, JSON, SVG charts). cmd/tollbench holds the flags
 // and wiring; everything here takes Config structs and has no globals.
 //
 // # What a run measures

@@ -399,6 +399,28 @@ func setYAML(m *yaml.Node, path []string, value, tag string) {
 	}
 }
 
+// getYAML returns the scalar at path under the mapping m, and whether
+// there is one.
+func getYAML(m *yaml.Node, path []string) (string, bool) {
+	for _, key := range path {
+		if m.Kind != yaml.MappingNode {
+			return "", false
+		}
+		var child *yaml.Node
+		for j := 0; j+1 < len(m.Content); j += 2 {
+			if m.Content[j].Value == key {
+				child = m.Content[j+1]
+				break
+			}
+		}
+		if child == nil {
+			return "", false
+		}
+		m = child
+	}
+	return m.Value, m.Kind == yaml.ScalarNode
+}
+
 // freeLoopbackAddr returns a loopback address with a port that was free a
 // moment ago. Another process may take it before the gateway does; the
 // gateway then fails to start and says so.

@@ -126,42 +126,113 @@ func ratioText(a, b float64) string {
 }
 
 // WriteSweepMarkdown writes a sweep as a Markdown table, one row per
-// point.
+// point: the baseline (axis "baseline"), then each axis's values, the
+// base configuration's value marked "(default)".
 func WriteSweepMarkdown(w io.Writer, res *SweepResult) error {
 	bw := bufio.NewWriter(w)
-	for _, row := range res.Rows {
-		if row.Report != nil {
-			fmt.Fprintf(bw, "tollbench sweep: %s\n\n%s (first point)\n\n", describeSettings(row.Report.Settings, true), describeMachine(row.Report.Settings.Machine))
-			break
-		}
+	if rep := describedReport(res); rep != nil {
+		fmt.Fprintf(bw, "tollbench sweep: %s; each point changes one setting from the baseline\n\n%s (first point)\n\n",
+			describeSettings(rep.Settings, true), describeMachine(rep.Settings.Machine))
 	}
-	fmt.Fprintf(bw, "| shards | drain workers | gateway req/s | direct req/s | ratio | TTFB p99 ms | added TTFB p99 ms | total p99 ms | CPU ms/call | allocs/call | WAL rec/sync | errors |\n")
-	fmt.Fprintf(bw, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprint(bw, "| axis | value |")
+	for _, c := range sweepColumns {
+		fmt.Fprintf(bw, " %s |", c.head)
+	}
+	fmt.Fprint(bw, " errors |\n|---|---:|")
+	for range sweepColumns {
+		fmt.Fprint(bw, "---:|")
+	}
+	fmt.Fprint(bw, "---|\n")
 	for _, row := range res.Rows {
-		rep := row.Report
-		if rep == nil {
-			fmt.Fprintf(bw, "| %s | %s | | | | | | | | | | %s |\n", orDefault(row.Shards), orDefault(row.DrainWorkers), mdEscape(firstLine(row.Error)))
-			continue
+		axis := row.Axis
+		if row.IsBaseline() {
+			axis = "baseline"
 		}
-		cpu, allocs, wal := "", "", ""
-		if c := rep.GatewayCost; c != nil {
-			cpu, allocs, wal = f3(c.CPUMsPerCall), f1(c.AllocsPerCall), f2(c.WALRecordsPerSync)
+		fmt.Fprintf(bw, "| %s | %s |", axis, pointValue(row))
+		var errs []string
+		if rep := row.Report; rep != nil {
+			for _, c := range sweepColumns {
+				fmt.Fprintf(bw, " %s |", c.cell(rep))
+			}
+			errs = append(errs, errorKinds(rep.Gateway.Errors))
+		} else {
+			fmt.Fprint(bw, strings.Repeat(" |", len(sweepColumns)))
 		}
-		errs := errorKinds(rep.Gateway.Errors)
 		if row.Error != "" {
-			errs += "; " + mdEscape(firstLine(row.Error))
+			errs = append(errs, mdEscape(firstLine(row.Error)))
 		}
-		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			orDefault(row.Shards), orDefault(row.DrainWorkers),
-			f1(rep.Gateway.RequestsPerSec), f1(rep.Direct.RequestsPerSec), f2(rep.Ratios.Throughput),
-			f3(rep.Gateway.TTFB.P99Ms), signed(rep.Ratios.AddedTTFBP99Ms), f3(rep.Gateway.Total.P99Ms),
-			cpu, allocs, wal, errs)
+		fmt.Fprintf(bw, " %s |\n", strings.Join(errs, "; "))
 	}
 	return bw.Flush()
 }
 
+// describedReport is the report a sweep's description comes from: the
+// baseline's, whose settings are the base every point starts from, else
+// the first there is.
+func describedReport(res *SweepResult) *Report {
+	if b := res.Baseline(); b != nil && b.Report != nil {
+		return b.Report
+	}
+	for _, row := range res.Rows {
+		if row.Report != nil {
+			return row.Report
+		}
+	}
+	return nil
+}
+
+// pointValue is a row's value cell: "default" for the baseline, the value
+// otherwise, marked when it is the base configuration's.
+func pointValue(row SweepRow) string {
+	if row.IsBaseline() {
+		return "default"
+	}
+	v := strconv.Itoa(row.Value)
+	if row.Report != nil && row.Report.Settings.AxisDefault == row.Value {
+		v += " (default)"
+	}
+	return v
+}
+
+// sweepColumns are the figures of WriteSweepMarkdown's table, one column
+// each: the gateway's unless the heading says otherwise.
+var sweepColumns = []struct {
+	head string
+	cell func(*Report) string
+}{
+	{"gateway calls/s", func(r *Report) string { return f1(r.Gateway.RequestsPerSec) }},
+	{"direct calls/s", func(r *Report) string { return f1(r.Direct.RequestsPerSec) }},
+	{"ratio", func(r *Report) string { return f2(r.Ratios.Throughput) }},
+	{"CPU ms/call", costCell(func(c *GatewayCost) string { return f3(c.CPUMsPerCall) })},
+	{"TTFB p99 ms", func(r *Report) string { return f3(r.Gateway.TTFB.P99Ms) }},
+	{"added TTFB p99 ms", func(r *Report) string { return signed(r.Ratios.AddedTTFBP99Ms) }},
+	{"allocs/call", costCell(func(c *GatewayCost) string { return f1(c.AllocsPerCall) })},
+	{"RSS KiB/call in flight", costCell(func(c *GatewayCost) string {
+		if c.PeakRSSMiB == 0 {
+			return ""
+		}
+		return f1(c.PeakRSSPerCallKiB)
+	})},
+	{"WAL rec/sync", costCell(func(c *GatewayCost) string { return f2(c.WALRecordsPerSync) })},
+	{"disconnected", func(r *Report) string {
+		return itoa(r.Gateway.Disconnected) + " (" + f1(100*r.Gateway.DisconnectedShare) + "%)"
+	}},
+	{"drains / refused", costCell(func(c *GatewayCost) string { return f0(c.DrainsStarted) + " / " + f0(c.DrainsRefused) })},
+}
+
+// costCell is a column of the gateway's costs, empty without them.
+func costCell(cell func(*GatewayCost) string) func(*Report) string {
+	return func(r *Report) string {
+		if r.GatewayCost == nil {
+			return ""
+		}
+		return cell(r.GatewayCost)
+	}
+}
+
 // describeSettings is a one-line summary of what was measured. A sweep's
-// summary leaves out the shards and workers, which vary by point.
+// summary gives its baseline's gateway settings, from which each point
+// changes one.
 func describeSettings(s Settings, sweep bool) string {
 	return strings.Join(settingsParts(s, sweep), "; ")
 }
@@ -256,13 +327,6 @@ func signed(v float64) string {
 		return "+" + f3(v)
 	}
 	return f3(v)
-}
-
-func orDefault(n int) string {
-	if n == 0 {
-		return "config"
-	}
-	return strconv.Itoa(n)
 }
 
 func firstLine(s string) string {

@@ -11,7 +11,9 @@ import (
 )
 
 func TestWriteMarkdown(t *testing.T) {
-	rep := fakeReport(SweepPoint{Shards: 16, DrainWorkers: 64})
+	rep := fakeReport(SweepPoint{})
+	rep.Settings.Gateway = []GatewaySetting{{"ledger.shards", "16"}, {"policies.drain_workers", "64"}}
+	rep.Gateway.RequestsPerSec, rep.Direct.RequestsPerSec = 1664, 3328
 	rep.Gateway.Errors = map[string]int64{"status_402": 2, ErrKindTimeout: 1}
 	rep.Gateway.ErrorCount = 3
 	rep.Settings.Machine = Machine{CPUs: 2, MemoryMiB: 24576, GoVersion: "go1.26", GOMAXPROCS: 2, LoadBefore: 1.5, LoadAfter: 2.25}
@@ -55,7 +57,9 @@ func TestWriteMarkdown(t *testing.T) {
 // TestWriteMarkdownWithHop: with the floor hop, the table gains its column
 // and its ratio to direct, and the gateway's CPU is read against the hop's.
 func TestWriteMarkdownWithHop(t *testing.T) {
-	rep := fakeReport(SweepPoint{Shards: 16, DrainWorkers: 64})
+	rep := fakeReport(SweepPoint{})
+	rep.Settings.Gateway = []GatewaySetting{{"ledger.shards", "16"}, {"policies.drain_workers", "64"}}
+	rep.Gateway.RequestsPerSec, rep.Direct.RequestsPerSec = 1664, 3328
 	hop := *rep.Direct
 	hop.RequestsPerSec = 2496
 	rep.Hop = &hop
@@ -85,12 +89,24 @@ func TestWriteMarkdownWithHop(t *testing.T) {
 	}
 }
 
+// sweepFixture is a sweep of two axes: shards, whose default (16) is
+// among its values and one of which failed, and drain_workers.
 func sweepFixture() *SweepResult {
-	return &SweepResult{Rows: []SweepRow{
-		{SweepPoint: SweepPoint{1, 16}, Report: fakeReport(SweepPoint{1, 16})},
-		{SweepPoint: SweepPoint{4, 16}, Error: "cannot start: a | b\nmore"},
-		{SweepPoint: SweepPoint{16, 16}, Report: fakeReport(SweepPoint{16, 16})},
-	}}
+	res := &SweepResult{}
+	for _, p := range []SweepPoint{{}, {"shards", 1}, {"shards", 4}, {"shards", 16}, {"drain_workers", 64}} {
+		row := SweepRow{SweepPoint: p, Report: fakeReport(p)}
+		if p.Value == 4 {
+			row.Report, row.Error = nil, "cannot start: a | b\nmore"
+		}
+		if p.Axis == "drain_workers" {
+			row.Report.Settings.AxisDefault = 256
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	res.Rows[1].Report.Gateway.Disconnected, res.Rows[1].Report.Gateway.DisconnectedShare = 20, 0.2
+	res.Rows[1].Report.GatewayCost = &GatewayCost{CPUMsPerCall: 0.25, AllocsPerCall: 2, PeakRSSMiB: 100, PeakRSSPerCallKiB: 48, WALRecordsPerSync: 3, DrainsStarted: 18, DrainsRefused: 2}
+	res.Rows[1].Report.Gateway.Errors = map[string]int64{"status_503": 3}
+	return res
 }
 
 func TestWriteSweepMarkdown(t *testing.T) {
@@ -103,16 +119,30 @@ func TestWriteSweepMarkdown(t *testing.T) {
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "|") {
 			rows = append(rows, line)
-			if n := strings.Count(line, "|") - strings.Count(line, `\|`); n != 13 {
-				t.Fatalf("row %q has %d separators; want 13", line, n)
+			// Never ragged: every row has the header's cells.
+			if n := strings.Count(line, "|") - strings.Count(line, `\|`); n != 15 {
+				t.Fatalf("row %q has %d separators; want 15", line, n)
 			}
 		}
 	}
-	if len(rows) != 5 {
-		t.Fatalf("unexpected rows; got %d; want header, rule and 3:\n%s", len(rows), out)
+	if len(rows) != 7 {
+		t.Fatalf("unexpected rows; got %d; want header, rule and 5:\n%s", len(rows), out)
 	}
-	if !strings.HasPrefix(rows[2], "| 1 | 16 | 116.0 | 232.0 | 0.50 |") || !strings.Contains(rows[3], `cannot start: a \| b |`) {
-		t.Fatalf("unexpected rows:\n%s", out)
+	for i, want := range []string{
+		"| axis | value | gateway calls/s | direct calls/s | ratio | CPU ms/call | TTFB p99 ms | added TTFB p99 ms | allocs/call | RSS KiB/call in flight | WAL rec/sync | disconnected | drains / refused | errors |",
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+		"| baseline | default | 50.0 | 100.0 | 0.50 |  | 1.000 | +0.000 |  |  |  | 0 (0.0%) |  | none |",
+		"| shards | 1 | 101.0 | 202.0 | 0.50 | 0.250 | 1.000 | +0.000 | 2.0 | 48.0 | 3.00 | 20 (20.0%) | 18 / 2 | status_503 3 |",
+		`| shards | 4 | | | | | | | | | | | | cannot start: a \| b |`,
+		"| shards | 16 (default) | 116.0 |",
+		"| drain_workers | 64 | 164.0 |",
+	} {
+		if !strings.HasPrefix(rows[i], want) {
+			t.Fatalf("unexpected row %d;\ngot  %s\nwant %s…", i, rows[i], want)
+		}
+	}
+	if !strings.Contains(out, "tollbench sweep: closed loop") || !strings.Contains(out, "gateway baseline ledger.shards 0") {
+		t.Fatalf("unexpected description:\n%s", out)
 	}
 }
 
@@ -140,8 +170,8 @@ func TestWriteSweepSVG(t *testing.T) {
 			}
 		}
 	}
-	if bars["gateway"] != 2 || bars["direct"] != 2 {
-		t.Fatalf("unexpected bars; got %v; want 2 gateway and 2 direct", bars)
+	if bars["gateway"] != 4 || bars["direct"] != 4 {
+		t.Fatalf("unexpected bars; got %v; want 4 gateway and 4 direct", bars)
 	}
 	if !strings.Contains(b.String(), "failed") {
 		t.Fatalf("the failed point is not marked")
@@ -172,13 +202,15 @@ func TestNiceCeil(t *testing.T) {
 
 // TestReportJSON checks the JSON field names tools depend on.
 func TestReportJSON(t *testing.T) {
-	rep := fakeReport(SweepPoint{4, 16})
+	p := SweepPoint{"shards", 4}
+	rep := fakeReport(p)
 	rep.GatewayCost = &GatewayCost{CPUMsPerCall: 0.1}
-	data, err := json.Marshal(&SweepResult{Rows: []SweepRow{{SweepPoint: SweepPoint{4, 16}, Report: rep}}})
+	data, err := json.Marshal(&SweepResult{Rows: []SweepRow{{SweepPoint: p, Report: rep}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"shards":4`, `"drain_workers":16`, `"requests_per_sec":`, `"p99_ms":`, `"cpu_ms_per_call":0.1`, `"throughput":0.5`, `"ttfb":`} {
+	for _, want := range []string{`"axis":"shards","value":4,"report"`, `"axis_default":16`, `"gateway":[{"key":"ledger.shards","value":"4"}]`,
+		`"requests_per_sec":`, `"p99_ms":`, `"cpu_ms_per_call":0.1`, `"throughput":0.5`, `"ttfb":`, `"disconnected":0`, `"drains_started":0`} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Fatalf("the JSON lacks %s:\n%s", want, data)
 		}

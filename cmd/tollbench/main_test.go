@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -137,30 +138,80 @@ func checkHoldsEnded(t *testing.T, c *bench.GatewayCost) {
 	}
 }
 
-// TestSweepEndToEnd runs a two-point sweep and checks the table and the
-// chart.
+// TestSweepEndToEnd runs a sweep of two axes of one value each, after the
+// baseline, with a quarter of the clients leaving mid-stream (the streams
+// paced so that they leave while the gateway is still streaming), and
+// checks the points, the disconnected calls, that every hold was settled
+// all the same, the table and the chart.
 func TestSweepEndToEnd(t *testing.T) {
-	chart := filepath.Join(t.TempDir(), "sweep.svg")
-	code, stdout, stderr := runTollbench(t, append([]string{"sweep"}, loadArgs("-shards", "1,4", "-workers", "8", "-duration", "300ms", "-rounds", "1", "-chart", chart)...)...)
+	chart := filepath.Join(t.TempDir(), "sweep")
+	code, stdout, stderr := runTollbench(t, append([]string{"sweep"}, loadArgs(
+		"-axis", "shards=4", "-axis", "drain_workers=8", "-disconnect", "0.25", "-event-delay", "2ms",
+		"-duration", "300ms", "-rounds", "1", "-idle-window", "200ms", "-chart", chart, "-json")...)...)
 	if code != 0 {
 		t.Fatalf("tollbench sweep failed with %d:\n%s\n%s", code, stderr, stdout)
 	}
-	var rows []string
-	for _, line := range strings.Split(stdout, "\n") {
-		if strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| shards") {
-			rows = append(rows, line)
+	var res bench.SweepResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("cannot decode the JSON result: %s\n%s", err, stdout)
+	}
+	want := []bench.SweepPoint{{}, {Axis: "shards", Value: 4}, {Axis: "drain_workers", Value: 8}}
+	if len(res.Rows) != len(want) {
+		t.Fatalf("unexpected rows; got %d; want %d:\n%s", len(res.Rows), len(want), stdout)
+	}
+	for i, row := range res.Rows {
+		checkSweepRow(t, row, want[i])
+	}
+	var md bytes.Buffer
+	if err := bench.WriteSweepMarkdown(&md, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| baseline | default |", "| shards | 4 |", "| drain_workers | 8 |", "25% of clients leaving after the first delta"} {
+		if !strings.Contains(md.String(), want) {
+			t.Fatalf("the table lacks %q:\n%s", want, md.String())
 		}
 	}
-	if len(rows) != 2 || !strings.HasPrefix(rows[0], "| 1 | 8 |") || !strings.HasPrefix(rows[1], "| 4 | 8 |") || !strings.HasSuffix(rows[1], "| none |") {
-		t.Fatalf("unexpected sweep table:\n%s", stdout)
-	}
-	svg, err := os.ReadFile(chart)
+	svg, err := os.ReadFile(chart + ".svg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(svg, []byte("<svg")) || bytes.Count(svg, []byte(`class="gateway"`)) != 2 {
+	if !bytes.HasPrefix(svg, []byte("<svg")) || bytes.Count(svg, []byte(`class="gateway"`)) != 3 {
 		t.Fatalf("unexpected chart:\n%s", svg)
 	}
+}
+
+// checkSweepRow checks one point of TestSweepEndToEnd's sweep.
+func checkSweepRow(t *testing.T, row bench.SweepRow, want bench.SweepPoint) {
+	t.Helper()
+	rep := row.Report
+	if row.SweepPoint != want || row.Error != "" || rep == nil {
+		t.Fatalf("unexpected row %+v; want point %v, measured", row, want)
+	}
+	s, g := rep.Settings, rep.Gateway
+	if s.Axis != want.Axis || s.Value != want.Value || s.DisconnectShare != 0.25 || s.EventDelayMs != 2 {
+		t.Fatalf("%s: unexpected settings %+v", want, s)
+	}
+	wantDefault := map[string]int{"": 0, "shards": 64, "drain_workers": 256}[want.Axis]
+	if s.AxisDefault != wantDefault {
+		t.Fatalf("%s: unexpected default %d; want %d", want, s.AxisDefault, wantDefault)
+	}
+	if key := map[string]string{"shards": "ledger.shards", "drain_workers": "policies.drain_workers"}[want.Axis]; key != "" {
+		if !slices.Contains(s.Gateway, bench.GatewaySetting{Key: key, Value: strconv.Itoa(want.Value)}) {
+			t.Fatalf("%s: the point's setting is not among those applied: %v", want, s.Gateway)
+		}
+	} else if len(s.Gateway) != 0 {
+		t.Fatalf("the baseline applied settings: %v", s.Gateway)
+	}
+	// One round, every call answered: exactly a quarter of the calls (by
+	// sequence number) left, and they are neither ok nor errors.
+	if g.ErrorCount != 0 || g.Disconnected == 0 || g.Disconnected != int64(float64(g.Calls)*0.25) || g.OK+g.Disconnected != g.Calls {
+		t.Fatalf("%s: unexpected calls %d, ok %d, disconnected %d, errors %v", want, g.Calls, g.OK, g.Disconnected, g.Errors)
+	}
+	c := rep.GatewayCost
+	if c == nil || c.Calls != g.Calls || c.DrainsStarted+c.DrainsRefused == 0 {
+		t.Fatalf("%s: unexpected gateway cost (no drains?): %+v", want, c)
+	}
+	checkHoldsEnded(t, c)
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -178,8 +229,13 @@ func TestUsageErrors(t *testing.T) {
 	f(2, "run", "-disconnect", "1.5")
 	f(2, "sweep", "-disconnect", "-0.1")
 	f(2, "run", "extra-argument")
-	f(2, "sweep", "-shards", "1,x")
-	f(2, "sweep", "-workers", "0")
+	f(2, "sweep", "-axis", "shards=1,x")
+	f(2, "sweep", "-axis", "drain_workers=0")
+	f(2, "sweep", "-axis", "bogus=1")
+	f(2, "sweep", "-axis", "shards")
+	f(2, "sweep", "-axis", "shards=3")
+	f(2, "sweep", "-axis", "shards=1", "-axis", "shards=2")
+	f(2, "sweep", "-axis", "drain_workers="+strings.Repeat("1,", 63)+"1")
 	f(1, "run", "-tollgate", "/nonexistent/tollgate")
 	f(1, "upstream", "-listen", "0.0.0.0:0")
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bytedance/sonic"
@@ -205,56 +204,6 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 	return err
 }
 
-// sweepCommand is `tollbench sweep`: run at each shards × workers setting.
-func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, stderrIsTerminal bool) error {
-	var f commonFlags
-	var shardList, workerList, chart string
-	fs := flag.NewFlagSet("tollbench sweep", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f.register(fs, commonDefaults{duration: bench.DefaultDuration, disconnect: 0.2})
-	fs.StringVar(&shardList, "shards", "1,4,16,64", "comma-separated ledger.shards values")
-	fs.StringVar(&workerList, "workers", "16,256", "comma-separated policies.drain_workers values")
-	fs.StringVar(&chart, "chart", "tollbench-sweep.svg", "SVG chart of throughput and p99 against the settings (empty: none)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	shards, err := parseInts(shardList)
-	if err != nil {
-		return fmt.Errorf("%w: -shards: %s", errUsage, err)
-	}
-	workers, err := parseInts(workerList)
-	if err != nil {
-		return fmt.Errorf("%w: -workers: %s", errUsage, err)
-	}
-	s, err := f.setup(ctx, stderr, stderrIsTerminal)
-	if err != nil {
-		return err
-	}
-	defer s.cleanup()
-	sc := bench.SweepConfig{Shards: shards, DrainWorkers: workers}
-	if stderrIsTerminal && !f.noProgress {
-		sc.OnPoint = func(i, n int, p bench.SweepPoint) {
-			fmt.Fprintf(stderr, "point %d/%d: shards %d, drain workers %d\n", i+1, n, p.Shards, p.DrainWorkers)
-		}
-	}
-	res, err := bench.RunSweep(ctx, sc, bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config()))
-	if res == nil {
-		return err
-	}
-	if chart != "" {
-		if cerr := writeChart(chart, res); cerr != nil {
-			return cerr
-		}
-	}
-	if werr := writeReport(stdout, f.jsonOut, res, bench.WriteSweepMarkdown); werr != nil {
-		return werr
-	}
-	if err == nil && res.Failed() {
-		err = errors.New("some sweep points failed (see the errors column)")
-	}
-	return err
-}
-
 // writeReport writes v as indented JSON or with its Markdown writer.
 func writeReport[T any](w io.Writer, asJSON bool, v T, markdown func(io.Writer, T) error) error {
 	if !asJSON {
@@ -263,18 +212,6 @@ func writeReport[T any](w io.Writer, asJSON bool, v T, markdown func(io.Writer, 
 	enc := sonic.ConfigStd.NewEncoder(w) // encoding/json's output, keys sorted
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func writeChart(path string, res *bench.SweepResult) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("cannot write the chart: %w", err)
-	}
-	if err := bench.WriteSweepSVG(f, res); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write the chart: %w", err)
-	}
-	return f.Close()
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -288,23 +225,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	return nil
-}
-
-// parseInts parses "1,4,16"; at most bench.MaxSweepPoints values.
-func parseInts(s string) ([]int, error) {
-	parts := strings.Split(s, ",")
-	if len(parts) > bench.MaxSweepPoints {
-		return nil, fmt.Errorf("more than %d values", bench.MaxSweepPoints)
-	}
-	out := make([]int, 0, len(parts))
-	for _, p := range parts {
-		v, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("%q is not a positive integer", p)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // readDefaulted reads path, or returns embedded when path is the default
