@@ -87,8 +87,13 @@
 //     /proc/<pid>/stat and /metrics.
 //   - Allocations from runtime/metrics of our own process, or pprof: the
 //     gateway's /metrics already exposes go_memstats_mallocs_total.
-//   - A plotting library for the sweep chart: hand-written SVG is a
+//   - A plotting library for the sweep's charts: hand-written SVG is two
 //     hundred lines and no dependency.
+//   - A sweep over every combination of its settings (a grid): its size
+//     is the product of the axes' lengths, and each setting's effect is
+//     still seen only against one value of the others. The sweep varies
+//     one setting at a time from a baseline measured first, the base
+//     configuration's, which every chart marks as the default.
 //
 // # Noise
 //

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -146,41 +147,76 @@ func TestWriteSweepMarkdown(t *testing.T) {
 	}
 }
 
-func TestWriteSweepSVG(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteSweepSVG(&b, sweepFixture()); err != nil {
-		t.Fatal(err)
-	}
-	// Well-formed XML, one pair of bars per measured point.
-	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
-	bars := map[string]int{}
+// svgParts parses a chart, failing the test if it is not well-formed XML,
+// and returns the count of elements by name and class ("circle.gateway")
+// and its texts.
+func svgParts(t *testing.T, svg []byte) (map[string]int, []string) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	counts := map[string]int{}
+	var texts []string
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
-			break
+			return counts, texts
 		}
 		if err != nil {
-			t.Fatalf("the chart is not well-formed XML: %s\n%s", err, b.String())
+			t.Fatalf("the chart is not well-formed XML: %s\n%s", err, svg)
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
-			for _, a := range se.Attr {
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			name := tok.Name.Local
+			for _, a := range tok.Attr {
 				if a.Name.Local == "class" {
-					bars[a.Value]++
+					name += "." + a.Value
 				}
+			}
+			counts[name]++
+		case xml.CharData:
+			if s := strings.TrimSpace(string(tok)); s != "" {
+				texts = append(texts, s)
 			}
 		}
 	}
-	if bars["gateway"] != 4 || bars["direct"] != 4 {
-		t.Fatalf("unexpected bars; got %v; want 4 gateway and 4 direct", bars)
+}
+
+func TestWriteAxisSVG(t *testing.T) {
+	res := sweepFixture()
+	f := func(axis string, wantCounts map[string]int, wantTexts ...string) {
+		t.Helper()
+		var b bytes.Buffer
+		if err := WriteAxisSVG(&b, res, axis); err != nil {
+			t.Fatal(err)
+		}
+		counts, texts := svgParts(t, b.Bytes())
+		for k, want := range wantCounts {
+			if counts[k] != want {
+				t.Fatalf("%s: unexpected %s count; got %d; want %d\n%s", axis, k, counts[k], want, b.String())
+			}
+		}
+		for _, want := range wantTexts {
+			if !slices.Contains(texts, want) {
+				t.Fatalf("%s: the chart lacks the text %q; it has %q", axis, want, texts)
+			}
+		}
 	}
-	if !strings.Contains(b.String(), "failed") {
-		t.Fatalf("the failed point is not marked")
-	}
-	// An empty sweep still draws.
-	b.Reset()
-	if err := WriteSweepSVG(&b, &SweepResult{}); err != nil || !strings.HasSuffix(b.String(), "</svg>\n") {
+	// shards 1, 4 (failed) and 16, the default, in order. Gateway dots:
+	// two in the throughput and TTFB panels, one for CPU (only shards 1
+	// has costs); direct's in two panels; the baseline's dashed line
+	// where it has the figure; "failed" in each panel.
+	f("shards", map[string]int{"svg": 1, "circle.gateway": 5, "circle.direct": 4, "line.default": 2},
+		"tollbench sweep: shards (ledger.shards: lock shards of the ledger)", "1", "4", "16 (default)", "failed", "default 50.0", "default 1.000",
+		"throughput, calls/s", "gateway CPU per call, ms", "p99 time to first byte, ms")
+	// drain_workers 64, and the baseline placed at the default, 256.
+	f("drain_workers", map[string]int{"circle.gateway": 4, "circle.direct": 4, "line.default": 2},
+		"64", "256 (default)", "gateway 256 (default): 50.0")
+	// An axis with no points, and an empty sweep, still draw.
+	f("gomaxprocs", map[string]int{"svg": 1, "circle.gateway": 0, "line.default": 2})
+	var b bytes.Buffer
+	if err := WriteAxisSVG(&b, &SweepResult{}, "shards"); err != nil || !strings.HasSuffix(b.String(), "</svg>\n") {
 		t.Fatalf("cannot draw an empty sweep: %v", err)
 	}
+	svgParts(t, b.Bytes())
 }
 
 func TestNiceCeil(t *testing.T) {

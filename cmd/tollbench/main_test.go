@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"math"
 	"os"
@@ -171,12 +172,24 @@ func TestSweepEndToEnd(t *testing.T) {
 			t.Fatalf("the table lacks %q:\n%s", want, md.String())
 		}
 	}
-	svg, err := os.ReadFile(chart + ".svg")
-	if err != nil {
-		t.Fatal(err)
+	// One chart per axis, each well-formed, with the baseline marked as
+	// the default at the base configuration's value.
+	for axis, label := range map[string]string{"shards": "64 (default)", "drain_workers": "256 (default)"} {
+		svg, err := os.ReadFile(chart + "-" + axis + ".svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+			t.Fatalf("the %s chart is not well-formed XML: %s", axis, err)
+		}
+		// Two points (the axis's and the baseline) in the throughput, CPU
+		// and TTFB panels; a default line in each.
+		if n := bytes.Count(svg, []byte(`class="gateway"`)); n != 6 || bytes.Count(svg, []byte(`class="default"`)) != 3 || !bytes.Contains(svg, []byte(label)) {
+			t.Fatalf("unexpected %s chart (%d gateway points):\n%s", axis, n, svg)
+		}
 	}
-	if !bytes.HasPrefix(svg, []byte("<svg")) || bytes.Count(svg, []byte(`class="gateway"`)) != 3 {
-		t.Fatalf("unexpected chart:\n%s", svg)
+	if files, _ := filepath.Glob(chart + "*"); len(files) != 2 {
+		t.Fatalf("unexpected chart files %q; want one per axis", files)
 	}
 }
 

@@ -28,7 +28,7 @@ func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.SetOutput(stderr)
 	f.register(fs, commonDefaults{duration: sweepDuration, disconnect: 0.2})
 	fs.Var(&axes, "axis", axisUsage())
-	fs.StringVar(&chart, "chart", "tollbench-sweep", "SVG chart, written to `PREFIX`.svg (empty: none)")
+	fs.StringVar(&chart, "chart", "tollbench-sweep", "SVG charts, one per axis: `PREFIX`-AXIS.svg, such as tollbench-sweep-shards.svg (empty: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	if chart != "" {
-		if cerr := writeChart(strings.TrimSuffix(chart, ".svg")+".svg", res); cerr != nil {
+		if cerr := writeCharts(strings.TrimSuffix(chart, ".svg"), res, stderr); cerr != nil {
 			return cerr
 		}
 	}
@@ -82,7 +82,7 @@ func (a *axisFlag) String() string {
 func (a *axisFlag) Set(s string) error {
 	name, list, ok := strings.Cut(s, "=")
 	if !ok {
-		return fmt.Errorf("%q is not name=v1,v2,...", s)
+		return fmt.Errorf("%q is not an axis and its values, such as shards=1,16", s)
 	}
 	if _, ok := bench.LookupSweepAxis(name); !ok {
 		return fmt.Errorf("unknown axis %q (axes: %s)", name, bench.AxisNames())
@@ -128,16 +128,25 @@ func axisUsage() string {
 // measured time per side, and the stop.
 const sweepPointSeconds = 1 + 2 + 1 + 2*int(sweepDuration/time.Second) + 1
 
-func writeChart(path string, res *bench.SweepResult) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("cannot write the chart: %w", err)
+// writeCharts writes one chart per axis of the sweep, PREFIX-AXIS.svg,
+// and says where on stderr.
+func writeCharts(prefix string, res *bench.SweepResult, stderr io.Writer) error {
+	for _, axis := range res.Axes() {
+		path := prefix + "-" + axis + ".svg"
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("cannot write the chart: %w", err)
+		}
+		if err := bench.WriteAxisSVG(f, res, axis); err != nil {
+			f.Close()
+			return fmt.Errorf("cannot write the chart %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cannot write the chart %s: %w", path, err)
+		}
+		fmt.Fprintf(stderr, "tollbench: chart %s\n", path)
 	}
-	if err := bench.WriteSweepSVG(f, res); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write the chart: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 // parseInts parses "1,4,16"; at most bench.MaxSweepPoints values.
