@@ -15,7 +15,7 @@ import (
 // Chart geometry in SVG user units: a title and legend, three panels
 // stacked over one horizontal axis, the axis's values, notes.
 const (
-	chartWidth  = 760
+	chartWidth  = 800
 	chartLeft   = 80  // room for the tick labels
 	chartRight  = 120 // room for the default lines' labels
 	chartTop    = 64  // title and legend
@@ -24,9 +24,11 @@ const (
 	chartTicks  = 4
 	// chartLabels is the room for the values under the last panel.
 	chartLabels = 36
-	// chartNoteLines is how many lines of settings fit under the labels.
-	chartNoteLines = 3
+	// chartNoteLines is how many lines of settings fit under the labels,
+	// chartNoteWidth how many characters a line holds.
+	chartNoteLines = 4
 	chartNoteLine  = 14
+	chartNoteWidth = 115
 	chartHeight    = chartTop + 3*(panelGap+panelHeight) + chartLabels + chartNoteLines*chartNoteLine + 8
 	colorGateway   = "#2b6cb0"
 	colorDirect    = "#a0aec0"
@@ -115,10 +117,13 @@ func WriteAxisSVG(w io.Writer, res *SweepResult, axis string) error {
 		fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" text-anchor="middle" font-weight="%s">%s</text>`+"\n", x(i), top+18, weight, esc(p.label))
 	}
 	if baseline != nil {
-		notes := settingsParts(baseline.Settings, true)
+		var notes []string
+		for _, part := range settingsParts(baseline.Settings, true) {
+			notes = append(notes, wrap(part, chartNoteWidth)...)
+		}
 		for i, n := range notes[:min(chartNoteLines, len(notes))] {
 			fmt.Fprintf(bw, `<text x="%d" y="%.1f" font-size="11" fill="#4a5568">%s</text>`+"\n",
-				chartLeft, top+chartLabels+chartNoteLine*float64(i), esc(truncate(n, 110)))
+				chartLeft, top+chartLabels+chartNoteLine*float64(i), esc(truncate(n, chartNoteWidth)))
 		}
 	}
 	fmt.Fprintf(bw, "</svg>\n")
@@ -294,6 +299,27 @@ func esc(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// wrap breaks s into lines of at most width runes at spaces (a longer
+// word gets a line of its own).
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && len([]rune(line))+1+len([]rune(word)) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // truncate cuts s to n runes.

@@ -219,6 +219,21 @@ func TestWriteAxisSVG(t *testing.T) {
 	svgParts(t, b.Bytes())
 }
 
+func TestWrap(t *testing.T) {
+	f := func(s string, width int, want ...string) {
+		t.Helper()
+		if got := wrap(s, width); !slices.Equal(got, want) {
+			t.Fatalf("unexpected wrap of %q at %d; got %q; want %q", s, width, got, want)
+		}
+	}
+	f("", 10)
+	f("one two three", 20, "one two three")
+	f("one two three", 7, "one two", "three")
+	f("one  two", 3, "one", "two")
+	f("a verylongword b", 4, "a", "verylongword", "b")
+	f("délai ok", 5, "délai", "ok")
+}
+
 func TestNiceCeil(t *testing.T) {
 	f := func(v, want float64) {
 		t.Helper()
