@@ -16,7 +16,7 @@
 // configuration in a temporary directory, removed afterwards.
 //
 // Recommended runs, from the repository root (make bench and
-// BENCHMARKS.md; about 25 s each, the default sweep about 4 minutes; the
+// BENCHMARKS.md; about 25 s each, the default sweep about 3 minutes; the
 // last run paces streams as a model does, events 20–50 ms apart over
 // several seconds, with a fifth of the clients leaving mid-stream):
 //

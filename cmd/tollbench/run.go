@@ -45,6 +45,7 @@ type commonFlags struct {
 type commonDefaults struct {
 	duration   time.Duration
 	disconnect float64
+	eventDelay time.Duration
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, d commonDefaults) {
@@ -59,10 +60,10 @@ func (f *commonFlags) register(fs *flag.FlagSet, d commonDefaults) {
 	fs.IntVar(&f.rounds, "rounds", bench.DefaultRounds, "interleaved segments per side")
 	fs.DurationVar(&f.idleWindow, "idle-window", bench.DefaultIdleWindow, "time the gateway is watched without calls, to measure its idle cost (negative: skip)")
 	fs.DurationVar(&f.timeout, "timeout", bench.DefaultTimeout, "one call's limit, from sending to the last byte")
-	fs.Float64Var(&f.disconnect, "disconnect", d.disconnect, "share of calls (0 to 1) whose client leaves after the first delta, so that the gateway drains")
+	fs.Float64Var(&f.disconnect, "disconnect", d.disconnect, "share of calls (0 to 1) whose client leaves after the first delta, so that the gateway drains (only if it is still streaming: see -event-delay)")
 	fs.IntVar(&f.deltas, "deltas", bench.DefaultDeltas, "text deltas per streamed reply")
 	fs.IntVar(&f.deltaBytes, "delta-bytes", bench.DefaultDeltaBytes, "bytes of text per delta")
-	fs.DurationVar(&f.eventDelay, "event-delay", 0, "upstream pause before each event (0: back to back)")
+	fs.DurationVar(&f.eventDelay, "event-delay", d.eventDelay, "upstream pause before each event (0: back to back)")
 	fs.DurationVar(&f.eventJitter, "event-jitter", 0, "added to each pause, uniform in [0, this]: -event-delay 20ms -event-jitter 30ms -deltas 100 streams for seconds, as a model does")
 	fs.IntVar(&f.accounts, "accounts", bench.DefaultAccounts, "benchmark accounts (one key each), spread over the ledger's shards")
 	fs.StringVar(&f.walMode, "wal-mode", "", "wal.mode for the gateway: sync, interval or none (default: the configuration's)")

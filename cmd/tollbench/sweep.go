@@ -14,9 +14,20 @@ import (
 	"github.com/tollgate/tollgate/bench"
 )
 
-// sweepDuration is the sweep's default -duration per side and point:
-// shorter than run's, as a sweep runs many points.
-const sweepDuration = 4 * time.Second
+// The sweep's defaults where they differ from run's. sweepDuration, per
+// side and point, is shorter, as a sweep runs many points.
+// sweepEventDelay paces the replies just enough (a stream of about 6 ms)
+// that a client leaving after the first delta finds the gateway still
+// streaming, so that it drains and the drain_workers axis has something
+// to show: back to back, the gateway has written a whole reply before
+// the client has read its first delta, and next to no call drains. It is
+// short enough that the gateway, not the pacing, still bounds the
+// throughput at the default concurrency.
+const (
+	sweepDuration   = 4 * time.Second
+	sweepDisconnect = 0.2
+	sweepEventDelay = 200 * time.Microsecond
+)
 
 // sweepCommand is `tollbench sweep`: the baseline, then one setting at a
 // time along each -axis.
@@ -26,7 +37,7 @@ func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	var chart string
 	fs := flag.NewFlagSet("tollbench sweep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f.register(fs, commonDefaults{duration: sweepDuration, disconnect: 0.2})
+	f.register(fs, commonDefaults{duration: sweepDuration, disconnect: sweepDisconnect, eventDelay: sweepEventDelay})
 	fs.Var(&axes, "axis", axisUsage())
 	fs.StringVar(&chart, "chart", "tollbench-sweep", "SVG charts, one per axis: `PREFIX`-AXIS.svg, such as tollbench-sweep-shards.svg (empty: none)")
 	if err := parseFlags(fs, args); err != nil {
@@ -119,14 +130,15 @@ func axisUsage() string {
 	def := bench.DefaultSweepAxes()
 	points, _ := bench.SweepConfig{Axes: def}.Points()
 	fmt.Fprintf(&b, "\nWithout -axis: %s, the baseline first: %d points, about %d minutes at the default -duration",
-		formatAxes(def), len(points), (len(points)*sweepPointSeconds+59)/60)
+		formatAxes(def), len(points), (len(points)*sweepPointSeconds+30)/60)
 	return b.String()
 }
 
-// sweepPointSeconds is about how long a point takes at the defaults: the
-// gateway's start, a second of warm-up per side, the idle window, the
-// measured time per side, and the stop.
-const sweepPointSeconds = 1 + 2 + 1 + 2*int(sweepDuration/time.Second) + 1
+// sweepPointSeconds is about how long a point takes at the defaults (12 s
+// measured on two cores): a second of warm-up per side, the idle window,
+// the measured time per side, and a second for the gateway's start, its
+// accounts and its stop.
+const sweepPointSeconds = 2 + 1 + 2*int(sweepDuration/time.Second) + 1
 
 // writeCharts writes one chart per axis of the sweep, PREFIX-AXIS.svg,
 // and says where on stderr.
