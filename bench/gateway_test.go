@@ -69,6 +69,10 @@ wal:
 	f([]GatewaySetting{{"ledger.shards", "4"}, {"policies.drain_workers", "16"}, {"wal.mode", "interval"}, {"wal.interval", "5ms"},
 		{"ledger.shards", "8"}, {"catalogue", "/elsewhere.yaml"}}, want)
 
+}
+
+func TestEditGatewayConfigRefuses(t *testing.T) {
+	const base = "ledger:\n  shards: 64\n"
 	bad := func(base string, settings []GatewaySetting) {
 		t.Helper()
 		if out, err := editGatewayConfig([]byte(base), settings); err == nil {

@@ -81,6 +81,8 @@ type setup struct {
 }
 
 func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTerminal bool) (*setup, error) {
+	// The rest of the flags' values are checked by bench, once the
+	// upstream runs; these are cheap to refuse as usage errors first.
 	if f.walMode != "" && f.walMode != "sync" && f.walMode != "interval" && f.walMode != "none" {
 		return nil, fmt.Errorf("%w: -wal-mode %q is not sync, interval or none", errUsage, f.walMode)
 	}
@@ -134,21 +136,25 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 	if f.walMode != "" {
 		s.gateway.Settings = append(s.gateway.Settings, bench.GatewaySetting{Key: "wal.mode", Value: f.walMode})
 	}
+	s.compare.Load = f.load(stderr, stderrIsTerminal)
+	return s, nil
+}
+
+// load is the load the flags ask for, with a progress line on a terminal.
+func (f *commonFlags) load(stderr io.Writer, stderrIsTerminal bool) bench.LoadConfig {
 	load := bench.LoadConfig{
-		Concurrency: f.concurrency,
-		Rate:        f.rate,
-		Duration:    f.duration,
-		Requests:    f.requests,
-		Warmup:      f.warmup,
-		Timeout:     f.timeout,
-		// Checked with the rest of the load by bench.
+		Concurrency:     f.concurrency,
+		Rate:            f.rate,
+		Duration:        f.duration,
+		Requests:        f.requests,
+		Warmup:          f.warmup,
+		Timeout:         f.timeout,
 		DisconnectShare: f.disconnect,
 	}
 	if stderrIsTerminal && !f.noProgress {
 		load.Progress = bench.ProgressPrinter(stderr)
 	}
-	s.compare.Load = load
-	return s, nil
+	return load
 }
 
 // runCommand is `tollbench run`: one comparison at one setting.
