@@ -21,7 +21,9 @@ const (
 	chartTop    = 64  // title and legend
 	panelHeight = 140
 	panelGap    = 40 // above each panel: its title
-	chartTicks  = 4
+	// chartTicks divides a panel's height: with tops of 1, 2 or 5 times a
+	// power of ten (niceCeil), fifths give round tick labels.
+	chartTicks = 5
 	// chartLabels is the room for the values under the last panel.
 	chartLabels = 36
 	// chartNoteLines is how many lines of settings fit under the labels,

@@ -134,10 +134,11 @@ func axisUsage() string {
 	return b.String()
 }
 
-// sweepPointSeconds is about how long a point takes at the defaults (12 s
-// measured on two cores): a second of warm-up per side, the idle window,
-// the measured time per side, and a second for the gateway's start, its
-// accounts and its stop.
+// sweepPointSeconds is about how long a point takes at the defaults: a
+// second of warm-up per side, the idle window, the measured time per
+// side, and a second for the gateway's start, its accounts and its stop.
+// On two shared cores a point took 9.3 s at -duration 3s, so about 11 s
+// at the default 4 s: the estimate errs long.
 const sweepPointSeconds = 2 + 1 + 2*int(sweepDuration/time.Second) + 1
 
 // writeCharts writes one chart per axis of the sweep, PREFIX-AXIS.svg,
