@@ -80,18 +80,30 @@ type Settings struct {
 	Requests    int64   `json:"requests,omitempty"`
 	WarmupSec   float64 `json:"warmup_sec"` // per side, unmeasured
 	Rounds      int     `json:"rounds"`     // interleaved segments per side
-	// The gateway's settings: ledger.shards, policies.drain_workers,
-	// wal.mode (zero or empty: the base configuration's), and the number
-	// of benchmark accounts (one key each).
-	Shards       int    `json:"shards,omitempty"`
-	DrainWorkers int    `json:"drain_workers,omitempty"`
-	WALMode      string `json:"wal_mode,omitempty"`
-	Accounts     int    `json:"accounts,omitempty"`
+	// DisconnectShare is the share of calls whose client left after the
+	// first delta (LoadConfig.DisconnectShare).
+	DisconnectShare float64 `json:"disconnect_share,omitempty"`
+	// Axis and Value are the sweep point measured (SweepPoint; empty and
+	// zero for the baseline and for tollbench run); AxisDefault is the
+	// base configuration's value on Axis, zero when it has none (such as
+	// wal_interval_ms under wal.mode sync).
+	Axis        string `json:"axis,omitempty"`
+	Value       int    `json:"value,omitempty"`
+	AxisDefault int    `json:"axis_default,omitempty"`
+	// The gateway's settings: the overrides of its base configuration
+	// (GatewayConfig.Settings; every other key as the base file has it),
+	// the environment added to its own (GatewayConfig.Env), and the
+	// number of benchmark accounts (one key each).
+	Gateway    []GatewaySetting `json:"gateway,omitempty"`
+	GatewayEnv []string         `json:"gateway_env,omitempty"`
+	Accounts   int              `json:"accounts,omitempty"`
 	// The upstream's reply shape: text deltas per reply, bytes per delta,
-	// pause before each event.
-	Deltas       int     `json:"deltas,omitempty"`
-	DeltaBytes   int     `json:"delta_bytes,omitempty"`
-	EventDelayMs float64 `json:"event_delay_ms"`
+	// pause before each event, and the jitter added to each pause
+	// (uniform in [0, EventJitterMs]).
+	Deltas        int     `json:"deltas,omitempty"`
+	DeltaBytes    int     `json:"delta_bytes,omitempty"`
+	EventDelayMs  float64 `json:"event_delay_ms"`
+	EventJitterMs float64 `json:"event_jitter_ms,omitempty"`
 	// Machine is where it ran.
 	Machine Machine `json:"machine"`
 }
@@ -288,6 +300,7 @@ func newReport(sides []*side, lc LoadConfig, rounds int) *Report {
 		Settings: Settings{
 			Mode: gw.result.Mode, Concurrency: lc.Concurrency, RatePerSec: lc.Rate,
 			DurationSec: lc.Duration.Seconds(), Requests: lc.Requests, WarmupSec: lc.Warmup.Seconds(), Rounds: rounds,
+			DisconnectShare: lc.DisconnectShare,
 		},
 		Gateway: gw.result,
 		Direct:  dir.result,
@@ -341,9 +354,12 @@ func (s *side) profileFirstSegment(ctx context.Context, cfg CompareConfig, seg t
 	return done
 }
 
-// measureIdle samples the gateway across a window without calls.
+// measureIdle samples the gateway across a window without calls, once
+// the warm-up's drains have ended.
 func (s *side) measureIdle(ctx context.Context, window time.Duration) error {
-	base0, err := s.probe.Sample(ctx)
+	// The last sample of the wait is followed at once by the next: the
+	// pair measures one scrape, as base0 and base1 do around a segment.
+	base0, _, err := s.probe.WaitSettled(ctx, s.loader.cfg.Timeout)
 	if err != nil {
 		return err
 	}
@@ -392,11 +408,13 @@ func (s *side) runSegment(ctx context.Context, seg segment) error {
 		s.cost.peakRSS = max(s.cost.peakRSS, rss.end())
 	}
 	if s.probe != nil {
-		after, err := s.probe.Sample(ctx)
+		// Up to one call's timeout: no drain of a call that could have
+		// completed outlasts it by much.
+		after, extra, err := s.probe.WaitSettled(ctx, s.loader.cfg.Timeout)
 		if err != nil {
 			return err
 		}
-		s.cost.add(base0, base1, after, r.Calls)
+		s.cost.add(base0, base1, after, r.Calls, extra)
 	}
 	if s.result == nil {
 		s.result = r

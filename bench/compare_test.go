@@ -41,7 +41,7 @@ func TestComputeRatios(t *testing.T) {
 func TestRunCompare(t *testing.T) {
 	slow := startTestUpstream(t, UpstreamConfig{Deltas: 2, EventDelay: 2 * time.Millisecond})
 	fast := startTestUpstream(t, UpstreamConfig{Deltas: 2})
-	metrics, scrapes := fakeMetrics(t)
+	metrics, scrapes := fakeMetrics(t, 0)
 	var order []string
 	rep, err := RunCompare(context.Background(), CompareConfig{
 		Load: LoadConfig{Concurrency: 4, Requests: 101, Duration: 30 * time.Second, Progress: func(s ProgressSnapshot) {
@@ -102,7 +102,7 @@ func TestRunCompare(t *testing.T) {
 // (three scrapes) before the first round.
 func TestRunCompareIdleWindow(t *testing.T) {
 	up := startTestUpstream(t, UpstreamConfig{Deltas: 2})
-	metrics, scrapes := fakeMetrics(t)
+	metrics, scrapes := fakeMetrics(t, 0)
 	start := time.Now()
 	rep, err := RunCompare(context.Background(), CompareConfig{
 		Load:       LoadConfig{Concurrency: 2, Requests: 10},

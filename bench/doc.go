@@ -1,7 +1,7 @@
 // Package bench is the library of tollbench, Tollgate's benchmark and
 // tuning tool: a fast built-in upstream, a load generator, the comparison
-// of a gateway run with a direct run, the shard × worker sweep, and the
-// reports (Markdown, JSON, an SVG chart). cmd/tollbench holds the flags
+// of a gateway run with a direct run, the sweep of gateway settings, and
+// the reports (Markdown, JSON, SVG charts). cmd/tollbench holds the flags
 // and wiring; everything here takes Config structs and has no globals.
 //
 // # What a run measures
@@ -15,9 +15,13 @@
 // gateway segment a GatewayProbe reads the gateway's CPU time from
 // /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms) and its
 // allocation, ledger and WAL counters from /metrics; the cost of the
-// scrape itself is measured by a second scrape and taken out. Between
-// segments no call is in flight, so the counters cover exactly the
-// segment's calls.
+// scrape itself is measured by a second scrape and taken out. After each
+// gateway segment the probe waits (GatewayProbe.WaitSettled) until no hold
+// is open: the calls whose clients left are still being drained by the
+// gateway when the client side is done with them. Between segments no call
+// is in flight, then, so the counters cover exactly the segment's calls,
+// drains included, and the ledger's counts of holds, settlements and voids
+// show whether every hold ended.
 //
 // # The upstream
 //
@@ -48,10 +52,16 @@
 // first body byte, total time the last. Only complete 200 replies ending
 // in message_stop count as successes and go into the latency histograms;
 // everything else is counted by kind (status code, timeout, connect,
-// connection, stream_error, truncated). Every load is bounded in time
-// (LoadConfig.Duration, at most MaxDuration, plus one call's Timeout),
-// optionally in calls, and in concurrency (MaxConcurrency); targets must
-// be loopback (CheckLoopbackURL).
+// connection, stream_error, truncated). A share of the calls
+// (LoadConfig.DisconnectShare, chosen evenly by sequence number) leave
+// instead: they read until the first content_block_delta and close the
+// connection, as a person closing a chat window does, so that the gateway
+// has to finish calls without their clients (drain the upstream, or abort
+// when its drain pool is full); they count as disconnected, neither
+// successes nor errors, and stay out of the latencies. Every load is
+// bounded in time (LoadConfig.Duration, at most MaxDuration, plus one
+// call's Timeout), optionally in calls, and in concurrency
+// (MaxConcurrency); targets must be loopback (CheckLoopbackURL).
 //
 // # Alternatives rejected
 //
@@ -77,8 +87,13 @@
 //     /proc/<pid>/stat and /metrics.
 //   - Allocations from runtime/metrics of our own process, or pprof: the
 //     gateway's /metrics already exposes go_memstats_mallocs_total.
-//   - A plotting library for the sweep chart: hand-written SVG is a
+//   - A plotting library for the sweep's charts: hand-written SVG is two
 //     hundred lines and no dependency.
+//   - A sweep over every combination of its settings (a grid): its size
+//     is the product of the axes' lengths, and each setting's effect is
+//     still seen only against one value of the others. The sweep varies
+//     one setting at a time from a baseline measured first, the base
+//     configuration's, which every chart marks as the default.
 //
 // # Noise
 //

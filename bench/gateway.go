@@ -13,7 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,24 +39,35 @@ const (
 	gatewayLogTail = 16 << 10
 	adminTimeout   = 30 * time.Second
 	maxAdminBody   = 1 << 20
+	// MaxGatewaySettings bounds GatewayConfig.Settings: a benchmark
+	// changes a few keys; the rest belongs in the base configuration.
+	MaxGatewaySettings = 64
 )
+
+// GatewaySetting is one override of the gateway's base configuration.
+type GatewaySetting struct {
+	// Key is the dotted path of a YAML key, such as "ledger.shards";
+	// mappings missing on the way are created. The gateway refuses keys
+	// it does not know, naming them.
+	Key string `json:"key"`
+	// Value is the scalar as it would be written in the file, plain
+	// ("4", "interval", "5ms"): YAML resolves its type as it would there.
+	Value string `json:"value"`
+}
 
 // GatewayConfig says how to start `tollgate serve` for a benchmark.
 type GatewayConfig struct {
 	// Binary is the tollgate executable.
 	Binary string
 	// BaseConfig is the gateway configuration (YAML) to start from, such
-	// as configs/tollgate.yaml; Shards, DrainWorkers and WALMode override
-	// its keys, and its catalogue is replaced by Catalogue.
+	// as configs/tollgate.yaml; Settings override its keys, and its
+	// catalogue is replaced by Catalogue.
 	BaseConfig []byte
 	// Catalogue is the model catalogue (configs/models.yaml).
 	Catalogue []byte
-	// Shards sets ledger.shards and DrainWorkers policies.drain_workers;
-	// zero keeps the base configuration's value.
-	Shards, DrainWorkers int
-	// WALMode sets wal.mode (sync, interval, none); empty keeps the base
-	// configuration's.
-	WALMode string
+	// Settings override keys of BaseConfig, in order (of two with one
+	// key, the later wins). At most MaxGatewaySettings.
+	Settings []GatewaySetting
 	// UpstreamURL is passed as --upstream-url (loopback only).
 	UpstreamURL string
 	// Accounts is the number of accounts created, each with one key, so
@@ -70,7 +81,8 @@ type GatewayConfig struct {
 	// made; empty means os.TempDir(). The directory is removed by Stop.
 	TempDir string
 	// Env is added to the gateway's environment (GOMAXPROCS=2, GOGC=200),
-	// which otherwise holds only PATH and TOLLGATE_ADMIN_TOKEN.
+	// which otherwise holds only PATH and TOLLGATE_ADMIN_TOKEN; of two
+	// entries with one name, the later wins.
 	Env []string
 	// ReadyTimeout bounds the wait for /readyz. Zero means
 	// DefaultReadyTimeout.
@@ -119,7 +131,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 		return nil, fmt.Errorf("cannot resolve the gateway binary %q: %w", cfg.Binary, err)
 	}
 	cfg.Binary = bin
-	conf, err := editGatewayConfig(cfg.BaseConfig, cfg.Shards, cfg.DrainWorkers, cfg.WALMode)
+	conf, err := editGatewayConfig(cfg.BaseConfig, cfg.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -325,11 +337,21 @@ func (g *Gateway) stop() error {
 }
 
 // editGatewayConfig returns base with the benchmark's overrides: the
-// catalogue beside the file, and the shard count, drain workers and WAL
-// mode when set. It edits the YAML tree rather than the text so that
+// settings, in order, then the catalogue beside the file (whatever a
+// setting said). It edits the YAML tree rather than the text so that
 // comments and unrelated keys survive, and the gateway's own validation
-// (unknown keys) still applies to the result.
-func editGatewayConfig(base []byte, shards, workers int, walMode string) ([]byte, error) {
+// (unknown keys, ranges) still applies to the result.
+func editGatewayConfig(base []byte, settings []GatewaySetting) ([]byte, error) {
+	if len(settings) > MaxGatewaySettings {
+		return nil, fmt.Errorf("bench: %d gateway settings are more than %d", len(settings), MaxGatewaySettings)
+	}
+	paths := make([][]string, len(settings))
+	for i, s := range settings {
+		paths[i] = strings.Split(s.Key, ".")
+		if slices.Contains(paths[i], "") {
+			return nil, fmt.Errorf("bench: gateway setting key %q is not a dotted path such as ledger.shards", s.Key)
+		}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(base, &doc); err != nil {
 		return nil, fmt.Errorf("cannot parse the base gateway configuration: %w", err)
@@ -338,16 +360,11 @@ func editGatewayConfig(base []byte, shards, workers int, walMode string) ([]byte
 		return nil, errors.New("the base gateway configuration is not a YAML mapping")
 	}
 	root := doc.Content[0]
+	for i, s := range settings {
+		// No tag: the value is resolved as if typed into the file.
+		setYAML(root, paths[i], s.Value, "")
+	}
 	setYAML(root, []string{"catalogue"}, "models.yaml", "!!str")
-	if shards != 0 {
-		setYAML(root, []string{"ledger", "shards"}, strconv.Itoa(shards), "!!int")
-	}
-	if workers != 0 {
-		setYAML(root, []string{"policies", "drain_workers"}, strconv.Itoa(workers), "!!int")
-	}
-	if walMode != "" {
-		setYAML(root, []string{"wal", "mode"}, walMode, "!!str")
-	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		return nil, fmt.Errorf("cannot write the gateway configuration: %w", err)
@@ -380,6 +397,28 @@ func setYAML(m *yaml.Node, path []string, value, tag string) {
 		}
 		m = child
 	}
+}
+
+// getYAML returns the scalar at path under the mapping m, and whether
+// there is one.
+func getYAML(m *yaml.Node, path []string) (string, bool) {
+	for _, key := range path {
+		if m.Kind != yaml.MappingNode {
+			return "", false
+		}
+		var child *yaml.Node
+		for j := 0; j+1 < len(m.Content); j += 2 {
+			if m.Content[j].Value == key {
+				child = m.Content[j+1]
+				break
+			}
+		}
+		if child == nil {
+			return "", false
+		}
+		m = child
+	}
+	return m.Value, m.Kind == yaml.ScalarNode
 }
 
 // freeLoopbackAddr returns a loopback address with a port that was free a

@@ -34,9 +34,9 @@ wal:
 			DrainWorkers int `yaml:"drain_workers"`
 		} `yaml:"policies"`
 	}
-	f := func(shards, workers int, walMode string, want conf) {
+	f := func(settings []GatewaySetting, want conf) {
 		t.Helper()
-		out, err := editGatewayConfig([]byte(base), shards, workers, walMode)
+		out, err := editGatewayConfig([]byte(base), settings)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,17 +58,32 @@ wal:
 	want.Ledger.Shards, want.Ledger.HoldTimeout = 64, "45m"
 	want.WAL.Mode, want.WAL.Interval = "sync", "10ms"
 	// Nothing set: only the catalogue moves beside the file.
-	f(0, 0, "", want)
-	// Existing keys changed, a missing section added.
-	want.Ledger.Shards, want.Policies.DrainWorkers, want.WAL.Mode = 4, 16, "none"
-	f(4, 16, "none", want)
+	f(nil, want)
+	// Existing keys changed, a missing section added; values typed as in
+	// the file (an int, a string, a duration).
+	want.Ledger.Shards, want.Policies.DrainWorkers, want.WAL.Mode, want.WAL.Interval = 4, 16, "interval", "5ms"
+	f([]GatewaySetting{{"ledger.shards", "4"}, {"policies.drain_workers", "16"}, {"wal.mode", "interval"}, {"wal.interval", "5ms"}}, want)
+	// The later of two settings of one key wins; the catalogue stays
+	// beside the file whatever a setting says.
+	want.Ledger.Shards = 8
+	f([]GatewaySetting{{"ledger.shards", "4"}, {"policies.drain_workers", "16"}, {"wal.mode", "interval"}, {"wal.interval", "5ms"},
+		{"ledger.shards", "8"}, {"catalogue", "/elsewhere.yaml"}}, want)
 
-	if _, err := editGatewayConfig([]byte("- a list\n"), 1, 1, ""); err == nil {
-		t.Fatalf("a configuration that is not a mapping was accepted")
+}
+
+func TestEditGatewayConfigRefuses(t *testing.T) {
+	const base = "ledger:\n  shards: 64\n"
+	bad := func(base string, settings []GatewaySetting) {
+		t.Helper()
+		if out, err := editGatewayConfig([]byte(base), settings); err == nil {
+			t.Fatalf("base %q with settings %v was accepted:\n%s", base, settings, out)
+		}
 	}
-	if _, err := editGatewayConfig([]byte("a: [\n"), 1, 1, ""); err == nil {
-		t.Fatalf("malformed YAML was accepted")
-	}
+	bad("- a list\n", nil)
+	bad("a: [\n", nil)
+	bad(base, []GatewaySetting{{"ledger..shards", "1"}})
+	bad(base, []GatewaySetting{{"", "1"}})
+	bad(base, make([]GatewaySetting, MaxGatewaySettings+1))
 }
 
 func TestTailBuffer(t *testing.T) {

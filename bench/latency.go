@@ -83,6 +83,7 @@ type recorderShard struct {
 		ok          int64
 		bytes       int64
 		errors      map[string]int64
+		left        int64 // calls whose client left on purpose
 	}
 	_ [64]byte // keeps neighbouring shards' mutexes off one cache line
 }
@@ -117,8 +118,16 @@ func (r *recorder) fail(worker int, kind string) {
 	s.mu.Unlock()
 }
 
+// disconnected records a call whose client left mid-stream on purpose.
+func (r *recorder) disconnected(worker int) {
+	s := &r.shards[worker%recorderShardCount]
+	s.mu.Lock()
+	s.mu.left++
+	s.mu.Unlock()
+}
+
 // collect merges the shards; call it after every worker has stopped.
-func (r *recorder) collect() (ttfb, total latencyHistogram, ok, bytes int64, errs map[string]int64) {
+func (r *recorder) collect() (ttfb, total latencyHistogram, ok, bytes int64, errs map[string]int64, left int64) {
 	ttfb, total = newLatencyHistogram(), newLatencyHistogram()
 	errs = make(map[string]int64)
 	for i := range r.shards {
@@ -128,10 +137,11 @@ func (r *recorder) collect() (ttfb, total latencyHistogram, ok, bytes int64, err
 		total.merge(s.mu.total)
 		ok += s.mu.ok
 		bytes += s.mu.bytes
+		left += s.mu.left
 		for k, v := range s.mu.errors {
 			errs[k] += v
 		}
 		s.mu.Unlock()
 	}
-	return ttfb, total, ok, bytes, errs
+	return ttfb, total, ok, bytes, errs, left
 }

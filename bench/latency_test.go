@@ -70,10 +70,14 @@ func TestRecorderMergesShards(t *testing.T) {
 			r.fail(w, ErrKindTimeout)
 			r.fail(w, statusKind(502))
 		}
+		if w%4 == 0 {
+			r.disconnected(w)
+		}
 	}
-	ttfb, total, ok, bytes, errs := r.collect()
-	if ok != 100 || bytes != 1000 || ttfb.count() != 100 || total.count() != 100 {
-		t.Fatalf("unexpected totals; got ok %d bytes %d ttfb %d total %d; want 100, 1000, 100, 100", ok, bytes, ttfb.count(), total.count())
+	ttfb, total, ok, bytes, errs, left := r.collect()
+	if ok != 100 || bytes != 1000 || ttfb.count() != 100 || total.count() != 100 || left != 25 {
+		t.Fatalf("unexpected totals; got ok %d bytes %d ttfb %d total %d disconnected %d; want 100, 1000, 100, 100, 25",
+			ok, bytes, ttfb.count(), total.count(), left)
 	}
 	if errs[ErrKindTimeout] != 10 || errs["status_502"] != 10 || len(errs) != 2 {
 		t.Fatalf("unexpected errors; got %v; want timeout 10, status_502 10", errs)

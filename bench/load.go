@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,15 @@ type LoadConfig struct {
 	// Timeout bounds one call, from sending to the last byte. Zero means
 	// DefaultTimeout; at most MaxTimeout.
 	Timeout time.Duration
+	// DisconnectShare is the share of calls, 0 to 1, whose client leaves
+	// mid-stream: it reads the reply until the first content_block_delta
+	// has arrived, then closes the connection, as a person closing a chat
+	// window does. The gateway then has to finish the call without its
+	// client (drain the upstream in its pool of drain workers, or abort),
+	// work no other load gives it. The calls that leave are chosen by
+	// sequence number (disconnects), evenly spread and the same in every
+	// run. Zero means every client reads to the end.
+	DisconnectShare float64
 	// Label names the load in progress reports and results.
 	Label string
 	// Progress, if set, is called every ProgressInterval from one
@@ -138,6 +148,8 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 		return c, fmt.Errorf("bench: warmup %s out of range 0..%s", c.Warmup, MaxDuration)
 	case c.Requests < 0:
 		return c, fmt.Errorf("bench: requests %d must not be negative", c.Requests)
+	case !(c.DisconnectShare >= 0 && c.DisconnectShare <= 1): // NaN too
+		return c, fmt.Errorf("bench: disconnect share %g out of range 0..1", c.DisconnectShare)
 	case c.Timeout < 0 || c.Timeout > MaxTimeout:
 		return c, fmt.Errorf("bench: timeout %s out of range 0..%s", c.Timeout, MaxTimeout)
 	case c.ProgressInterval < 10*time.Millisecond:
@@ -147,16 +159,23 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 }
 
 // LoadResult is what one load measured. Latencies are those of successful
-// calls only; a failed call counts in Errors and not in the percentiles.
+// calls only; a failed call counts in Errors, a call whose client left on
+// purpose in Disconnected, neither in the percentiles.
 type LoadResult struct {
 	Label       string  `json:"label,omitempty"`        // LoadConfig.Label, or the side
 	Mode        string  `json:"mode"`                   // "closed" or "open"
 	Concurrency int     `json:"concurrency"`            // LoadConfig.Concurrency
 	RatePerSec  float64 `json:"rate_per_sec,omitempty"` // LoadConfig.Rate
-	// Calls is the number of calls finished, successful or not.
+	// Calls is the number of calls finished: OK + Disconnected + the
+	// errors other than ErrKindNotStarted.
 	Calls int64 `json:"calls"`
 	// OK is the number of complete 200 replies ending in message_stop.
 	OK int64 `json:"ok"`
+	// Disconnected is the number of calls whose client left mid-stream
+	// (LoadConfig.DisconnectShare), neither successes nor errors;
+	// DisconnectedShare is their share of Calls.
+	Disconnected      int64   `json:"disconnected"`
+	DisconnectedShare float64 `json:"disconnected_share"`
 	// Errors counts failed calls by kind (ErrKind… constants and
 	// status_NNN); ErrorCount is their sum. Open-loop calls that could not
 	// start in time count as ErrKindNotStarted, outside Calls.
@@ -164,7 +183,7 @@ type LoadResult struct {
 	ErrorCount int64            `json:"error_count"`
 	// ElapsedSec is the measured wall time, up to the last call's end.
 	ElapsedSec float64 `json:"elapsed_sec"`
-	// RequestsPerSec is OK / ElapsedSec.
+	// RequestsPerSec is OK / ElapsedSec: complete calls only.
 	RequestsPerSec float64 `json:"requests_per_sec"`
 	// TTFB is the time to the first byte of the reply's body; Total the
 	// time to its last byte. In open-loop mode both count from the call's
@@ -189,6 +208,7 @@ type LoadResult struct {
 func (r *LoadResult) merge(o *LoadResult) {
 	r.Calls += o.Calls
 	r.OK += o.OK
+	r.Disconnected += o.Disconnected
 	for k, v := range o.Errors {
 		r.Errors[k] += v
 	}
@@ -207,6 +227,10 @@ func (r *LoadResult) finish() {
 	}
 	r.ElapsedSec = r.elapsed.Seconds()
 	r.RequestsPerSec = perSecond(r.OK, r.elapsed)
+	r.DisconnectedShare = 0
+	if r.Calls > 0 {
+		r.DisconnectedShare = float64(r.Disconnected) / float64(r.Calls)
+	}
 	r.TTFB = r.ttfb.percentiles()
 	r.Total = r.total.percentiles()
 	r.BytesPerCall = 0
@@ -316,9 +340,9 @@ func (l *loader) run(ctx context.Context, seg segment) *LoadResult {
 		})
 	}
 
-	ended := func(ok bool) {
+	ended := func(o callOutcome) {
 		done.Add(1)
-		if !ok {
+		if o == callFailed {
 			failed.Add(1)
 		}
 	}
@@ -339,7 +363,7 @@ func (l *loader) run(ctx context.Context, seg segment) *LoadResult {
 	if l.cfg.Rate > 0 {
 		r.Mode = "open"
 	}
-	r.ttfb, r.total, r.OK, r.bytes, r.Errors = rec.collect()
+	r.ttfb, r.total, r.OK, r.bytes, r.Errors, r.Disconnected = rec.collect()
 	r.Calls = done.Load()
 	if notStarted > 0 {
 		r.Errors[ErrKindNotStarted] += notStarted
@@ -352,7 +376,7 @@ func (l *loader) run(ctx context.Context, seg segment) *LoadResult {
 
 // runClosed runs Concurrency workers, each calling in a loop until the
 // segment's time or call budget is spent.
-func (l *loader) runClosed(ctx context.Context, seg segment, start time.Time, rec *recorder, ended func(bool)) {
+func (l *loader) runClosed(ctx context.Context, seg segment, start time.Time, rec *recorder, ended func(callOutcome)) {
 	end := start.Add(seg.duration)
 	var issued atomic.Int64
 	var wg sync.WaitGroup
@@ -383,7 +407,7 @@ type openJob struct {
 // it could not hand out on time start late, their latency still counted
 // from the intended start. It returns how many calls were due within the
 // segment but could not start before it ended.
-func (l *loader) runOpen(ctx context.Context, seg segment, start time.Time, rec *recorder, ended func(bool)) (notStarted int64) {
+func (l *loader) runOpen(ctx context.Context, seg segment, start time.Time, rec *recorder, ended func(callOutcome)) (notStarted int64) {
 	end := start.Add(seg.duration)
 	p := newPacer(start, l.cfg.Rate)
 	planned := p.dueBy(end.Add(-1))
@@ -459,41 +483,42 @@ func (w *worker) release() {
 	fasthttp.ReleaseResponse(w.resp)
 }
 
-// call makes call seq, timed from start, reads its reply to the end and
-// records it. It reports whether the call succeeded.
-func (w *worker) call(l *loader, seq int64, start time.Time, rec *recorder) bool {
+// callOutcome is how one call ended, for the progress counters.
+type callOutcome uint8
+
+const (
+	callOK callOutcome = iota
+	callFailed
+	callDisconnected // the client left on purpose (DisconnectShare)
+)
+
+// disconnects reports whether call seq (0-based) is one whose client
+// leaves mid-stream: those where floor((seq+1)·share) passes
+// floor(seq·share). That spreads them evenly (every fifth call at 0.2),
+// makes floor(n·share) of the first n calls leave, and needs no random
+// source, so two runs and two sides of a comparison disconnect alike.
+func disconnects(seq int64, share float64) bool {
+	return share > 0 && math.Floor(float64(seq+1)*share) > math.Floor(float64(seq)*share)
+}
+
+// call makes call seq, timed from start, reads its reply to the end (or,
+// for a call chosen by disconnects, to its first delta) and records it.
+func (w *worker) call(l *loader, seq int64, start time.Time, rec *recorder) callOutcome {
 	if keys := l.cfg.Keys; len(keys) > 0 {
 		w.req.Header.Set("x-api-key", keys[seq%int64(len(keys))])
 	}
 	if err := l.hc.DoDeadline(w.req, w.resp, time.Now().Add(l.cfg.Timeout)); err != nil {
 		rec.fail(w.id, transportKind(err))
-		return false
+		return callFailed
 	}
 	status := w.resp.StatusCode()
-	body := w.resp.BodyStream()
+	leave := status == fasthttp.StatusOK && disconnects(seq, l.cfg.DisconnectShare)
 	w.scan.reset()
-	var ttfb time.Duration
-	var n int64
-	var readErr error
-	// Bounded by MaxReplyBytes and by the connection's read deadline,
-	// which the client set to the call's deadline.
-	for body != nil && n <= MaxReplyBytes {
-		m, err := body.Read(w.buf)
-		if m > 0 {
-			if ttfb == 0 {
-				ttfb = time.Since(start)
-			}
-			n += int64(m)
-			w.scan.feed(w.buf[:m])
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
-	}
+	ttfb, n, left, readErr := w.readReply(w.resp.BodyStream(), start, leave)
 	total := time.Since(start)
+	// Closing a body not read to its end closes the connection (fasthttp
+	// cannot reuse it): for a client that leaves, that is how the gateway
+	// learns it has gone.
 	_ = w.resp.CloseBodyStream()
 	switch {
 	case n > MaxReplyBytes:
@@ -502,6 +527,9 @@ func (w *worker) call(l *loader, seq int64, start time.Time, rec *recorder) bool
 		rec.fail(w.id, statusKind(status))
 	case readErr != nil:
 		rec.fail(w.id, transportKind(readErr))
+	case left:
+		rec.disconnected(w.id)
+		return callDisconnected
 	case w.scan.sawError:
 		rec.fail(w.id, ErrKindStreamError)
 	case !w.scan.sawStop:
@@ -511,7 +539,36 @@ func (w *worker) call(l *loader, seq int64, start time.Time, rec *recorder) bool
 			ttfb = total
 		}
 		rec.ok(w.id, ttfb, total, n)
-		return true
+		return callOK
 	}
-	return false
+	return callFailed
+}
+
+// readReply reads a streamed body to its end, or, when leave is set, until
+// the first content_block_delta has arrived (left reports that it stopped
+// there). It returns the time to the first byte (zero if none came), the
+// bytes read, and a read error other than io.EOF. Bounded by MaxReplyBytes
+// and by the connection's read deadline, which the client set to the
+// call's deadline.
+func (w *worker) readReply(body io.Reader, start time.Time, leave bool) (ttfb time.Duration, n int64, left bool, err error) {
+	for body != nil && n <= MaxReplyBytes {
+		m, rerr := body.Read(w.buf)
+		if m > 0 {
+			if ttfb == 0 {
+				ttfb = time.Since(start)
+			}
+			n += int64(m)
+			w.scan.feed(w.buf[:m])
+			if leave && w.scan.sawDelta {
+				return ttfb, n, true, nil
+			}
+		}
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+			break
+		}
+	}
+	return ttfb, n, false, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -35,8 +36,11 @@ func checkConsistent(t *testing.T, r *LoadResult) {
 	if errs != r.ErrorCount {
 		t.Fatalf("error count %d is not the sum of %v", r.ErrorCount, r.Errors)
 	}
-	if r.OK+r.ErrorCount-r.Errors[ErrKindNotStarted] != r.Calls {
-		t.Fatalf("ok %d + errors %d (not started %d) != calls %d", r.OK, r.ErrorCount, r.Errors[ErrKindNotStarted], r.Calls)
+	if r.OK+r.Disconnected+r.ErrorCount-r.Errors[ErrKindNotStarted] != r.Calls {
+		t.Fatalf("ok %d + disconnected %d + errors %d (not started %d) != calls %d", r.OK, r.Disconnected, r.ErrorCount, r.Errors[ErrKindNotStarted], r.Calls)
+	}
+	if r.Calls > 0 && math.Abs(r.DisconnectedShare-float64(r.Disconnected)/float64(r.Calls)) > 1e-12 {
+		t.Fatalf("disconnected share %v is not %d/%d", r.DisconnectedShare, r.Disconnected, r.Calls)
 	}
 	for _, p := range []Percentiles{r.TTFB, r.Total} {
 		if !(p.P50Ms <= p.P90Ms && p.P90Ms <= p.P99Ms && p.P99Ms <= p.P999Ms && p.P999Ms <= p.MaxMs) {
@@ -262,6 +266,59 @@ func TestLoadConfigLimits(t *testing.T) {
 	f(LoadConfig{Requests: -1})
 	f(LoadConfig{Timeout: MaxTimeout + 1})
 	f(LoadConfig{Warmup: -1})
+	f(LoadConfig{DisconnectShare: -0.1})
+	f(LoadConfig{DisconnectShare: 1.1})
+	f(LoadConfig{DisconnectShare: math.NaN()})
+}
+
+func TestDisconnects(t *testing.T) {
+	f := func(share float64, n int64, want int64) {
+		t.Helper()
+		var got int64
+		for seq := range n {
+			if disconnects(seq, share) {
+				got++
+			}
+		}
+		if got != want {
+			t.Fatalf("unexpected calls leaving of %d at share %g; got %d; want %d", n, share, got, want)
+		}
+	}
+	f(0, 1000, 0)
+	f(1, 1000, 1000)
+	f(0.2, 1000, 200)
+	f(0.2, 9, 1)
+	f(0.25, 100, 25)
+	f(1.0/3, 300, 100)
+	f(0.001, 999, 0)
+	// Evenly spread: at 0.2, every fifth call.
+	for seq := range int64(50) {
+		if disconnects(seq, 0.2) != (seq%5 == 4) {
+			t.Fatalf("unexpected choice for call %d at 0.2", seq)
+		}
+	}
+}
+
+// TestRunLoadDisconnect: a share of the clients leave after the first
+// delta; they are counted apart, exactly that share, out of the latencies,
+// and the upstream sees its streams cut (its WriteTo fails).
+func TestRunLoadDisconnect(t *testing.T) {
+	up := startTestUpstream(t, UpstreamConfig{Deltas: 20, EventDelay: time.Millisecond})
+	r, err := RunLoad(context.Background(), LoadConfig{URL: up.URL(), Concurrency: 4, Requests: 40, Duration: 30 * time.Second, DisconnectShare: 0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, r)
+	if r.Calls != 40 || r.Disconnected != 10 || r.OK != 30 || r.ErrorCount != 0 || r.DisconnectedShare != 0.25 {
+		t.Fatalf("unexpected result; got calls %d disconnected %d ok %d errors %v; want 40, 10, 30, none", r.Calls, r.Disconnected, r.OK, r.Errors)
+	}
+	// The percentiles hold the complete calls only.
+	if r.ttfb.count() != 30 || r.total.count() != 30 {
+		t.Fatalf("unexpected latency samples; got %d and %d; want 30 (the complete calls)", r.ttfb.count(), r.total.count())
+	}
+	if r.BytesPerCall != float64(up.ReplyBytes()) {
+		t.Fatalf("unexpected bytes per complete call; got %v; want %d", r.BytesPerCall, up.ReplyBytes())
+	}
 }
 
 func TestRunLoadProgress(t *testing.T) {
@@ -302,5 +359,37 @@ func TestRunLoadCancel(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("a cancelled load took %s to stop", took)
+	}
+}
+
+// TestDisconnectClosesConnection: a client that leaves closes its
+// connection at once, so the server sees it gone mid-stream (the gateway
+// then drains), instead of the client lingering until the reply's end.
+func TestDisconnectClosesConnection(t *testing.T) {
+	gone := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "event: message_start\ndata: {}\n\nevent: content_block_delta\ndata: {}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		case <-time.After(5 * time.Second):
+			fmt.Fprint(w, "event: message_stop\ndata: {}\n\n")
+		}
+	}))
+	defer srv.Close()
+	start := time.Now()
+	r, err := RunLoad(context.Background(), LoadConfig{URL: srv.URL, Concurrency: 1, Requests: 1, DisconnectShare: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Disconnected != 1 || time.Since(start) > 3*time.Second {
+		t.Fatalf("unexpected result; got disconnected %d after %s; want 1 at once", r.Disconnected, time.Since(start))
+	}
+	select {
+	case <-gone:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("the server did not see the client leave")
 	}
 }

@@ -20,9 +20,21 @@ const (
 	metricLedgerOps  = "tollgate_ledger_operations_total"
 	metricWALRecords = "tollgate_wal_records_total"
 	metricWALSyncs   = "tollgate_wal_syncs_total"
+	// The ledger's holds by how they end, and those still open: a series
+	// name with its label set is matched whole by metricSum.
+	metricHolds       = `tollgate_ledger_operations_total{op="hold"}`
+	metricSettlements = `tollgate_ledger_operations_total{op="settle"}`
+	metricVoids       = `tollgate_ledger_operations_total{op="void"}`
+	metricOpenHolds   = "tollgate_ledger_open_holds"
+	// Calls whose client left mid-stream: drained in the pool, or aborted
+	// because every drain worker was busy.
+	metricDrainsStarted = "tollgate_drains_started_total"
+	metricDrainsRefused = "tollgate_drains_refused_total"
 	// maxMetricsBytes bounds the /metrics body read.
 	maxMetricsBytes = 8 << 20
 	probeTimeout    = 10 * time.Second
+	// settledPoll is how often WaitSettled scrapes while holds are open.
+	settledPoll = 50 * time.Millisecond
 )
 
 // GatewayProbe reads a running gateway's cost counters: CPU time from
@@ -49,6 +61,12 @@ type GatewaySample struct {
 	LedgerOps  float64       // tollgate_ledger_operations_total, all ops
 	WALRecords float64       // tollgate_wal_records_total
 	WALSyncs   float64       // tollgate_wal_syncs_total
+	// Holds, Settlements and Voids count the ledger operations of those
+	// kinds, OpenHolds the holds not yet ended; DrainsStarted and
+	// DrainsRefused the calls whose client left (see GatewayCost).
+	Holds, Settlements, Voids    float64
+	OpenHolds                    float64
+	DrainsStarted, DrainsRefused float64
 }
 
 // Sample takes one reading.
@@ -87,6 +105,12 @@ func (p *GatewayProbe) Sample(ctx context.Context) (GatewaySample, error) {
 	s.LedgerOps, _ = metricSum(body, metricLedgerOps)
 	s.WALRecords, _ = metricSum(body, metricWALRecords)
 	s.WALSyncs, _ = metricSum(body, metricWALSyncs)
+	s.Holds, _ = metricSum(body, metricHolds)
+	s.Settlements, _ = metricSum(body, metricSettlements)
+	s.Voids, _ = metricSum(body, metricVoids)
+	s.OpenHolds, _ = metricSum(body, metricOpenHolds)
+	s.DrainsStarted, _ = metricSum(body, metricDrainsStarted)
+	s.DrainsRefused, _ = metricSum(body, metricDrainsRefused)
 	if p.Pid > 0 {
 		if s.CPU, err = ProcCPU(p.Pid); err != nil {
 			return s, err
@@ -99,6 +123,33 @@ func (p *GatewayProbe) Sample(ctx context.Context) (GatewaySample, error) {
 		s.CPU = time.Duration(cpu * float64(time.Second))
 	}
 	return s, nil
+}
+
+// WaitSettled samples the gateway until no hold is open, or until bound
+// has passed, and returns the last sample and how many scrapes it took
+// beyond the first. A client that leaves mid-stream ends its call on the
+// client's side at once, while the gateway drains the upstream for as long
+// as the stream lasts: waiting for those holds to end puts the drains'
+// CPU and ledger work into the segment whose calls caused them, and lets
+// the report show whether every hold ended. The extra scrapes' own
+// allocations are the caller's to take out (costMeter.add).
+func (p *GatewayProbe) WaitSettled(ctx context.Context, bound time.Duration) (GatewaySample, int, error) {
+	deadline := time.Now().Add(bound)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for extra := 0; ; extra++ {
+		s, err := p.Sample(ctx)
+		// Without metrics (the floor hop) there are no holds to wait for.
+		if err != nil || p.AdminURL == "" || s.OpenHolds <= 0 || !time.Now().Before(deadline) {
+			return s, extra, err
+		}
+		t.Reset(settledPoll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return s, extra, ctx.Err()
+		}
+	}
 }
 
 // Profile writes one of the gateway's profiles (Go's pprof format) to w:
@@ -212,6 +263,24 @@ type GatewayCost struct {
 	// window before the first round; zero when no window was measured.
 	IdleCPUCores     float64 `json:"idle_cpu_cores"`
 	IdleAllocsPerSec float64 `json:"idle_allocs_per_sec"`
+	// Holds, Settlements and Voids are the ledger operations of those
+	// kinds over the segments: each call that reached the ledger is one
+	// hold, ended by one settlement (or a void) once its reply, or its
+	// drain, is done. OpenHolds is the most holds left open at the end of
+	// a segment after waiting for them (WaitSettled, up to one call's
+	// timeout): zero when every hold ended.
+	Holds       float64 `json:"holds"`
+	Settlements float64 `json:"settlements"`
+	Voids       float64 `json:"voids"`
+	OpenHolds   float64 `json:"open_holds"`
+	// DrainsStarted counts the calls whose client left mid-stream and
+	// which the gateway drained to their final usage in its pool
+	// (policies.drain_workers); DrainsRefused those it stopped and charged
+	// by estimate instead, every drain worker being busy. A client that
+	// leaves after the gateway has written its whole reply causes
+	// neither.
+	DrainsStarted float64 `json:"drains_started"`
+	DrainsRefused float64 `json:"drains_refused"`
 	// IdleRSSMiB is the process's resident memory before any load;
 	// PeakRSSMiB the highest sampled during the measured segments (both
 	// zero without a pid). PeakRSSPerCallKiB is (peak - idle) / the
@@ -229,9 +298,12 @@ type GatewayCost struct {
 
 // costMeter accumulates GatewayCost over segments.
 type costMeter struct {
-	calls                       int64
-	elapsed, cpu                time.Duration
-	allocs, ops, records, syncs float64
+	calls                        int64
+	elapsed, cpu                 time.Duration
+	allocs, ops, records, syncs  float64
+	holds, settlements, voids    float64
+	openHolds                    float64 // the most left open after a segment
+	drainsStarted, drainsRefused float64
 	// The idle window's figures; idleElapsed is zero without one.
 	idleElapsed, idleCPU time.Duration
 	idleAllocs           float64
@@ -248,18 +320,25 @@ func (m *costMeter) idle(base0, base1, after GatewaySample) {
 }
 
 // add accounts for one segment of calls. base0 and base1 are two samples
-// taken back to back before it, after one taken after it: the mallocs
-// between base0 and base1 are one scrape's own, taken out of the
-// segment's, since the after-sample paid for one scrape too.
-func (m *costMeter) add(base0, base1, after GatewaySample, calls int64) {
+// taken back to back before it, after one taken after it, following
+// extraScrapes more while waiting for open holds (WaitSettled): the
+// mallocs between base0 and base1 are one scrape's own, taken out of the
+// segment's once for the after-sample and once per extra scrape.
+func (m *costMeter) add(base0, base1, after GatewaySample, calls int64, extraScrapes int) {
 	m.calls += calls
 	m.elapsed += after.At.Sub(base1.At)
 	m.cpu += after.CPU - base1.CPU
 	scrape := max(0, base1.Mallocs-base0.Mallocs)
-	m.allocs += max(0, after.Mallocs-base1.Mallocs-scrape)
+	m.allocs += max(0, after.Mallocs-base1.Mallocs-scrape*float64(1+extraScrapes))
 	m.ops += after.LedgerOps - base1.LedgerOps
 	m.records += after.WALRecords - base1.WALRecords
 	m.syncs += after.WALSyncs - base1.WALSyncs
+	m.holds += after.Holds - base1.Holds
+	m.settlements += after.Settlements - base1.Settlements
+	m.voids += after.Voids - base1.Voids
+	m.openHolds = max(m.openHolds, after.OpenHolds)
+	m.drainsStarted += after.DrainsStarted - base1.DrainsStarted
+	m.drainsRefused += after.DrainsRefused - base1.DrainsRefused
 }
 
 func (m *costMeter) cost() GatewayCost {
@@ -268,6 +347,8 @@ func (m *costMeter) cost() GatewayCost {
 		ElapsedSec: m.elapsed.Seconds(),
 		CPUSeconds: m.cpu.Seconds(),
 		WALSyncs:   m.syncs,
+		Holds:      m.holds, Settlements: m.settlements, Voids: m.voids, OpenHolds: m.openHolds,
+		DrainsStarted: m.drainsStarted, DrainsRefused: m.drainsRefused,
 	}
 	if m.calls > 0 {
 		c.CPUMsPerCall = c.CPUSeconds * 1000 / float64(m.calls)

@@ -36,6 +36,10 @@ bad_value_total abc
 	}
 	f("go_memstats_mallocs_total", 123456, true)
 	f("tollgate_ledger_operations_total", 20, true)
+	f(metricHolds, 10, true)
+	f(metricSettlements, 9, true)
+	f(metricVoids, 1, true)
+	f(`tollgate_ledger_operations_total{op="topup"}`, 0, false)
 	f("tollgate_wal_records_total", 40, true)
 	f("process_cpu_seconds_total", 1.25, true)
 	f("go_info_ext", 1, true)
@@ -94,10 +98,11 @@ func TestCostMeter(t *testing.T) {
 	var m costMeter
 	// Segment 1: a scrape costs 500 mallocs; 1000 calls cost 2000 more.
 	m.add(sample(0, time.Second, 10_000, 0, 0, 0), sample(0, time.Second, 10_500, 0, 0, 0),
-		sample(2*time.Second, 1500*time.Millisecond, 13_000, 2000, 2000, 100), 1000)
-	// Segment 2, later: 1000 calls cost 1000 mallocs and 300 ms.
+		sample(2*time.Second, 1500*time.Millisecond, 13_000, 2000, 2000, 100), 1000, 0)
+	// Segment 2, later: 1000 calls cost 1000 mallocs and 300 ms; the
+	// after-sample came after two more scrapes waiting for open holds.
 	m.add(sample(5*time.Second, 2*time.Second, 20_000, 3000, 3000, 200), sample(5*time.Second, 2*time.Second, 20_500, 3000, 3000, 200),
-		sample(7*time.Second, 2300*time.Millisecond, 22_000, 5000, 5000, 300), 1000)
+		sample(7*time.Second, 2300*time.Millisecond, 23_000, 5000, 5000, 300), 1000, 2)
 	c := m.cost()
 	f := func(name string, got, want float64) {
 		t.Helper()
@@ -138,9 +143,25 @@ func TestCostMeter(t *testing.T) {
 	}
 }
 
+// TestCostMeterHolds: the holds' ends and the drains add up over
+// segments, and the open holds left are the most after any segment.
+func TestCostMeterHolds(t *testing.T) {
+	s := func(holds, settlements, voids, open, started, refused float64) GatewaySample {
+		return GatewaySample{Holds: holds, Settlements: settlements, Voids: voids, OpenHolds: open, DrainsStarted: started, DrainsRefused: refused}
+	}
+	var m costMeter
+	m.add(s(0, 0, 0, 0, 0, 0), s(0, 0, 0, 0, 0, 0), s(100, 99, 1, 0, 20, 0), 100, 0)
+	m.add(s(100, 100, 1, 0, 20, 0), s(100, 100, 1, 0, 20, 0), s(200, 197, 1, 2, 35, 5), 100, 0)
+	c := m.cost()
+	if c.Holds != 200 || c.Settlements != 196 || c.Voids != 1 || c.OpenHolds != 2 || c.DrainsStarted != 35 || c.DrainsRefused != 5 {
+		t.Fatalf("unexpected holds and drains: %+v", c)
+	}
+}
+
 // fakeMetrics serves /metrics like the gateway: counters that grow with
-// each scrape, behind the admin token.
-func fakeMetrics(t *testing.T) (*httptest.Server, *atomic.Int64) {
+// each scrape, behind the admin token; three holds stay open until scrape
+// number settledAt (none from the start when it is zero or one).
+func fakeMetrics(t *testing.T, settledAt int64) (*httptest.Server, *atomic.Int64) {
 	var scrapes atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" || r.Header.Get("Authorization") != "Bearer tok" {
@@ -152,19 +173,21 @@ func fakeMetrics(t *testing.T) (*httptest.Server, *atomic.Int64) {
 		fmt.Fprintf(w, "process_cpu_seconds_total %g\n", 0.5*float64(n))
 		fmt.Fprintf(w, "tollgate_ledger_operations_total{op=\"hold\"} %d\ntollgate_ledger_operations_total{op=\"settle\"} %d\n", 10*n, 10*n)
 		fmt.Fprintf(w, "tollgate_wal_records_total %d\ntollgate_wal_syncs_total %d\n", 20*n, 2*n)
+		fmt.Fprintf(w, "tollgate_ledger_open_holds %d\ntollgate_drains_started_total 3\n", max(0, 3*(settledAt-n)))
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &scrapes
 }
 
 func TestGatewayProbeSample(t *testing.T) {
-	srv, _ := fakeMetrics(t)
+	srv, _ := fakeMetrics(t, 4)
 	p := &GatewayProbe{AdminURL: srv.URL, Token: "tok"}
 	s, err := p.Sample(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Mallocs != 1000 || s.CPU != 500*time.Millisecond || s.LedgerOps != 20 || s.WALRecords != 20 || s.WALSyncs != 2 {
+	if s.Mallocs != 1000 || s.CPU != 500*time.Millisecond || s.LedgerOps != 20 || s.WALRecords != 20 || s.WALSyncs != 2 ||
+		s.Holds != 10 || s.Settlements != 10 || s.OpenHolds != 9 || s.DrainsStarted != 3 {
 		t.Fatalf("unexpected sample: %+v", s)
 	}
 	if _, err := (&GatewayProbe{AdminURL: srv.URL, Token: "wrong"}).Sample(context.Background()); err == nil {
@@ -172,5 +195,23 @@ func TestGatewayProbeSample(t *testing.T) {
 	}
 	if _, err := (&GatewayProbe{AdminURL: "http://192.0.2.1:8081", Token: "tok"}).Sample(context.Background()); err == nil {
 		t.Fatalf("a probe beyond loopback must be refused")
+	}
+}
+
+// TestWaitSettled: the probe scrapes until no hold is open, counting the
+// scrapes beyond the first, and gives up at its bound.
+func TestWaitSettled(t *testing.T) {
+	srv, scrapes := fakeMetrics(t, 4)
+	p := &GatewayProbe{AdminURL: srv.URL, Token: "tok"}
+	s, extra, err := p.WaitSettled(context.Background(), 10*time.Second)
+	if err != nil || s.OpenHolds != 0 || extra != 3 || scrapes.Load() != 4 {
+		t.Fatalf("unexpected wait; got open %v after %d extra scrapes (%d in all), %v; want 0 after 3 (4)", s.OpenHolds, extra, scrapes.Load(), err)
+	}
+	srv2, _ := fakeMetrics(t, 4)
+	p = &GatewayProbe{AdminURL: srv2.URL, Token: "tok"}
+	start := time.Now()
+	s, _, err = p.WaitSettled(context.Background(), time.Nanosecond)
+	if err != nil || s.OpenHolds != 9 || time.Since(start) > time.Second {
+		t.Fatalf("unexpected wait past its bound; got open %v after %s, %v; want 9 at once", s.OpenHolds, time.Since(start), err)
 	}
 }

@@ -61,6 +61,9 @@ func (t comparisonTable) loadRows() {
 	t.row("calls", itoa(g.Calls), itoa(h.Calls), itoa(d.Calls), "", "")
 	t.row("ok", itoa(g.OK), itoa(h.OK), itoa(d.OK), "", "")
 	t.row("errors", itoa(g.ErrorCount), itoa(h.ErrorCount), itoa(d.ErrorCount), "", "")
+	if t.rep.Settings.DisconnectShare > 0 {
+		t.row("disconnected (left after the first delta)", itoa(g.Disconnected), itoa(h.Disconnected), itoa(d.Disconnected), "", "")
+	}
 	t.row("requests/s", f1(g.RequestsPerSec), f1(h.RequestsPerSec), f1(d.RequestsPerSec), f2(r.Throughput), f2(r.HopThroughput))
 	lat := func(name string, pick func(*LoadResult) float64, withAdded bool) {
 		gv, hv, dv := pick(g), pick(h), pick(d)
@@ -108,6 +111,10 @@ func (t comparisonTable) costRows() {
 	}
 	t.row("ledger ops/s", f1(c.LedgerOpsPerSec), "", "", "", "")
 	t.row("WAL records per sync", f2(c.WALRecordsPerSync), "", "", "", "")
+	t.row("ledger holds / settled / voided (left open)", f0(c.Holds)+" / "+f0(c.Settlements)+" / "+f0(c.Voids)+" ("+f0(c.OpenHolds)+")", "", "", "", "")
+	if c.DrainsStarted+c.DrainsRefused > 0 || t.rep.Settings.DisconnectShare > 0 {
+		t.row("drains started / refused (pool full)", f0(c.DrainsStarted)+" / "+f0(c.DrainsRefused), "", "", "", "")
+	}
 }
 
 // ratioText is a / b with two decimals, empty when b is zero.
@@ -119,42 +126,113 @@ func ratioText(a, b float64) string {
 }
 
 // WriteSweepMarkdown writes a sweep as a Markdown table, one row per
-// point.
+// point: the baseline (axis "baseline"), then each axis's values, the
+// base configuration's value marked "(default)".
 func WriteSweepMarkdown(w io.Writer, res *SweepResult) error {
 	bw := bufio.NewWriter(w)
-	for _, row := range res.Rows {
-		if row.Report != nil {
-			fmt.Fprintf(bw, "tollbench sweep: %s\n\n%s (first point)\n\n", describeSettings(row.Report.Settings, true), describeMachine(row.Report.Settings.Machine))
-			break
-		}
+	if rep := describedReport(res); rep != nil {
+		fmt.Fprintf(bw, "tollbench sweep: %s; each point changes one setting from the baseline\n\n%s (first point)\n\n",
+			describeSettings(rep.Settings, true), describeMachine(rep.Settings.Machine))
 	}
-	fmt.Fprintf(bw, "| shards | drain workers | gateway req/s | direct req/s | ratio | TTFB p99 ms | added TTFB p99 ms | total p99 ms | CPU ms/call | allocs/call | WAL rec/sync | errors |\n")
-	fmt.Fprintf(bw, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprint(bw, "| axis | value |")
+	for _, c := range sweepColumns {
+		fmt.Fprintf(bw, " %s |", c.head)
+	}
+	fmt.Fprint(bw, " errors |\n|---|---:|")
+	for range sweepColumns {
+		fmt.Fprint(bw, "---:|")
+	}
+	fmt.Fprint(bw, "---|\n")
 	for _, row := range res.Rows {
-		rep := row.Report
-		if rep == nil {
-			fmt.Fprintf(bw, "| %s | %s | | | | | | | | | | %s |\n", orDefault(row.Shards), orDefault(row.DrainWorkers), mdEscape(firstLine(row.Error)))
-			continue
+		axis := row.Axis
+		if row.IsBaseline() {
+			axis = "baseline"
 		}
-		cpu, allocs, wal := "", "", ""
-		if c := rep.GatewayCost; c != nil {
-			cpu, allocs, wal = f3(c.CPUMsPerCall), f1(c.AllocsPerCall), f2(c.WALRecordsPerSync)
+		fmt.Fprintf(bw, "| %s | %s |", axis, pointValue(row))
+		var errs []string
+		if rep := row.Report; rep != nil {
+			for _, c := range sweepColumns {
+				fmt.Fprintf(bw, " %s |", c.cell(rep))
+			}
+			errs = append(errs, errorKinds(rep.Gateway.Errors))
+		} else {
+			fmt.Fprint(bw, strings.Repeat(" |", len(sweepColumns)))
 		}
-		errs := errorKinds(rep.Gateway.Errors)
 		if row.Error != "" {
-			errs += "; " + mdEscape(firstLine(row.Error))
+			errs = append(errs, mdEscape(firstLine(row.Error)))
 		}
-		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			orDefault(row.Shards), orDefault(row.DrainWorkers),
-			f1(rep.Gateway.RequestsPerSec), f1(rep.Direct.RequestsPerSec), f2(rep.Ratios.Throughput),
-			f3(rep.Gateway.TTFB.P99Ms), signed(rep.Ratios.AddedTTFBP99Ms), f3(rep.Gateway.Total.P99Ms),
-			cpu, allocs, wal, errs)
+		fmt.Fprintf(bw, " %s |\n", strings.Join(errs, "; "))
 	}
 	return bw.Flush()
 }
 
+// describedReport is the report a sweep's description comes from: the
+// baseline's, whose settings are the base every point starts from, else
+// the first there is.
+func describedReport(res *SweepResult) *Report {
+	if b := res.Baseline(); b != nil && b.Report != nil {
+		return b.Report
+	}
+	for _, row := range res.Rows {
+		if row.Report != nil {
+			return row.Report
+		}
+	}
+	return nil
+}
+
+// pointValue is a row's value cell: "default" for the baseline, the value
+// otherwise, marked when it is the base configuration's.
+func pointValue(row SweepRow) string {
+	if row.IsBaseline() {
+		return "default"
+	}
+	v := strconv.Itoa(row.Value)
+	if row.Report != nil && row.Report.Settings.AxisDefault == row.Value {
+		v += " (default)"
+	}
+	return v
+}
+
+// sweepColumns are the figures of WriteSweepMarkdown's table, one column
+// each: the gateway's unless the heading says otherwise.
+var sweepColumns = []struct {
+	head string
+	cell func(*Report) string
+}{
+	{"gateway calls/s", func(r *Report) string { return f1(r.Gateway.RequestsPerSec) }},
+	{"direct calls/s", func(r *Report) string { return f1(r.Direct.RequestsPerSec) }},
+	{"ratio", func(r *Report) string { return f2(r.Ratios.Throughput) }},
+	{"CPU ms/call", costCell(func(c *GatewayCost) string { return f3(c.CPUMsPerCall) })},
+	{"TTFB p99 ms", func(r *Report) string { return f3(r.Gateway.TTFB.P99Ms) }},
+	{"added TTFB p99 ms", func(r *Report) string { return signed(r.Ratios.AddedTTFBP99Ms) }},
+	{"allocs/call", costCell(func(c *GatewayCost) string { return f1(c.AllocsPerCall) })},
+	{"RSS KiB/call in flight", costCell(func(c *GatewayCost) string {
+		if c.PeakRSSMiB == 0 {
+			return ""
+		}
+		return f1(c.PeakRSSPerCallKiB)
+	})},
+	{"WAL rec/sync", costCell(func(c *GatewayCost) string { return f2(c.WALRecordsPerSync) })},
+	{"disconnected", func(r *Report) string {
+		return itoa(r.Gateway.Disconnected) + " (" + f1(100*r.Gateway.DisconnectedShare) + "%)"
+	}},
+	{"drains / refused", costCell(func(c *GatewayCost) string { return f0(c.DrainsStarted) + " / " + f0(c.DrainsRefused) })},
+}
+
+// costCell is a column of the gateway's costs, empty without them.
+func costCell(cell func(*GatewayCost) string) func(*Report) string {
+	return func(r *Report) string {
+		if r.GatewayCost == nil {
+			return ""
+		}
+		return cell(r.GatewayCost)
+	}
+}
+
 // describeSettings is a one-line summary of what was measured. A sweep's
-// summary leaves out the shards and workers, which vary by point.
+// summary gives its baseline's gateway settings, from which each point
+// changes one.
 func describeSettings(s Settings, sweep bool) string {
 	return strings.Join(settingsParts(s, sweep), "; ")
 }
@@ -174,18 +252,49 @@ func settingsParts(s Settings, sweep bool) []string {
 		load += fmt.Sprintf(", %gs", s.DurationSec)
 	}
 	load += fmt.Sprintf(" per side in %d interleaved rounds (warm-up %gs)", s.Rounds, s.WarmupSec)
+	if s.DisconnectShare > 0 {
+		load += fmt.Sprintf(", %g%% of clients leaving after the first delta", 100*s.DisconnectShare)
+	}
 	parts := []string{load}
 	if s.Deltas > 0 {
-		parts = append(parts, fmt.Sprintf("replies of %d deltas × %d B, %g ms between events", s.Deltas, s.DeltaBytes, s.EventDelayMs))
+		pace := fmt.Sprintf("%g ms", s.EventDelayMs)
+		if s.EventJitterMs > 0 {
+			pace = fmt.Sprintf("%g–%g ms (uniform)", s.EventDelayMs, s.EventDelayMs+s.EventJitterMs)
+		}
+		parts = append(parts, fmt.Sprintf("replies of %d deltas × %d B, %s between events", s.Deltas, s.DeltaBytes, pace))
 	}
 	if s.Accounts > 0 {
-		gw := fmt.Sprintf("gateway shards %s, drain workers %s, ", orDefault(s.Shards), orDefault(s.DrainWorkers))
-		if sweep {
-			gw = "gateway "
-		}
-		parts = append(parts, gw+fmt.Sprintf("wal mode %s, %d accounts", orDefaultStr(s.WALMode), s.Accounts))
+		parts = append(parts, describeGateway(s, sweep))
 	}
 	return parts
+}
+
+// describeGateway names the gateway's overrides and added environment; a
+// sweep's are its baseline's, each point changing one setting from them.
+func describeGateway(s Settings, sweep bool) string {
+	var b strings.Builder
+	b.WriteString("gateway")
+	if sweep {
+		b.WriteString(" baseline")
+	}
+	if len(s.Gateway) == 0 {
+		b.WriteString(" as configured")
+	}
+	for i, g := range s.Gateway {
+		sep := ", "
+		if i == 0 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%s%s %s", sep, g.Key, g.Value)
+	}
+	if len(s.Gateway) > 0 {
+		b.WriteString(" (the rest as configured)")
+	}
+	if len(s.GatewayEnv) > 0 {
+		fmt.Fprintf(&b, ", env %s", strings.Join(s.GatewayEnv, " "))
+	}
+	fmt.Fprintf(&b, ", %d accounts", s.Accounts)
+	return b.String()
 }
 
 // describeMachine is a one-line summary of the machine.
@@ -208,6 +317,7 @@ func errorKinds(m map[string]int64) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
@@ -217,20 +327,6 @@ func signed(v float64) string {
 		return "+" + f3(v)
 	}
 	return f3(v)
-}
-
-func orDefault(n int) string {
-	if n == 0 {
-		return "config"
-	}
-	return strconv.Itoa(n)
-}
-
-func orDefaultStr(s string) string {
-	if s == "" {
-		return "config"
-	}
-	return s
 }
 
 func firstLine(s string) string {

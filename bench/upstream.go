@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -31,6 +32,14 @@ type UpstreamConfig struct {
 	// comes after one EventDelay. Zero sends the events back to back; at
 	// most MaxEventDelay.
 	EventDelay time.Duration
+	// EventJitter, when positive, makes each pause uniform in
+	// [EventDelay, EventDelay+EventJitter] instead, as a real model's
+	// tokens arrive unevenly: EventDelay 20ms with EventJitter 30ms and
+	// 100 deltas gives streams of about 3.7 s, events 20–50 ms apart. The
+	// draws come from a generator per reply seeded by the reply's number,
+	// so a run's pacing depends only on the order of its calls. Zero
+	// means no jitter; at most MaxEventDelay.
+	EventJitter time.Duration
 }
 
 // Limits of the built-in upstream: a reply stays far below the gateway's
@@ -75,6 +84,8 @@ func (c *UpstreamConfig) withDefaults() (UpstreamConfig, error) {
 		return out, fmt.Errorf("bench: delta bytes %d out of range 1..%d", out.DeltaBytes, MaxDeltaBytes)
 	case out.EventDelay < 0 || out.EventDelay > MaxEventDelay:
 		return out, fmt.Errorf("bench: event delay %s out of range 0..%s", out.EventDelay, MaxEventDelay)
+	case out.EventJitter < 0 || out.EventJitter > MaxEventDelay:
+		return out, fmt.Errorf("bench: event jitter %s out of range 0..%s", out.EventJitter, MaxEventDelay)
 	}
 	if err := checkLoopbackHostPort(out.Addr); err != nil {
 		return out, err
@@ -174,22 +185,44 @@ func (u *Upstream) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(upstreamNotFound)
 		return
 	}
-	u.calls.Add(1)
+	n := u.calls.Add(1)
 	h := &ctx.Response.Header
 	h.SetContentType("text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("request-id", "req_tollbench")
 	rs := u.pool.Get().(*replyStream)
-	rs.next = 0
+	rs.start(uint64(n))
 	ctx.SetBodyStream(rs, -1)
 }
 
-// replyStream is one reply's body: the shared events, with EventDelay
-// before each. fasthttp calls WriteTo (each Write one flushed chunk) and
-// Close when the reply is done, which returns it to the pool.
+// jitterSeed is the second half of every reply's generator seed (the
+// first is the reply's number): any constant will do.
+const jitterSeed = 0x746f6c6c62656e63 // "tollbenc"
+
+// replyStream is one reply's body: the shared events, with a pause before
+// each. fasthttp calls WriteTo (each Write one flushed chunk) and Close
+// when the reply is done, which returns it to the pool.
 type replyStream struct {
 	u    *Upstream
-	next int // index of the next event
+	next int      // index of the next event
+	rng  rand.PCG // this reply's jitter draws; a value, so no allocation
+}
+
+// start readies the stream for reply number n (1 for the first).
+func (rs *replyStream) start(n uint64) {
+	rs.next = 0
+	rs.rng.Seed(n, jitterSeed)
+}
+
+// pause is the wait before the next event: EventDelay plus, with jitter, a
+// uniform draw in [0, EventJitter] (the modulo's bias, below 2^-30 for
+// any jitter up to MaxEventDelay, does not matter here).
+func (rs *replyStream) pause() time.Duration {
+	d := rs.u.cfg.EventDelay
+	if j := rs.u.cfg.EventJitter; j > 0 {
+		d += time.Duration(rs.rng.Uint64() % uint64(j+1))
+	}
+	return d
 }
 
 // SupportsBodyWriteTo lets fasthttp frame each event as its own chunk.
@@ -199,7 +232,7 @@ func (rs *replyStream) SupportsBodyWriteTo() bool { return true }
 func (rs *replyStream) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	for rs.next < len(rs.u.events) {
-		if d := rs.u.cfg.EventDelay; d > 0 {
+		if d := rs.pause(); d > 0 {
 			time.Sleep(d)
 		}
 		m, err := w.Write(rs.u.events[rs.next])
@@ -217,7 +250,7 @@ func (rs *replyStream) Read(p []byte) (int, error) {
 	if rs.next >= len(rs.u.events) {
 		return 0, io.EOF
 	}
-	if d := rs.u.cfg.EventDelay; d > 0 {
+	if d := rs.pause(); d > 0 {
 		time.Sleep(d)
 	}
 	ev := rs.u.events[rs.next]

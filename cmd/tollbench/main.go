@@ -6,7 +6,7 @@
 // and allocations per call read against the hop's CPU.
 //
 //	tollbench run   [flags]   one comparison
-//	tollbench sweep [flags]   one comparison per shards × drain-workers setting, plus a chart
+//	tollbench sweep [flags]   the baseline, then one comparison per value of each -axis (one setting at a time), with charts
 //	tollbench upstream [flags] the built-in upstream alone, until SIGINT or SIGTERM
 //	tollbench hop -listen ADDR -upstream URL   the floor hop alone (run starts it itself)
 //
@@ -16,13 +16,19 @@
 // configuration in a temporary directory, removed afterwards.
 //
 // Recommended runs, from the repository root (make bench and
-// BENCHMARKS.md; about 25 s each, the sweep about 2 minutes):
+// BENCHMARKS.md; about 25 s each, the default sweep about 3 minutes; the
+// last run paces streams as a model does, events 20–50 ms apart over
+// several seconds, with a fifth of the clients leaving mid-stream; at
+// concurrency 1000, near the default max_conns_per_ip of 1024, thousands
+// of calls were answered 429, not yet explained: perhaps the connections
+// of clients that left still count until the gateway next writes to them):
 //
 //	make build && go build -o bin/tollbench ./cmd/tollbench
 //	bin/tollbench run -tollgate bin/tollgate -concurrency 64 -duration 10s
 //	bin/tollbench run -tollgate bin/tollgate -concurrency 256 -duration 10s
 //	bin/tollbench run -tollgate bin/tollgate -rate 2000 -concurrency 1024 -duration 10s
-//	bin/tollbench sweep -tollgate bin/tollgate -shards 1,4,16,64 -workers 16,256 -concurrency 256 -duration 4s -chart tollbench-sweep.svg
+//	bin/tollbench sweep -tollgate bin/tollgate -chart tollbench-sweep
+//	bin/tollbench run -tollgate bin/tollgate -concurrency 500 -deltas 100 -event-delay 20ms -event-jitter 30ms -disconnect 0.2 -duration 20s
 //
 // Add -json for machine-readable output. The Markdown goes to stdout, the
 // progress line to stderr when it is a terminal.
@@ -45,7 +51,7 @@ const usage = `usage: tollbench <command> [flags]
 
 commands:
   run       one comparison: the load through the gateway and straight to the upstream
-  sweep     run for each combination of -shards and -workers; a table and an SVG chart
+  sweep     the baseline, then run for each value of each -axis; a table and SVG charts
   upstream  the built-in upstream alone, until SIGINT or SIGTERM
   hop       the floor hop alone (httputil.ReverseProxy; run starts it itself)
 

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -112,6 +115,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if want := 2 * float64(c.Calls); math.Abs(ops-want) > 2+want*0.01 {
 		t.Fatalf("unexpected ledger operations; got %v; want %v (hold and settle per call)", ops, want)
 	}
+	checkHoldsEnded(t, c)
 	hop := rep.Hop
 	if hop == nil || hop.OK == 0 || hop.BytesPerCall != rep.Direct.BytesPerCall || rep.HopCost == nil || rep.HopCost.CPUSeconds <= 0 {
 		t.Fatalf("unexpected floor hop side: %+v, cost %+v", hop, rep.HopCost)
@@ -120,35 +124,107 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("unexpected gateway CPU over the hop's %v; want %v", rep.Ratios.GatewayCPUOverHop, want)
 	}
 	s := rep.Settings
-	if s.Shards != 4 || s.DrainWorkers != 8 || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
+	wantGateway := []bench.GatewaySetting{{Key: "ledger.shards", Value: "4"}, {Key: "policies.drain_workers", Value: "8"}}
+	if !slices.Equal(s.Gateway, wantGateway) || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
 		t.Fatalf("unexpected settings: %+v", s)
 	}
 }
 
-// TestSweepEndToEnd runs a two-point sweep and checks the table and the
-// chart.
+// checkHoldsEnded checks that every measured call held once and that every
+// hold was settled, none left open: the ledger balances.
+func checkHoldsEnded(t *testing.T, c *bench.GatewayCost) {
+	t.Helper()
+	if c.Holds != float64(c.Calls) || c.Settlements != c.Holds || c.Voids != 0 || c.OpenHolds != 0 {
+		t.Fatalf("unexpected holds for %d calls: %v held, %v settled, %v voided, %v left open", c.Calls, c.Holds, c.Settlements, c.Voids, c.OpenHolds)
+	}
+}
+
+// TestSweepEndToEnd runs a sweep of two axes of one value each, after the
+// baseline, with a quarter of the clients leaving mid-stream (the streams
+// paced so that they leave while the gateway is still streaming), and
+// checks the points, the disconnected calls, that every hold was settled
+// all the same, the table and the chart.
 func TestSweepEndToEnd(t *testing.T) {
-	chart := filepath.Join(t.TempDir(), "sweep.svg")
-	code, stdout, stderr := runTollbench(t, append([]string{"sweep"}, loadArgs("-shards", "1,4", "-workers", "8", "-duration", "300ms", "-rounds", "1", "-chart", chart)...)...)
+	chart := filepath.Join(t.TempDir(), "sweep")
+	code, stdout, stderr := runTollbench(t, append([]string{"sweep"}, loadArgs(
+		"-axis", "shards=4", "-axis", "drain_workers=8", "-disconnect", "0.25", "-event-delay", "2ms",
+		"-duration", "300ms", "-rounds", "1", "-idle-window", "200ms", "-chart", chart, "-json")...)...)
 	if code != 0 {
 		t.Fatalf("tollbench sweep failed with %d:\n%s\n%s", code, stderr, stdout)
 	}
-	var rows []string
-	for _, line := range strings.Split(stdout, "\n") {
-		if strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| shards") {
-			rows = append(rows, line)
-		}
+	var res bench.SweepResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("cannot decode the JSON result: %s\n%s", err, stdout)
 	}
-	if len(rows) != 2 || !strings.HasPrefix(rows[0], "| 1 | 8 |") || !strings.HasPrefix(rows[1], "| 4 | 8 |") || !strings.HasSuffix(rows[1], "| none |") {
-		t.Fatalf("unexpected sweep table:\n%s", stdout)
+	want := []bench.SweepPoint{{}, {Axis: "shards", Value: 4}, {Axis: "drain_workers", Value: 8}}
+	if len(res.Rows) != len(want) {
+		t.Fatalf("unexpected rows; got %d; want %d:\n%s", len(res.Rows), len(want), stdout)
 	}
-	svg, err := os.ReadFile(chart)
-	if err != nil {
+	for i, row := range res.Rows {
+		checkSweepRow(t, row, want[i])
+	}
+	var md bytes.Buffer
+	if err := bench.WriteSweepMarkdown(&md, &res); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(svg, []byte("<svg")) || bytes.Count(svg, []byte(`class="gateway"`)) != 2 {
-		t.Fatalf("unexpected chart:\n%s", svg)
+	for _, want := range []string{"| baseline | default |", "| shards | 4 |", "| drain_workers | 8 |", "25% of clients leaving after the first delta"} {
+		if !strings.Contains(md.String(), want) {
+			t.Fatalf("the table lacks %q:\n%s", want, md.String())
+		}
 	}
+	// One chart per axis, each well-formed, with the baseline marked as
+	// the default at the base configuration's value.
+	for axis, label := range map[string]string{"shards": "64 (default)", "drain_workers": "256 (default)"} {
+		svg, err := os.ReadFile(chart + "-" + axis + ".svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+			t.Fatalf("the %s chart is not well-formed XML: %s", axis, err)
+		}
+		// Two points (the axis's and the baseline) in the throughput, CPU
+		// and TTFB panels; a default line in each.
+		if n := bytes.Count(svg, []byte(`class="gateway"`)); n != 6 || bytes.Count(svg, []byte(`class="default"`)) != 3 || !bytes.Contains(svg, []byte(label)) {
+			t.Fatalf("unexpected %s chart (%d gateway points):\n%s", axis, n, svg)
+		}
+	}
+	if files, _ := filepath.Glob(chart + "*"); len(files) != 2 {
+		t.Fatalf("unexpected chart files %q; want one per axis", files)
+	}
+}
+
+// checkSweepRow checks one point of TestSweepEndToEnd's sweep.
+func checkSweepRow(t *testing.T, row bench.SweepRow, want bench.SweepPoint) {
+	t.Helper()
+	rep := row.Report
+	if row.SweepPoint != want || row.Error != "" || rep == nil {
+		t.Fatalf("unexpected row %+v; want point %v, measured", row, want)
+	}
+	s, g := rep.Settings, rep.Gateway
+	if s.Axis != want.Axis || s.Value != want.Value || s.DisconnectShare != 0.25 || s.EventDelayMs != 2 {
+		t.Fatalf("%s: unexpected settings %+v", want, s)
+	}
+	wantDefault := map[string]int{"": 0, "shards": 64, "drain_workers": 256}[want.Axis]
+	if s.AxisDefault != wantDefault {
+		t.Fatalf("%s: unexpected default %d; want %d", want, s.AxisDefault, wantDefault)
+	}
+	if key := map[string]string{"shards": "ledger.shards", "drain_workers": "policies.drain_workers"}[want.Axis]; key != "" {
+		if !slices.Contains(s.Gateway, bench.GatewaySetting{Key: key, Value: strconv.Itoa(want.Value)}) {
+			t.Fatalf("%s: the point's setting is not among those applied: %v", want, s.Gateway)
+		}
+	} else if len(s.Gateway) != 0 {
+		t.Fatalf("the baseline applied settings: %v", s.Gateway)
+	}
+	// One round, every call answered: exactly a quarter of the calls (by
+	// sequence number) left, and they are neither ok nor errors.
+	if g.ErrorCount != 0 || g.Disconnected == 0 || g.Disconnected != int64(float64(g.Calls)*0.25) || g.OK+g.Disconnected != g.Calls {
+		t.Fatalf("%s: unexpected calls %d, ok %d, disconnected %d, errors %v", want, g.Calls, g.OK, g.Disconnected, g.Errors)
+	}
+	c := rep.GatewayCost
+	if c == nil || c.Calls != g.Calls || c.DrainsStarted+c.DrainsRefused == 0 {
+		t.Fatalf("%s: unexpected gateway cost (no drains?): %+v", want, c)
+	}
+	checkHoldsEnded(t, c)
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -163,9 +239,16 @@ func TestUsageErrors(t *testing.T) {
 	f(0, "help")
 	f(2, "run", "-nosuchflag")
 	f(2, "run", "-wal-mode", "fast")
+	f(2, "run", "-disconnect", "1.5")
+	f(2, "sweep", "-disconnect", "-0.1")
 	f(2, "run", "extra-argument")
-	f(2, "sweep", "-shards", "1,x")
-	f(2, "sweep", "-workers", "0")
+	f(2, "sweep", "-axis", "shards=1,x")
+	f(2, "sweep", "-axis", "drain_workers=0")
+	f(2, "sweep", "-axis", "bogus=1")
+	f(2, "sweep", "-axis", "shards")
+	f(2, "sweep", "-axis", "shards=3")
+	f(2, "sweep", "-axis", "shards=1", "-axis", "shards=2")
+	f(2, "sweep", "-axis", "drain_workers="+strings.Repeat("1,", 63)+"1")
 	f(1, "run", "-tollgate", "/nonexistent/tollgate")
 	f(1, "upstream", "-listen", "0.0.0.0:0")
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bytedance/sonic"
@@ -30,9 +29,11 @@ type commonFlags struct {
 	rounds      int
 	idleWindow  time.Duration
 	timeout     time.Duration
+	disconnect  float64
 	deltas      int
 	deltaBytes  int
 	eventDelay  time.Duration
+	eventJitter time.Duration
 	accounts    int
 	walMode     string
 	jsonOut     bool
@@ -40,21 +41,30 @@ type commonFlags struct {
 	hop         bool
 }
 
-func (f *commonFlags) register(fs *flag.FlagSet) {
+// commonDefaults are the defaults in which run and sweep differ.
+type commonDefaults struct {
+	duration   time.Duration
+	disconnect float64
+	eventDelay time.Duration
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet, d commonDefaults) {
 	fs.StringVar(&f.tollgate, "tollgate", "", "tollgate binary (default: build ./cmd/tollgate into a temporary directory, else ./bin/tollgate)")
 	fs.StringVar(&f.config, "config", "configs/tollgate.yaml", "base gateway configuration (the embedded default when this default path is absent)")
 	fs.StringVar(&f.catalogue, "catalogue", "configs/models.yaml", "model catalogue (the embedded default when this default path is absent)")
 	fs.IntVar(&f.concurrency, "concurrency", bench.DefaultConcurrency, "closed loop: concurrent clients; open loop: most calls in flight")
 	fs.Float64Var(&f.rate, "rate", 0, "open loop: calls started per second, latency counted from each call's intended start (0: closed loop)")
-	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per side (gateway, direct, hop), split over the rounds")
+	fs.DurationVar(&f.duration, "duration", d.duration, "measured time per side (gateway, direct, hop), split over the rounds")
 	fs.Int64Var(&f.requests, "requests", 0, "measured calls per side, split over the rounds (0: bounded by -duration only)")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured load per side before the first round")
 	fs.IntVar(&f.rounds, "rounds", bench.DefaultRounds, "interleaved segments per side")
 	fs.DurationVar(&f.idleWindow, "idle-window", bench.DefaultIdleWindow, "time the gateway is watched without calls, to measure its idle cost (negative: skip)")
 	fs.DurationVar(&f.timeout, "timeout", bench.DefaultTimeout, "one call's limit, from sending to the last byte")
+	fs.Float64Var(&f.disconnect, "disconnect", d.disconnect, "share of calls (0 to 1) whose client leaves after the first delta, so that the gateway drains (only if it is still streaming: see -event-delay)")
 	fs.IntVar(&f.deltas, "deltas", bench.DefaultDeltas, "text deltas per streamed reply")
 	fs.IntVar(&f.deltaBytes, "delta-bytes", bench.DefaultDeltaBytes, "bytes of text per delta")
-	fs.DurationVar(&f.eventDelay, "event-delay", 0, "upstream pause before each event (0: back to back)")
+	fs.DurationVar(&f.eventDelay, "event-delay", d.eventDelay, "upstream pause before each event (0: back to back)")
+	fs.DurationVar(&f.eventJitter, "event-jitter", 0, "added to each pause, uniform in [0, this]: -event-delay 20ms -event-jitter 30ms -deltas 100 streams for seconds, as a model does")
 	fs.IntVar(&f.accounts, "accounts", bench.DefaultAccounts, "benchmark accounts (one key each), spread over the ledger's shards")
 	fs.StringVar(&f.walMode, "wal-mode", "", "wal.mode for the gateway: sync, interval or none (default: the configuration's)")
 	fs.BoolVar(&f.jsonOut, "json", false, "write JSON instead of a Markdown table")
@@ -71,8 +81,13 @@ type setup struct {
 }
 
 func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTerminal bool) (*setup, error) {
+	// The rest of the flags' values are checked by bench, once the
+	// upstream runs; these are cheap to refuse as usage errors first.
 	if f.walMode != "" && f.walMode != "sync" && f.walMode != "interval" && f.walMode != "none" {
 		return nil, fmt.Errorf("%w: -wal-mode %q is not sync, interval or none", errUsage, f.walMode)
+	}
+	if !(f.disconnect >= 0 && f.disconnect <= 1) {
+		return nil, fmt.Errorf("%w: -disconnect %g is not a share from 0 to 1", errUsage, f.disconnect)
 	}
 	baseConfig, err := readDefaulted(f.config, "configs/tollgate.yaml", configs.Gateway)
 	if err != nil {
@@ -86,7 +101,7 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 	if err != nil {
 		return nil, err
 	}
-	up, err := bench.StartUpstream(bench.UpstreamConfig{Deltas: f.deltas, DeltaBytes: f.deltaBytes, EventDelay: f.eventDelay})
+	up, err := bench.StartUpstream(bench.UpstreamConfig{Deltas: f.deltas, DeltaBytes: f.deltaBytes, EventDelay: f.eventDelay, EventJitter: f.eventJitter})
 	if err != nil {
 		cleanupBinary()
 		return nil, err
@@ -114,24 +129,32 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 		Binary:      binary,
 		BaseConfig:  baseConfig,
 		Catalogue:   catalogue,
-		WALMode:     f.walMode,
 		UpstreamURL: up.URL(),
 		Accounts:    f.accounts,
 		Env:         bench.RuntimeEnv(),
 	}
+	if f.walMode != "" {
+		s.gateway.Settings = append(s.gateway.Settings, bench.GatewaySetting{Key: "wal.mode", Value: f.walMode})
+	}
+	s.compare.Load = f.load(stderr, stderrIsTerminal)
+	return s, nil
+}
+
+// load is the load the flags ask for, with a progress line on a terminal.
+func (f *commonFlags) load(stderr io.Writer, stderrIsTerminal bool) bench.LoadConfig {
 	load := bench.LoadConfig{
-		Concurrency: f.concurrency,
-		Rate:        f.rate,
-		Duration:    f.duration,
-		Requests:    f.requests,
-		Warmup:      f.warmup,
-		Timeout:     f.timeout,
+		Concurrency:     f.concurrency,
+		Rate:            f.rate,
+		Duration:        f.duration,
+		Requests:        f.requests,
+		Warmup:          f.warmup,
+		Timeout:         f.timeout,
+		DisconnectShare: f.disconnect,
 	}
 	if stderrIsTerminal && !f.noProgress {
 		load.Progress = bench.ProgressPrinter(stderr)
 	}
-	s.compare.Load = load
-	return s, nil
+	return load
 }
 
 // runCommand is `tollbench run`: one comparison at one setting.
@@ -141,7 +164,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 	var cpuProfile, heapProfile string
 	fs := flag.NewFlagSet("tollbench run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f.register(fs)
+	f.register(fs, commonDefaults{duration: bench.DefaultDuration})
 	fs.IntVar(&shards, "shards", 0, "ledger.shards for the gateway (0: the configuration's)")
 	fs.IntVar(&workers, "workers", 0, "policies.drain_workers for the gateway (0: the configuration's)")
 	fs.BoolVar(&f.hop, "hop", true, "also measure the floor: the same load through a bare httputil.ReverseProxy hop")
@@ -169,63 +192,21 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, st
 		defer pf.Close()
 		*p.dst = pf
 	}
+	for _, o := range []struct {
+		key string
+		v   int
+	}{{"ledger.shards", shards}, {"policies.drain_workers", workers}} {
+		if o.v != 0 {
+			s.gateway.Settings = append(s.gateway.Settings, bench.GatewaySetting{Key: o.key, Value: strconv.Itoa(o.v)})
+		}
+	}
 	runner := bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config())
-	rep, err := runner(ctx, bench.SweepPoint{Shards: shards, DrainWorkers: workers})
+	rep, err := runner(ctx, bench.SweepPoint{})
 	if rep == nil {
 		return err
 	}
 	if werr := writeReport(stdout, f.jsonOut, rep, bench.WriteMarkdown); werr != nil {
 		return werr
-	}
-	return err
-}
-
-// sweepCommand is `tollbench sweep`: run at each shards × workers setting.
-func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer, stderrIsTerminal bool) error {
-	var f commonFlags
-	var shardList, workerList, chart string
-	fs := flag.NewFlagSet("tollbench sweep", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f.register(fs)
-	fs.StringVar(&shardList, "shards", "1,4,16,64", "comma-separated ledger.shards values")
-	fs.StringVar(&workerList, "workers", "16,256", "comma-separated policies.drain_workers values")
-	fs.StringVar(&chart, "chart", "tollbench-sweep.svg", "SVG chart of throughput and p99 against the settings (empty: none)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	shards, err := parseInts(shardList)
-	if err != nil {
-		return fmt.Errorf("%w: -shards: %s", errUsage, err)
-	}
-	workers, err := parseInts(workerList)
-	if err != nil {
-		return fmt.Errorf("%w: -workers: %s", errUsage, err)
-	}
-	s, err := f.setup(ctx, stderr, stderrIsTerminal)
-	if err != nil {
-		return err
-	}
-	defer s.cleanup()
-	sc := bench.SweepConfig{Shards: shards, DrainWorkers: workers}
-	if stderrIsTerminal && !f.noProgress {
-		sc.OnPoint = func(i, n int, p bench.SweepPoint) {
-			fmt.Fprintf(stderr, "point %d/%d: shards %d, drain workers %d\n", i+1, n, p.Shards, p.DrainWorkers)
-		}
-	}
-	res, err := bench.RunSweep(ctx, sc, bench.GatewayRunner(s.gateway, s.compare, s.upstream.Config()))
-	if res == nil {
-		return err
-	}
-	if chart != "" {
-		if cerr := writeChart(chart, res); cerr != nil {
-			return cerr
-		}
-	}
-	if werr := writeReport(stdout, f.jsonOut, res, bench.WriteSweepMarkdown); werr != nil {
-		return werr
-	}
-	if err == nil && res.Failed() {
-		err = errors.New("some sweep points failed (see the errors column)")
 	}
 	return err
 }
@@ -240,18 +221,6 @@ func writeReport[T any](w io.Writer, asJSON bool, v T, markdown func(io.Writer, 
 	return enc.Encode(v)
 }
 
-func writeChart(path string, res *bench.SweepResult) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("cannot write the chart: %w", err)
-	}
-	if err := bench.WriteSweepSVG(f, res); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write the chart: %w", err)
-	}
-	return f.Close()
-}
-
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -263,23 +232,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	return nil
-}
-
-// parseInts parses "1,4,16"; at most bench.MaxSweepPoints values.
-func parseInts(s string) ([]int, error) {
-	parts := strings.Split(s, ",")
-	if len(parts) > bench.MaxSweepPoints {
-		return nil, fmt.Errorf("more than %d values", bench.MaxSweepPoints)
-	}
-	out := make([]int, 0, len(parts))
-	for _, p := range parts {
-		v, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("%q is not a positive integer", p)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // readDefaulted reads path, or returns embedded when path is the default

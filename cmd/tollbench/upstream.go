@@ -20,6 +20,7 @@ func upstreamCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&cfg.Deltas, "deltas", bench.DefaultDeltas, "text deltas per streamed reply")
 	fs.IntVar(&cfg.DeltaBytes, "delta-bytes", bench.DefaultDeltaBytes, "bytes of text per delta")
 	fs.DurationVar(&cfg.EventDelay, "event-delay", 0, "pause before each event (0: back to back)")
+	fs.DurationVar(&cfg.EventJitter, "event-jitter", 0, "added to each pause, uniform in [0, this]")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -28,8 +29,8 @@ func upstreamCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	c := up.Config()
-	fmt.Fprintf(stdout, "tollbench upstream on %s: %d deltas of %d bytes, %s between events, %d bytes per reply; SIGINT or SIGTERM stops it\n",
-		up.URL(), c.Deltas, c.DeltaBytes, c.EventDelay, up.ReplyBytes())
+	fmt.Fprintf(stdout, "tollbench upstream on %s: %d deltas of %d bytes, %s (+ up to %s) between events, %d bytes per reply; SIGINT or SIGTERM stops it\n",
+		up.URL(), c.Deltas, c.DeltaBytes, c.EventDelay, c.EventJitter, up.ReplyBytes())
 	<-ctx.Done()
 	if err := up.Close(); err != nil {
 		return err
