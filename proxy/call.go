@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/upstream"
+	"github.com/tollgate/tollgate/proxy/openai"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
@@ -40,6 +41,8 @@ type call struct {
 	inspected meter.Request
 	// probe peeks at the client's socket at the end of a reply.
 	probe clientProbe
+	// chatStream translates the stream of an OpenAI-front call.
+	chatStream chatStream
 	// aborted is set when shutdown cut the upstream off.
 	aborted atomic.Bool
 	bufs    callBuffers
@@ -54,8 +57,12 @@ type callState struct {
 	// requestID is allocated per call: the ledger keeps it as the key of the
 	// open hold.
 	requestID string
-	key       *ledger.Key
-	settings  ledger.AccountSettings
+	// front is the client API the call came in on; chat is what the OpenAI
+	// front's request asked of the reply.
+	front    ledger.Front
+	chat     openai.Options
+	key      *ledger.Key
+	settings ledger.AccountSettings
 	// cat is the catalogue the call started with; model is its model once
 	// the request named a known one; served is the model the settlement
 	// billed the reply at (another one after a server-side fallback).
@@ -113,7 +120,8 @@ type callBuffers struct {
 	pending  []byte
 	header   []byte
 	uri      []byte
-	request  []byte // the client's request body
+	request  []byte // the client's request body (the OpenAI front: its translation)
+	chat     []byte // the OpenAI front: the client's chat completions body
 	attempts []ledger.Attempt
 }
 
@@ -128,7 +136,7 @@ func (b *callBuffers) reset() {
 		}
 		*p = (*p)[:0]
 	}
-	for _, p := range [...]*[]byte{&b.body, &b.beta, &b.digest, &b.upReqID, &b.pending, &b.header, &b.uri, &b.request} {
+	for _, p := range [...]*[]byte{&b.body, &b.beta, &b.digest, &b.upReqID, &b.pending, &b.header, &b.uri, &b.request, &b.chat} {
 		trim(p)
 	}
 	b.attempts = b.attempts[:0]

@@ -119,7 +119,7 @@ func (g *Gateway) forwardCount(ctx *fasthttp.RequestCtx, c *call) {
 		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], body, &c.inspected, modelID)
 		body = c.bufs.body
 	}
-	c.bufs.uri = u.PrepareRequest(&c.upstreamRequest, ctx, body, c.bufs.beta, c.bufs.uri)
+	c.bufs.uri = u.PrepareRequest(&c.upstreamRequest, ctx, ctx.Path(), body, c.bufs.beta, c.bufs.uri)
 	c.tracked = true
 	g.track(c)
 	err := u.RoundTrip(&c.upstreamRequest, &c.upstreamHeader, &c.upstreamBody, c.start.Add(g.cfg.FirstByteTimeout))

@@ -2,16 +2,27 @@ package proxy
 
 import (
 	"github.com/tollgate/tollgate/proxy/upstream"
+	"github.com/tollgate/tollgate/proxy/openai"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
 
-// writeError sends an error response in the contract's shape. The request-id
-// header must already be set.
+// writeError sends an error response in the contract's shape, or in
+// OpenAI's on the OpenAI front. The request-id header must already be set.
 func writeError(ctx *fasthttp.RequestCtx, status int, typ, message string) {
+	writeErrorParam(ctx, status, typ, message, "")
+}
+
+// writeErrorParam is writeError naming the request parameter at fault,
+// which OpenAI's shape has a field for.
+func writeErrorParam(ctx *fasthttp.RequestCtx, status int, typ, message, param string) {
 	ctx.Response.ResetBody()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
+	if isChatCompletions(ctx) {
+		ctx.SetBody(openai.AppendError(ctx.Response.Body()[:0], typ, message, param))
+		return
+	}
 	id := ctx.Response.Header.Peek(hdrRequestID)
 	ctx.SetBody(views.AppendError(ctx.Response.Body()[:0], typ, message, b2s(id)))
 }

@@ -87,7 +87,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, c *call) (streaming bool) {
 	c.obs.Reset(g.cfg.MaxEventBytes)
 	c.phase = phaseStream
 	c.clientConn, c.nothingWritten = ctx.Conn(), true
-	ctx.Response.SetBodyStream(c, -1)
+	ctx.Response.SetBodyStream(c.bodyStream(), -1)
 	return true
 }
 
@@ -215,7 +215,17 @@ func (g *Gateway) prepareAttempt(ctx *fasthttp.RequestCtx, c *call, r *upstream.
 		c.bufs.body = meter.AppendRewriteModel(c.bufs.body[:0], c.bufs.request, &c.inspected, r.ModelID)
 		body = c.bufs.body
 	}
-	c.bufs.uri = r.Up.PrepareRequest(&c.upstreamRequest, ctx, body, c.bufs.beta, c.bufs.uri)
+	path := ctx.Path()
+	if c.front == ledger.FrontOpenAI {
+		path = messagesPath
+	}
+	c.bufs.uri = r.Up.PrepareRequest(&c.upstreamRequest, ctx, path, body, c.bufs.beta, c.bufs.uri)
+	if c.front == ledger.FrontOpenAI {
+		// OpenAI's clients send no anthropic-version; the translation is
+		// written against this one.
+		c.upstreamRequest.Header.Set("anthropic-version", chatAnthropicVersion)
+		c.upstreamRequest.Header.SetContentType("application/json")
+	}
 	return nil
 }
 
@@ -282,6 +292,10 @@ func (g *Gateway) replyJSON(ctx *fasthttp.RequestCtx, c *call) {
 	}
 	r := c.obs.Result()
 	c.settle(outcome, &r, r.Usage, false)
+	if c.front == ledger.FrontOpenAI {
+		g.replyChat(ctx, c, body)
+		return
+	}
 	ctx.SetBody(body)
 }
 

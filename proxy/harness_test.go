@@ -474,6 +474,7 @@ type callRecord struct {
 	SourceIPDigest             string `json:"source_ip_digest"`
 	DurationMs                 int64  `json:"duration_ms"`
 	TTFBMs                     int64  `json:"ttfb_ms"`
+	Front                      string `json:"front"`
 	// Admin-only.
 	UpstreamCost      string `json:"upstream_cost"`
 	Upstream          string `json:"upstream"`

@@ -22,7 +22,9 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	switch {
 	case ctx.IsPost() && string(path) == "/v1/messages":
-		g.handleMessages(ctx)
+		g.handleCall(ctx, ledger.FrontAnthropic)
+	case ctx.IsPost() && string(path) == chatCompletionsPath:
+		g.handleCall(ctx, ledger.FrontOpenAI)
 	case ctx.IsPost() && string(path) == "/v1/messages/count_tokens":
 		g.handleCountTokens(ctx)
 	case ctx.IsGet() && string(path) == "/v1/models":
@@ -77,19 +79,21 @@ func (g *Gateway) readLimited(h func(*fasthttp.RequestCtx, *ledger.Key)) func(*f
 }
 
 // refusal is an answer that ends a call before it is forwarded; the zero
-// refusal lets the call go on.
+// refusal lets the call go on. param names the request parameter at fault
+// when the OpenAI front's error shape has room for it.
 type refusal struct {
-	status   int
-	typ, msg string
+	status          int
+	typ, msg, param string
 }
 
-func refuse(status int, typ, msg string) refusal { return refusal{status, typ, msg} }
+func refuse(status int, typ, msg string) refusal { return refusal{status: status, typ: typ, msg: msg} }
 
-// handleMessages is POST /v1/messages: authenticate, admit, hold, forward,
-// stream, settle. The handler owns the call until forward hands a streaming
-// reply to fasthttp; a panic anywhere on its way is recovered here and the
-// call's hold ended exactly once.
-func (g *Gateway) handleMessages(ctx *fasthttp.RequestCtx) {
+// handleCall is POST /v1/messages, and POST /v1/chat/completions for the
+// OpenAI front: authenticate, admit, hold, forward, stream, settle. The
+// handler owns the call until forward hands a streaming reply to fasthttp;
+// a panic anywhere on its way is recovered here and the call's hold ended
+// exactly once.
+func (g *Gateway) handleCall(ctx *fasthttp.RequestCtx, front ledger.Front) {
 	c := g.acquireCall()
 	streaming := false
 	defer func() {
@@ -110,8 +114,8 @@ func (g *Gateway) handleMessages(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusUnauthorized, views.AuthenticationError, msg)
 		return
 	}
-	c.key = k
-	c.record.RequestID, c.record.AccountID, c.record.KeyID = c.requestID, k.AccountID, k.ID
+	c.key, c.front = k, front
+	c.record.RequestID, c.record.AccountID, c.record.KeyID, c.record.Front = c.requestID, k.AccountID, k.ID, front
 	c.record.TimeNanos = c.start.UnixNano()
 	c.bufs.digest = g.appendIPDigest(c.bufs.digest[:0], ctx)
 	c.record.SourceIPDigest = b2s(c.bufs.digest)
@@ -181,6 +185,12 @@ func (g *Gateway) readAndInspect(ctx *fasthttp.RequestCtx, c *call) refusal {
 	// JSON must be UTF-8; the upstream would refuse it, after the hold.
 	if !utf8.Valid(body) {
 		return refuse(fasthttp.StatusBadRequest, views.InvalidRequestError, "the request body is not valid UTF-8")
+	}
+	if c.front == ledger.FrontOpenAI {
+		if r := translateChatRequest(c); r.status != 0 {
+			return r
+		}
+		body = c.bufs.request
 	}
 	err = meter.InspectRequest(body, &c.inspected)
 	c.record.Model, c.record.ModelTruncated = c.inspected.Model, c.inspected.ModelTruncated
@@ -379,7 +389,7 @@ func (g *Gateway) bodyError(ctx *fasthttp.RequestCtx, err error) refusal {
 // rejection moves no money, so its record rides with the next group commit
 // instead of waiting for a sync of its own (a crash may lose the last few).
 func (g *Gateway) reject(ctx *fasthttp.RequestCtx, c *call, r refusal) {
-	writeError(ctx, r.status, r.typ, r.msg)
+	writeErrorParam(ctx, r.status, r.typ, r.msg, r.param)
 	c.record.Status = r.status
 	c.record.Outcome = ledger.OutcomeRejected
 	c.record.DurationMs = time.Since(c.start).Milliseconds()

@@ -31,6 +31,7 @@ var importRules = map[string][]string{
 	"proxy/admin":     {"proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
 	"proxy/views":     {"meter", "ledger", "internal/"},
 	"proxy/upstream":  {"proxy/views", "meter", "internal/"},
+	"proxy/openai":    {"meter", "internal/"},
 	"proxy/ids":       {},
 	"proxy/simulator": {"meter", "internal/"},
 	"bench":           {"proxy", "meter", "internal/"},

@@ -353,13 +353,14 @@ func (e *timeoutError) Timeout() bool { return true }
 // client's credentials and hop-by-hop headers included, stays behind.
 var forwardedRequestHeaders = [...]string{"anthropic-version", "content-type", "accept", "user-agent"}
 
-// PrepareRequest fills req for forwarding the client's request in ctx with
-// body (and its anthropic-beta values betas) to an anthropic upstream u. uri is a buffer for the request URI; the extended one is
+// PrepareRequest fills req for forwarding the client's request in ctx to
+// path on an anthropic upstream u, with body and the anthropic-beta values
+// betas. uri is a buffer for the request URI; the extended one is
 // returned.
-func (u *Upstream) PrepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, body, betas, uri []byte) []byte {
+func (u *Upstream) PrepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, path, body, betas, uri []byte) []byte {
 	req.Header.SetMethod(fasthttp.MethodPost)
 	uri = append(uri[:0], u.pathPrefix...)
-	uri = append(uri, ctx.Path()...)
+	uri = append(uri, path...)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		uri = append(uri, '?')
 		uri = append(uri, q...)
