@@ -33,8 +33,8 @@ test-unit:
 test-race:
 	$(GO) test -race -short -tags invariants -count=1 $(RACE_PKGS)
 
-# clients runs the real-client tests in clients/ (the official TypeScript SDK
-# and Claude Code, pinned in clients/package-lock.json) with node's test runner
+# clients runs the real-client tests in clients/ (the official TypeScript SDKs
+# of Anthropic and OpenAI, and Claude Code, pinned in clients/package-lock.json) with node's test runner
 # against bin/tollgate on its built-in simulator. It runs `npm ci` first when
 # clients/node_modules is missing or older than the lock file. Without Node.js
 # it says so and skips (CI installs the packages in .ci/run and never skips).

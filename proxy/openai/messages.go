@@ -18,6 +18,13 @@ type chatMessage struct {
 	// Anthropic's models drop the thinking of earlier turns anyway, and
 	// without its signature it could not be passed back.
 	ReasoningContent sonic.NoCopyRawMessage `json:"reasoning_content"`
+	// Parsed and Annotations are fields of a reply, not of a request: the
+	// official SDKs' helpers return messages carrying them (openai-node's
+	// finalChatCompletion: parsed null, annotations []), and clients append
+	// those messages to the conversation as they are. They are ignored, as
+	// OpenAI's API ignores them.
+	Parsed      sonic.NoCopyRawMessage `json:"parsed"`
+	Annotations sonic.NoCopyRawMessage `json:"annotations"`
 }
 
 type toolCall struct {

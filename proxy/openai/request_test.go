@@ -33,6 +33,10 @@ var requestCases = []struct{ body, want string }{
 	// The smallest request; the default max_tokens.
 	{`{"model":"claude-sonnet-4-6",` + hi + `}`,
 		`{"model":"claude-sonnet-4-6","max_tokens":1024,` + hiTurn + `}`},
+	// An assistant message as openai-node's helpers return it (parsed,
+	// annotations), sent back as it is.
+	{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello","refusal":null,"parsed":null,"annotations":[]},{"role":"user","content":"Again"}]}`,
+		`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"user","content":"Again"}]}`},
 	// max_tokens, max_completion_tokens, both when equal.
 	{`{"model":"m","max_tokens":50,` + hi + `}`, `{"model":"m","max_tokens":50,` + hiTurn + `}`},
 	{`{"model":"m","max_completion_tokens":60,` + hi + `}`, `{"model":"m","max_tokens":60,` + hiTurn + `}`},
