@@ -13,8 +13,8 @@ func fullCallRecord() CallRecord {
 		RequestID: "req_1", AccountID: "acme", KeyID: "key_1", TimeNanos: 1_700_000_000_000_000_000,
 		Model: "claude-haiku-4-5", ModelTruncated: true, Status: 200, Outcome: OutcomeClientDisconnected,
 		ModelID: "claude-haiku-4-5-20251001", Front: FrontOpenAI,
-		Counts:  tokens.Counts{InputTokens: 1, OutputTokens: 2, CacheCreationInputTokens: 3, CacheCreation5mInputTokens: 4, CacheCreation1hInputTokens: 5, CacheReadInputTokens: 6, WebSearchRequests: 7},
-		Held:    1000, Charged: 700, UsageEstimated: true, SourceIPDigest: "ab12", DurationMs: 9, TTFBMs: 3,
+		Counts: tokens.Counts{InputTokens: 1, OutputTokens: 2, CacheCreationInputTokens: 3, CacheCreation5mInputTokens: 4, CacheCreation1hInputTokens: 5, CacheReadInputTokens: 6, WebSearchRequests: 7},
+		Held:   1000, Charged: 700, UsageEstimated: true, SourceIPDigest: "ab12", DurationMs: 9, TTFBMs: 3,
 		Upstream: "anthropic", UpstreamRequestID: "req_up", UpstreamCost: 600,
 		Attempts: []Attempt{{Upstream: "bedrock", Status: 529, ErrorType: "overloaded_error", DurationMs: 2}, {Upstream: "anthropic", Status: 200}},
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
-	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/openai"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )

@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/openai"
+	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/proxy/views"
 	"github.com/valyala/fasthttp"
 )
