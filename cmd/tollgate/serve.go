@@ -86,6 +86,12 @@ func runServe(args []string, stdout io.Writer) error {
 	}
 	p := &process{fc: fc, flags: flags, logger: logger}
 	defer p.close()
+	// The listeners are bound first, before the built-in simulator takes a
+	// port of its own: a port the operator (or a test) chose is never lost
+	// to it.
+	if err := p.listen(); err != nil {
+		return err
+	}
 	if err := p.open(adminToken); err != nil {
 		return err
 	}
@@ -231,9 +237,8 @@ func clientAPIConfig(fc *fileConfig, upstreams []upstream.Config, clientCert *ce
 	}
 }
 
-// start listens on both addresses, serves both APIs, starts the jobs and
-// says so in the log.
-func (p *process) start() error {
+// listen binds both addresses.
+func (p *process) listen() error {
 	fc := p.fc
 	var err error
 	if p.clientLn, err = net.Listen("tcp", fc.Listen); err != nil {
@@ -245,6 +250,13 @@ func (p *process) start() error {
 	if ap, err := netipAddrPort(p.adminLn.Addr()); err == nil && !ap.Addr().IsLoopback() {
 		p.logger.Printf("WARNING: the admin API listens on %s, beyond loopback: put TLS and access control in front of it", p.adminLn.Addr())
 	}
+	return nil
+}
+
+// start serves both APIs on the bound listeners, starts the jobs and says
+// so in the log.
+func (p *process) start() error {
+	fc := p.fc
 	p.served = make(chan error, 2)
 	go func() { p.served <- p.gateway.ServeClient(p.clientLn) }()
 	go func() { p.served <- p.admin.Serve(p.adminLn) }()
