@@ -14,6 +14,9 @@ type account struct {
 	limits     Limits
 	frozen     bool
 	createdAt  int64
+	// closedAt is when the account was closed (0: open). A closed account
+	// is frozen for good and its keys are revoked.
+	closedAt int64
 
 	// buckets are kept in spend order: soonest expiry first, then by ID.
 	buckets []bucket

@@ -36,6 +36,8 @@ type AccountInfo struct {
 	Adjusted       int64
 	Expired        int64
 	OpenHolds      int
+	// ClosedAtNanos is when the account was closed, 0 while it is open.
+	ClosedAtNanos int64
 	// Credits lists the account's credit buckets in spend order.
 	Credits []CreditInfo
 }
@@ -53,7 +55,7 @@ func (a *account) info() AccountInfo {
 		ID: a.id, Email: a.email, Multiplier: a.multiplier, Limits: a.limits, Frozen: a.frozen,
 		Available: a.available(), Held: a.held, Charged: a.charged, ExpiresAtNanos: a.expiresAt(),
 		CreatedAtNanos: a.createdAt, TopUps: a.toppedUp, Adjusted: a.adjusted, Expired: a.expired,
-		OpenHolds: a.openHolds,
+		OpenHolds: a.openHolds, ClosedAtNanos: a.closedAt,
 	}
 	for _, b := range a.buckets {
 		exp := b.expiresAt
@@ -179,6 +181,10 @@ func (l *Ledger) SetFrozen(id string, frozen bool, actor string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrUnknownAccount, id)
 	}
+	if a.closedAt != 0 && !frozen {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q cannot be unfrozen", ErrAccountClosed, id)
+	}
 	a.frozen = frozen
 	kind := kindUnfreeze
 	if frozen {
@@ -189,6 +195,54 @@ func (l *Ledger) SetFrozen(id string, frozen bool, actor string) error {
 	seq := l.appendLocked(kind, id, l.now(), body)
 	s.mu.Unlock()
 	return l.waitSynced(seq)
+}
+
+// CloseAccount closes an account for good and returns it once the change
+// is synced: it is frozen (calls in flight settle as usual, nothing new is
+// held), every key of it is revoked, and top-ups, new keys and unfreezing
+// are refused from then on (ErrAccountClosed); adjustments stay allowed.
+// closed is false when the account was closed already (the call changes
+// nothing). What becomes of its credit is the caller's policy.
+func (l *Ledger) CloseAccount(id, actor string) (info AccountInfo, closed bool, err error) {
+	if err := validText("actor", actor); err != nil {
+		return info, false, err
+	}
+	s := l.shardOf(id)
+	s.mu.Lock()
+	a := s.mu.accounts[id]
+	if a == nil {
+		s.mu.Unlock()
+		return info, false, fmt.Errorf("%w: %q", ErrUnknownAccount, id)
+	}
+	if a.closedAt != 0 {
+		info = a.info()
+		s.mu.Unlock()
+		return info, false, nil
+	}
+	now := l.now()
+	l.keys.Lock()
+	l.closeLocked(a, now)
+	body := appendString(s.mu.scratch[:0], actor)
+	s.mu.scratch = body
+	seq := l.appendLocked(kindAccountClose, id, now, body)
+	l.keys.Unlock()
+	info = a.info()
+	s.mu.Unlock()
+	return info, true, l.waitSynced(seq)
+}
+
+// closeLocked marks a closed at now and revokes its keys.
+// REQUIRES: a's shard and l.keys locked.
+func (l *Ledger) closeLocked(a *account, now int64) {
+	a.closedAt, a.frozen = now, true
+	for id, k := range l.keys.byID {
+		if k.AccountID == a.id && !k.Revoked {
+			revoked := *k
+			revoked.Revoked = true
+			l.keys.byID[id] = &revoked
+			l.keys.byHash[revoked.Hash] = &revoked
+		}
+	}
 }
 
 // Account returns a snapshot of the account.
@@ -261,6 +315,14 @@ func (r *replayed) accountCreate() error {
 
 func (r *replayed) accountUpdate() error {
 	r.d.accountFields(r.a)
+	return nil
+}
+
+func (r *replayed) accountClose() error {
+	_ = r.d.string() // actor
+	r.l.keys.Lock()
+	r.l.closeLocked(r.a, r.v.TimeNanos)
+	r.l.keys.Unlock()
 	return nil
 }
 

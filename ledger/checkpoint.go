@@ -5,8 +5,9 @@ import (
 	"sort"
 )
 
-// stateVersion is the first byte of an encoded checkpoint state.
-const stateVersion = 2
+// stateVersion is the first byte of an encoded checkpoint state. Version 3
+// adds each account's closing time; version 2 states still load.
+const stateVersion = 3
 
 // Checkpoint stores the whole ledger state in the log at the current sequence
 // number, so that the next start replays only the records after it, and lets
@@ -149,7 +150,7 @@ func appendAccountState(buf []byte, a *account) []byte {
 		buf = appendVarint(buf, ks.windowStart)
 		buf = appendVarint(buf, ks.spent)
 	}
-	return buf
+	return appendVarint(buf, a.closedAt)
 }
 
 // appendHoldState writes an open hold with its earmarks.
@@ -210,12 +211,13 @@ const maxStateItems = 1 << 32
 // decodeState loads an encoded state into an empty ledger.
 func (l *Ledger) decodeState(state []byte) error {
 	d := decoder{b: state}
-	if v := d.byte(); v != stateVersion {
-		return fmt.Errorf("ledger: unknown state version %d", v)
+	version := d.byte()
+	if version != 2 && version != stateVersion {
+		return fmt.Errorf("ledger: unknown state version %d", version)
 	}
 	byID := map[string]*account{}
 	for range d.count() {
-		a := d.accountState()
+		a := d.accountState(version)
 		byID[a.id] = a
 		a.shard = l.shardOf(a.id)
 		a.shard.mu.accounts[a.id] = a
@@ -269,8 +271,8 @@ func (d *decoder) count() uint64 {
 	return n
 }
 
-// accountState reads what appendAccountState wrote.
-func (d *decoder) accountState() *account {
+// accountState reads what appendAccountState wrote in state version.
+func (d *decoder) accountState(version byte) *account {
 	a := &account{id: d.string()}
 	d.accountFields(a)
 	a.frozen = d.bool()
@@ -284,6 +286,9 @@ func (d *decoder) accountState() *account {
 	for range d.count() {
 		ks := a.spendOf(d.string())
 		ks.windowStart, ks.spent = d.varint(), d.varint()
+	}
+	if version >= 3 {
+		a.closedAt = d.varint()
 	}
 	return a
 }

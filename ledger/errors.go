@@ -28,6 +28,9 @@ var (
 	ErrUnknownKey = errors.New("ledger: unknown key")
 	// ErrKeyExists: an API key with that ID or hash exists (409).
 	ErrKeyExists = errors.New("ledger: key exists")
+	// ErrAccountClosed: the account is closed: no top-ups, keys or
+	// unfreezing any more (409).
+	ErrAccountClosed = errors.New("ledger: account closed")
 	// ErrTooManyBuckets: the account has MaxGiftBuckets gift credits with
 	// distinct expiry times (409).
 	ErrTooManyBuckets = errors.New("ledger: too many gift credits with distinct expiry times")

@@ -100,8 +100,11 @@ func (l *Ledger) CreateKey(k Key) (*Key, error) {
 	s := l.shardOf(k.AccountID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.accounts[k.AccountID] == nil {
+	switch a := s.mu.accounts[k.AccountID]; {
+	case a == nil:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, k.AccountID)
+	case a.closedAt != 0:
+		return nil, fmt.Errorf("%w: %q takes no new keys", ErrAccountClosed, k.AccountID)
 	}
 	l.keys.Lock()
 	if l.keys.byID[k.ID] != nil || l.keys.byHash[k.Hash] != nil {

@@ -19,6 +19,7 @@ const (
 	kindKeyUpdate     recordKind = 12
 	kindKeyRevoke     recordKind = 13
 	kindCall          recordKind = 14
+	kindAccountClose  recordKind = 15
 )
 
 // isEntry reports whether records of kind k are ledger entries: the money

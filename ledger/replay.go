@@ -62,6 +62,7 @@ var replayers = [...]func(*replayed) error{
 	kindKeyUpdate:     (*replayed).keyChange,
 	kindKeyRevoke:     (*replayed).keyChange,
 	kindCall:          (*replayed).call,
+	kindAccountClose:  (*replayed).accountClose,
 }
 
 // apply applies one replayed record and checks the balance the record says

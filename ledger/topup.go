@@ -59,6 +59,10 @@ func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
 		unlock()
 		return e, false, fmt.Errorf("%w: %q", ErrUnknownAccount, r.Account)
 	}
+	if a.closedAt != 0 {
+		unlock()
+		return e, false, fmt.Errorf("%w: %q takes no top-ups", ErrAccountClosed, r.Account)
+	}
 	l.expireDueLocked(s, a, now)
 	expiresAt := r.ExpiresAtNanos
 	if r.Credit == CreditPaid {

@@ -77,6 +77,9 @@ type fileConfig struct {
 		Disconnect   string `yaml:"disconnect"`
 		DrainWorkers int    `yaml:"drain_workers"`
 		Recovery     string `yaml:"recovery"`
+		// ClosedAccountCredit is forfeit (an adjust entry takes it) or keep
+		// (it stays, frozen with the account).
+		ClosedAccountCredit string `yaml:"closed_account_credit"`
 	} `yaml:"policies"`
 	DisputeWindow  duration `yaml:"dispute_window"`
 	CallRetention  duration `yaml:"call_retention"`
@@ -198,6 +201,9 @@ func (c *fileConfig) validate() error {
 		if (t.CertFile == "") != (t.KeyFile == "") {
 			return fmt.Errorf("%s: cert_file and key_file go together", t.name)
 		}
+	}
+	if p := c.Policies.ClosedAccountCredit; p != "" && p != "forfeit" && p != "keep" {
+		return fmt.Errorf("policies.closed_account_credit %q: want forfeit or keep", p)
 	}
 	if hold, need := time.Duration(c.Ledger.HoldTimeout), time.Duration(c.Timeouts.Total+c.Timeouts.Drain); hold != 0 && hold <= need {
 		return fmt.Errorf("ledger.hold_timeout %s must exceed timeouts.total + timeouts.drain = %s", hold, need)

@@ -164,7 +164,8 @@ func (p *process) open(adminToken string) error {
 	}
 	p.admin, err = admin.New(admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken,
 		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
-		Backup: backupTo(p.wlog, fc.DataDir), Ready: readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout)),
+		KeepCreditOnClose: fc.Policies.ClosedAccountCredit == "keep",
+		Backup:            backupTo(p.wlog, fc.DataDir), Ready: readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout)),
 		TLS: p.adminCert.config(), Logger: p.logger})
 	if err != nil {
 		return err

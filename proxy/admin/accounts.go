@@ -127,6 +127,33 @@ func (s *Server) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// closeAccount closes an account for good (ledger.CloseAccount: keys
+// revoked, frozen, no more top-ups or keys) and forfeits its available
+// credit by a negative adjustment with reason "account closed", unless the
+// policy keeps it. A repeat answers the account as it is; a forfeit already
+// posted is not posted again (its idempotency key is the account's).
+func (s *Server) closeAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	info, _, err := s.cfg.Ledger.CloseAccount(id, actor)
+	if err != nil {
+		ledgerError(w, err)
+		return
+	}
+	if !s.cfg.KeepCreditOnClose && info.Available > 0 {
+		_, _, err := s.cfg.Ledger.Adjust(ledger.AdjustRequest{Account: id, Amount: -info.Available, Reason: "account closed",
+			IdempotencyKey: "close:" + id, Actor: actor})
+		if err != nil && !errors.Is(err, ledger.ErrIdempotencyConflict) {
+			ledgerError(w, err)
+			return
+		}
+	}
+	if info, err = s.cfg.Ledger.Account(id); err != nil {
+		ledgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, views.NewAccount(info))
+}
+
 // entries is an account's entries, newest first, a page at a time.
 func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
 	account, q := r.PathValue("id"), r.URL.Query()

@@ -382,3 +382,36 @@ func TestAdminAdjustmentsStatementAndCalls(t *testing.T) {
 }
 
 func parseAmountForTest(s string) (int64, error) { return money.Parse(s) }
+
+// TestAdminCloseAccount: closing revokes the keys, forfeits the available
+// credit by an "account closed" adjustment, refuses top-ups, keys and
+// unfreezing with 409 afterwards, and answers a repeat with the account.
+func TestAdminCloseAccount(t *testing.T) {
+	a := newFixture(t)
+	key := a.want("POST", "/admin/v1/accounts/bench/keys", `{"name":"ci"}`, 201)
+	closed := a.want("POST", "/admin/v1/accounts/bench/close", "", 200)
+	if closed["closed_at"] == nil || closed["frozen"] != true || closed["available"] != "0" {
+		t.Fatalf("unexpected closed account: %v", closed)
+	}
+	if k := a.led.KeyByHash(ids.HashKey([]byte(key["key"].(string)))); k == nil || !k.Revoked {
+		t.Fatalf("the key survived the close: %+v", k)
+	}
+	entries := a.want("GET", "/admin/v1/accounts/bench/entries?limit=1", "", 200)["data"].([]any)
+	if e := entries[0].(map[string]any); e["kind"] != "adjust" || e["amount"] != "-100" || e["reason"] != "account closed" {
+		t.Fatalf("unexpected forfeit entry: %v", e)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/admin/v1/accounts/bench/topups", `{"amount":"1","order_id":"late","kind":"paid"}`},
+		{"POST", "/admin/v1/accounts/bench/keys", `{}`},
+		{"POST", "/admin/v1/accounts/bench/unfreeze", ""},
+	} {
+		if out := a.want(c.method, c.path, c.body, 409); errType(out) != "conflict_error" {
+			t.Fatalf("%s %s: unexpected error %v", c.method, c.path, out)
+		}
+	}
+	a.want("POST", "/admin/v1/adjustments", `{"account":"bench","amount":"5","reason":"goodwill refund"}`, 201)
+	if again := a.want("POST", "/admin/v1/accounts/bench/close", "", 200); again["closed_at"] != closed["closed_at"] || again["available"] != "5" {
+		t.Fatalf("unexpected repeat of the close: %v", again)
+	}
+	a.want("POST", "/admin/v1/accounts/nobody/close", "", 404)
+}

@@ -40,6 +40,7 @@ var routes = []route{
 	{"GET", "/admin/v1/accounts/{id}/keys", adminOnly, (*Server).listKeys},
 	{"POST", "/admin/v1/accounts/{id}/freeze", adminOnly, (*Server).freeze},
 	{"POST", "/admin/v1/accounts/{id}/unfreeze", adminOnly, (*Server).unfreeze},
+	{"POST", "/admin/v1/accounts/{id}/close", adminOnly, (*Server).closeAccount},
 	{"GET", "/admin/v1/accounts/{id}/entries", adminOnly, (*Server).entries},
 	{"GET", "/admin/v1/accounts/{id}/statement", adminOnly, (*Server).statement},
 	{"PATCH", "/admin/v1/keys/{key_id}", adminOnly, (*Server).patchKey},

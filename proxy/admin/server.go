@@ -24,6 +24,9 @@ type Config struct {
 	// Token is the admin token every route but /healthz and /readyz needs;
 	// MetricsToken ("" for none) is also accepted by /metrics.
 	Token, MetricsToken string
+	// KeepCreditOnClose keeps a closed account's credit (frozen with it)
+	// instead of forfeiting it by an adjustment.
+	KeepCreditOnClose bool
 	// DisputeWindow bounds how old a call an adjustment may name (default
 	// 30 days).
 	DisputeWindow time.Duration

@@ -54,7 +54,8 @@ func LedgerError(err error) (status int, typ, message string) {
 	case errors.Is(err, ledger.ErrUnknownAccount), errors.Is(err, ledger.ErrUnknownKey):
 		return http.StatusNotFound, NotFoundError, err.Error()
 	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ledger.ErrKeyExists), errors.Is(err, ledger.ErrOrderConflict),
-		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrTooManyBuckets):
+		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrTooManyBuckets),
+		errors.Is(err, ledger.ErrAccountClosed):
 		return http.StatusConflict, ConflictError, err.Error()
 	case errors.Is(err, ledger.ErrInvalid), errors.Is(err, ledger.ErrOverflow), errors.Is(err, money.ErrRange):
 		return http.StatusBadRequest, InvalidRequestError, err.Error()

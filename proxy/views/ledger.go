@@ -96,6 +96,8 @@ type Account struct {
 	Frozen      bool   `json:"frozen"`
 	ExpiresAt   Time   `json:"expires_at"`
 	CreatedAt   Time   `json:"created_at"`
+	// ClosedAt is when the account was closed (null while open).
+	ClosedAt Time `json:"closed_at"`
 }
 
 // NewAccount is a as an Account.
@@ -104,7 +106,7 @@ func NewAccount(a ledger.AccountInfo) Account {
 		ID: a.ID, Email: a.Email, Multiplier: Amount(a.Multiplier),
 		RPM: limitOrDefault(a.Limits.RPM), TPM: limitOrDefault(a.Limits.TPM), Concurrency: limitOrDefault(a.Limits.Concurrency),
 		Available: Amount(a.Available), Held: Amount(a.Held), Frozen: a.Frozen,
-		ExpiresAt: Time(a.ExpiresAtNanos), CreatedAt: Time(a.CreatedAtNanos),
+		ExpiresAt: Time(a.ExpiresAtNanos), CreatedAt: Time(a.CreatedAtNanos), ClosedAt: Time(a.ClosedAtNanos),
 	}
 }
 
