@@ -6,7 +6,8 @@ import (
 )
 
 // stateVersion is the first byte of an encoded checkpoint state. Version 3
-// adds each account's closing time; version 2 states still load.
+// adds each account's closing time and the disputes; version 2 states still
+// load.
 const stateVersion = 3
 
 // Checkpoint stores the whole ledger state in the log at the current sequence
@@ -122,7 +123,21 @@ func (l *Ledger) encodeStateLocked() []byte {
 	for _, id := range sortedKeys(l.keys.byID) {
 		buf = appendKeyState(buf, l.keys.byID[id])
 	}
+	buf = appendUvarint(buf, uint64(len(l.disputes.byID)))
+	for _, id := range sortedKeys(l.disputes.byID) {
+		buf = appendDisputeState(buf, l.disputes.byID[id])
+	}
 	return buf
+}
+
+// appendDisputeState writes a dispute whole.
+func appendDisputeState(buf []byte, d *Dispute) []byte {
+	buf = appendString(buf, d.AccountID)
+	buf = appendString(buf, d.RequestID)
+	buf = appendString(buf, d.Reason)
+	buf = appendVarint(buf, d.FiledAt)
+	buf = appendVarint(buf, d.ResolvedAt)
+	return appendResolution(buf, d)
 }
 
 // appendAccountState writes an account whole: settings, totals, buckets
@@ -255,6 +270,13 @@ func (l *Ledger) decodeState(state []byte) error {
 		k := d.keyState()
 		l.keys.byID[k.ID] = k
 		l.keys.byHash[k.Hash] = k
+	}
+	if version >= 3 {
+		for range d.count() {
+			disp := &Dispute{AccountID: d.string(), RequestID: d.string(), Reason: d.string(), FiledAt: d.varint(), ResolvedAt: d.varint()}
+			d.resolution(disp)
+			l.disputes.add(disp)
+		}
 	}
 	return d.done()
 }

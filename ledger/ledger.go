@@ -123,6 +123,9 @@ type Ledger struct {
 		byHash map[[32]byte]*Key
 		byID   map[string]*Key
 	}
+	// disputes are guarded by disputesMu, taken after a shard's lock.
+	disputesMu sync.Mutex
+	disputes   disputes
 
 	// coarseClock is set when Config.Now is the default clock, which now
 	// reads without building a time.Time.
@@ -153,6 +156,7 @@ func newLedger(log *wal.Log, cfg Config) (*Ledger, error) {
 	l.idem.m = map[string]Entry{}
 	l.keys.byHash = map[[32]byte]*Key{}
 	l.keys.byID = map[string]*Key{}
+	l.disputes = disputes{byID: map[string]*Dispute{}, byRequest: map[string]*Dispute{}}
 	if l.cfg.Now == nil {
 		l.cfg.Now, l.coarseClock = coarseclock.Now, true
 	}

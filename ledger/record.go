@@ -5,21 +5,23 @@ package ledger
 type recordKind uint8
 
 const (
-	kindAccountCreate recordKind = 1
-	kindAccountUpdate recordKind = 2
-	kindFreeze        recordKind = 3
-	kindUnfreeze      recordKind = 4
-	kindTopUp         recordKind = 5
-	kindHold          recordKind = 6
-	kindSettle        recordKind = 7
-	kindVoid          recordKind = 8
-	kindAdjust        recordKind = 9
-	kindExpire        recordKind = 10
-	kindKeyCreate     recordKind = 11
-	kindKeyUpdate     recordKind = 12
-	kindKeyRevoke     recordKind = 13
-	kindCall          recordKind = 14
-	kindAccountClose  recordKind = 15
+	kindAccountCreate  recordKind = 1
+	kindAccountUpdate  recordKind = 2
+	kindFreeze         recordKind = 3
+	kindUnfreeze       recordKind = 4
+	kindTopUp          recordKind = 5
+	kindHold           recordKind = 6
+	kindSettle         recordKind = 7
+	kindVoid           recordKind = 8
+	kindAdjust         recordKind = 9
+	kindExpire         recordKind = 10
+	kindKeyCreate      recordKind = 11
+	kindKeyUpdate      recordKind = 12
+	kindKeyRevoke      recordKind = 13
+	kindCall           recordKind = 14
+	kindAccountClose   recordKind = 15
+	kindDisputeFile    recordKind = 16
+	kindDisputeResolve recordKind = 17
 )
 
 // isEntry reports whether records of kind k are ledger entries: the money

@@ -48,21 +48,23 @@ func (r *replayed) availableAfter(v int64) { r.after, r.checkAfter = v, true }
 // replayers apply each kind of record with the same code its live operation
 // used (its file holds both, with the record's encoding).
 var replayers = [...]func(*replayed) error{
-	kindAccountCreate: (*replayed).accountCreate,
-	kindAccountUpdate: (*replayed).accountUpdate,
-	kindFreeze:        (*replayed).freeze,
-	kindUnfreeze:      (*replayed).freeze,
-	kindTopUp:         (*replayed).topUp,
-	kindHold:          (*replayed).hold,
-	kindSettle:        (*replayed).endHold,
-	kindVoid:          (*replayed).endHold,
-	kindAdjust:        (*replayed).adjust,
-	kindExpire:        (*replayed).expire,
-	kindKeyCreate:     (*replayed).keyCreate,
-	kindKeyUpdate:     (*replayed).keyChange,
-	kindKeyRevoke:     (*replayed).keyChange,
-	kindCall:          (*replayed).call,
-	kindAccountClose:  (*replayed).accountClose,
+	kindAccountCreate:  (*replayed).accountCreate,
+	kindAccountUpdate:  (*replayed).accountUpdate,
+	kindFreeze:         (*replayed).freeze,
+	kindUnfreeze:       (*replayed).freeze,
+	kindTopUp:          (*replayed).topUp,
+	kindHold:           (*replayed).hold,
+	kindSettle:         (*replayed).endHold,
+	kindVoid:           (*replayed).endHold,
+	kindAdjust:         (*replayed).adjust,
+	kindExpire:         (*replayed).expire,
+	kindKeyCreate:      (*replayed).keyCreate,
+	kindKeyUpdate:      (*replayed).keyChange,
+	kindKeyRevoke:      (*replayed).keyChange,
+	kindCall:           (*replayed).call,
+	kindAccountClose:   (*replayed).accountClose,
+	kindDisputeFile:    (*replayed).disputeFile,
+	kindDisputeResolve: (*replayed).disputeResolve,
 }
 
 // apply applies one replayed record and checks the balance the record says

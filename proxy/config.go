@@ -113,6 +113,10 @@ type Config struct {
 	// (balance, calls, statement). Default 600; -1 means unlimited.
 	ReadRPM int64
 
+	// DisputeWindow is how old a call a customer may still dispute (POST
+	// /v1/disputes). Default 30 days.
+	DisputeWindow time.Duration
+
 	// ClientTLS, when set, serves the client API over TLS (certificates
 	// through GetCertificate, so that they can be replaced while serving);
 	// nil serves plain HTTP.
@@ -153,6 +157,7 @@ func (c *Config) setDefaults() error {
 	def(&c.TotalTimeout, 30*time.Minute)
 	def(&c.DrainTimeout, 5*time.Minute)
 	def(&c.ClientHeaderTimeout, 10*time.Second)
+	def(&c.DisputeWindow, 30*24*time.Hour)
 	def(&c.ClientReadTimeout, 60*time.Second)
 	defInt(&c.MaxConnsPerIP, 1024)
 	if c.MaxBodyBytesInFlight == 0 {

@@ -37,6 +37,10 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 		g.withKey(ctx, g.readLimited(g.handleCalls))
 	case ctx.IsGet() && string(path) == "/v1/statement":
 		g.withKey(ctx, g.readLimited(g.handleStatement))
+	case ctx.IsPost() && string(path) == "/v1/disputes":
+		g.withKey(ctx, g.readLimited(g.handleFileDispute))
+	case ctx.IsGet() && string(path) == "/v1/disputes":
+		g.withKey(ctx, g.readLimited(g.handleDisputes))
 	default:
 		ctx.Response.Header.SetBytesV(hdrRequestID, ids.AppendRequestID(nil))
 		writeError(ctx, fasthttp.StatusNotFound, views.NotFoundError, "no such route: "+string(ctx.Method())+" "+string(path))

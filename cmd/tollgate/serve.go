@@ -225,6 +225,7 @@ func clientAPIConfig(fc *fileConfig, upstreams []upstream.Config, clientCert *ce
 		CountTokensRPM:               fc.Limits.CountTokensRPM,
 		ReadRPM:                      fc.Limits.ReadRPM,
 		ClientTLS:                    clientCert.config(),
+		DisputeWindow:                time.Duration(fc.DisputeWindow),
 		HoldMaxOutputTokens:          fc.Limits.HoldMaxOutputTokens,
 		DefaultWebSearchUses:         fc.Limits.DefaultWebSearchUses,
 		DisconnectPolicy:             fc.Policies.Disconnect,

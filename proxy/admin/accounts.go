@@ -12,6 +12,9 @@ import (
 // actor names the admin token in the entries it makes.
 const actor = "admin"
 
+// actorOf is who makes a request's changes.
+func actorOf(*http.Request) string { return actor }
+
 // limitsBody is a body's rpm, tpm and concurrency: absent keeps the value
 // (for a new account or key, the configured default), 0 is unlimited.
 type limitsBody struct {

@@ -183,3 +183,32 @@ func NewKey(k *ledger.Key) Key {
 	}
 	return v
 }
+
+// Dispute is a customer's contest of a call's charge and its outcome.
+type Dispute struct {
+	ID        string `json:"id"`
+	AccountID string `json:"account_id"`
+	RequestID string `json:"request_id"`
+	Reason    string `json:"reason"`
+	State     string `json:"state"` // open, accepted or rejected
+	FiledAt   Time   `json:"filed_at"`
+	// Resolution is the operator's reason for a rejection, or note on an
+	// acceptance; Refund what an acceptance credited.
+	Resolution string  `json:"resolution,omitempty"`
+	ResolvedBy string  `json:"resolved_by,omitempty"`
+	ResolvedAt Time    `json:"resolved_at"`
+	Refund     *Amount `json:"refund,omitempty"`
+	// AdjustmentID is the entry an acceptance posted.
+	AdjustmentID string `json:"adjustment_id,omitempty"`
+}
+
+// NewDispute is d as a Dispute.
+func NewDispute(d ledger.Dispute) Dispute {
+	v := Dispute{ID: d.ID, AccountID: d.AccountID, RequestID: d.RequestID, Reason: d.Reason, State: d.State.String(),
+		FiledAt: Time(d.FiledAt), Resolution: d.Resolution, ResolvedBy: d.ResolvedBy, ResolvedAt: Time(d.ResolvedAt)}
+	if d.State == ledger.DisputeAccepted {
+		r := Amount(d.Refund)
+		v.Refund, v.AdjustmentID = &r, strconv.FormatUint(d.AdjustmentID, 10)
+	}
+	return v
+}

@@ -1,0 +1,138 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/views"
+)
+
+// disputes is GET /admin/v1/disputes?state=open&account=ID: disputes oldest
+// first (the queue to answer, with state=open), each with its call's
+// record when the record is still kept.
+func (s *Server) disputes(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var state *ledger.DisputeState
+	if v := q.Get("state"); v != "" {
+		st, ok := parseDisputeState(v)
+		if !ok {
+			badRequest(w, fmt.Errorf("state: %.32q is not open, accepted or rejected", v))
+			return
+		}
+		state = &st
+	}
+	list := s.cfg.Ledger.Disputes(q.Get("account"), state)
+	page := make([]disputeWithCall, 0, len(list))
+	for _, d := range list {
+		page = append(page, s.withCall(d))
+	}
+	writeJSON(w, http.StatusOK, views.NewList(page, ""))
+}
+
+func parseDisputeState(s string) (ledger.DisputeState, bool) {
+	for _, st := range []ledger.DisputeState{ledger.DisputeOpen, ledger.DisputeAccepted, ledger.DisputeRejected} {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// disputeWithCall is a dispute as the operator answers it: with the
+// disputed call's record.
+type disputeWithCall struct {
+	views.Dispute
+	Call *views.AdminCall `json:"call"`
+}
+
+func (s *Server) withCall(d ledger.Dispute) disputeWithCall {
+	v := disputeWithCall{Dispute: views.NewDispute(d)}
+	if c, err := s.cfg.Ledger.CallByRequestID(d.RequestID); err == nil && c != nil {
+		call := views.NewAdminCall(c)
+		v.Call = &call
+	}
+	return v
+}
+
+func (s *Server) dispute(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.cfg.Ledger.Dispute(r.PathValue("dispute_id"))
+	if !ok {
+		ledgerError(w, ledger.ErrUnknownDispute)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.withCall(d))
+}
+
+// acceptDispute posts the refund (the body's amount, else what the call
+// was charged) as an adjustment keyed by the dispute's ID, and marks the
+// dispute accepted; a retry answers the accepted dispute.
+func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Amount *views.Amount `json:"amount"`
+		Note   string        `json:"note"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		badRequest(w, err)
+		return
+	}
+	id := r.PathValue("dispute_id")
+	d, ok := s.cfg.Ledger.Dispute(id)
+	if !ok {
+		ledgerError(w, ledger.ErrUnknownDispute)
+		return
+	}
+	refund, err := s.refundOf(d, b.Amount)
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
+	if d, err = s.cfg.Ledger.AcceptDispute(id, refund, b.Note, actorOf(r)); err != nil {
+		ledgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.withCall(d))
+}
+
+// refundOf is the refund of accepting d: the amount asked for, else what
+// its call was charged (the call record must still be kept).
+func (s *Server) refundOf(d ledger.Dispute, asked *views.Amount) (int64, error) {
+	if d.State == ledger.DisputeAccepted {
+		return d.Refund, nil
+	}
+	if asked != nil {
+		if *asked <= 0 {
+			return 0, errors.New("amount: must be positive")
+		}
+		return int64(*asked), nil
+	}
+	c, err := s.cfg.Ledger.CallByRequestID(d.RequestID)
+	if err != nil || c == nil {
+		return 0, errors.New("amount: required (the call's record is no longer kept)")
+	}
+	if c.Charged <= 0 {
+		return 0, errors.New("amount: required (the call was charged nothing)")
+	}
+	return c.Charged, nil
+}
+
+func (s *Server) rejectDispute(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		badRequest(w, err)
+		return
+	}
+	if b.Reason == "" {
+		badRequest(w, errors.New("reason: required"))
+		return
+	}
+	d, err := s.cfg.Ledger.RejectDispute(r.PathValue("dispute_id"), b.Reason, actorOf(r))
+	if err != nil {
+		ledgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.withCall(d))
+}
