@@ -14,6 +14,7 @@ import "encoding/binary"
 //	't' time(8, big endian) seq(8)            account length(1) account requestID: every call record by record time
 //	'q' requestID                             seq(8) time(8) account: the call record of a request
 //	's' account 0x00 time(8, big endian)      statement snapshot: seq(8) balance(8, two's complement)
+//	'a' name                                  durable state outside the money (operators, their tokens): its value
 //
 // Account IDs never contain 0x00 (the ledger validates them), so the separator
 // keeps "ab" and "abc" apart.
@@ -26,6 +27,7 @@ const (
 	prefixCallTime   = 't'
 	prefixCallID     = 'q'
 	prefixSnapshot   = 's'
+	prefixState      = 'a'
 )
 
 func appendRecordKey(dst []byte, seq uint64) []byte {

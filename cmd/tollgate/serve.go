@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/simulator"
 	"github.com/tollgate/tollgate/proxy/upstream"
@@ -162,7 +163,11 @@ func (p *process) open(adminToken string) error {
 	if p.gateway, err = proxy.New(clientAPIConfig(fc, upstreams, p.clientCert, ipKey), p.ledger, p.catalogue, p.logger); err != nil {
 		return err
 	}
-	p.admin, err = admin.New(admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken,
+	operators, err := access.Open(p.wlog.States, p.wlog.SetState)
+	if err != nil {
+		return err
+	}
+	p.admin, err = admin.New(admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: operators,
 		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
 		KeepCreditOnClose: fc.Policies.ClosedAccountCredit == "keep",
 		Backup:            backupTo(p.wlog, fc.DataDir), Ready: readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout)),

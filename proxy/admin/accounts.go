@@ -9,11 +9,20 @@ import (
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
-// actor names the admin token in the entries it makes.
-const actor = "admin"
+// actorOf is who makes a request's changes, as entries name them: "admin"
+// for the admin token, "op:<operator ID>" for an operator's token.
+func actorOf(r *http.Request) string {
+	if a, ok := r.Context().Value(actorKey{}).(string); ok {
+		return a
+	}
+	return adminActor
+}
 
-// actorOf is who makes a request's changes.
-func actorOf(*http.Request) string { return actor }
+// adminActor names the admin token in the entries it makes.
+const adminActor = "admin"
+
+// actorKey is the request context key of the request's actor.
+type actorKey struct{}
 
 // limitsBody is a body's rpm, tpm and concurrency: absent keeps the value
 // (for a new account or key, the configured default), 0 is unlimited.
@@ -123,7 +132,7 @@ func (s *Server) freeze(w http.ResponseWriter, r *http.Request)   { s.setFrozen(
 func (s *Server) unfreeze(w http.ResponseWriter, r *http.Request) { s.setFrozen(w, r, false) }
 
 func (s *Server) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) {
-	if err := s.cfg.Ledger.SetFrozen(r.PathValue("id"), frozen, actor); err != nil {
+	if err := s.cfg.Ledger.SetFrozen(r.PathValue("id"), frozen, actorOf(r)); err != nil {
 		ledgerError(w, err)
 		return
 	}
@@ -137,14 +146,14 @@ func (s *Server) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) 
 // posted is not posted again (its idempotency key is the account's).
 func (s *Server) closeAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	info, _, err := s.cfg.Ledger.CloseAccount(id, actor)
+	info, _, err := s.cfg.Ledger.CloseAccount(id, actorOf(r))
 	if err != nil {
 		ledgerError(w, err)
 		return
 	}
 	if !s.cfg.KeepCreditOnClose && info.Available > 0 {
 		_, _, err := s.cfg.Ledger.Adjust(ledger.AdjustRequest{Account: id, Amount: -info.Available, Reason: "account closed",
-			IdempotencyKey: "close:" + id, Actor: actor})
+			IdempotencyKey: "close:" + id, Actor: actorOf(r)})
 		if err != nil && !errors.Is(err, ledger.ErrIdempotencyConflict) {
 			ledgerError(w, err)
 			return

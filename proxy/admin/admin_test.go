@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/ids"
 	"github.com/tollgate/tollgate/wal"
 )
@@ -46,7 +47,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Ledger: led, Catalogue: func() *meter.Catalogue { return cat }, Token: testToken, Logger: log.New(io.Discard, "", 0)})
+	store, err := access.Open(w.States, w.SetState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Ledger: led, Catalogue: func() *meter.Catalogue { return cat }, Token: testToken, Access: store, Logger: log.New(io.Discard, "", 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,4 +419,49 @@ func TestAdminCloseAccount(t *testing.T) {
 		t.Fatalf("unexpected repeat of the close: %v", again)
 	}
 	a.want("POST", "/admin/v1/accounts/nobody/close", "", 404)
+}
+
+// TestOperatorsAndRoles: operators act with their own tokens, recorded as
+// "op:<id>", within their role: finance posts top-ups but freezes nothing,
+// support answers disputes but posts no top-up, only the admin role
+// manages operators; a revoked token or a disabled operator is 401.
+func TestOperatorsAndRoles(t *testing.T) {
+	a := newFixture(t)
+	token := map[string]string{}
+	for _, op := range []struct{ id, role string }{{"alice", "finance"}, {"bob", "support"}, {"carol", "admin"}} {
+		a.want("POST", "/admin/v1/operators", fmt.Sprintf(`{"id":%q,"role":%q}`, op.id, op.role), 201)
+		token[op.id] = a.want("POST", "/admin/v1/operators/"+op.id+"/tokens", "", 201)["token"].(string)
+	}
+	a.want("POST", "/admin/v1/operators", `{"id":"dave","role":"root"}`, 400)
+	as := func(op, method, path, body string, status int) map[string]any {
+		t.Helper()
+		st, out, _ := a.doWith(token[op], method, path, body)
+		if st != status {
+			t.Fatalf("%s %s %s as %s: status %d %v; want %d", method, path, body, op, st, out, status)
+		}
+		return out
+	}
+	entry := as("alice", "POST", "/admin/v1/accounts/bench/topups", `{"amount":"1","order_id":"by-alice","kind":"paid"}`, 201)
+	if entry["actor"] != "op:alice" {
+		t.Fatalf("unexpected actor of an operator's top-up: %v", entry)
+	}
+	if out := as("alice", "POST", "/admin/v1/accounts/bench/freeze", "", 403); errType(out) != "permission_error" {
+		t.Fatalf("unexpected refusal: %v", out)
+	}
+	as("alice", "POST", "/admin/v1/operators", `{"id":"eve","role":"admin"}`, 403)
+	as("bob", "GET", "/admin/v1/accounts/bench", "", 200)
+	as("bob", "POST", "/admin/v1/accounts/bench/topups", `{"amount":"1","order_id":"by-bob","kind":"paid"}`, 403)
+	requestID := a.call("req_disputed")
+	if _, _, err := a.led.FileDispute(ledger.Dispute{ID: "dsp_1", AccountID: "bench", RequestID: requestID, Reason: "cut off"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := as("bob", "POST", "/admin/v1/disputes/dsp_1/accept", "{}", 200); d["state"] != "accepted" || d["resolved_by"] != "op:bob" {
+		t.Fatalf("unexpected acceptance by support: %v", d)
+	}
+	as("carol", "POST", "/admin/v1/accounts/bench/freeze", "", 204)
+	toks := a.want("GET", "/admin/v1/operators/alice/tokens", "", 200)["data"].([]any)
+	a.want("DELETE", "/admin/v1/operator-tokens/"+toks[0].(map[string]any)["id"].(string), "", 204)
+	as("alice", "GET", "/admin/v1/accounts/bench", "", 401)
+	a.want("PATCH", "/admin/v1/operators/bob", `{"disabled":true}`, 200)
+	as("bob", "GET", "/admin/v1/accounts/bench", "", 401)
 }

@@ -1,22 +1,26 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"runtime/debug"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/ids"
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
-// access says which token a route needs.
-type access uint8
+// credential says who may call a route: anyone, the holders of the admin
+// token and of operator tokens (by their role's rights), or those plus the
+// metrics token.
+type credential uint8
 
 const (
-	public      access = iota
-	adminOnly          // the admin token
-	metricsRead        // the admin token or the metrics token
+	public      credential = iota
+	operator               // the admin token, or an operator token whose role has the route's right
+	metricsRead            // as operator, or the metrics token
 )
 
 // route is one route of the admin API. pattern is written as OpenAPI and
@@ -24,37 +28,44 @@ const (
 // r.PathValue); docs/openapi.yaml describes every route of this table.
 type route struct {
 	method, pattern string
-	access          access
+	credential      credential
+	right           access.Right
 	handle          func(s *Server, w http.ResponseWriter, r *http.Request)
 }
 
 var routes = []route{
-	{"GET", "/healthz", public, (*Server).healthz},
-	{"GET", "/readyz", public, (*Server).readyz},
-	{"GET", "/metrics", metricsRead, (*Server).metrics},
-	{"POST", "/admin/v1/accounts", adminOnly, (*Server).createAccount},
-	{"GET", "/admin/v1/accounts/{id}", adminOnly, (*Server).getAccount},
-	{"PATCH", "/admin/v1/accounts/{id}", adminOnly, (*Server).patchAccount},
-	{"POST", "/admin/v1/accounts/{id}/topups", adminOnly, (*Server).topUp},
-	{"POST", "/admin/v1/accounts/{id}/keys", adminOnly, (*Server).createKey},
-	{"GET", "/admin/v1/accounts/{id}/keys", adminOnly, (*Server).listKeys},
-	{"POST", "/admin/v1/accounts/{id}/freeze", adminOnly, (*Server).freeze},
-	{"POST", "/admin/v1/accounts/{id}/unfreeze", adminOnly, (*Server).unfreeze},
-	{"POST", "/admin/v1/accounts/{id}/close", adminOnly, (*Server).closeAccount},
-	{"GET", "/admin/v1/accounts/{id}/entries", adminOnly, (*Server).entries},
-	{"GET", "/admin/v1/accounts/{id}/statement", adminOnly, (*Server).statement},
-	{"PATCH", "/admin/v1/keys/{key_id}", adminOnly, (*Server).patchKey},
-	{"DELETE", "/admin/v1/keys/{key_id}", adminOnly, (*Server).revokeKey},
-	{"GET", "/admin/v1/calls", adminOnly, (*Server).calls},
-	{"POST", "/admin/v1/adjustments", adminOnly, (*Server).adjust},
-	{"GET", "/admin/v1/expiring", adminOnly, (*Server).expiring},
-	{"GET", "/admin/v1/disputes", adminOnly, (*Server).disputes},
-	{"GET", "/admin/v1/disputes/{dispute_id}", adminOnly, (*Server).dispute},
-	{"POST", "/admin/v1/disputes/{dispute_id}/accept", adminOnly, (*Server).acceptDispute},
-	{"POST", "/admin/v1/disputes/{dispute_id}/reject", adminOnly, (*Server).rejectDispute},
-	{"GET", "/admin/v1/models", adminOnly, (*Server).models},
-	{"POST", "/admin/v1/backup", adminOnly, (*Server).backup},
-	{"GET", "/debug/pprof/{profile}", adminOnly, (*Server).profile},
+	{"GET", "/healthz", public, access.Read, (*Server).healthz},
+	{"GET", "/readyz", public, access.Read, (*Server).readyz},
+	{"GET", "/metrics", metricsRead, access.Read, (*Server).metrics},
+	{"POST", "/admin/v1/accounts", operator, access.Manage, (*Server).createAccount},
+	{"GET", "/admin/v1/accounts/{id}", operator, access.Read, (*Server).getAccount},
+	{"PATCH", "/admin/v1/accounts/{id}", operator, access.Manage, (*Server).patchAccount},
+	{"POST", "/admin/v1/accounts/{id}/topups", operator, access.Money, (*Server).topUp},
+	{"POST", "/admin/v1/accounts/{id}/keys", operator, access.Manage, (*Server).createKey},
+	{"GET", "/admin/v1/accounts/{id}/keys", operator, access.Read, (*Server).listKeys},
+	{"POST", "/admin/v1/accounts/{id}/freeze", operator, access.Manage, (*Server).freeze},
+	{"POST", "/admin/v1/accounts/{id}/unfreeze", operator, access.Manage, (*Server).unfreeze},
+	{"POST", "/admin/v1/accounts/{id}/close", operator, access.Manage, (*Server).closeAccount},
+	{"GET", "/admin/v1/accounts/{id}/entries", operator, access.Read, (*Server).entries},
+	{"GET", "/admin/v1/accounts/{id}/statement", operator, access.Read, (*Server).statement},
+	{"PATCH", "/admin/v1/keys/{key_id}", operator, access.Manage, (*Server).patchKey},
+	{"DELETE", "/admin/v1/keys/{key_id}", operator, access.Manage, (*Server).revokeKey},
+	{"GET", "/admin/v1/calls", operator, access.Read, (*Server).calls},
+	{"POST", "/admin/v1/adjustments", operator, access.Money, (*Server).adjust},
+	{"GET", "/admin/v1/expiring", operator, access.Read, (*Server).expiring},
+	{"GET", "/admin/v1/disputes", operator, access.Read, (*Server).disputes},
+	{"GET", "/admin/v1/disputes/{dispute_id}", operator, access.Read, (*Server).dispute},
+	{"POST", "/admin/v1/disputes/{dispute_id}/accept", operator, access.Disputes, (*Server).acceptDispute},
+	{"POST", "/admin/v1/disputes/{dispute_id}/reject", operator, access.Disputes, (*Server).rejectDispute},
+	{"GET", "/admin/v1/models", operator, access.Read, (*Server).models},
+	{"POST", "/admin/v1/operators", operator, access.Manage, (*Server).createOperator},
+	{"GET", "/admin/v1/operators", operator, access.Manage, (*Server).listOperators},
+	{"PATCH", "/admin/v1/operators/{operator_id}", operator, access.Manage, (*Server).patchOperator},
+	{"POST", "/admin/v1/operators/{operator_id}/tokens", operator, access.Manage, (*Server).mintOperatorToken},
+	{"GET", "/admin/v1/operators/{operator_id}/tokens", operator, access.Manage, (*Server).listOperatorTokens},
+	{"DELETE", "/admin/v1/operator-tokens/{token_id}", operator, access.Manage, (*Server).revokeOperatorToken},
+	{"POST", "/admin/v1/backup", operator, access.Manage, (*Server).backup},
+	{"GET", "/debug/pprof/{profile}", operator, access.Manage, (*Server).profile},
 }
 
 // panicsRecovered is shared with the client API's recoveries.
@@ -80,9 +91,17 @@ func (s *Server) handler(rt route) http.Handler {
 				}
 			}
 		}()
-		if rt.access != public && !s.authorized(r, rt.access == metricsRead) {
-			writeError(tw, http.StatusUnauthorized, views.AuthenticationError, "missing or invalid admin token")
-			return
+		if rt.credential != public {
+			who, ok := s.authenticate(r, rt.credential == metricsRead)
+			switch {
+			case !ok:
+				writeError(tw, http.StatusUnauthorized, views.AuthenticationError, "missing or invalid admin token")
+				return
+			case !who.role.Allows(rt.right):
+				writeError(tw, http.StatusForbidden, views.PermissionError, "the "+string(who.role)+" role may not "+rt.method+" "+rt.pattern)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, who.actor))
 		}
 		rt.handle(s, tw, r)
 	})
@@ -100,7 +119,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		other := r.Clone(r.Context())
 		other.Method = rt.method
 		if _, pattern := s.mux.Handler(other); pattern != "/" {
-			if !s.authorized(r, false) {
+			if _, ok := s.authenticate(r, false); !ok {
 				writeError(w, http.StatusUnauthorized, views.AuthenticationError, "missing or invalid admin token")
 				return
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/views"
 
 	"go.yaml.in/yaml/v3"
@@ -75,7 +76,7 @@ func TestHandlerPanicIsAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := s.handler(route{"GET", "/boom", public, func(*Server, http.ResponseWriter, *http.Request) { panic("boom") }})
+	h := s.handler(route{"GET", "/boom", public, access.Read, func(*Server, http.ResponseWriter, *http.Request) { panic("boom") }})
 	for range 2 {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/access"
 )
 
 // Config is what the admin API needs of the gateway.
@@ -35,6 +36,9 @@ type Config struct {
 	Backup func(dir string, includeIPDigestKey bool) error
 	// Ready says why the gateway cannot take holds (nil error: it can).
 	Ready func() error
+	// Access holds the operators and their tokens (nil: the admin token
+	// alone).
+	Access *access.Store
 	// TLS, when set, serves the API over TLS.
 	TLS    *tls.Config
 	Logger *log.Logger
@@ -115,17 +119,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // another server).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.http.Handler.ServeHTTP(w, r) }
 
-// authorized checks the bearer token in constant time (comparing SHA-256
-// digests, so the length of the token does not leak either).
-func (s *Server) authorized(r *http.Request, acceptMetricsToken bool) bool {
+// caller is who a request comes from: the actor its changes are recorded
+// under and its role.
+type caller struct {
+	actor string
+	role  access.Role
+}
+
+// authenticate finds who presents the request's bearer token: the admin
+// token (role admin, actor "admin"), an operator's token (its role, actor
+// "op:<id>"), or, when acceptMetricsToken, the metrics token (reads only).
+// The admin and metrics tokens are compared in constant time, as SHA-256
+// digests so the length does not leak either; operator tokens are looked up
+// by their hash.
+func (s *Server) authenticate(r *http.Request, acceptMetricsToken bool) (caller, bool) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "bearer") || token == "" {
-		return false
+		return caller{}, false
 	}
 	given := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(given[:], s.token[:]) == 1 {
-		return true
+	switch {
+	case subtle.ConstantTimeCompare(given[:], s.token[:]) == 1:
+		return caller{actor: adminActor, role: access.RoleAdmin}, true
+	case acceptMetricsToken && s.cfg.MetricsToken != "" && subtle.ConstantTimeCompare(given[:], s.metricsToken[:]) == 1:
+		return caller{actor: "metrics", role: access.RoleSupport}, true
+	case s.cfg.Access != nil:
+		if o, ok := s.cfg.Access.Authenticate([]byte(token)); ok {
+			return caller{actor: "op:" + o.ID, role: o.Role}, true
+		}
 	}
-	return acceptMetricsToken && s.cfg.MetricsToken != "" && subtle.ConstantTimeCompare(given[:], s.metricsToken[:]) == 1
+	return caller{}, false
 }

@@ -17,8 +17,8 @@ type topUpBody struct {
 	ExpiresAt *views.Time   `json:"expires_at"`
 }
 
-// request checks b and makes it the ledger's top-up of account.
-func (b *topUpBody) request(account string) (ledger.TopUpRequest, error) {
+// request checks b and makes it the ledger's top-up of account by actor.
+func (b *topUpBody) request(account, actor string) (ledger.TopUpRequest, error) {
 	r := ledger.TopUpRequest{Account: account, Actor: actor, OrderID: b.OrderID}
 	switch {
 	case b.Amount == nil:
@@ -50,7 +50,7 @@ func (s *Server) topUp(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	req, err := b.request(r.PathValue("id"))
+	req, err := b.request(r.PathValue("id"), actorOf(r))
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -68,7 +68,7 @@ type adjustBody struct {
 	IdempotencyKey string        `json:"idempotency_key"`
 }
 
-func (b *adjustBody) request() (ledger.AdjustRequest, error) {
+func (b *adjustBody) request(actor string) (ledger.AdjustRequest, error) {
 	r := ledger.AdjustRequest{Account: b.Account, Reason: b.Reason, RequestID: b.RequestID, IdempotencyKey: b.IdempotencyKey, Actor: actor}
 	switch {
 	case b.Account == "":
@@ -92,7 +92,7 @@ func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	req, err := b.request()
+	req, err := b.request(actorOf(r))
 	if err != nil {
 		badRequest(w, err)
 		return
