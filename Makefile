@@ -7,7 +7,7 @@ BIN       := bin
 # Packages with concurrent code: their tests run again under the race detector.
 RACE_PKGS := ./ledger/... ./wal/... ./proxy/... ./cmd/... ./bench/...
 
-.PHONY: build run test test-unit test-race clients bench vet fuzz clean
+.PHONY: build run test test-unit test-race clients browser screenshots bench vet fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
@@ -23,7 +23,25 @@ run: build
 # concurrent packages again under the race detector, then the real-client tests.
 # Fuzz corpora in testdata/fuzz are replayed as ordinary test cases; no
 # open-ended fuzzing happens here.
-test: vet test-unit test-race clients
+test: vet browser test-unit test-race clients
+
+# browser installs Debian's chromium when it is missing (as root, with
+# apt-get), for the consoles' browser test (cmd/tollgate
+# TestConsoleInBrowser); otherwise it says how, and that test skips.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the console's browser test"; \
+	  (apt-get install -y --no-install-recommends chromium >/dev/null || \
+	   (apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null)); \
+	else \
+	  echo "NOTE: no chromium; the console's browser test will skip (sudo apt-get install chromium)"; \
+	fi
+
+# screenshots refreshes the consoles' screenshots in docs/console (the
+# browser test takes them as it goes).
+screenshots: browser
+	TOLLGATE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInBrowser ./cmd/tollgate
 
 test-unit:
 	$(GO) test -tags invariants -count=1 ./...

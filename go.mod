@@ -13,11 +13,14 @@ require (
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.6.3 // bedrock: event-stream frames
 	github.com/aws/aws-sdk-go-v2/config v1.33.13 // bedrock: the standard AWS credential chain
 	github.com/bytedance/sonic v1.15.5 // design: JSON on cold paths
+	github.com/chromedp/cdproto v0.160.1 // tests: the DevTools protocol's types chromedp's actions take
+	github.com/chromedp/chromedp v0.23.1 // tests: a real headless Chromium driving the consoles
 	github.com/cockroachdb/pebble/v2 v2.1.7 // design: the WAL store
 	github.com/openai/openai-go/v3 v3.102.0 // tests: the official OpenAI Go SDK as the client of the OpenAI front
 	github.com/panjf2000/ants/v2 v2.12.1 // design: the drain pool
 	github.com/valyala/fasthttp v1.78.0 // design: HTTP servers and the upstream protocol
 	go.yaml.in/yaml/v3 v3.0.6 // config: the configuration and catalogue files
+	golang.org/x/crypto v0.59.0 // console: argon2id for the consoles' passwords
 )
 
 require (
@@ -51,6 +54,7 @@ require (
 	github.com/cockroachdb/tokenbucket v0.0.0-20230807174530-cc333fc44b06 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
 	github.com/getsentry/sentry-go v0.27.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.2 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
@@ -87,9 +91,9 @@ require (
 	go.yaml.in/yaml/v4 v4.0.0-rc.2 // indirect
 	golang.org/x/arch v0.0.0-20210923205945-b76863e36670 // indirect
 	golang.org/x/exp v0.0.0-20230626212559-97b1e661b5df // indirect
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20240722135656-d784300faade // indirect
 	google.golang.org/protobuf v1.34.2 // indirect
 )

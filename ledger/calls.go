@@ -36,10 +36,15 @@ type CallFilter struct {
 	// SinceNanos and UntilNanos bound the call's start time: since
 	// inclusive, until exclusive (0: unbounded).
 	SinceNanos, UntilNanos int64
+	// Model matches the client's model or the catalogue's ID; KeyID the
+	// key; Outcome the outcome's contract name ("" matches any).
+	Model, KeyID, Outcome string
 }
 
 func (f CallFilter) match(c *CallRecord) bool {
-	return (f.SinceNanos == 0 || c.TimeNanos >= f.SinceNanos) && (f.UntilNanos == 0 || c.TimeNanos < f.UntilNanos)
+	return (f.SinceNanos == 0 || c.TimeNanos >= f.SinceNanos) && (f.UntilNanos == 0 || c.TimeNanos < f.UntilNanos) &&
+		(f.Model == "" || f.Model == c.Model || f.Model == c.ModelID) && (f.KeyID == "" || f.KeyID == c.KeyID) &&
+		(f.Outcome == "" || f.Outcome == c.Outcome.String())
 }
 
 // Calls returns up to limit call records of the account, newest first (by

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/proxy/upstream"
+	"github.com/valyala/fasthttp"
 )
 
 // Config is the gateway's runtime configuration. cmd/tollgate fills it from
@@ -101,6 +102,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// IPDigestKey keys the HMAC of client addresses in call records.
 	IPDigestKey []byte
+
+	// Console serves the customers' console under /console/ (nil: none).
+	Console fasthttp.RequestHandler
 
 	// DefaultKeyLimits and DefaultAccountLimits apply where a key or account
 	// says "default" (-1). 0 means unlimited.

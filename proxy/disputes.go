@@ -36,9 +36,9 @@ func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 		b.DisputeID = "dsp_" + ids.RandomBase62(20)
 	}
 	if d, ok := g.ledger.Dispute(b.DisputeID); !ok || d.AccountID != k.AccountID {
-		if msg := g.disputable(k.AccountID, b.RequestID); msg != "" {
+		if msg, notFound := views.DisputeProblem(g.ledger, k.AccountID, b.RequestID, g.cfg.DisputeWindow, time.Now()); msg != "" {
 			status, typ := fasthttp.StatusConflict, views.ConflictError
-			if msg == noSuchCall {
+			if notFound {
 				status, typ = fasthttp.StatusNotFound, views.NotFoundError
 			}
 			writeError(ctx, status, typ, msg)
@@ -56,21 +56,6 @@ func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 		status = fasthttp.StatusCreated
 	}
 	writeJSON(ctx, status, views.NewDispute(d))
-}
-
-const noSuchCall = "request_id: no call of this account with that ID"
-
-// disputable says why account cannot dispute the call of requestID ("" if
-// it can): no such call of the account, or one older than the window.
-func (g *Gateway) disputable(account, requestID string) string {
-	c, err := g.ledger.CallByRequestID(requestID)
-	switch {
-	case err != nil || c == nil || c.AccountID != account:
-		return noSuchCall
-	case time.Since(time.Unix(0, c.TimeNanos)) > g.cfg.DisputeWindow:
-		return "request_id: the call is older than the dispute window (" + g.cfg.DisputeWindow.String() + ")"
-	}
-	return ""
 }
 
 // handleDisputes is GET /v1/disputes: the account's disputes, oldest

@@ -41,6 +41,8 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 		g.withKey(ctx, g.readLimited(g.handleFileDispute))
 	case ctx.IsGet() && string(path) == "/v1/disputes":
 		g.withKey(ctx, g.readLimited(g.handleDisputes))
+	case g.cfg.Console != nil && len(path) >= len("/console/") && string(path[:len("/console/")]) == "/console/":
+		g.cfg.Console(ctx)
 	default:
 		ctx.Response.Header.SetBytesV(hdrRequestID, ids.AppendRequestID(nil))
 		writeError(ctx, fasthttp.StatusNotFound, views.NotFoundError, "no such route: "+string(ctx.Method())+" "+string(path))

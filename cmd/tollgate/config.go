@@ -81,6 +81,18 @@ type fileConfig struct {
 		// (it stays, frozen with the account).
 		ClosedAccountCredit string `yaml:"closed_account_credit"`
 	} `yaml:"policies"`
+	Console struct {
+		// Enabled serves the customers' console on the client listener and
+		// the operators' on the admin listener, under /console/.
+		Enabled bool `yaml:"enabled"`
+		// CustomerURL and OperatorURL are where people reach the consoles
+		// (invitation links start with them); empty: the listeners' own
+		// addresses.
+		CustomerURL string `yaml:"customer_url"`
+		OperatorURL string `yaml:"operator_url"`
+		// MaxKeysPerAccount bounds the active keys a customer may have.
+		MaxKeysPerAccount int `yaml:"max_keys_per_account"`
+	} `yaml:"console"`
 	DisputeWindow  duration `yaml:"dispute_window"`
 	CallRetention  duration `yaml:"call_retention"`
 	DeniedBetas    []string `yaml:"denied_betas"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,9 +25,11 @@ import (
 	"github.com/tollgate/tollgate/proxy"
 	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/admin"
+	"github.com/tollgate/tollgate/proxy/console"
 	"github.com/tollgate/tollgate/proxy/simulator"
 	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/wal"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // serveFlags are the flags of `tollgate serve`; they override the file.
@@ -85,7 +88,7 @@ func runServe(args []string, stdout io.Writer) error {
 		}
 		adminToken = "tga-" + randomHex(24)
 	}
-	p := &process{fc: fc, flags: flags, logger: logger}
+	p := &process{fc: fc, flags: flags, logger: logger, started: time.Now()}
 	defer p.close()
 	// The listeners are bound first, before the built-in simulator takes a
 	// port of its own: a port the operator (or a test) chose is never lost
@@ -127,6 +130,7 @@ type process struct {
 	jobs                  *jobRunner
 	served                chan error // a server that stopped on its own
 	walMode               wal.Mode
+	started               time.Time
 	replayed              time.Duration
 	recovered             int
 }
@@ -160,19 +164,39 @@ func (p *process) open(adminToken string) error {
 	if err := p.openLedger(); err != nil {
 		return err
 	}
-	if p.gateway, err = proxy.New(clientAPIConfig(fc, upstreams, p.clientCert, ipKey), p.ledger, p.catalogue, p.logger); err != nil {
-		return err
-	}
 	operators, err := access.Open(p.wlog.States, p.wlog.SetState)
 	if err != nil {
 		return err
 	}
-	p.admin, err = admin.New(admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: operators,
+	users, err := access.OpenUsers(p.wlog.States, p.wlog.SetState)
+	if err != nil {
+		return err
+	}
+	clientCfg := clientAPIConfig(fc, upstreams, p.clientCert, ipKey)
+	if fc.Console.Enabled {
+		clientCfg.Console = fasthttpadaptor.NewFastHTTPHandler(console.NewCustomer(console.CustomerConfig{
+			Users: users, Ledger: p.ledger, Catalogue: func() *meter.Catalogue { return p.gateway.Catalogue() },
+			DisputeWindow: time.Duration(fc.DisputeWindow), AccountDefaults: ledger.Limits(clientCfg.DefaultAccountLimits),
+			MaxKeys: fc.Console.MaxKeysPerAccount, Logger: p.logger}))
+	}
+	if p.gateway, err = proxy.New(clientCfg, p.ledger, p.catalogue, p.logger); err != nil {
+		return err
+	}
+	ready := readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout))
+	adminCfg := admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: operators,
 		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
 		KeepCreditOnClose: fc.Policies.ClosedAccountCredit == "keep",
-		Backup:            backupTo(p.wlog, fc.DataDir), Ready: readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout)),
-		TLS: p.adminCert.config(), Logger: p.logger})
-	if err != nil {
+		Backup:            backupTo(p.wlog, fc.DataDir), Ready: ready,
+		TLS: p.adminCert.config(), Logger: p.logger}
+	if fc.Console.Enabled {
+		adminCfg.Users = users
+		adminCfg.CustomerConsoleURL = cmp.Or(fc.Console.CustomerURL, p.clientCert.scheme()+p.clientLn.Addr().String())
+		adminCfg.OperatorConsoleURL = cmp.Or(fc.Console.OperatorURL, p.adminCert.scheme()+p.adminLn.Addr().String())
+		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: operators, Ledger: p.ledger,
+			Catalogue: p.gateway.Catalogue, KeepCreditOnClose: adminCfg.KeepCreditOnClose, CustomerConsoleURL: adminCfg.CustomerConsoleURL,
+			Ready: ready, Health: p.headlineFigures, Logger: p.logger})
+	}
+	if p.admin, err = admin.New(adminCfg); err != nil {
 		return err
 	}
 	if p.recovered, err = p.gateway.RecoverOpenHolds(); err != nil {

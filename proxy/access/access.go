@@ -1,6 +1,8 @@
 // Package access decides who may operate the gateway through the admin
 // API: operators (people, each with a role) and their API tokens, beside
-// the admin token the process starts with. It keeps them durably in the
+// the admin token the process starts with; and who may sign in to the
+// consoles (Users: console users, their invitations and sessions, with
+// passwords hashed by argon2id). It keeps them durably in the
 // WAL's state area (wal.SetState), apart from the ledger: they are not
 // money, so they are neither replayed nor checkpointed, and a change is
 // durable once it returns.
@@ -174,6 +176,17 @@ func (s *Store) UpdateOperator(id string, role *Role, disabled *bool) (Operator,
 	}
 	s.ops[id] = &o
 	return o, nil
+}
+
+// Operator returns the operator id.
+func (s *Store) Operator(id string) (Operator, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o := s.ops[id]
+	if o == nil {
+		return Operator{}, false
+	}
+	return *o, true
 }
 
 // Operators lists the operators by ID.

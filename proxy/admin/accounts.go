@@ -145,25 +145,30 @@ func (s *Server) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) 
 // policy keeps it. A repeat answers the account as it is; a forfeit already
 // posted is not posted again (its idempotency key is the account's).
 func (s *Server) closeAccount(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	info, _, err := s.cfg.Ledger.CloseAccount(id, actorOf(r))
+	info, err := CloseAccount(s.cfg.Ledger, r.PathValue("id"), actorOf(r), s.cfg.KeepCreditOnClose)
 	if err != nil {
 		ledgerError(w, err)
 		return
 	}
-	if !s.cfg.KeepCreditOnClose && info.Available > 0 {
-		_, _, err := s.cfg.Ledger.Adjust(ledger.AdjustRequest{Account: id, Amount: -info.Available, Reason: "account closed",
-			IdempotencyKey: "close:" + id, Actor: actorOf(r)})
+	writeJSON(w, http.StatusOK, views.NewAccount(info))
+}
+
+// CloseAccount closes account id for actor and, unless keepCredit, forfeits
+// its available credit by an "account closed" adjustment (keyed by the
+// account, so a retry forfeits once). The console's closure uses it too.
+func CloseAccount(l *ledger.Ledger, id, actor string, keepCredit bool) (ledger.AccountInfo, error) {
+	info, _, err := l.CloseAccount(id, actor)
+	if err != nil {
+		return info, err
+	}
+	if !keepCredit && info.Available > 0 {
+		_, _, err := l.Adjust(ledger.AdjustRequest{Account: id, Amount: -info.Available, Reason: "account closed",
+			IdempotencyKey: "close:" + id, Actor: actor})
 		if err != nil && !errors.Is(err, ledger.ErrIdempotencyConflict) {
-			ledgerError(w, err)
-			return
+			return info, err
 		}
 	}
-	if info, err = s.cfg.Ledger.Account(id); err != nil {
-		ledgerError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, views.NewAccount(info))
+	return l.Account(id)
 }
 
 // entries is an account's entries, newest first, a page at a time.

@@ -83,7 +83,7 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		ledgerError(w, ledger.ErrUnknownDispute)
 		return
 	}
-	refund, err := s.refundOf(d, b.Amount)
+	refund, err := DisputeRefund(s.cfg.Ledger, d, (*int64)(b.Amount))
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -95,9 +95,10 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.withCall(d))
 }
 
-// refundOf is the refund of accepting d: the amount asked for, else what
-// its call was charged (the call record must still be kept).
-func (s *Server) refundOf(d ledger.Dispute, asked *views.Amount) (int64, error) {
+// DisputeRefund is the refund of accepting d: the amount asked for (nil:
+// none asked), else what its call was charged (the call record must still
+// be kept). The console's acceptance uses it too.
+func DisputeRefund(l *ledger.Ledger, d ledger.Dispute, asked *int64) (int64, error) {
 	if d.State == ledger.DisputeAccepted {
 		return d.Refund, nil
 	}
@@ -105,9 +106,9 @@ func (s *Server) refundOf(d ledger.Dispute, asked *views.Amount) (int64, error) 
 		if *asked <= 0 {
 			return 0, errors.New("amount: must be positive")
 		}
-		return int64(*asked), nil
+		return *asked, nil
 	}
-	c, err := s.cfg.Ledger.CallByRequestID(d.RequestID)
+	c, err := l.CallByRequestID(d.RequestID)
 	if err != nil || c == nil {
 		return 0, errors.New("amount: required (the call's record is no longer kept)")
 	}

@@ -39,6 +39,13 @@ type Config struct {
 	// Access holds the operators and their tokens (nil: the admin token
 	// alone).
 	Access *access.Store
+	// Users are the consoles' users (nil: no consoles); invitation links
+	// start with CustomerConsoleURL or OperatorConsoleURL (such as
+	// "http://127.0.0.1:8080").
+	Users                                  *access.Users
+	CustomerConsoleURL, OperatorConsoleURL string
+	// Console serves the operators' console under /console/ (nil: none).
+	Console http.Handler
 	// TLS, when set, serves the API over TLS.
 	TLS    *tls.Config
 	Logger *log.Logger
@@ -79,6 +86,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	for _, r := range routes {
 		s.mux.Handle(r.method+" "+r.pattern, s.handler(r))
+	}
+	if cfg.Console != nil {
+		s.mux.Handle("/console/", cfg.Console)
 	}
 	s.mux.HandleFunc("/", s.noRoute)
 	s.http = &http.Server{

@@ -2,6 +2,7 @@ package views
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/ledger"
@@ -211,4 +212,18 @@ func NewDispute(d ledger.Dispute) Dispute {
 		v.Refund, v.AdjustmentID = &r, strconv.FormatUint(d.AdjustmentID, 10)
 	}
 	return v
+}
+
+// DisputeProblem says why account cannot dispute the call of requestID at
+// now ("" when it can): no call of the account has that ID (notFound), or
+// the call is older than window (the contract checks it when filed).
+func DisputeProblem(l *ledger.Ledger, account, requestID string, window time.Duration, now time.Time) (problem string, notFound bool) {
+	c, err := l.CallByRequestID(requestID)
+	switch {
+	case err != nil || c == nil || c.AccountID != account:
+		return "request_id: no call of this account with that ID", true
+	case now.Sub(time.Unix(0, c.TimeNanos)) > window:
+		return "request_id: the call is older than the dispute window (" + window.String() + ")", false
+	}
+	return "", false
 }

@@ -1,0 +1,328 @@
+package access
+
+import (
+	"cmp"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/proxy/ids"
+)
+
+// Realm is the console a user signs in to.
+type Realm string
+
+// The realms: a customer user belongs to an account, an operator user is
+// one of the Store's operators.
+const (
+	RealmCustomer Realm = "customer"
+	RealmOperator Realm = "operator"
+)
+
+// User is a person who signs in to a console.
+type User struct {
+	ID    string `json:"id"`
+	Realm Realm  `json:"realm"`
+	// Subject is the account (customers) or operator (operators) the user
+	// acts for.
+	Subject string `json:"subject"`
+	Email   string `json:"email"`
+	// Password is the argon2id hash in PHC form ("" before the invitation
+	// was accepted).
+	Password  string `json:"password"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+// Invitation lets its holder set a password for a user (a new one, or an
+// existing one's new password). Only its token's digest is kept.
+type Invitation struct {
+	ID         string   `json:"id"`
+	Realm      Realm    `json:"realm"`
+	Subject    string   `json:"subject"`
+	Email      string   `json:"email"`
+	Hash       [32]byte `json:"hash"`
+	CreatedBy  string   `json:"created_by"`
+	CreatedAt  int64    `json:"created_at"`
+	ExpiresAt  int64    `json:"expires_at"`
+	AcceptedAt int64    `json:"accepted_at,omitempty"`
+}
+
+// session is a signed-in user's session, kept by its token's digest.
+type session struct {
+	Hash      [32]byte `json:"hash"`
+	UserID    string   `json:"user_id"`
+	CreatedAt int64    `json:"created_at"`
+	ExpiresAt int64    `json:"expires_at"`
+}
+
+// Lifetimes of what the store hands out.
+const (
+	InvitationLifetime = 7 * 24 * time.Hour
+	SessionLifetime    = 7 * 24 * time.Hour
+)
+
+// Bounds on what operators and users can make.
+const (
+	maxUsers       = 1_000_000
+	maxInvitations = 1_000_000
+	maxSessions    = 1_000_000
+)
+
+var errTooMany = errors.New("access: too many users, invitations or sessions")
+
+// Users keeps the consoles' users, invitations and sessions. Safe for
+// concurrent use.
+type Users struct {
+	save func(name string, value []byte) error
+	now  func() time.Time
+
+	mu       sync.RWMutex
+	users    map[string]*User
+	byEmail  map[Realm]map[string]*User // lower-cased email
+	invites  map[string]*Invitation
+	inviteBy map[[32]byte]*Invitation
+	sessions map[[32]byte]*session
+}
+
+// State-area names.
+const (
+	userPrefix    = "console/user/"
+	invitePrefix  = "console/invite/"
+	sessionPrefix = "console/session/"
+)
+
+// OpenUsers loads Users through load (wal.Log.States) and keeps them with
+// save (wal.Log.SetState); expired sessions are dropped as they load.
+func OpenUsers(load func(prefix string, fn func(name string, value []byte) error) error, save func(name string, value []byte) error) (*Users, error) {
+	s := &Users{save: save, now: time.Now, users: map[string]*User{}, byEmail: map[Realm]map[string]*User{RealmCustomer: {}, RealmOperator: {}},
+		invites: map[string]*Invitation{}, inviteBy: map[[32]byte]*Invitation{}, sessions: map[[32]byte]*session{}}
+	err := errors.Join(
+		loadEach(load, userPrefix, func(u *User) { s.users[u.ID], s.byEmail[u.Realm][strings.ToLower(u.Email)] = u, u }),
+		loadEach(load, invitePrefix, func(i *Invitation) { s.invites[i.ID], s.inviteBy[i.Hash] = i, i }),
+		loadEach(load, sessionPrefix, func(x *session) { s.sessions[x.Hash] = x }),
+	)
+	if err != nil {
+		return nil, err
+	}
+	s.dropExpiredSessions()
+	return s, nil
+}
+
+func loadEach[T any](load func(string, func(string, []byte) error) error, prefix string, keep func(*T)) error {
+	return load(prefix, func(name string, v []byte) error {
+		x := new(T)
+		if err := sonic.Unmarshal(v, x); err != nil {
+			return fmt.Errorf("access: cannot read %s: %w", name, err)
+		}
+		keep(x)
+		return nil
+	})
+}
+
+// Invite makes an invitation for email to the realm's subject and returns
+// its token, shown this once. An email belongs to one user per realm: an
+// invitation for a user that exists under another subject is refused.
+func (s *Users) Invite(realm Realm, subject, email, actor string) (string, Invitation, error) {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 || subject == "" {
+		return "", Invitation{}, fmt.Errorf("%w: email must be a plain address such as ada@example.com", ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.byEmail[realm][strings.ToLower(email)]; u != nil && u.Subject != subject {
+		return "", Invitation{}, fmt.Errorf("%w: %s is a user of another %s", ErrExists, email, subjectNoun(realm))
+	}
+	if len(s.invites) >= maxInvitations {
+		return "", Invitation{}, errTooMany
+	}
+	token := "tgi-" + ids.RandomBase62(43)
+	now := s.now()
+	inv := Invitation{ID: "inv_" + ids.RandomBase62(20), Realm: realm, Subject: subject, Email: email, Hash: ids.HashKey([]byte(token)),
+		CreatedBy: actor, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(InvitationLifetime).UnixNano()}
+	if err := s.put(invitePrefix+inv.ID, &inv); err != nil {
+		return "", inv, err
+	}
+	s.invites[inv.ID], s.inviteBy[inv.Hash] = &inv, &inv
+	return token, inv, nil
+}
+
+// Invitation returns the open invitation of token.
+func (s *Users) Invitation(token string) (Invitation, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	inv := s.inviteBy[ids.HashKey([]byte(token))]
+	if inv == nil || inv.AcceptedAt != 0 || s.now().UnixNano() >= inv.ExpiresAt {
+		return Invitation{}, false
+	}
+	return *inv, true
+}
+
+// Accept uses invitation token to set its user's password (hashed by the
+// caller with HashPassword), creating the user on first use.
+func (s *Users) Accept(token, passwordHash string) (User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv := s.inviteBy[ids.HashKey([]byte(token))]
+	now := s.now().UnixNano()
+	if inv == nil || inv.AcceptedAt != 0 || now >= inv.ExpiresAt {
+		return User{}, fmt.Errorf("%w: the invitation is unknown, used or expired", ErrUnknown)
+	}
+	u := s.byEmail[inv.Realm][strings.ToLower(inv.Email)]
+	switch {
+	case u == nil && len(s.users) >= maxUsers:
+		return User{}, errTooMany
+	case u == nil:
+		u = &User{ID: "usr_" + ids.RandomBase62(20), Realm: inv.Realm, Subject: inv.Subject, Email: inv.Email, CreatedAt: now}
+	case u.Subject != inv.Subject:
+		return User{}, fmt.Errorf("%w: %s is a user of another %s", ErrExists, inv.Email, subjectNoun(inv.Realm))
+	}
+	nu, ni := *u, *inv
+	nu.Password, ni.AcceptedAt = passwordHash, now
+	if err := errors.Join(s.put(userPrefix+nu.ID, &nu), s.put(invitePrefix+ni.ID, &ni)); err != nil {
+		return User{}, err
+	}
+	s.users[nu.ID], s.byEmail[nu.Realm][strings.ToLower(nu.Email)] = &nu, &nu
+	s.invites[ni.ID], s.inviteBy[ni.Hash] = &ni, &ni
+	return nu, nil
+}
+
+// UserByEmail returns the realm's user with email (any case).
+func (s *Users) UserByEmail(realm Realm, email string) (User, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u := s.byEmail[realm][strings.ToLower(email)]
+	if u == nil {
+		return User{}, false
+	}
+	return *u, true
+}
+
+// Users lists the realm's users of subject, by email.
+func (s *Users) Users(realm Realm, subject string) []User {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []User
+	for _, u := range s.users {
+		if u.Realm == realm && u.Subject == subject {
+			out = append(out, *u)
+		}
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Email, b.Email) })
+	return out
+}
+
+// Invitations lists the realm's invitations for subject, newest first.
+func (s *Users) Invitations(realm Realm, subject string) []Invitation {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Invitation
+	for _, i := range s.invites {
+		if i.Realm == realm && i.Subject == subject {
+			out = append(out, *i)
+		}
+	}
+	slices.SortFunc(out, func(a, b Invitation) int { return cmp.Compare(b.CreatedAt, a.CreatedAt) })
+	return out
+}
+
+// StartSession signs user in and returns the session's token.
+func (s *Users) StartSession(userID string) (string, error) {
+	token := "tgs-" + ids.RandomBase62(43)
+	now := s.now()
+	x := session{Hash: ids.HashKey([]byte(token)), UserID: userID, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(SessionLifetime).UnixNano()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sessions) >= maxSessions {
+		s.dropExpiredSessionsLocked()
+		if len(s.sessions) >= maxSessions {
+			return "", errTooMany
+		}
+	}
+	if err := s.put(sessionName(x.Hash), &x); err != nil {
+		return "", err
+	}
+	s.sessions[x.Hash] = &x
+	return token, nil
+}
+
+// SessionUser returns the user of a session token in force.
+func (s *Users) SessionUser(token string) (User, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	x := s.sessions[ids.HashKey([]byte(token))]
+	if x == nil || s.now().UnixNano() >= x.ExpiresAt {
+		return User{}, false
+	}
+	u := s.users[x.UserID]
+	if u == nil {
+		return User{}, false
+	}
+	return *u, true
+}
+
+// EndSession signs a session out.
+func (s *Users) EndSession(token string) error {
+	h := ids.HashKey([]byte(token))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[h] == nil {
+		return nil
+	}
+	delete(s.sessions, h)
+	return s.save(sessionName(h), nil)
+}
+
+// EndSessions signs user out everywhere.
+func (s *Users) EndSessions(userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for h, x := range s.sessions {
+		if x.UserID == userID {
+			delete(s.sessions, h)
+			errs = append(errs, s.save(sessionName(h), nil))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Users) dropExpiredSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropExpiredSessionsLocked()
+}
+
+// dropExpiredSessionsLocked forgets expired sessions; a failed delete
+// leaves the record to be dropped at the next load.
+func (s *Users) dropExpiredSessionsLocked() {
+	now := s.now().UnixNano()
+	for h, x := range s.sessions {
+		if now >= x.ExpiresAt {
+			delete(s.sessions, h)
+			s.save(sessionName(h), nil)
+		}
+	}
+}
+
+func (s *Users) put(name string, v any) error {
+	b, err := sonic.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.save(name, b)
+}
+
+func sessionName(h [32]byte) string { return sessionPrefix + hex.EncodeToString(h[:]) }
+
+func subjectNoun(r Realm) string {
+	if r == RealmOperator {
+		return "operator"
+	}
+	return "account"
+}

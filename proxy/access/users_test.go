@@ -1,0 +1,117 @@
+package access
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/wal"
+)
+
+// TestUsers: an invitation sets a password once and only before it
+// expires; users and sessions survive a restart and are stored without
+// secrets in clear; an email belongs to one subject per realm; signing
+// out everywhere ends every session of the user.
+func TestUsers(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, wal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := OpenUsers(l.States, l.SetState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.Invite(RealmCustomer, "acme", "not an email", "admin"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a bad email: %v", err)
+	}
+	token, inv, err := u.Invite(RealmCustomer, "acme", "Ada@acme.test", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.Invite(RealmCustomer, "other", "ada@acme.test", "admin"); err != nil {
+		t.Fatalf("an invitation before the user exists is allowed: %v", err)
+	}
+	hash := HashPassword("correct horse battery")
+	user, err := u.Accept(token, hash)
+	if err != nil || user.Subject != "acme" || user.Email != "Ada@acme.test" {
+		t.Fatalf("accept: %+v %v", user, err)
+	}
+	if _, err := u.Accept(token, hash); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("an invitation used twice: %v", err)
+	}
+	if _, _, err := u.Invite(RealmCustomer, "other", "ada@ACME.test", "admin"); !errors.Is(err, ErrExists) {
+		t.Fatalf("another account's user invited: %v", err)
+	}
+	if _, ok := u.UserByEmail(RealmOperator, "ada@acme.test"); ok {
+		t.Fatal("a customer user found in the operators' realm")
+	}
+	s1, _ := u.StartSession(user.ID)
+	s2, _ := u.StartSession(user.ID)
+
+	// Expired invitations and sessions.
+	late, _, _ := u.Invite(RealmCustomer, "acme", "bob@acme.test", "admin")
+	u.now = func() time.Time { return time.Now().Add(InvitationLifetime + time.Minute) }
+	if _, err := u.Accept(late, hash); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("an expired invitation: %v", err)
+	}
+	if _, ok := u.SessionUser(s1); ok {
+		t.Fatal("an expired session is in force")
+	}
+	u.now = time.Now
+
+	// A restart keeps users and sessions; nothing secret is stored in clear.
+	l.Close()
+	if l, err = wal.Open(dir, wal.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if u, err = OpenUsers(l.States, l.SetState); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := u.SessionUser(s2); !ok || got.ID != user.ID || !VerifyPassword(got.Password, "correct horse battery") {
+		t.Fatalf("after a restart the session gives %+v %v", got, ok)
+	}
+	l.States("console/", func(name string, v []byte) error {
+		for _, secret := range []string{token, s1, s2, "correct horse battery"} {
+			if strings.Contains(string(v), secret) || strings.Contains(name, secret) {
+				t.Errorf("%s stores a secret in clear", name)
+			}
+		}
+		return nil
+	})
+	if err := u.EndSessions(user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := u.SessionUser(s2); ok {
+		t.Fatal("a session survived signing out everywhere")
+	}
+	if len(u.Invitations(RealmCustomer, "acme")) != 2 || inv.ExpiresAt == 0 {
+		t.Fatalf("invitations: %+v", u.Invitations(RealmCustomer, "acme"))
+	}
+}
+
+// TestPasswords: argon2id hashes verify only their password, carry their
+// parameters, and malformed hashes verify nothing.
+func TestPasswords(t *testing.T) {
+	h := HashPassword("a long enough password")
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q", h)
+	}
+	if !VerifyPassword(h, "a long enough password") || VerifyPassword(h, "a long enough passwore") {
+		t.Fatal("verification is wrong")
+	}
+	if HashPassword("a long enough password") == h {
+		t.Fatal("no salt")
+	}
+	for _, bad := range []string{"", "$argon2id$", "$argon2i$v=19$m=19456,t=2,p=1$AAAA$AAAA", "$argon2id$v=19$m=99999999,t=2,p=1$AAAA$AAAA",
+		"$argon2id$v=19$m=19456,t=2,p=0$AAAA$AAAA", "$argon2id$v=19$m=19456,t=2,p=1$!!$AAAA"} {
+		if VerifyPassword(bad, "x") {
+			t.Errorf("%q verified", bad)
+		}
+	}
+	if CheckPassword("short") == nil || CheckPassword(strings.Repeat("x", 257)) == nil || CheckPassword("long enough!") != nil {
+		t.Fatal("password length rules are wrong")
+	}
+}

@@ -1,0 +1,156 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/views"
+)
+
+// Console users: invitations (the link that lets a person set a password)
+// for an account's users and for operators, and the users of an account.
+
+// invitationView is an invitation as the admin API answers it; Link is
+// shown only when it is made.
+type invitationView struct {
+	ID        string     `json:"id"`
+	Realm     string     `json:"realm"`
+	Subject   string     `json:"subject"`
+	Email     string     `json:"email"`
+	Link      string     `json:"link,omitempty"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt views.Time `json:"created_at"`
+	ExpiresAt views.Time `json:"expires_at"`
+	Accepted  bool       `json:"accepted"`
+}
+
+func newInvitationView(inv access.Invitation, link string) invitationView {
+	return invitationView{ID: inv.ID, Realm: string(inv.Realm), Subject: inv.Subject, Email: inv.Email, Link: link,
+		CreatedBy: inv.CreatedBy, CreatedAt: views.Time(inv.CreatedAt), ExpiresAt: views.Time(inv.ExpiresAt), Accepted: inv.AcceptedAt != 0}
+}
+
+// userView is a console user as the admin API answers it (never its
+// password hash).
+type userView struct {
+	ID          string     `json:"id"`
+	Email       string     `json:"email"`
+	PasswordSet bool       `json:"password_set"`
+	CreatedAt   views.Time `json:"created_at"`
+}
+
+// Invite makes an invitation of realm for subject's email and returns it
+// with its link: base (the console's address, such as
+// "https://console.example.com") + /console/invite?token=... The console's
+// own invitation form uses it too. Closed accounts and unknown subjects
+// are refused by the caller.
+func Invite(users *access.Users, realm access.Realm, subject, email, actor, base string) (access.Invitation, string, error) {
+	token, inv, err := users.Invite(realm, subject, email, actor)
+	if err != nil {
+		return inv, "", err
+	}
+	return inv, base + "/console/invite?token=" + url.QueryEscape(token), nil
+}
+
+func (s *Server) usersStore(w http.ResponseWriter) (*access.Users, bool) {
+	if s.cfg.Users == nil {
+		writeError(w, http.StatusNotImplemented, views.APIError, "consoles are not configured")
+		return nil, false
+	}
+	return s.cfg.Users, true
+}
+
+func (s *Server) inviteCustomer(w http.ResponseWriter, r *http.Request) {
+	users, ok := s.usersStore(w)
+	if !ok {
+		return
+	}
+	var b struct {
+		Email string `json:"email"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		badRequest(w, err)
+		return
+	}
+	id := r.PathValue("id")
+	a, err := s.cfg.Ledger.Account(id)
+	if err != nil {
+		ledgerError(w, err)
+		return
+	}
+	if a.ClosedAtNanos != 0 {
+		ledgerError(w, fmt.Errorf("%w: %s", ledger.ErrAccountClosed, id))
+		return
+	}
+	inv, link, err := Invite(users, access.RealmCustomer, id, b.Email, actorOf(r), s.cfg.CustomerConsoleURL)
+	if err != nil {
+		accessError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, newInvitationView(inv, link))
+}
+
+func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
+	users, ok := s.usersStore(w)
+	if !ok {
+		return
+	}
+	store, ok := s.accessStore(w)
+	if !ok {
+		return
+	}
+	var b struct {
+		Email string `json:"email"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		badRequest(w, err)
+		return
+	}
+	id := r.PathValue("operator_id")
+	o, found := store.Operator(id)
+	if !found {
+		accessError(w, fmt.Errorf("%w: operator %q", access.ErrUnknown, id))
+		return
+	}
+	if b.Email == "" {
+		b.Email = o.Email
+	}
+	if b.Email == "" {
+		badRequest(w, errors.New("email: required (the operator has none)"))
+		return
+	}
+	inv, link, err := Invite(users, access.RealmOperator, id, b.Email, actorOf(r), s.cfg.OperatorConsoleURL)
+	if err != nil {
+		accessError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, newInvitationView(inv, link))
+}
+
+// accountUsers lists an account's console users and its invitations.
+func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request) {
+	users, ok := s.usersStore(w)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.cfg.Ledger.Settings(id); err != nil {
+		ledgerError(w, err)
+		return
+	}
+	list := []userView{}
+	for _, u := range users.Users(access.RealmCustomer, id) {
+		list = append(list, userView{ID: u.ID, Email: u.Email, PasswordSet: u.Password != "", CreatedAt: views.Time(u.CreatedAt)})
+	}
+	invs := []invitationView{}
+	for _, inv := range users.Invitations(access.RealmCustomer, id) {
+		invs = append(invs, newInvitationView(inv, ""))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Data        []userView       `json:"data"`
+		Invitations []invitationView `json:"invitations"`
+	}{list, invs})
+}

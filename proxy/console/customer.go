@@ -1,0 +1,71 @@
+package console
+
+import (
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/meter"
+	"github.com/tollgate/tollgate/proxy/access"
+)
+
+// CustomerConfig is what the customers' console needs of the gateway.
+type CustomerConfig struct {
+	Users     *access.Users
+	Ledger    *ledger.Ledger
+	Catalogue func() *meter.Catalogue
+	// DisputeWindow is how old a call a customer may dispute.
+	DisputeWindow time.Duration
+	// AccountDefaults are the limits an account's "default" (-1) stands
+	// for, so a key's limits can be checked against the account's.
+	AccountDefaults ledger.Limits
+	// MaxKeys bounds an account's active keys (0: 50).
+	MaxKeys int
+	Logger  *log.Logger
+}
+
+// customer is the customers' console.
+type customer struct {
+	*site
+	cfg CustomerConfig
+}
+
+// NewCustomer returns the customers' console, to serve under /console/ on
+// the client listener.
+func NewCustomer(cfg CustomerConfig) http.Handler {
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = 50
+	}
+	if cfg.DisputeWindow == 0 {
+		cfg.DisputeWindow = 30 * 24 * time.Hour
+	}
+	c := &customer{cfg: cfg}
+	c.site = newSite(access.RealmCustomer, cfg.Users, "tg_session", c.admit, funcs(), cfg.Logger)
+	c.handle("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
+	})
+	c.handle("GET /console/overview", c.overview)
+	c.handle("GET /console/keys", c.keys)
+	c.handle("POST /console/keys", c.createKey)
+	c.handle("GET /console/keys/{key_id}/revoke", c.confirmRevoke)
+	c.handle("POST /console/keys/{key_id}/revoke", c.revokeKey)
+	c.handle("GET /console/calls", c.calls)
+	c.handle("GET /console/calls/{request_id}", c.call)
+	c.handle("GET /console/statement", c.statement)
+	c.handle("GET /console/statement.csv", c.statementCSV)
+	c.handle("GET /console/statement.json", c.statementJSON)
+	c.handle("GET /console/prices", c.prices)
+	c.handle("GET /console/disputes", c.disputes)
+	c.handle("POST /console/disputes", c.fileDispute)
+	return c.site
+}
+
+// admit refuses the users of a closed or unknown account.
+func (c *customer) admit(u access.User) bool {
+	a, err := c.cfg.Ledger.Account(u.Subject)
+	return err == nil && a.ClosedAtNanos == 0
+}
+
+// accountOf is the signed-in user's account.
+func accountOf(r *http.Request) string { return userOf(r).Subject }

@@ -1,0 +1,167 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/admin"
+)
+
+// The customer's keys: list, create (the secret shown once), revoke.
+
+type keysData struct {
+	Keys []*ledger.Key
+	// Secret is a key just made, shown this once.
+	Secret string
+	// Account are the account's limits in force, what a key's limits
+	// default to and may not exceed.
+	Account ledger.Limits
+	Max     int
+	Form    keyForm
+}
+
+// keyForm is the create form as typed, shown again with a problem.
+type keyForm struct {
+	Name, RPM, TPM, Concurrency, SpendLimit, Expires string
+}
+
+func (c *customer) keys(w http.ResponseWriter, r *http.Request) {
+	c.renderKeys(w, r, http.StatusOK, page{}, "", keyForm{})
+}
+
+func (c *customer) renderKeys(w http.ResponseWriter, r *http.Request, status int, p page, secret string, f keyForm) {
+	account := accountOf(r)
+	st, err := c.cfg.Ledger.Settings(account)
+	if err != nil {
+		c.fail(w, r, http.StatusNotFound, "Your account was not found.")
+		return
+	}
+	p.Title, p.Nav = "API keys", "keys"
+	p.Data = keysData{Keys: c.cfg.Ledger.Keys(account), Secret: secret, Account: c.inForce(st.Limits), Max: c.cfg.MaxKeys, Form: f}
+	c.render(w, r, status, "c_keys.html", p)
+}
+
+// inForce resolves an account's "default" limits to the configured ones.
+func (c *customer) inForce(l ledger.Limits) ledger.Limits {
+	pick := func(v, def int64) int64 {
+		if v < 0 {
+			return def
+		}
+		return v
+	}
+	d := c.cfg.AccountDefaults
+	return ledger.Limits{RPM: pick(l.RPM, d.RPM), TPM: pick(l.TPM, d.TPM), Concurrency: pick(l.Concurrency, d.Concurrency)}
+}
+
+func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
+	account := accountOf(r)
+	f := keyForm{Name: r.PostForm.Get("name"), RPM: r.PostForm.Get("rpm"), TPM: r.PostForm.Get("tpm"), Concurrency: r.PostForm.Get("concurrency"),
+		SpendLimit: r.PostForm.Get("spend_limit"), Expires: r.PostForm.Get("expires")}
+	st, err := c.cfg.Ledger.Settings(account)
+	if err != nil {
+		c.fail(w, r, http.StatusNotFound, "Your account was not found.")
+		return
+	}
+	k, err := c.keyOf(account, f, c.inForce(st.Limits))
+	if err != nil {
+		c.renderKeys(w, r, http.StatusBadRequest, page{Problem: err.Error()}, "", f)
+		return
+	}
+	if c.activeKeys(account) >= c.cfg.MaxKeys {
+		problem := fmt.Sprintf("The account has %d active keys, the most it may have; revoke one first.", c.cfg.MaxKeys)
+		c.renderKeys(w, r, http.StatusConflict, page{Problem: problem}, "", f)
+		return
+	}
+	secret, _, err := admin.MintKey(c.cfg.Ledger, k)
+	if err != nil {
+		c.renderKeys(w, r, http.StatusConflict, page{Problem: "The key was not created: " + err.Error()}, "", f)
+		return
+	}
+	c.renderKeys(w, r, http.StatusCreated, page{Notice: "Key created. Copy its secret now: it is shown only this once."}, secret, keyForm{})
+}
+
+// keyOf checks a create form against the contract's rules for keys that
+// customers make: a limit left out leaves the key no limit of its own (the
+// account's apply), 0 means none, a limit above the account's is refused
+// naming the field.
+func (c *customer) keyOf(account string, f keyForm, acct ledger.Limits) (ledger.Key, error) {
+	k := ledger.Key{AccountID: account, Name: strings.TrimSpace(f.Name)}
+	if k.Name == "" || len(k.Name) > 128 {
+		return k, errors.New("name: give the key a name of at most 128 characters")
+	}
+	var errs []error
+	limit := func(field, s string, account int64, into *int64) {
+		v, err := atoiOr(strings.TrimSpace(s), 0)
+		switch {
+		case err != nil || v < 0:
+			errs = append(errs, fmt.Errorf("%s: a whole number, 0 or more", field))
+		case account > 0 && v > account:
+			errs = append(errs, fmt.Errorf("%s: at most the account's %d", field, account))
+		}
+		*into = v
+	}
+	limit("rpm", f.RPM, acct.RPM, &k.Limits.RPM)
+	limit("tpm", f.TPM, acct.TPM, &k.Limits.TPM)
+	limit("concurrency", f.Concurrency, acct.Concurrency, &k.Limits.Concurrency)
+	if s := strings.TrimSpace(f.SpendLimit); s != "" {
+		v, err := money.Parse(s)
+		if err != nil || v < 0 {
+			errs = append(errs, errors.New("spend_limit: credits per 30 days, such as 25 or 12.50"))
+		}
+		k.SpendLimit, k.SpendPeriod = v, 30*24*time.Hour
+	}
+	if s := strings.TrimSpace(f.Expires); s != "" {
+		t, err := time.Parse(time.DateOnly, s)
+		if err != nil || !t.After(time.Now()) {
+			errs = append(errs, errors.New("expires: a date after today (YYYY-MM-DD)"))
+		}
+		k.ExpiresAtNanos = t.UnixNano()
+	}
+	return k, errors.Join(errs...)
+}
+
+func (c *customer) activeKeys(account string) int {
+	n, now := 0, time.Now().UnixNano()
+	for _, k := range c.cfg.Ledger.Keys(account) {
+		if !k.Revoked && (k.ExpiresAtNanos == 0 || k.ExpiresAtNanos > now) {
+			n++
+		}
+	}
+	return n
+}
+
+// ownKey is the signed-in account's key of the path, if it is theirs.
+func (c *customer) ownKey(r *http.Request) *ledger.Key {
+	k := c.cfg.Ledger.Key(r.PathValue("key_id"))
+	if k == nil || k.AccountID != accountOf(r) {
+		return nil
+	}
+	return k
+}
+
+func (c *customer) confirmRevoke(w http.ResponseWriter, r *http.Request) {
+	k := c.ownKey(r)
+	if k == nil {
+		c.fail(w, r, http.StatusNotFound, "No such key.")
+		return
+	}
+	c.render(w, r, http.StatusOK, "c_revoke.html", page{Title: "Revoke a key", Nav: "keys", Data: k})
+}
+
+func (c *customer) revokeKey(w http.ResponseWriter, r *http.Request) {
+	k := c.ownKey(r)
+	if k == nil {
+		c.fail(w, r, http.StatusNotFound, "No such key.")
+		return
+	}
+	if err := c.cfg.Ledger.RevokeKey(k.ID); err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "The key was not revoked: "+err.Error())
+		return
+	}
+	c.renderKeys(w, r, http.StatusOK, page{Notice: "Key " + k.Name + " revoked: it stops working now."}, "", keyForm{})
+}

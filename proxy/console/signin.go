@@ -1,0 +1,128 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/tollgate/tollgate/proxy/access"
+)
+
+// The sign-in, invitation and sign-out pages both consoles share.
+
+type signInData struct{ Email string }
+
+func (s *site) signInPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "signin.html", page{Title: "Sign in"})
+}
+
+// signIn checks an email and password. Every refusal reads the same and
+// takes as long (an unknown email costs a hash too), and failures count
+// against the user and the address: past the limit both are refused
+// until the window ends, the right password included.
+func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
+	email, pw := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
+	userKey, addrKey := strings.ToLower(email), clientAddress(r)
+	again := page{Title: "Sign in", Data: signInData{Email: email}}
+	if !s.byUser.allowed(userKey) || !s.byAddress.allowed(addrKey) {
+		again.Problem = "Too many failed attempts. Try again in 15 minutes."
+		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
+		return
+	}
+	u, found := s.users.UserByEmail(s.realm, email)
+	ok := false
+	if found && u.Password != "" {
+		ok = access.VerifyPassword(u.Password, pw)
+	} else {
+		access.WasteHash(pw)
+	}
+	if ok && !s.admit(u) {
+		again.Problem = "This sign-in is no longer in force (the account is closed or the operator disabled)."
+		s.render(w, r, http.StatusForbidden, "signin.html", again)
+		return
+	}
+	if !ok {
+		s.byUser.fail(userKey)
+		s.byAddress.fail(addrKey)
+		again.Problem = "Wrong email or password."
+		s.render(w, r, http.StatusUnauthorized, "signin.html", again)
+		return
+	}
+	s.byUser.forget(userKey)
+	s.startSession(w, r, u)
+}
+
+func (s *site) startSession(w http.ResponseWriter, r *http.Request, u access.User) {
+	token, err := s.users.StartSession(u.ID)
+	if err != nil {
+		s.logger.Printf("console: cannot start a session: %s", err)
+		s.fail(w, r, http.StatusServiceUnavailable, "Cannot sign in now; try again shortly.")
+		return
+	}
+	s.setCookie(w, r, s.cookie, token, access.SessionLifetime)
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+type inviteData struct {
+	Token string
+	Email string
+}
+
+func (s *site) invitePage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	inv, ok := s.users.Invitation(token)
+	if !ok || inv.Realm != s.realm {
+		s.fail(w, r, http.StatusNotFound, "This invitation is unknown, used or expired. Ask for a new one.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "invite.html", page{Title: "Set your password", Data: inviteData{Token: token, Email: inv.Email}})
+}
+
+// acceptInvite sets the invited user's password and signs them in.
+func (s *site) acceptInvite(w http.ResponseWriter, r *http.Request) {
+	token, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
+	inv, ok := s.users.Invitation(token)
+	if !ok || inv.Realm != s.realm {
+		s.fail(w, r, http.StatusNotFound, "This invitation is unknown, used or expired. Ask for a new one.")
+		return
+	}
+	problem := ""
+	if err := access.CheckPassword(pw); err != nil {
+		problem = "A password has 10 to 256 characters."
+	} else if pw != r.PostForm.Get("confirm") {
+		problem = "The two passwords differ."
+	}
+	if problem != "" {
+		s.render(w, r, http.StatusBadRequest, "invite.html", page{Title: "Set your password", Problem: problem, Data: inviteData{Token: token, Email: inv.Email}})
+		return
+	}
+	u, err := s.users.Accept(token, access.HashPassword(pw))
+	if err != nil {
+		s.fail(w, r, http.StatusConflict, "This invitation cannot be used: "+err.Error())
+		return
+	}
+	if !s.admit(u) {
+		s.fail(w, r, http.StatusForbidden, "This sign-in is no longer in force (the account is closed or the operator disabled).")
+		return
+	}
+	s.startSession(w, r, u)
+}
+
+func (s *site) signOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(s.cookie); err == nil {
+		if err := s.users.EndSession(c.Value); err != nil {
+			s.logger.Printf("console: cannot end a session: %s", err)
+		}
+	}
+	s.clearCookie(w, r)
+	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+}
+
+func (s *site) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
+	if err := s.users.EndSessions(userOf(r).ID); err != nil {
+		s.logger.Printf("console: cannot end sessions: %s", err)
+		s.fail(w, r, http.StatusServiceUnavailable, "Cannot sign out everywhere now; try again shortly.")
+		return
+	}
+	s.clearCookie(w, r)
+	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+}
