@@ -28,6 +28,9 @@ type Catalogue struct {
 	// AsOf is the date the catalogue's figures were last checked (as_of);
 	// zero when the file does not say.
 	AsOf time.Time
+	// NoticeOverride is the operator's reason for changes that come with
+	// less than NoticePeriod's notice (notice_override; "" for none).
+	NoticeOverride string
 }
 
 // Model is one catalogue model.
@@ -221,7 +224,7 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 			return nil, fmt.Errorf("cannot parse catalogue: line %d: model %s: successor %q is not a model the catalogue serves", m.Line, m.ID, m.Successor)
 		}
 	}
-	c.AsOf = f.AsOf.t
+	c.AsOf, c.NoticeOverride = f.AsOf.t, f.NoticeOverride
 	return c, nil
 }
 
@@ -229,8 +232,9 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 // every key is documented; KnownFields turns any other key into an error that
 // names it and its line.
 type yamlFile struct {
-	AsOf   yamlTime    `yaml:"as_of"`
-	Models []yamlModel `yaml:"models"`
+	AsOf           yamlTime    `yaml:"as_of"`
+	NoticeOverride string      `yaml:"notice_override"`
+	Models         []yamlModel `yaml:"models"`
 }
 
 type yamlModel struct {

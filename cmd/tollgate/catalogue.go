@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,14 +17,17 @@ import (
 // the catalogue in force, checked at TIME (default now): retirements within
 // 30 days, models retired everywhere but still listed, price versions taking
 // effect within 14 days, and the figures no official page confirms. It fails
-// when a model still listed as served is past retirement everywhere.
+// when a model still listed as served is past retirement everywhere. With
+// --data-dir it also checks the notice periods against the catalogue that
+// data directory last accepted, as serve and SIGHUP will.
 func runCatalogue(args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "check" {
-		return errors.New("usage: tollgate catalogue check [--config FILE] [--at TIME]")
+		return errors.New("usage: tollgate catalogue check [--config FILE] [--at TIME] [--data-dir DIR]")
 	}
 	fs := flag.NewFlagSet("catalogue check", flag.ContinueOnError)
 	config := fs.String("config", "configs/tollgate.yaml", "gateway configuration file (its catalogue is checked)")
 	atFlag := fs.String("at", "", "check as of this time, RFC 3339 or a date (default: now)")
+	dataDir := fs.String("data-dir", "", "also check the notice periods against this data directory's accepted catalogue")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -45,6 +50,11 @@ func runCatalogue(args []string, stdout io.Writer) error {
 	}
 	check := meter.CheckCatalogue(cat, at)
 	writeCatalogueCheck(stdout, cat, &check, at)
+	if *dataDir != "" {
+		if err := checkNotice(stdout, *dataDir, cat, at); err != nil {
+			return err
+		}
+	}
 	if check.Failing() {
 		return fmt.Errorf("%d models listed as served are past retirement: remove them or give them an upstream that serves them", len(check.Retired))
 	}
@@ -118,4 +128,32 @@ func successorNote(m *meter.Model) string {
 		return ""
 	}
 	return " (successor " + m.Successor + ")"
+}
+
+// checkNotice reports the notice-period violations of cat against the
+// catalogue dataDir last accepted, failing when there are some that no new
+// override covers.
+func checkNotice(w io.Writer, dataDir string, cat *meter.Catalogue, at time.Time) error {
+	raw, err := os.ReadFile(filepath.Join(dataDir, acceptedCatalogueFile))
+	if os.IsNotExist(err) {
+		fmt.Fprintln(w, "notice periods: the data directory has accepted no catalogue yet; any is accepted")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prev, err := meter.ParseCatalogue(raw)
+	if err != nil {
+		return fmt.Errorf("cannot read the accepted catalogue: %w", err)
+	}
+	v := meter.NoticeViolations(prev, cat, at)
+	switch {
+	case len(v) == 0:
+		fmt.Fprintln(w, "notice periods: every change gives at least 14 days' notice")
+	case cat.NoticeOverride != "" && cat.NoticeOverride != prev.NoticeOverride:
+		fmt.Fprintf(w, "notice periods: overridden (%s):\n  %s\n", cat.NoticeOverride, strings.Join(v, "\n  "))
+	default:
+		return fmt.Errorf("notice periods: changes with less than 14 days' notice:\n  %s", strings.Join(v, "\n  "))
+	}
+	return nil
 }

@@ -313,6 +313,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The customer revokes the key (a confirmation page first); the SDK is
 	// refused with it.
 	cu.open(clientURL + "/console/keys")
+	if n := strings.Count(cu.text("table"), today); n != 2 {
+		t.Fatalf("the key's created and last-used times: %d of today's dates in %q", n, cu.text("table"))
+	}
 	cu.follow("a.danger")
 	cu.submit("form.card", nil)
 	if err := sdkCallErr(clientURL, key); err == nil || !strings.Contains(err.Error(), "401") {

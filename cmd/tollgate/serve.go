@@ -140,12 +140,17 @@ type process struct {
 func (p *process) open(adminToken string) error {
 	fc := p.fc
 	var err error
-	if p.catalogue, err = loadCatalogue(fc); err != nil {
+	cat, raw, embedded, err := readCatalogue(fc)
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(fc.DataDir, 0o700); err != nil {
 		return fmt.Errorf("cannot create data directory: %w", err)
 	}
+	if _, err := acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), p.logger); err != nil {
+		return err
+	}
+	p.catalogue = cat
 	ipKey, err := ipDigestKey(fc.DataDir)
 	if err != nil {
 		return err
@@ -394,19 +399,34 @@ func applyFlags(fc *fileConfig, f serveFlags) {
 }
 
 func loadCatalogue(fc *fileConfig) (*meter.Catalogue, error) {
-	path := fc.cataloguePath()
-	if fc.dir == "" || path == "" {
-		return meter.ParseCatalogue(configs.Models)
-	}
-	cat, err := meter.LoadCatalogue(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load the catalogue: %w", err)
-	}
-	return cat, nil
+	cat, _, _, err := readCatalogue(fc)
+	return cat, err
 }
 
+// readCatalogue loads the catalogue with its bytes, and says whether it is
+// the embedded default (which notice periods never refuse).
+func readCatalogue(fc *fileConfig) (cat *meter.Catalogue, raw []byte, embedded bool, err error) {
+	path := fc.cataloguePath()
+	if fc.dir == "" || path == "" {
+		cat, err = meter.ParseCatalogue(configs.Models)
+		return cat, configs.Models, true, err
+	}
+	if raw, err = os.ReadFile(path); err != nil {
+		return nil, nil, false, fmt.Errorf("cannot load the catalogue: %w", err)
+	}
+	if cat, err = meter.ParseCatalogue(raw); err != nil {
+		return nil, nil, false, fmt.Errorf("cannot load the catalogue: %w", err)
+	}
+	return cat, raw, false, nil
+}
+
+// reloadCatalogue is SIGHUP's catalogue: loaded, checked against the notice
+// periods, then in force (or the old one kept, and why logged).
 func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
-	cat, err := loadCatalogue(fc)
+	cat, raw, embedded, err := readCatalogue(fc)
+	if err == nil {
+		_, err = acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), logger)
+	}
 	if err != nil {
 		logger.Printf("SIGHUP: keeping the old catalogue: %s", err)
 		return

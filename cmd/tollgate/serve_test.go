@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/meter"
 )
 
 // tollgateBin is the tollgate binary built once for the process tests.
@@ -363,11 +366,65 @@ func TestServeReloadsCatalogueOnSIGHUP(t *testing.T) {
 	if s := status(); s != 200 {
 		t.Fatalf("an invalid catalogue must leave the old one in force; got %d", s)
 	}
+	// Retiring a model at once breaks the notice period: refused, unless
+	// the catalogue carries an override, which is recorded.
 	retired := strings.Replace(string(original), "    display_name: Claude Haiku 4.5\n", "    display_name: Claude Haiku 4.5\n    retires: 2000-01-01\n", 1)
 	os.WriteFile(models, []byte(retired), 0o600)
+	hup("retirement on 2000-01-01 is less than 14 days away")
+	if s := status(); s != 200 {
+		t.Fatalf("a retirement without notice must leave the old catalogue in force; got %d", s)
+	}
+	os.WriteFile(models, []byte(strings.Replace(retired, "\nas_of:", "\nnotice_override: \"the upstream withdrew it\"\nas_of:", 1)), 0o600)
 	hup("catalogue reloaded")
 	if s := status(); s != 404 {
 		t.Fatalf("a model retired by the new catalogue must answer 404; got %d", s)
+	}
+	changes, err := os.ReadFile(filepath.Join(p.dataDir, catalogueChangesFile))
+	if err != nil || !strings.Contains(string(changes), `override="the upstream withdrew it"`) || strings.Count(string(changes), "accepted") != 2 {
+		t.Fatalf("the changes log:\n%s (%v)", changes, err)
+	}
+}
+
+// TestAcceptCatalogue: a fresh data directory and the embedded default are
+// never refused; a price change within 14 days is, until a new override;
+// the same override text does not cover the next change.
+func TestAcceptCatalogue(t *testing.T) {
+	dir := t.TempDir()
+	logger := log.New(io.Discard, "", 0)
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	original, err := os.ReadFile("../../configs/models.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept := func(raw string, embedded bool) error {
+		t.Helper()
+		cat, err := meter.ParseCatalogue([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = acceptCatalogue(dir, cat, []byte(raw), embedded, now, logger)
+		return err
+	}
+	if err := accept(string(original), false); err != nil {
+		t.Fatalf("a fresh data directory refused: %s", err)
+	}
+	cut := strings.Replace(string(original), `input: "1"`, `input: "0.90"`, 1)
+	if cut == string(original) {
+		t.Fatal("no price to cut in the catalogue")
+	}
+	if err := accept(cut, false); err == nil || !strings.Contains(err.Error(), "less than 14 days' notice") {
+		t.Fatalf("a price cut without override: %v", err)
+	}
+	if err := accept(cut, true); err != nil {
+		t.Fatalf("the embedded default refused: %s", err)
+	}
+	overridden := strings.Replace(string(original), "\nas_of:", "\nnotice_override: \"upstream cut\"\nas_of:", 1)
+	if err := accept(overridden, false); err != nil {
+		t.Fatalf("an override refused: %s", err)
+	}
+	again := strings.Replace(overridden, `input: "1"`, `input: "0.80"`, 1)
+	if err := accept(again, false); err == nil {
+		t.Fatal("a stale override covered a new change")
 	}
 }
 

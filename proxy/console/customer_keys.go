@@ -16,6 +16,9 @@ import (
 
 type keysData struct {
 	Keys []*ledger.Key
+	// LastUsed is when each key's newest call among the account's latest
+	// lastUseScan calls ended (absent: none there).
+	LastUsed map[string]int64
 	// Secret is a key just made, shown this once.
 	Secret string
 	// Account are the account's limits in force, what a key's limits
@@ -42,8 +45,38 @@ func (c *customer) renderKeys(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	p.Title, p.Nav = "API keys", "keys"
-	p.Data = keysData{Keys: c.cfg.Ledger.Keys(account), Secret: secret, Account: c.inForce(st.Limits), Max: c.cfg.MaxKeys, Form: f}
+	keys := c.cfg.Ledger.Keys(account)
+	p.Data = keysData{Keys: keys, LastUsed: c.lastUsed(account, len(keys)), Secret: secret, Account: c.inForce(st.Limits), Max: c.cfg.MaxKeys, Form: f}
 	c.render(w, r, status, "c_keys.html", p)
+}
+
+// lastUseScan bounds the calls read to find when keys were last used.
+const lastUseScan = 5000
+
+// lastUsed reads the account's newest calls until each of its keys has
+// been seen or lastUseScan calls were read: the ledger keeps no
+// last-used time per key (it would be a write per call).
+func (c *customer) lastUsed(account string, keys int) map[string]int64 {
+	seen := map[string]int64{}
+	before := uint64(0)
+	for read := 0; read < lastUseScan && len(seen) < keys; {
+		calls, next, err := c.cfg.Ledger.Calls(account, ledger.CallFilter{}, before, 500)
+		if err != nil {
+			c.logger.Printf("console: cannot read calls: %s", err)
+			break
+		}
+		for _, call := range calls {
+			if _, ok := seen[call.KeyID]; !ok {
+				seen[call.KeyID] = call.TimeNanos
+			}
+		}
+		read += len(calls)
+		if next == 0 {
+			break
+		}
+		before = next
+	}
+	return seen
 }
 
 // inForce resolves an account's "default" limits to the configured ones.
