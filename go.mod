@@ -16,9 +16,11 @@ require (
 	github.com/chromedp/cdproto v0.160.1 // tests: the DevTools protocol's types chromedp's actions take
 	github.com/chromedp/chromedp v0.23.1 // tests: a real headless Chromium driving the consoles
 	github.com/cockroachdb/pebble/v2 v2.1.7 // design: the WAL store
+	github.com/emersion/go-smtp v0.26.0 // tests: a real SMTP server as the notifications' mailbox
 	github.com/openai/openai-go/v3 v3.102.0 // tests: the official OpenAI Go SDK as the client of the OpenAI front
 	github.com/panjf2000/ants/v2 v2.12.1 // design: the drain pool
 	github.com/valyala/fasthttp v1.78.0 // design: HTTP servers and the upstream protocol
+	github.com/wneessen/go-mail v0.8.1 // notifications: email messages (MIME) sent over SMTP with STARTTLS or implicit TLS and auth
 	go.yaml.in/yaml/v3 v3.0.6 // config: the configuration and catalogue files
 	golang.org/x/crypto v0.59.0 // console: argon2id for the consoles' passwords
 )
@@ -53,6 +55,7 @@ require (
 	github.com/cockroachdb/swiss v0.0.0-20260820225851-333444432258 // indirect
 	github.com/cockroachdb/tokenbucket v0.0.0-20230807174530-cc333fc44b06 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/getsentry/sentry-go v0.27.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.2 // indirect

@@ -86,6 +86,8 @@ type Config struct {
 type Log struct {
 	db  *pebble.DB
 	cfg Config
+	// retention, when set, bounds which records a checkpoint deletes.
+	retention atomic.Pointer[func() uint64]
 
 	// wake tells the committer that a group has work (capacity 1: a pending
 	// token is enough).

@@ -164,8 +164,12 @@ func (l *Log) WriteCheckpoint(seq uint64, state []byte) error {
 	if err := b.Set(manifestKey, mv[:], nil); err != nil {
 		return fmt.Errorf("cannot stage checkpoint manifest: %w", err)
 	}
-	if err := b.DeleteRange(appendRecordKey(nil, 0), appendRecordKey(nil, seq+1), nil); err != nil {
-		return fmt.Errorf("cannot compact records up to %d: %w", seq, err)
+	upto := seq
+	if keep := l.retention.Load(); keep != nil {
+		upto = min(upto, (*keep)())
+	}
+	if err := b.DeleteRange(appendRecordKey(nil, 0), appendRecordKey(nil, upto+1), nil); err != nil {
+		return fmt.Errorf("cannot compact records up to %d: %w", upto, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		l.fail(fmt.Errorf("cannot commit checkpoint %d: %w", seq, err))
@@ -173,6 +177,12 @@ func (l *Log) WriteCheckpoint(seq uint64, state []byte) error {
 	}
 	return nil
 }
+
+// SetRetention makes checkpoints keep the records after keep() (the last
+// record a reader of the log has consumed, such as the notifications'
+// cursor) as well as those after the checkpoint; Replay of the ledger
+// still starts at the checkpoint.
+func (l *Log) SetRetention(keep func() uint64) { l.retention.Store(&keep) }
 
 // LoadCheckpoint returns the latest checkpoint, if any: its sequence number
 // and the state stored with it, verified against the manifest's checksum.

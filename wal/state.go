@@ -7,9 +7,10 @@ import (
 )
 
 // Durable state that is not money: who may operate the gateway (operators,
-// their API tokens). It is not a record: it is neither replayed into the
-// ledger nor checkpointed, just kept, one synced key per item, so a change
-// is durable once SetState returns and a crash leaves each item whole.
+// their API tokens, console users and sessions) and the notifications'
+// outbox. It is not a record: it is neither replayed into the ledger nor
+// checkpointed, just kept, synced, so a change is durable once SetState or
+// SetStates returns and a crash leaves each write whole.
 
 // MaxStateBytes bounds one state value.
 const MaxStateBytes = 64 << 10
@@ -29,6 +30,37 @@ func (l *Log) SetState(name string, value []byte) error {
 	}
 	if err != nil {
 		return fmt.Errorf("cannot store state %q: %w", name, err)
+	}
+	return nil
+}
+
+// State is one name and value of SetStates (a nil value deletes the name).
+type State struct {
+	Name  string
+	Value []byte
+}
+
+// SetStates stores every state in one synced batch: all of them or none.
+func (l *Log) SetStates(states ...State) error {
+	b := l.db.NewBatch()
+	defer b.Close()
+	for _, st := range states {
+		if len(st.Value) > MaxStateBytes {
+			return fmt.Errorf("wal: state %q of %d bytes exceeds %d", st.Name, len(st.Value), MaxStateBytes)
+		}
+		key := append([]byte{prefixState}, st.Name...)
+		var err error
+		if st.Value == nil {
+			err = b.Delete(key, nil)
+		} else {
+			err = b.Set(key, st.Value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot stage state %q: %w", st.Name, err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("cannot store states: %w", err)
 	}
 	return nil
 }

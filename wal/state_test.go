@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,39 @@ func TestStateSurvivesReopen(t *testing.T) {
 	}
 	if err := l.SetState("big", make([]byte, MaxStateBytes+1)); err == nil {
 		t.Fatalf("an oversized state was stored")
+	}
+}
+
+// TestSetStatesAndRetention: SetStates writes all its states at once; a
+// checkpoint keeps the records a reader (SetRetention) has not read yet.
+func TestSetStatesAndRetention(t *testing.T) {
+	l := openTest(t, t.TempDir(), Config{})
+	if err := l.SetStates(State{Name: "n/a", Value: []byte("1")}, State{Name: "n/b", Value: []byte("2")}, State{Name: "n/a"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	l.States("n/", func(name string, v []byte) error { got = append(got, name+"="+string(v)); return nil })
+	if strings.Join(got, ",") != "n/b=2" {
+		t.Fatalf("states: %v", got)
+	}
+	if err := l.SetStates(State{Name: "n/c", Value: []byte("3")}, State{Name: "n/d", Value: make([]byte, MaxStateBytes+1)}); err == nil {
+		t.Fatal("an oversized state was stored")
+	}
+	l.States("n/c", func(string, []byte) error { t.Fatal("a refused batch stored part of itself"); return nil })
+
+	l.SetRetention(func() uint64 { return 3 })
+	var last uint64
+	for i := range 6 {
+		last = l.Append(&Record{Kind: 1, Entry: true, Account: "x", Body: []byte{byte(i)}})
+	}
+	if err := l.WriteCheckpoint(last, []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	if err := l.Replay(0, func(v RecordView) error { seqs = append(seqs, v.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seqs) != 3 || seqs[0] != 4 || seqs[2] != last {
+		t.Fatalf("records kept after the checkpoint: %v", seqs)
 	}
 }

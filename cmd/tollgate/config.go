@@ -93,6 +93,22 @@ type fileConfig struct {
 		// MaxKeysPerAccount bounds the active keys a customer may have.
 		MaxKeysPerAccount int `yaml:"max_keys_per_account"`
 	} `yaml:"console"`
+	Notifications struct {
+		Enabled bool `yaml:"enabled"`
+		SMTP    struct {
+			Host     string `yaml:"host"`
+			Port     int    `yaml:"port"`
+			TLS      string `yaml:"tls"`
+			Username string `yaml:"username"`
+			From     string `yaml:"from"`
+		} `yaml:"smtp"`
+		TemplatesDir string `yaml:"templates_dir"`
+		Webhooks     struct {
+			Timeout       duration `yaml:"timeout"`
+			AllowNetworks []string `yaml:"allow_networks"`
+			DisableAfter  duration `yaml:"disable_after"`
+		} `yaml:"webhooks"`
+	} `yaml:"notifications"`
 	DisputeWindow  duration `yaml:"dispute_window"`
 	CallRetention  duration `yaml:"call_retention"`
 	DeniedBetas    []string `yaml:"denied_betas"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log"
 	"sync"
 	"syscall"
@@ -36,6 +37,21 @@ func (j *jobRunner) every(d time.Duration, f func()) {
 				f()
 			}
 		}
+	}()
+}
+
+// run runs f until the jobs stop: f returns when its context ends.
+func (j *jobRunner) run(f func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	j.wg.Add(2)
+	go func() {
+		defer j.wg.Done()
+		<-j.done
+		cancel()
+	}()
+	go func() {
+		defer j.wg.Done()
+		f(ctx)
 	}()
 }
 

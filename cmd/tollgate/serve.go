@@ -26,6 +26,7 @@ import (
 	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/console"
+	"github.com/tollgate/tollgate/proxy/notify"
 	"github.com/tollgate/tollgate/proxy/simulator"
 	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/tollgate/tollgate/wal"
@@ -125,6 +126,7 @@ type process struct {
 	ledger                *ledger.Ledger
 	catalogue             *meter.Catalogue
 	gateway               *proxy.Gateway
+	notifier              *notify.Notifier
 	admin                 *admin.Server
 	clientLn, adminLn     net.Listener
 	jobs                  *jobRunner
@@ -147,7 +149,8 @@ func (p *process) open(adminToken string) error {
 	if err := os.MkdirAll(fc.DataDir, 0o700); err != nil {
 		return fmt.Errorf("cannot create data directory: %w", err)
 	}
-	if _, err := acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), p.logger); err != nil {
+	notices, err := acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), p.logger)
+	if err != nil {
 		return err
 	}
 	p.catalogue = cat
@@ -187,11 +190,14 @@ func (p *process) open(adminToken string) error {
 	if p.gateway, err = proxy.New(clientCfg, p.ledger, p.catalogue, p.logger); err != nil {
 		return err
 	}
+	if err := p.openNotifier(notices); err != nil {
+		return err
+	}
 	ready := readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout))
 	adminCfg := admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: operators,
 		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
 		KeepCreditOnClose: fc.Policies.ClosedAccountCredit == "keep",
-		Backup:            backupTo(p.wlog, fc.DataDir), Ready: ready,
+		Backup:            backupTo(p.wlog, fc.DataDir), Ready: ready, Notifier: p.notifier,
 		TLS: p.adminCert.config(), Logger: p.logger}
 	if fc.Console.Enabled {
 		adminCfg.Users = users
@@ -297,6 +303,9 @@ func (p *process) start() error {
 	go func() { p.served <- p.gateway.ServeClient(p.clientLn) }()
 	go func() { p.served <- p.admin.Serve(p.adminLn) }()
 	p.jobs = startJobs(fc, p.ledger, p.gateway, p.logger)
+	if p.notifier != nil {
+		p.jobs.run(p.notifier.Run)
+	}
 
 	check := meter.CheckCatalogue(p.catalogue, time.Now())
 	p.logger.Print(catalogueSummary(p.catalogue, &check))
@@ -339,7 +348,7 @@ func (p *process) serve() error {
 // reload is SIGHUP: the catalogue and the certificates from their files,
 // each kept as it was when its file does not load.
 func (p *process) reload() {
-	reloadCatalogue(p.fc, p.gateway, p.logger)
+	reloadCatalogue(p.fc, p.gateway, p.notifier, p.logger)
 	for _, c := range []*certificate{p.clientCert, p.adminCert} {
 		if err := c.reload(); err != nil {
 			p.logger.Printf("SIGHUP: keeping the old certificate: %s", err)
@@ -422,16 +431,22 @@ func readCatalogue(fc *fileConfig) (cat *meter.Catalogue, raw []byte, embedded b
 
 // reloadCatalogue is SIGHUP's catalogue: loaded, checked against the notice
 // periods, then in force (or the old one kept, and why logged).
-func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, logger *log.Logger) {
+func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, n *notify.Notifier, logger *log.Logger) {
 	cat, raw, embedded, err := readCatalogue(fc)
+	var notices []meter.CatalogueNotice
 	if err == nil {
-		_, err = acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), logger)
+		notices, err = acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), logger)
 	}
 	if err != nil {
 		logger.Printf("SIGHUP: keeping the old catalogue: %s", err)
 		return
 	}
 	g.SetCatalogue(cat)
+	if n != nil {
+		if err := n.Catalogue(notices); err != nil {
+			logger.Printf("SIGHUP: cannot record the catalogue's notices: %s", err)
+		}
+	}
 	check := meter.CheckCatalogue(cat, time.Now())
 	logger.Printf("SIGHUP: catalogue reloaded: %s", catalogueSummary(cat, &check))
 }

@@ -21,17 +21,19 @@ const module = "github.com/tollgate/tollgate"
 // importing it, both sharing proxy/views and proxy/ids; ledger over wal; meter and wal import
 // nothing of ours but the internal leaves, which import nothing of ours;
 // product code never imports bench; only cmd wires everything. A package to
-// come (notifications, cluster) adds one line here; the consoles
-// (proxy/console) sit beside proxy/admin and reuse its operations.
+// come (cluster) adds one line here; the consoles (proxy/console) sit
+// beside proxy/admin and reuse its operations; notifications
+// (proxy/notify) read the ledger's changes from the WAL.
 var importRules = map[string][]string{
 	"internal/":       {},
 	"wal":             {"internal/"},
 	"meter":           {"internal/"},
 	"ledger":          {"wal", "internal/"},
 	"proxy":           {"proxy/", "meter", "ledger", "internal/"},
-	"proxy/admin":     {"proxy/views", "proxy/ids", "proxy/access", "meter", "ledger", "internal/"},
+	"proxy/admin":     {"proxy/views", "proxy/ids", "proxy/access", "proxy/notify", "meter", "ledger", "internal/"},
+	"proxy/notify":    {"meter", "ledger", "wal", "internal/"},
 	"proxy/access":    {"proxy/ids"},
-	"proxy/console":   {"proxy/access", "proxy/admin", "proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
+	"proxy/console":   {"proxy/access", "proxy/admin", "proxy/notify", "proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
 	"proxy/views":     {"meter", "ledger", "internal/"},
 	"proxy/upstream":  {"proxy/views", "meter", "internal/"},
 	"proxy/openai":    {"meter", "internal/"},

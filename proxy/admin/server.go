@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/notify"
 )
 
 // Config is what the admin API needs of the gateway.
@@ -44,6 +45,9 @@ type Config struct {
 	// "http://127.0.0.1:8080").
 	Users                                  *access.Users
 	CustomerConsoleURL, OperatorConsoleURL string
+	// Notifier keeps the notification settings and the outbox (nil:
+	// notifications are off, and their routes answer 501).
+	Notifier *notify.Notifier
 	// Console serves the operators' console under /console/ (nil: none).
 	Console http.Handler
 	// TLS, when set, serves the API over TLS.

@@ -1,0 +1,239 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/tollgate/tollgate/wal"
+)
+
+// Channels of a destination.
+const (
+	Webhook = "webhook"
+	Email   = "email"
+)
+
+// dispatch starts the deliveries that are due: for each destination not
+// busy, not disabled and past its backoff, its next event.
+func (n *Notifier) dispatch(ctx context.Context) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.cfg.Now().UnixNano()
+	for _, d := range n.sortedDests() {
+		if d.busy || d.Disabled || d.NextAt > now {
+			continue
+		}
+		e := n.nextFor(d)
+		if e == nil {
+			continue
+		}
+		select {
+		case n.sem <- struct{}{}:
+		default:
+			return // every deliverer is busy: the next step goes on
+		}
+		d.busy = true
+		n.running.Add(1)
+		go func() {
+			defer func() { <-n.sem; n.running.Done() }()
+			n.finish(d, e, n.deliver(ctx, d, e))
+		}()
+	}
+}
+
+// nextFor is d's next event: a replay an operator asked for, else the
+// first event after its cursor that is d's (passing over the others).
+func (n *Notifier) nextFor(d *destination) *Event {
+	for len(d.Replays) > 0 {
+		if e := n.byID[d.Replays[0]]; e != nil {
+			return e
+		}
+		d.Replays = d.Replays[1:]
+	}
+	i, _ := slices.BinarySearchFunc(n.events, d.Cursor+1, func(e *Event, order uint64) int { return cmpOrder(e.Order, order) })
+	for ; i < len(n.events); i++ {
+		if e := n.events[i]; n.isFor(d, e) {
+			return e
+		}
+		d.Cursor = n.events[i].Order
+	}
+	return nil
+}
+
+func cmpOrder(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// isFor reports whether e goes to d: the platform's destinations get every
+// event; an account's get its own and the platform-wide ones, of the types
+// its settings ask for.
+func (n *Notifier) isFor(d *destination, e *Event) bool {
+	if d.Account == "" {
+		return true
+	}
+	s := n.settings[d.Account]
+	return s != nil && (e.Account == d.Account || e.Account == "") && s.wants(e.Type)
+}
+
+// deliver sends e to d once.
+func (n *Notifier) deliver(ctx context.Context, d *destination, e *Event) Attempt {
+	n.mu.Lock()
+	s := n.settings[d.Account]
+	var settings Settings
+	if s != nil {
+		settings = *s
+	}
+	n.mu.Unlock()
+	now := n.cfg.Now()
+	a := Attempt{EventID: e.ID, At: now.UnixNano()}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	var err error
+	switch {
+	case s == nil:
+		err = errors.New("no settings")
+	case d.Channel == Webhook:
+		body, _ := sonic.Marshal(payloadOf(e, d))
+		a.Status, err = postWebhook(ctx, n.http, settings.WebhookURL, e.ID, now, settings.signingSecrets(now), body)
+	case n.mailer == nil:
+		err = errors.New("email is not configured (notifications.smtp)")
+	default:
+		to := *e
+		if to.Account == "" {
+			to.Account = d.Account
+		}
+		err = n.mailer.send(ctx, &to, settings.Language, settings.Emails)
+	}
+	a.OK = err == nil
+	if err != nil {
+		a.Error = err.Error()
+	}
+	return a
+}
+
+// payload is what a webhook receives.
+type payload struct {
+	ID        string            `json:"id"`
+	Type      string            `json:"type"`
+	Timestamp time.Time         `json:"timestamp"`
+	Account   string            `json:"account,omitempty"`
+	Data      map[string]string `json:"data"`
+}
+
+func payloadOf(e *Event, d *destination) payload {
+	p := payload{ID: e.ID, Type: e.Type, Timestamp: e.Time, Account: e.Account, Data: e.Data}
+	if p.Account == "" && d.Account != "" {
+		p.Account = d.Account
+	}
+	return p
+}
+
+// finish records an attempt: a delivery moves d past e; a failure backs
+// off (5 s doubling, at most 10 min apart, with jitter) and, failing for
+// DisableAfter, disables d and alerts the operators.
+func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.Wake()
+	d.busy = false
+	d.Log = append(d.Log, a)
+	if len(d.Log) > maxAttemptsShown {
+		d.Log = d.Log[len(d.Log)-maxAttemptsShown:]
+	}
+	now := n.cfg.Now().UnixNano()
+	if a.OK {
+		if len(d.Replays) > 0 && d.Replays[0] == e.ID {
+			d.Replays = d.Replays[1:]
+		} else {
+			d.Cursor = e.Order
+		}
+		d.Attempts, d.NextAt, d.FailingSince = 0, 0, 0
+	} else {
+		d.Attempts++
+		if d.FailingSince == 0 {
+			d.FailingSince = now
+		}
+		d.NextAt = now + int64(backoff(d.Attempts))
+		if time.Duration(now-d.FailingSince) >= n.cfg.DisableAfter {
+			d.Disabled = true
+			destinationsDisabled.Inc()
+			n.cfg.Logger.Printf("ALERT notify: destination %s disabled after failing since %s: %s (enable it with POST /admin/v1/notifications/destinations/%s/enable)",
+				d.ID, time.Unix(0, d.FailingSince).UTC().Format(time.RFC3339), a.Error, d.ID)
+		}
+	}
+	deliveries(d.Channel, a.OK).Inc()
+	if err := n.saveDest(d); err != nil {
+		n.cfg.Logger.Printf("notify: cannot record a delivery of %s to %s: %s", e.ID, d.ID, err)
+	}
+}
+
+// backoff is the wait before retry number attempts.
+func backoff(attempts int) time.Duration {
+	d := backoffMax
+	if attempts < 12 {
+		d = min(backoffMax, backoffBase<<(attempts-1))
+	}
+	return d - time.Duration(rand.Int64N(int64(d/10)+1))
+}
+
+func (n *Notifier) saveDest(d *destination) error {
+	b, err := sonic.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return n.cfg.Log.SetStates(wal.State{Name: destPrefix + d.ID, Value: b})
+}
+
+// prune drops events every destination has passed and older than retain.
+func (n *Notifier) prune() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	floor := n.order
+	for _, d := range n.dests {
+		floor = min(floor, d.Cursor)
+		for _, id := range d.Replays {
+			if e := n.byID[id]; e != nil {
+				floor = min(floor, e.Order-1)
+			}
+		}
+	}
+	old := n.cfg.Now().Add(-retain)
+	var dels []wal.State
+	keep := 0
+	for keep < len(n.events) && n.events[keep].Order <= floor && n.events[keep].Time.Before(old) {
+		dels = append(dels, wal.State{Name: eventName(n.events[keep].Order)})
+		keep++
+	}
+	for id, until := range n.once {
+		if until < n.cfg.Now().UnixNano() {
+			dels = append(dels, wal.State{Name: oncePrefix + id})
+		}
+	}
+	if len(dels) == 0 {
+		return nil
+	}
+	if err := n.cfg.Log.SetStates(dels...); err != nil {
+		return fmt.Errorf("cannot prune the outbox: %w", err)
+	}
+	for _, e := range n.events[:keep] {
+		delete(n.byID, e.ID)
+	}
+	n.events = n.events[keep:]
+	for id, until := range n.once {
+		if until < n.cfg.Now().UnixNano() {
+			delete(n.once, id)
+		}
+	}
+	return nil
+}

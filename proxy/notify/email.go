@@ -1,0 +1,137 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+)
+
+// SMTP is how email leaves: an SMTP submission server.
+type SMTP struct {
+	Host string
+	Port int
+	// TLS is "starttls" (required), "implicit" (TLS from the first byte)
+	// or "none" (tests and local relays only).
+	TLS                string
+	Username, Password string
+	// From is the sender, such as "Billing <billing@example.com>".
+	From string
+	// RootCAs, when set, are the server certificates trusted (tests).
+	RootCAs *tls.Config
+}
+
+//go:embed templates
+var builtinTemplates embed.FS
+
+var languageCode = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
+
+// mailer renders and sends the email of events: per event type a text
+// template (its first line "Subject: ...") and an HTML one, looked for in
+// the data directory's overrides (dir/<language>/<type>.txt and .html),
+// then in the embedded ones, in the account's language, then English.
+type mailer struct {
+	cfg SMTP
+	dir string // overrides ("" for none)
+}
+
+// emailOf renders event e for language.
+func (m *mailer) emailOf(e *Event, language string) (subject, text, html string, err error) {
+	data := struct {
+		*Event
+		Date string
+	}{e, e.Time.Format("2 January 2006 15:04 UTC")}
+	t, err := m.template(language, e.Type+".txt")
+	if err != nil {
+		return "", "", "", err
+	}
+	var tb bytes.Buffer
+	if err := texttemplate.Must(texttemplate.New("").Parse(t)).Execute(&tb, data); err != nil {
+		return "", "", "", err
+	}
+	first, rest, _ := strings.Cut(tb.String(), "\n")
+	subject, text = strings.TrimSpace(strings.TrimPrefix(first, "Subject:")), strings.TrimLeft(rest, "\n")
+	h, err := m.template(language, e.Type+".html")
+	if err != nil {
+		return "", "", "", err
+	}
+	var hb bytes.Buffer
+	if err := htmltemplate.Must(htmltemplate.New("").Parse(h)).Execute(&hb, data); err != nil {
+		return "", "", "", err
+	}
+	return subject, text, hb.String(), nil
+}
+
+// template finds a template by name: an override in the language, the
+// embedded one in the language, then the same in English.
+func (m *mailer) template(language, name string) (string, error) {
+	for _, lang := range []string{language, "en"} {
+		if !languageCode.MatchString(lang) {
+			continue
+		}
+		if m.dir != "" {
+			if b, err := os.ReadFile(filepath.Join(m.dir, lang, name)); err == nil {
+				return string(b), nil
+			}
+		}
+		if b, err := builtinTemplates.ReadFile("templates/" + lang + "/" + name); err == nil {
+			return string(b), nil
+		}
+	}
+	return "", fmt.Errorf("no email template %s", name)
+}
+
+// send mails e to the addresses.
+func (m *mailer) send(ctx context.Context, e *Event, language string, to []string) error {
+	subject, text, html, err := m.emailOf(e, language)
+	if err != nil {
+		return err
+	}
+	msg := mail.NewMsg()
+	if err := msg.From(m.cfg.From); err != nil {
+		return fmt.Errorf("from: %w", err)
+	}
+	if err := msg.To(to...); err != nil {
+		return fmt.Errorf("to: %w", err)
+	}
+	msg.Subject(subject)
+	msg.SetMessageIDWithValue(e.ID + "." + strings.Join(to, ",") + "@tollgate")
+	msg.SetDateWithValue(time.Now())
+	msg.SetGenHeader("X-Tollgate-Event", e.ID)
+	msg.SetBodyString(mail.TypeTextPlain, text)
+	msg.AddAlternativeString(mail.TypeTextHTML, html)
+	c, err := m.client()
+	if err != nil {
+		return err
+	}
+	return c.DialAndSendWithContext(ctx, msg)
+}
+
+func (m *mailer) client() (*mail.Client, error) {
+	opts := []mail.Option{mail.WithPort(m.cfg.Port), mail.WithTimeout(30 * time.Second)}
+	switch m.cfg.TLS {
+	case "implicit":
+		opts = append(opts, mail.WithSSL())
+	case "none":
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	default:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	}
+	if m.cfg.RootCAs != nil {
+		opts = append(opts, mail.WithTLSConfig(m.cfg.RootCAs))
+	}
+	if m.cfg.Username != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(m.cfg.Username), mail.WithPassword(m.cfg.Password))
+	}
+	return mail.NewClient(m.cfg.Host, opts...)
+}
