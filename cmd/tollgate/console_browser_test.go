@@ -282,6 +282,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the dispute's reason is not shown as typed: %q", cu.text("#disputes"))
 	}
 	cu.shot("customer-disputes")
+	cu.open(clientURL + "/console/notifications")
+	cu.submit("#notification-settings", map[string]string{"emails": "ada@acme.test", "low_balance": "2", "webhook_url": "https://hooks.acme.test/tollgate"})
+	if !strings.HasPrefix(cu.text("#webhook-secret"), "whsec_") {
+		t.Fatalf("no webhook secret shown: %s", cu.text("main"))
+	}
+	if _, n := p.adminDo("GET", "/admin/v1/accounts/acme/notifications", ""); n["low_balance"] != "2" || n["webhook_url"] != "https://hooks.acme.test/tollgate" {
+		t.Fatalf("the settings as the admin API sees them: %v", n)
+	}
+	cu.shot("customer-notifications")
 	op.open(adminURL + "/console/disputes")
 	op.shot("operator-disputes")
 	op.submit("form.accept", map[string]string{"note": "sorry " + xss})

@@ -180,17 +180,17 @@ func (p *process) open(adminToken string) error {
 	if err != nil {
 		return err
 	}
+	if err := p.openNotifier(notices); err != nil {
+		return err
+	}
 	clientCfg := clientAPIConfig(fc, upstreams, p.clientCert, ipKey)
 	if fc.Console.Enabled {
 		clientCfg.Console = fasthttpadaptor.NewFastHTTPHandler(console.NewCustomer(console.CustomerConfig{
 			Users: users, Ledger: p.ledger, Catalogue: func() *meter.Catalogue { return p.gateway.Catalogue() },
 			DisputeWindow: time.Duration(fc.DisputeWindow), AccountDefaults: ledger.Limits(clientCfg.DefaultAccountLimits),
-			MaxKeys: fc.Console.MaxKeysPerAccount, Logger: p.logger}))
+			MaxKeys: fc.Console.MaxKeysPerAccount, Notifier: p.notifier, Logger: p.logger}))
 	}
 	if p.gateway, err = proxy.New(clientCfg, p.ledger, p.catalogue, p.logger); err != nil {
-		return err
-	}
-	if err := p.openNotifier(notices); err != nil {
 		return err
 	}
 	ready := readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout))
@@ -205,7 +205,7 @@ func (p *process) open(adminToken string) error {
 		adminCfg.OperatorConsoleURL = cmp.Or(fc.Console.OperatorURL, p.adminCert.scheme()+p.adminLn.Addr().String())
 		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: operators, Ledger: p.ledger,
 			Catalogue: p.gateway.Catalogue, KeepCreditOnClose: adminCfg.KeepCreditOnClose, CustomerConsoleURL: adminCfg.CustomerConsoleURL,
-			Ready: ready, Health: p.headlineFigures, Logger: p.logger})
+			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
 	}
 	if p.admin, err = admin.New(adminCfg); err != nil {
 		return err

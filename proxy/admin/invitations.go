@@ -1,13 +1,16 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/notify"
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
@@ -26,6 +29,8 @@ type invitationView struct {
 	CreatedAt views.Time `json:"created_at"`
 	ExpiresAt views.Time `json:"expires_at"`
 	Accepted  bool       `json:"accepted"`
+	// Mailed says the link was also mailed (only in the answer that made it).
+	Mailed bool `json:"mailed"`
 }
 
 func newInvitationView(inv access.Invitation, link string) invitationView {
@@ -44,15 +49,23 @@ type userView struct {
 
 // Invite makes an invitation of realm for subject's email and returns it
 // with its link: base (the console's address, such as
-// "https://console.example.com") + /console/invite?token=... The console's
-// own invitation form uses it too. Closed accounts and unknown subjects
-// are refused by the caller.
-func Invite(users *access.Users, realm access.Realm, subject, email, actor, base string) (access.Invitation, string, error) {
+// "https://console.example.com") + /console/invite?token=...; where email
+// is configured (n has SMTP) the link is also mailed, and mailed says so.
+// The console's own invitation form uses it too. Closed accounts and
+// unknown subjects are refused by the caller.
+func Invite(ctx context.Context, users *access.Users, n *notify.Notifier, realm access.Realm, subject, email, actor, base string) (inv access.Invitation, link string, mailed bool, err error) {
 	token, inv, err := users.Invite(realm, subject, email, actor)
 	if err != nil {
-		return inv, "", err
+		return inv, "", false, err
 	}
-	return inv, base + "/console/invite?token=" + url.QueryEscape(token), nil
+	link = base + "/console/invite?token=" + url.QueryEscape(token)
+	data := map[string]string{"console": "customers'", "account": subject, "link": link,
+		"expires_at": time.Unix(0, inv.ExpiresAt).UTC().Format(time.RFC3339)}
+	if realm == access.RealmOperator {
+		data["console"], data["account"] = "operators'", ""
+	}
+	mailed = n.MailInvitation(ctx, email, data) == nil
+	return inv, link, mailed, nil
 }
 
 func (s *Server) usersStore(w http.ResponseWriter) (*access.Users, bool) {
@@ -85,12 +98,14 @@ func (s *Server) inviteCustomer(w http.ResponseWriter, r *http.Request) {
 		ledgerError(w, fmt.Errorf("%w: %s", ledger.ErrAccountClosed, id))
 		return
 	}
-	inv, link, err := Invite(users, access.RealmCustomer, id, b.Email, actorOf(r), s.cfg.CustomerConsoleURL)
+	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, access.RealmCustomer, id, b.Email, actorOf(r), s.cfg.CustomerConsoleURL)
 	if err != nil {
 		accessError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, newInvitationView(inv, link))
+	v := newInvitationView(inv, link)
+	v.Mailed = mailed
+	writeJSON(w, http.StatusCreated, v)
 }
 
 func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
@@ -122,12 +137,14 @@ func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, errors.New("email: required (the operator has none)"))
 		return
 	}
-	inv, link, err := Invite(users, access.RealmOperator, id, b.Email, actorOf(r), s.cfg.OperatorConsoleURL)
+	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, access.RealmOperator, id, b.Email, actorOf(r), s.cfg.OperatorConsoleURL)
 	if err != nil {
 		accessError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, newInvitationView(inv, link))
+	v := newInvitationView(inv, link)
+	v.Mailed = mailed
+	writeJSON(w, http.StatusCreated, v)
 }
 
 // accountUsers lists an account's console users and its invitations.

@@ -8,6 +8,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/notify"
 )
 
 // CustomerConfig is what the customers' console needs of the gateway.
@@ -22,7 +23,10 @@ type CustomerConfig struct {
 	AccountDefaults ledger.Limits
 	// MaxKeys bounds an account's active keys (0: 50).
 	MaxKeys int
-	Logger  *log.Logger
+	// Notifier keeps where the account's notices go (nil: notifications
+	// are off and the page says so).
+	Notifier *notify.Notifier
+	Logger   *log.Logger
 }
 
 // customer is the customers' console.
@@ -58,6 +62,9 @@ func NewCustomer(cfg CustomerConfig) http.Handler {
 	c.handle("GET /console/prices", c.prices)
 	c.handle("GET /console/disputes", c.disputes)
 	c.handle("POST /console/disputes", c.fileDispute)
+	c.handle("GET /console/notifications", c.notifications)
+	c.handle("POST /console/notifications", c.saveNotifications)
+	c.handle("POST /console/notifications/rotate", c.rotateSecret)
 	return c.site
 }
 

@@ -3,11 +3,13 @@ package console
 import (
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/bytedance/sonic"
 	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/proxy/notify"
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
@@ -34,6 +36,14 @@ func funcs() template.FuncMap {
 			return countOf(n)
 		},
 		"outcomes": func() []string { return outcomes },
+		"has":      func(list []string, s string) bool { return slices.Contains(list, s) },
+		// lastAttempt is a destination's latest attempt (nil for none).
+		"lastAttempt": func(log []notify.Attempt) *notify.Attempt {
+			if len(log) == 0 {
+				return nil
+			}
+			return &log[len(log)-1]
+		},
 		// int64 turns the views' Amount into nano-credits for credits.
 		"int64": func(a views.Amount) int64 { return int64(a) },
 	}

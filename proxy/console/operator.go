@@ -7,6 +7,7 @@ import (
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/notify"
 )
 
 // OperatorConfig is what the operators' console needs of the gateway.
@@ -20,6 +21,8 @@ type OperatorConfig struct {
 	KeepCreditOnClose bool
 	// CustomerConsoleURL starts the invitation links for customers.
 	CustomerConsoleURL string
+	// Notifier mails invitations where email is configured (nil: none).
+	Notifier *notify.Notifier
 	// Ready says why the gateway cannot take holds (nil: it can); Health
 	// gives the headline figures of the health page.
 	Ready  func() error

@@ -238,10 +238,14 @@ func (o *operator) invite(w http.ResponseWriter, r *http.Request) {
 		o.done(w, r, "", err)
 		return
 	}
-	inv, link, err := admin.Invite(o.users, access.RealmCustomer, id, strings.TrimSpace(r.PostForm.Get("email")), actorOf(r), o.cfg.CustomerConsoleURL)
+	inv, link, mailed, err := admin.Invite(r.Context(), o.users, o.cfg.Notifier, access.RealmCustomer, id, strings.TrimSpace(r.PostForm.Get("email")), actorOf(r), o.cfg.CustomerConsoleURL)
 	if err != nil {
 		o.renderAccount(w, r, http.StatusBadRequest, page{Problem: strings.TrimPrefix(err.Error(), "access: ")}, "")
 		return
 	}
-	o.renderAccount(w, r, http.StatusCreated, page{Notice: "Invitation for " + inv.Email + " made; send them this link (valid 7 days)."}, link)
+	notice := "Invitation for " + inv.Email + " made; send them this link (valid 7 days, once)."
+	if mailed {
+		notice = "Invitation for " + inv.Email + " made and mailed to them; the link is also here (valid 7 days, once)."
+	}
+	o.renderAccount(w, r, http.StatusCreated, page{Notice: notice}, link)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"embed"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"os"
@@ -134,4 +135,20 @@ func (m *mailer) client() (*mail.Client, error) {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(m.cfg.Username), mail.WithPassword(m.cfg.Password))
 	}
 	return mail.NewClient(m.cfg.Host, opts...)
+}
+
+// ErrNoEmail: the notifier has no SMTP server to send with.
+var ErrNoEmail = errors.New("notify: email is not configured")
+
+// MailInvitation mails a console invitation to its invitee at once (its
+// link is a secret: it is never kept in the outbox). data holds console
+// ("customers'" or "operators'"), account, link and expires_at.
+func (n *Notifier) MailInvitation(ctx context.Context, to string, data map[string]string) error {
+	if n == nil || n.mailer == nil {
+		return ErrNoEmail
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	e := &Event{ID: "invitation", Type: "invitation", Time: n.cfg.Now().UTC(), Data: data}
+	return n.mailer.send(ctx, e, "", []string{to})
 }

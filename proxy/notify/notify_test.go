@@ -323,3 +323,23 @@ func TestAccountLife(t *testing.T) {
 		t.Fatalf("after the outage, in order: %v", got)
 	}
 }
+
+// TestInvitationMailed: an invitation's link goes by email at once.
+func TestInvitationMailed(t *testing.T) {
+	w := newWorld(t)
+	defer w.close()
+	err := w.n.MailInvitation(context.Background(), "bob@acme.test", map[string]string{"console": "customers'", "account": "acme",
+		"link": "http://127.0.0.1:8080/console/invite?token=tgi-x", "expires_at": "2026-12-14T12:00:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mail.mu.Lock()
+	defer w.mail.mu.Unlock()
+	if len(w.mail.msgs) != 1 || !strings.Contains(w.mail.msgs[0], "Subject: Your invitation to the customers' console") ||
+		!strings.Contains(w.mail.msgs[0], "/console/invite?token=3Dtgi-x") && !strings.Contains(w.mail.msgs[0], "/console/invite?token=tgi-x") {
+		t.Fatalf("the invitation mail: %q", w.mail.msgs)
+	}
+	if (*Notifier)(nil).MailInvitation(context.Background(), "x@y.z", nil) != ErrNoEmail {
+		t.Fatal("no SMTP must say so")
+	}
+}
