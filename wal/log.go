@@ -508,15 +508,19 @@ func (l *Log) fail(err error) {
 	if l.mu.err == nil {
 		l.mu.err = err
 	}
-	l.space.Broadcast()
 	l.mu.Unlock()
 	l.syncMu.Lock()
 	if l.syncMu.err == nil {
 		l.syncMu.err = err
 	}
 	l.syncMu.Unlock()
-	l.synced.Broadcast()
+	// Failed is closed before any waiter wakes with the error, so one that
+	// returns with it finds the log marked failed.
 	l.failedOnce.Do(func() { close(l.failed) })
+	l.mu.Lock()
+	l.space.Broadcast()
+	l.mu.Unlock()
+	l.synced.Broadcast()
 }
 
 // Stats are counters for benchmarks and reports.

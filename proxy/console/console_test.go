@@ -21,14 +21,14 @@ import (
 // directory, served by httptest servers (the browser test in cmd/tollgate
 // drives them in Chromium; these check the rules one by one).
 type fixture struct {
-	t                  *testing.T
+	t                  testing.TB
 	led                *ledger.Ledger
 	users              *access.Users
 	ops                *access.Store
 	customer, operator *httptest.Server
 }
 
-func newFixture(t *testing.T, tls bool) *fixture {
+func newFixture(t testing.TB, tls bool) *fixture {
 	t.Helper()
 	w, err := wal.Open(t.TempDir(), wal.Config{})
 	if err != nil {
@@ -72,7 +72,7 @@ func newFixture(t *testing.T, tls bool) *fixture {
 
 // person is someone with a browser's cookie jar on one console.
 type person struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	c    *http.Client
 }
