@@ -17,7 +17,7 @@ const NoticePeriod = 14 * 24 * time.Hour
 // (new, changed or removed price versions alike, price cuts included: an
 // operator overrides those), a retirement date set or moved to less than
 // NoticePeriod away, a new retirement without a successor, and a model
-// that was served removed. Models new in next are free to come.
+// that was served removed or disabled. Models new in next are free to come.
 func NoticeViolations(prev, next *Catalogue, now time.Time) []string {
 	var out []string
 	until := now.Add(NoticePeriod)
@@ -28,6 +28,9 @@ func NoticeViolations(prev, next *Catalogue, now time.Time) []string {
 				out = append(out, fmt.Sprintf("model %s: removed while served; set its retires date at least 14 days ahead first", old.ID))
 			}
 			continue
+		}
+		if old.Available(now) && m.Disabled {
+			out = append(out, fmt.Sprintf("model %s: disabled while served; set its retires date at least 14 days ahead first", m.ID))
 		}
 		if at, ok := firstPriceChange(old, m, now, until); ok {
 			out = append(out, fmt.Sprintf("model %s: prices in force on %s change with less than 14 days' notice", m.ID, at.UTC().Format(time.DateOnly)))

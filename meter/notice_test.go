@@ -46,6 +46,7 @@ func TestNoticeViolations(t *testing.T) {
 		{"a retirement in 10 days", noticeCatalogue(t, "    retires: 2026-12-17\n    successor: m2\n", priceVersion("", "3")), "retirement on 2026-12-17 is less than 14 days away"},
 		{"a retirement in 30 days", noticeCatalogue(t, "    retires: 2027-01-06\n    successor: m2\n", priceVersion("", "3")), ""},
 		{"a retirement without successor", noticeCatalogue(t, "    retires: 2027-01-06\n", priceVersion("", "3")), "must name a successor"},
+		{"disabled at once", noticeCatalogue(t, "    enabled: false\n", priceVersion("", "3")), "m1: disabled while served"},
 	}
 	for _, c := range cases {
 		got := strings.Join(NoticeViolations(base, c.next, now), "; ")

@@ -42,6 +42,7 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 	case ctx.IsGet() && string(path) == "/v1/disputes":
 		g.withKey(ctx, g.readLimited(g.handleDisputes))
 	case g.cfg.Console != nil && len(path) >= len("/console/") && string(path[:len("/console/")]) == "/console/":
+		ctx.Request.Header.Set(views.ClientAddressHeader, clientIP(ctx, g.cfg.TrustedProxies).String())
 		g.cfg.Console(ctx)
 	default:
 		ctx.Response.Header.SetBytesV(hdrRequestID, ids.AppendRequestID(nil))

@@ -104,9 +104,10 @@ type fileConfig struct {
 		} `yaml:"smtp"`
 		TemplatesDir string `yaml:"templates_dir"`
 		Webhooks     struct {
-			Timeout       duration `yaml:"timeout"`
-			AllowNetworks []string `yaml:"allow_networks"`
-			DisableAfter  duration `yaml:"disable_after"`
+			Timeout               duration `yaml:"timeout"`
+			AllowNetworks         []string `yaml:"allow_networks"`
+			PlatformAllowNetworks []string `yaml:"platform_allow_networks"`
+			DisableAfter          duration `yaml:"disable_after"`
 		} `yaml:"webhooks"`
 	} `yaml:"notifications"`
 	DisputeWindow  duration `yaml:"dispute_window"`
@@ -217,10 +218,17 @@ func (c *fileConfig) validate() error {
 			return fmt.Errorf("upstreams[%d] %q: weight must not be negative", i, u.Name)
 		}
 	}
-	for _, p := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			return fmt.Errorf("trusted_proxies: %q is not a CIDR prefix", p)
+	for key, list := range map[string][]string{"trusted_proxies": c.TrustedProxies,
+		"notifications.webhooks.allow_networks":          c.Notifications.Webhooks.AllowNetworks,
+		"notifications.webhooks.platform_allow_networks": c.Notifications.Webhooks.PlatformAllowNetworks} {
+		for _, p := range list {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				return fmt.Errorf("%s: %q is not a CIDR prefix", key, p)
+			}
 		}
+	}
+	if sm := c.Notifications.SMTP; sm.Host != "" && (sm.From == "" || sm.TLS != "starttls" && sm.TLS != "implicit" && sm.TLS != "none") {
+		return fmt.Errorf("notifications.smtp: with a host, from is required and tls is starttls, implicit or none")
 	}
 	for _, t := range []struct {
 		name string
@@ -270,9 +278,12 @@ func (c *fileConfig) cataloguePath() string {
 	return filepath.Join(c.dir, c.Catalogue)
 }
 
-func (c *fileConfig) trustedProxies() []netip.Prefix {
+func (c *fileConfig) trustedProxies() []netip.Prefix { return mustPrefixes(c.TrustedProxies) }
+
+// mustPrefixes parses CIDR prefixes the configuration's check accepted.
+func mustPrefixes(list []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, p := range c.TrustedProxies {
+	for _, p := range list {
 		out = append(out, netip.MustParsePrefix(p))
 	}
 	return out

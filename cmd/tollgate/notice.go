@@ -25,22 +25,24 @@ const (
 // override. It refuses changes that come with less than meter.NoticePeriod's
 // notice unless the catalogue carries a new notice_override. A data
 // directory with no accepted catalogue, and the embedded default, are never
-// refused. It returns what customers are to be told of.
-func acceptCatalogue(dataDir string, cat *meter.Catalogue, raw []byte, embedded bool, now time.Time, logger *log.Logger) ([]meter.CatalogueNotice, error) {
+// refused. What customers are to be told of goes to record (nil: nobody
+// is told) before the catalogue counts as accepted, so a crash in between
+// tells it again rather than never (the notices' IDs make that once).
+func acceptCatalogue(dataDir string, cat *meter.Catalogue, raw []byte, embedded bool, now time.Time, record func([]meter.CatalogueNotice) error, logger *log.Logger) error {
 	acceptedPath := filepath.Join(dataDir, acceptedCatalogueFile)
 	prevRaw, err := os.ReadFile(acceptedPath)
 	var prev *meter.Catalogue
 	switch {
 	case os.IsNotExist(err):
 	case err != nil:
-		return nil, fmt.Errorf("cannot read the accepted catalogue: %w", err)
+		return fmt.Errorf("cannot read the accepted catalogue: %w", err)
 	default:
 		if prev, err = meter.ParseCatalogue(prevRaw); err != nil {
-			return nil, fmt.Errorf("cannot read the accepted catalogue %s: %w", acceptedPath, err)
+			return fmt.Errorf("cannot read the accepted catalogue %s: %w", acceptedPath, err)
 		}
 	}
 	if prev != nil && string(prevRaw) == string(raw) {
-		return nil, nil
+		return nil
 	}
 	var violations []string
 	if prev != nil && !embedded {
@@ -48,12 +50,17 @@ func acceptCatalogue(dataDir string, cat *meter.Catalogue, raw []byte, embedded 
 	}
 	overridden := len(violations) > 0 && cat.NoticeOverride != "" && cat.NoticeOverride != prev.NoticeOverride
 	if len(violations) > 0 && !overridden {
-		return nil, fmt.Errorf("the catalogue changes with less than 14 days' notice (compared with %s):\n  %s\n"+
+		return fmt.Errorf("the catalogue changes with less than 14 days' notice (compared with %s):\n  %s\n"+
 			"give the change 14 days, or set notice_override: \"<reason>\" at the catalogue's top level (recorded in %s)",
 			acceptedPath, strings.Join(violations, "\n  "), catalogueChangesFile)
 	}
+	if record != nil {
+		if err := record(meter.Notices(prev, cat, now)); err != nil {
+			return fmt.Errorf("cannot record the catalogue's notices: %w", err)
+		}
+	}
 	if err := writeFileAtomic(acceptedPath, raw); err != nil {
-		return nil, fmt.Errorf("cannot keep the accepted catalogue: %w", err)
+		return fmt.Errorf("cannot keep the accepted catalogue: %w", err)
 	}
 	line := fmt.Sprintf("%s accepted sha256=%x", now.UTC().Format(time.RFC3339), sha256.Sum256(raw))
 	if overridden {
@@ -61,9 +68,9 @@ func acceptCatalogue(dataDir string, cat *meter.Catalogue, raw []byte, embedded 
 		logger.Printf("catalogue: accepted by override (%s): %s", cat.NoticeOverride, strings.Join(violations, "; "))
 	}
 	if err := appendLine(filepath.Join(dataDir, catalogueChangesFile), line); err != nil {
-		return nil, fmt.Errorf("cannot record the catalogue's acceptance: %w", err)
+		return fmt.Errorf("cannot record the catalogue's acceptance: %w", err)
 	}
-	return meter.Notices(prev, cat, now), nil
+	return nil
 }
 
 // writeFileAtomic writes data to path through a synced temporary file

@@ -149,11 +149,6 @@ func (p *process) open(adminToken string) error {
 	if err := os.MkdirAll(fc.DataDir, 0o700); err != nil {
 		return fmt.Errorf("cannot create data directory: %w", err)
 	}
-	notices, err := acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), p.logger)
-	if err != nil {
-		return err
-	}
-	p.catalogue = cat
 	ipKey, err := ipDigestKey(fc.DataDir)
 	if err != nil {
 		return err
@@ -176,13 +171,17 @@ func (p *process) open(adminToken string) error {
 	if err != nil {
 		return err
 	}
-	users, err := access.OpenUsers(p.wlog.States, p.wlog.SetState)
+	users, err := access.OpenUsers(p.wlog)
 	if err != nil {
 		return err
 	}
-	if err := p.openNotifier(notices); err != nil {
+	if err := p.openNotifier(); err != nil {
 		return err
 	}
+	if err := acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), p.notifier.Catalogue, p.logger); err != nil {
+		return err
+	}
+	p.catalogue = cat
 	clientCfg := clientAPIConfig(fc, upstreams, p.clientCert, ipKey)
 	if fc.Console.Enabled {
 		clientCfg.Console = fasthttpadaptor.NewFastHTTPHandler(console.NewCustomer(console.CustomerConfig{
@@ -433,20 +432,14 @@ func readCatalogue(fc *fileConfig) (cat *meter.Catalogue, raw []byte, embedded b
 // periods, then in force (or the old one kept, and why logged).
 func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, n *notify.Notifier, logger *log.Logger) {
 	cat, raw, embedded, err := readCatalogue(fc)
-	var notices []meter.CatalogueNotice
 	if err == nil {
-		notices, err = acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), logger)
+		err = acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), n.Catalogue, logger)
 	}
 	if err != nil {
 		logger.Printf("SIGHUP: keeping the old catalogue: %s", err)
 		return
 	}
 	g.SetCatalogue(cat)
-	if n != nil {
-		if err := n.Catalogue(notices); err != nil {
-			logger.Printf("SIGHUP: cannot record the catalogue's notices: %s", err)
-		}
-	}
 	check := meter.CheckCatalogue(cat, time.Now())
 	logger.Printf("SIGHUP: catalogue reloaded: %s", catalogueSummary(cat, &check))
 }

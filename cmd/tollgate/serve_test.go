@@ -402,8 +402,7 @@ func TestAcceptCatalogue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = acceptCatalogue(dir, cat, []byte(raw), embedded, now, logger)
-		return err
+		return acceptCatalogue(dir, cat, []byte(raw), embedded, now, nil, logger)
 	}
 	if err := accept(string(original), false); err != nil {
 		t.Fatalf("a fresh data directory refused: %s", err)

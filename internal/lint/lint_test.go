@@ -32,7 +32,7 @@ var importRules = map[string][]string{
 	"proxy":           {"proxy/", "meter", "ledger", "internal/"},
 	"proxy/admin":     {"proxy/views", "proxy/ids", "proxy/access", "proxy/notify", "meter", "ledger", "internal/"},
 	"proxy/notify":    {"meter", "ledger", "wal", "internal/"},
-	"proxy/access":    {"proxy/ids"},
+	"proxy/access":    {"proxy/ids", "wal"},
 	"proxy/console":   {"proxy/access", "proxy/admin", "proxy/notify", "proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
 	"proxy/views":     {"meter", "ledger", "internal/"},
 	"proxy/upstream":  {"proxy/views", "meter", "internal/"},

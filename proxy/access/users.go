@@ -13,6 +13,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/wal"
 )
 
 // Realm is the console a user signs in to.
@@ -72,6 +73,8 @@ const (
 	maxUsers       = 1_000_000
 	maxInvitations = 1_000_000
 	maxSessions    = 1_000_000
+	// sessionsPerUser bounds one user's sessions (browsers, devices).
+	sessionsPerUser = 20
 )
 
 var errTooMany = errors.New("access: too many users, invitations or sessions")
@@ -79,8 +82,8 @@ var errTooMany = errors.New("access: too many users, invitations or sessions")
 // Users keeps the consoles' users, invitations and sessions. Safe for
 // concurrent use.
 type Users struct {
-	save func(name string, value []byte) error
-	now  func() time.Time
+	store StateStore
+	now   func() time.Time
 
 	mu       sync.RWMutex
 	users    map[string]*User
@@ -97,15 +100,21 @@ const (
 	sessionPrefix = "console/session/"
 )
 
-// OpenUsers loads Users through load (wal.Log.States) and keeps them with
-// save (wal.Log.SetState); expired sessions are dropped as they load.
-func OpenUsers(load func(prefix string, fn func(name string, value []byte) error) error, save func(name string, value []byte) error) (*Users, error) {
-	s := &Users{save: save, now: time.Now, users: map[string]*User{}, byEmail: map[Realm]map[string]*User{RealmCustomer: {}, RealmOperator: {}},
+// StateStore is where Users are kept: the WAL's state area.
+type StateStore interface {
+	States(prefix string, fn func(name string, value []byte) error) error
+	SetStates(states ...wal.State) error
+}
+
+// OpenUsers loads Users from st and keeps them there; expired sessions are
+// dropped as they load.
+func OpenUsers(st StateStore) (*Users, error) {
+	s := &Users{store: st, now: time.Now, users: map[string]*User{}, byEmail: map[Realm]map[string]*User{RealmCustomer: {}, RealmOperator: {}},
 		invites: map[string]*Invitation{}, inviteBy: map[[32]byte]*Invitation{}, sessions: map[[32]byte]*session{}}
 	err := errors.Join(
-		loadEach(load, userPrefix, func(u *User) { s.users[u.ID], s.byEmail[u.Realm][strings.ToLower(u.Email)] = u, u }),
-		loadEach(load, invitePrefix, func(i *Invitation) { s.invites[i.ID], s.inviteBy[i.Hash] = i, i }),
-		loadEach(load, sessionPrefix, func(x *session) { s.sessions[x.Hash] = x }),
+		loadEach(st.States, userPrefix, func(u *User) { s.users[u.ID], s.byEmail[u.Realm][strings.ToLower(u.Email)] = u, u }),
+		loadEach(st.States, invitePrefix, func(i *Invitation) { s.invites[i.ID], s.inviteBy[i.Hash] = i, i }),
+		loadEach(st.States, sessionPrefix, func(x *session) { s.sessions[x.Hash] = x }),
 	)
 	if err != nil {
 		return nil, err
@@ -145,7 +154,7 @@ func (s *Users) Invite(realm Realm, subject, email, actor string) (string, Invit
 	now := s.now()
 	inv := Invitation{ID: "inv_" + ids.RandomBase62(20), Realm: realm, Subject: subject, Email: email, Hash: ids.HashKey([]byte(token)),
 		CreatedBy: actor, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(InvitationLifetime).UnixNano()}
-	if err := s.put(invitePrefix+inv.ID, &inv); err != nil {
+	if err := s.store.SetStates(stateOf(invitePrefix+inv.ID, &inv)); err != nil {
 		return "", inv, err
 	}
 	s.invites[inv.ID], s.inviteBy[inv.Hash] = &inv, &inv
@@ -184,12 +193,38 @@ func (s *Users) Accept(token, passwordHash string) (User, error) {
 	}
 	nu, ni := *u, *inv
 	nu.Password, ni.AcceptedAt = passwordHash, now
-	if err := errors.Join(s.put(userPrefix+nu.ID, &nu), s.put(invitePrefix+ni.ID, &ni)); err != nil {
+	// A new password ends the user's sessions: one stolen before the reset
+	// does not survive it.
+	ended := s.sessionsOf(nu.ID)
+	puts := []wal.State{stateOf(userPrefix+nu.ID, &nu), stateOf(invitePrefix+ni.ID, &ni)}
+	for _, h := range ended {
+		puts = append(puts, wal.State{Name: sessionName(h)})
+	}
+	if err := s.store.SetStates(puts...); err != nil {
 		return User{}, err
 	}
 	s.users[nu.ID], s.byEmail[nu.Realm][strings.ToLower(nu.Email)] = &nu, &nu
 	s.invites[ni.ID], s.inviteBy[ni.Hash] = &ni, &ni
+	for _, h := range ended {
+		delete(s.sessions, h)
+	}
 	return nu, nil
+}
+
+// sessionsOf lists the sessions of user userID, oldest first.
+func (s *Users) sessionsOf(userID string) [][32]byte {
+	var out []*session
+	for _, x := range s.sessions {
+		if x.UserID == userID {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	hashes := make([][32]byte, len(out))
+	for i, x := range out {
+		hashes[i] = x.Hash
+	}
+	return hashes
 }
 
 // UserByEmail returns the realm's user with email (any case).
@@ -244,8 +279,19 @@ func (s *Users) StartSession(userID string) (string, error) {
 			return "", errTooMany
 		}
 	}
-	if err := s.put(sessionName(x.Hash), &x); err != nil {
+	puts := []wal.State{stateOf(sessionName(x.Hash), &x)}
+	// A user keeps at most sessionsPerUser: the oldest go, so no one user
+	// can fill the table by signing in again and again.
+	mine := s.sessionsOf(userID)
+	evicted := mine[:max(0, len(mine)-sessionsPerUser+1)]
+	for _, h := range evicted {
+		puts = append(puts, wal.State{Name: sessionName(h)})
+	}
+	if err := s.store.SetStates(puts...); err != nil {
 		return "", err
+	}
+	for _, h := range evicted {
+		delete(s.sessions, h)
 	}
 	s.sessions[x.Hash] = &x
 	return token, nil
@@ -275,21 +321,25 @@ func (s *Users) EndSession(token string) error {
 		return nil
 	}
 	delete(s.sessions, h)
-	return s.save(sessionName(h), nil)
+	return s.store.SetStates(wal.State{Name: sessionName(h)})
 }
 
 // EndSessions signs user out everywhere.
 func (s *Users) EndSessions(userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var errs []error
-	for h, x := range s.sessions {
-		if x.UserID == userID {
-			delete(s.sessions, h)
-			errs = append(errs, s.save(sessionName(h), nil))
-		}
+	var dels []wal.State
+	mine := s.sessionsOf(userID)
+	for _, h := range mine {
+		dels = append(dels, wal.State{Name: sessionName(h)})
 	}
-	return errors.Join(errs...)
+	if err := s.store.SetStates(dels...); err != nil {
+		return err
+	}
+	for _, h := range mine {
+		delete(s.sessions, h)
+	}
+	return nil
 }
 
 func (s *Users) dropExpiredSessions() {
@@ -302,20 +352,25 @@ func (s *Users) dropExpiredSessions() {
 // leaves the record to be dropped at the next load.
 func (s *Users) dropExpiredSessionsLocked() {
 	now := s.now().UnixNano()
+	var expired [][32]byte
+	var dels []wal.State
 	for h, x := range s.sessions {
 		if now >= x.ExpiresAt {
-			delete(s.sessions, h)
-			s.save(sessionName(h), nil)
+			expired, dels = append(expired, h), append(dels, wal.State{Name: sessionName(h)})
 		}
+	}
+	if s.store.SetStates(dels...) != nil {
+		return
+	}
+	for _, h := range expired {
+		delete(s.sessions, h)
 	}
 }
 
-func (s *Users) put(name string, v any) error {
-	b, err := sonic.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.save(name, b)
+// stateOf is v's JSON under name (the store's types always encode).
+func stateOf(name string, v any) wal.State {
+	b, _ := sonic.Marshal(v)
+	return wal.State{Name: name, Value: b}
 }
 
 func sessionName(h [32]byte) string { return sessionPrefix + hex.EncodeToString(h[:]) }

@@ -19,7 +19,7 @@ func TestUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := OpenUsers(l.States, l.SetState)
+	u, err := OpenUsers(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestUsers(t *testing.T) {
 	if _, _, err := u.Invite(RealmCustomer, "other", "ada@acme.test", "admin"); err != nil {
 		t.Fatalf("an invitation before the user exists is allowed: %v", err)
 	}
-	hash := HashPassword("correct horse battery")
+	hash := mustHash(t, "correct horse battery")
 	user, err := u.Accept(token, hash)
 	if err != nil || user.Subject != "acme" || user.Email != "Ada@acme.test" {
 		t.Fatalf("accept: %+v %v", user, err)
@@ -67,10 +67,10 @@ func TestUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if u, err = OpenUsers(l.States, l.SetState); err != nil {
+	if u, err = OpenUsers(l); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := u.SessionUser(s2); !ok || got.ID != user.ID || !VerifyPassword(got.Password, "correct horse battery") {
+	if got, ok := u.SessionUser(s2); !ok || got.ID != user.ID || !verifies(t, got.Password, "correct horse battery") {
 		t.Fatalf("after a restart the session gives %+v %v", got, ok)
 	}
 	l.States("console/", func(name string, v []byte) error {
@@ -95,23 +95,84 @@ func TestUsers(t *testing.T) {
 // TestPasswords: argon2id hashes verify only their password, carry their
 // parameters, and malformed hashes verify nothing.
 func TestPasswords(t *testing.T) {
-	h := HashPassword("a long enough password")
+	h := mustHash(t, "a long enough password")
 	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("hash %q", h)
 	}
-	if !VerifyPassword(h, "a long enough password") || VerifyPassword(h, "a long enough passwore") {
+	if !verifies(t, h, "a long enough password") || verifies(t, h, "a long enough passwore") {
 		t.Fatal("verification is wrong")
 	}
-	if HashPassword("a long enough password") == h {
+	if mustHash(t, "a long enough password") == h {
 		t.Fatal("no salt")
 	}
 	for _, bad := range []string{"", "$argon2id$", "$argon2i$v=19$m=19456,t=2,p=1$AAAA$AAAA", "$argon2id$v=19$m=99999999,t=2,p=1$AAAA$AAAA",
 		"$argon2id$v=19$m=19456,t=2,p=0$AAAA$AAAA", "$argon2id$v=19$m=19456,t=2,p=1$!!$AAAA"} {
-		if VerifyPassword(bad, "x") {
+		if verifies(t, bad, "x") {
 			t.Errorf("%q verified", bad)
 		}
 	}
 	if CheckPassword("short") == nil || CheckPassword(strings.Repeat("x", 257)) == nil || CheckPassword("long enough!") != nil {
 		t.Fatal("password length rules are wrong")
+	}
+}
+
+func mustHash(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := HashPassword(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func verifies(t *testing.T, hash, pw string) bool {
+	t.Helper()
+	ok, err := VerifyPassword(hash, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// TestSessionsBounded: a user keeps at most sessionsPerUser sessions (the
+// oldest go), and a new password ends every session of the user.
+func TestSessionsBounded(t *testing.T) {
+	l, err := wal.Open(t.TempDir(), wal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	u, err := OpenUsers(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, _ := u.Invite(RealmCustomer, "acme", "ada@acme.test", "admin")
+	user, err := u.Accept(token, "hash-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	for range sessionsPerUser + 5 {
+		s, err := u.StartSession(user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, s)
+	}
+	if _, ok := u.SessionUser(tokens[0]); ok {
+		t.Fatal("the oldest session survived the cap")
+	}
+	if _, ok := u.SessionUser(tokens[len(tokens)-1]); !ok {
+		t.Fatal("the newest session is gone")
+	}
+	if n := len(u.sessionsOf(user.ID)); n != sessionsPerUser {
+		t.Fatalf("%d sessions kept", n)
+	}
+	reset, _, _ := u.Invite(RealmCustomer, "acme", "ada@acme.test", "admin")
+	if _, err := u.Accept(reset, "hash-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := u.SessionUser(tokens[len(tokens)-1]); ok {
+		t.Fatal("a session survived a password reset")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/ids"
 	"github.com/tollgate/tollgate/proxy/views"
 )
@@ -12,10 +13,18 @@ import (
 // actorOf is who makes a request's changes, as entries name them: "admin"
 // for the admin token, "op:<operator ID>" for an operator's token.
 func actorOf(r *http.Request) string {
-	if a, ok := r.Context().Value(actorKey{}).(string); ok {
-		return a
+	if c, ok := r.Context().Value(actorKey{}).(caller); ok {
+		return c.actor
 	}
 	return adminActor
+}
+
+// roleOf is the role of a request's caller.
+func roleOf(r *http.Request) access.Role {
+	if c, ok := r.Context().Value(actorKey{}).(caller); ok {
+		return c.role
+	}
+	return access.RoleAdmin
 }
 
 // adminActor names the admin token in the entries it makes.

@@ -465,3 +465,24 @@ func TestOperatorsAndRoles(t *testing.T) {
 	a.want("PATCH", "/admin/v1/operators/bob", `{"disabled":true}`, 200)
 	as("bob", "GET", "/admin/v1/accounts/bench", "", 401)
 }
+
+// TestSupportRefundsAtMostTheCharge: support may accept a dispute for up
+// to the call's charge; more needs the money right (finance or admin).
+func TestSupportRefundsAtMostTheCharge(t *testing.T) {
+	f := newFixture(t)
+	f.want("POST", "/admin/v1/operators", `{"id":"bob","role":"support"}`, 201)
+	bob := f.want("POST", "/admin/v1/operators/bob/tokens", "", 201)["token"].(string)
+	for _, id := range []string{"req_a", "req_b"} {
+		f.call(id)
+		if _, _, err := f.led.FileDispute(ledger.Dispute{ID: "dsp_" + id, AccountID: "bench", RequestID: id, Reason: "wrong"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, out, _ := f.doWith(bob, "POST", "/admin/v1/disputes/dsp_req_a/accept", `{"amount":"1000"}`); st != 403 {
+		t.Fatalf("support refunding above the charge: %d %v", st, out)
+	}
+	if st, out, _ := f.doWith(bob, "POST", "/admin/v1/disputes/dsp_req_a/accept", `{"amount":"0.0001"}`); st != 200 || out["refund"] != "0.0001" {
+		t.Fatalf("support refunding part of the charge: %d %v", st, out)
+	}
+	f.want("POST", "/admin/v1/disputes/dsp_req_b/accept", `{"amount":"1000"}`, 200)
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/views"
 )
 
@@ -83,7 +84,11 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		ledgerError(w, ledger.ErrUnknownDispute)
 		return
 	}
-	refund, err := DisputeRefund(s.cfg.Ledger, d, (*int64)(b.Amount))
+	refund, err := DisputeRefund(s.cfg.Ledger, d, (*int64)(b.Amount), roleOf(r))
+	if errors.Is(err, ErrRefundAboveCharge) {
+		writeError(w, http.StatusForbidden, views.PermissionError, err.Error())
+		return
+	}
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -95,20 +100,28 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.withCall(d))
 }
 
-// DisputeRefund is the refund of accepting d: the amount asked for (nil:
-// none asked), else what its call was charged (the call record must still
-// be kept). The console's acceptance uses it too.
-func DisputeRefund(l *ledger.Ledger, d ledger.Dispute, asked *int64) (int64, error) {
+// ErrRefundAboveCharge: a refund above the call's charge (or of a call
+// whose record is gone) asked by a role without the money right (403).
+var ErrRefundAboveCharge = errors.New("amount: a refund above the call's charge needs the finance or admin role")
+
+// DisputeRefund is the refund of accepting d by role: the amount asked for
+// (nil: none asked), else what its call was charged (the call record must
+// still be kept). Only roles with the money right may refund more than the
+// charge. The console's acceptance uses it too.
+func DisputeRefund(l *ledger.Ledger, d ledger.Dispute, asked *int64, role access.Role) (int64, error) {
 	if d.State == ledger.DisputeAccepted {
 		return d.Refund, nil
 	}
+	c, err := l.CallByRequestID(d.RequestID)
 	if asked != nil {
-		if *asked <= 0 {
+		switch {
+		case *asked <= 0:
 			return 0, errors.New("amount: must be positive")
+		case !role.Allows(access.Money) && (err != nil || c == nil || *asked > c.Charged):
+			return 0, ErrRefundAboveCharge
 		}
 		return *asked, nil
 	}
-	c, err := l.CallByRequestID(d.RequestID)
 	if err != nil || c == nil {
 		return 0, errors.New("amount: required (the call's record is no longer kept)")
 	}

@@ -114,7 +114,7 @@ func (s *Server) handler(rt route) http.Handler {
 				writeError(tw, http.StatusForbidden, views.PermissionError, "the "+string(who.role)+" role may not "+rt.method+" "+rt.pattern)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, who.actor))
+			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, who))
 		}
 		rt.handle(s, tw, r)
 	})

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"fmt"
+	"html"
 	"io"
 	"log"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tollgate/tollgate/ledger"
@@ -43,7 +46,7 @@ func newFixture(t testing.TB, tls bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := access.OpenUsers(w.States, w.SetState)
+	users, err := access.OpenUsers(w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,11 @@ func (f *fixture) newPerson(srv *httptest.Server, realm access.Realm, subject, e
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if _, err := f.users.Accept(token, access.HashPassword(password)); err != nil {
+		hash, err := access.HashPassword(password)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.users.Accept(token, hash); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -283,5 +290,84 @@ func TestOperatorRoles(t *testing.T) {
 	}
 	if st, _ := fin.get("/console/accounts"); st != http.StatusSeeOther {
 		t.Fatalf("a disabled operator's session still works: %d", st)
+	}
+}
+
+// TestSessionsStayInTheirRealm: a customer's session presented to the
+// operators' console (account and operator sharing an ID) is refused.
+func TestSessionsStayInTheirRealm(t *testing.T) {
+	f := newFixture(t, false)
+	if _, err := f.ops.CreateOperator(access.Operator{ID: "acme", Role: access.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	ada := f.newPerson(f.customer, access.RealmCustomer, "acme", "ada@acme.test", "right password")
+	ada.signIn("ada@acme.test", "right password")
+	u, _ := url.Parse(ada.base)
+	var token string
+	for _, c := range ada.c.Jar.Cookies(u) {
+		if c.Name == "tg_session" {
+			token = c.Value
+		}
+	}
+	req, _ := http.NewRequest("GET", f.operator.URL+"/console/accounts", nil)
+	req.AddCookie(&http.Cookie{Name: "tg_op_session", Value: token})
+	resp, err := (&http.Client{CheckRedirect: ada.c.CheckRedirect}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a customer's session on the operators' console: %d", resp.StatusCode)
+	}
+}
+
+// TestParallelGuessesThrottled: guesses sent at once still count before
+// their hashes, so no more than the limit are tried.
+func TestParallelGuessesThrottled(t *testing.T) {
+	f := newFixture(t, false)
+	f.newPerson(f.customer, access.RealmCustomer, "acme", "ada@acme.test", "right password")
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for range 30 {
+		p := f.newPerson(f.customer, access.RealmCustomer, "", "", "")
+		_, page := p.get("/console/signin")
+		form := url.Values{"email": {"ada@acme.test"}, "password": {"wrong password"}, "csrf": {csrfField.FindStringSubmatch(page)[1]}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _ := p.postRaw("/console/signin", form)
+			mu.Lock()
+			counts[st]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[http.StatusUnauthorized] != failuresPerUser || counts[http.StatusTooManyRequests] != 30-failuresPerUser {
+		t.Fatalf("answers to 30 parallel guesses: %v", counts)
+	}
+}
+
+// TestAccountsPaging: the list's Next link leads to the next page.
+func TestAccountsPaging(t *testing.T) {
+	f := newFixture(t, false)
+	for i := range 60 {
+		if _, err := f.led.CreateAccount(ledger.AccountSpec{ID: fmt.Sprintf("acct-%02d", i), Email: "x@y.z", Limits: ledger.DefaultLimits}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.ops.CreateOperator(access.Operator{ID: "olga", Role: access.RoleSupport}); err != nil {
+		t.Fatal(err)
+	}
+	olga := f.newPerson(f.operator, access.RealmOperator, "olga", "olga@platform.test", "olga password")
+	olga.signIn("olga@platform.test", "olga password")
+	page1 := mustGet(t, olga, "/console/accounts?q=acct&sort=id")
+	next := regexp.MustCompile(`href="/console/accounts\?([^"]+)">Next`).FindStringSubmatch(page1)
+	if next == nil || !strings.Contains(page1, "Page 1 of 2") {
+		t.Fatalf("no Next link on page 1")
+	}
+	page2 := mustGet(t, olga, "/console/accounts?"+html.UnescapeString(next[1]))
+	if !strings.Contains(page2, "Page 2 of 2") || !strings.Contains(page2, "acct-59") || strings.Contains(page2, "acct-00<") {
+		t.Fatalf("the Next link did not lead to page 2")
 	}
 }

@@ -46,6 +46,7 @@ func NewCustomer(cfg CustomerConfig) http.Handler {
 	}
 	c := &customer{cfg: cfg}
 	c.site = newSite(access.RealmCustomer, cfg.Users, "tg_session", c.admit, funcs(), cfg.Logger)
+	c.site.addressOf = forwardedAddress
 	c.handle("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
 	})

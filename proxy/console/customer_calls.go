@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,8 +22,9 @@ const callsPage = 50
 type callsData struct {
 	Filter callFilterForm
 	Calls  []*ledger.CallRecord
-	// Next is the query of the next page ("" on the last).
-	Next string
+	// Next is the query of the next page ("" on the last), already
+	// encoded (url.Values.Encode), so the template must not encode it again.
+	Next template.URL
 	Keys []*ledger.Key
 }
 
@@ -63,7 +65,7 @@ func (c *customer) calls(w http.ResponseWriter, r *http.Request) {
 	d := callsData{Filter: f, Calls: list, Keys: c.cfg.Ledger.Keys(accountOf(r))}
 	if next != 0 {
 		q.Set("cursor", views.SeqCursor(next))
-		d.Next = q.Encode()
+		d.Next = template.URL(q.Encode())
 	}
 	c.render(w, r, http.StatusOK, "c_calls.html", page{Title: "Calls", Nav: "calls", Data: d})
 }

@@ -132,12 +132,19 @@ func (c *customer) period(w http.ResponseWriter, r *http.Request) (from, to int6
 	return start.UnixNano(), end.AddDate(0, 0, 1).UnixNano(), true
 }
 
+// entriesScan bounds the entries read to find a period's (they are read
+// newest first, so an old period of a busy account would read them all);
+// the statement's figures and downloads do not depend on it.
+const entriesScan = 20_000
+
 // entriesBetween lists account's entries of [from, to), newest first, at
-// most limit of them.
-func entriesBetween(l *ledger.Ledger, account string, from, to int64, limit int) ([]ledger.Entry, bool, error) {
-	var out []ledger.Entry
+// most limit of them; more says some were left out (or not looked for).
+func entriesBetween(l *ledger.Ledger, account string, from, to int64, limit int) (out []ledger.Entry, more bool, err error) {
 	before := uint64(0)
-	for {
+	for read := 0; ; read += 1000 {
+		if read >= entriesScan {
+			return out, true, nil
+		}
 		page, more, err := l.Entries(account, before, 1000)
 		if err != nil {
 			return nil, false, err

@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,8 +34,9 @@ type accountsData struct {
 	Query, Sort string
 	Rows        []accountRow
 	Page, Pages int
-	// Prev and Next are the queries of the neighbouring pages.
-	Prev, Next string
+	// Prev and Next are the queries of the neighbouring pages, already
+	// encoded.
+	Prev, Next template.URL
 }
 
 // accounts lists the accounts matching q (in ID, name or email), sorted
@@ -55,9 +57,9 @@ func (o *operator) accounts(w http.ResponseWriter, r *http.Request) {
 	d.Pages = max(1, (len(d.Rows)+accountsPage-1)/accountsPage)
 	d.Page = min(max(d.Page, 1), d.Pages)
 	d.Rows = d.Rows[(d.Page-1)*accountsPage : min(len(d.Rows), d.Page*accountsPage)]
-	pageQuery := func(n int) string {
+	pageQuery := func(n int) template.URL {
 		q.Set("page", strconv.Itoa(n))
-		return q.Encode()
+		return template.URL(q.Encode())
 	}
 	if d.Page > 1 {
 		d.Prev = pageQuery(d.Page - 1)

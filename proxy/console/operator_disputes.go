@@ -66,7 +66,7 @@ func (o *operator) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		}
 		asked = &v
 	}
-	refund, err := admin.DisputeRefund(o.cfg.Ledger, d, asked)
+	refund, err := admin.DisputeRefund(o.cfg.Ledger, d, asked, o.roleOf(userOf(r)))
 	if err == nil {
 		d, err = o.cfg.Ledger.AcceptDispute(d.ID, refund, strings.TrimSpace(r.PostForm.Get("note")), actorOf(r))
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"strings"
 
@@ -16,39 +17,68 @@ func (s *site) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // signIn checks an email and password. Every refusal reads the same and
-// takes as long (an unknown email costs a hash too), and failures count
-// against the user and the address: past the limit both are refused
-// until the window ends, the right password included.
+// takes as long (an unknown email costs a hash too), and attempts count
+// against the user and the address before the hash: past the limit both
+// are refused until the window ends, the right password included.
 func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 	email, pw := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
-	userKey, addrKey := strings.ToLower(email), clientAddress(r)
 	again := page{Title: "Sign in", Data: signInData{Email: email}}
-	if !s.byUser.allowed(userKey) || !s.byAddress.allowed(addrKey) {
+	if len(email) > maxEmailBytes {
+		again.Data, again.Problem = signInData{}, "Wrong email or password."
+		s.render(w, r, http.StatusUnauthorized, "signin.html", again)
+		return
+	}
+	userKey, addrKey := emailKey(email), s.addressOf(r)
+	if !s.byUser.take(userKey) {
 		again.Problem = "Too many failed attempts. Try again in 15 minutes."
 		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
 		return
 	}
-	u, found := s.users.UserByEmail(s.realm, email)
-	ok := false
-	if found && u.Password != "" {
-		ok = access.VerifyPassword(u.Password, pw)
-	} else {
-		access.WasteHash(pw)
+	if !s.byAddress.take(addrKey) {
+		s.byUser.refund(userKey)
+		again.Problem = "Too many failed attempts. Try again in 15 minutes."
+		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
+		return
 	}
-	if ok && !s.admit(u) {
+	u, ok, err := s.check(email, pw)
+	switch {
+	case err != nil: // no hashing slot: not the person's failure
+		s.byUser.refund(userKey)
+		s.byAddress.refund(addrKey)
+		again.Problem = "Too many sign-ins at once. Try again in a moment."
+		s.render(w, r, http.StatusServiceUnavailable, "signin.html", again)
+	case ok && !s.admit(u):
 		again.Problem = "This sign-in is no longer in force (the account is closed or the operator disabled)."
 		s.render(w, r, http.StatusForbidden, "signin.html", again)
-		return
-	}
-	if !ok {
-		s.byUser.fail(userKey)
-		s.byAddress.fail(addrKey)
+	case !ok:
 		again.Problem = "Wrong email or password."
 		s.render(w, r, http.StatusUnauthorized, "signin.html", again)
-		return
+	default:
+		s.byUser.forget(userKey)
+		s.byAddress.refund(addrKey)
+		s.startSession(w, r, u)
 	}
-	s.byUser.forget(userKey)
-	s.startSession(w, r, u)
+}
+
+// maxEmailBytes is the longest email address (RFC 5321's path limit).
+const maxEmailBytes = 254
+
+// emailKey is what a user's attempts are counted under: a digest, so the
+// table's keys are small whatever was typed.
+func emailKey(email string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(email)))
+	return string(h[:16])
+}
+
+// check verifies email's password in the site's realm; an unknown email
+// costs a hash as well.
+func (s *site) check(email, pw string) (access.User, bool, error) {
+	u, found := s.users.UserByEmail(s.realm, email)
+	if !found || u.Password == "" {
+		return u, false, access.WasteHash(pw)
+	}
+	ok, err := access.VerifyPassword(u.Password, pw)
+	return u, ok, err
 }
 
 func (s *site) startSession(w http.ResponseWriter, r *http.Request, u access.User) {
@@ -95,7 +125,12 @@ func (s *site) acceptInvite(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "invite.html", page{Title: "Set your password", Problem: problem, Data: inviteData{Token: token, Email: inv.Email}})
 		return
 	}
-	u, err := s.users.Accept(token, access.HashPassword(pw))
+	hash, err := access.HashPassword(pw)
+	if err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "Too many sign-ins at once. Try again in a moment.")
+		return
+	}
+	u, err := s.users.Accept(token, hash)
 	if err != nil {
 		s.fail(w, r, http.StatusConflict, "This invitation cannot be used: "+err.Error())
 		return

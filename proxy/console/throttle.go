@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// throttle counts sign-in failures per key (an address, a user's email) in
-// a fixed window; a key with max failures in its window is refused until
-// the window ends. The table is bounded: when it is full, windows that
+// throttle counts sign-in attempts that did not succeed per key (an
+// address, a digest of a user's email) in a fixed window; a key with max
+// of them in its window is refused until the window ends. The table is bounded: when it is full, windows that
 // ended are dropped, and if none had, everything is (a flood of distinct
 // keys resets counts, but each key still needs max failures of its own
 // within one window to be refused, so the reset only ever helps legitimate
@@ -32,16 +32,11 @@ func newThrottle(max int, window time.Duration, now func() time.Time) *throttle 
 	return &throttle{max: max, window: window, now: now, seen: map[string]*failures{}}
 }
 
-// allowed reports whether key may try to sign in now.
-func (t *throttle) allowed(key string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f := t.seen[key]
-	return f == nil || f.count < t.max || !t.now().Before(f.until)
-}
-
-// fail counts a failure of key.
-func (t *throttle) fail(key string) {
+// take counts an attempt of key, if key may make one now: attempts are
+// counted before the password is checked, so parallel guesses cannot pass
+// the limit while the first ones are being hashed. A successful sign-in
+// gives its attempt back (forget, refund).
+func (t *throttle) take(key string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -53,7 +48,20 @@ func (t *throttle) fail(key string) {
 		f = &failures{until: now.Add(t.window)}
 		t.seen[key] = f
 	}
+	if f.count >= t.max {
+		return false
+	}
 	f.count++
+	return true
+}
+
+// refund gives back an attempt that did not fail.
+func (t *throttle) refund(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.seen[key]; f != nil && f.count > 0 {
+		f.count--
+	}
 }
 
 // forget clears key's failures after a successful sign-in.

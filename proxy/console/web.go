@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/ids"
+	"github.com/tollgate/tollgate/proxy/views"
 )
 
 //go:embed templates/*.html
@@ -52,7 +53,9 @@ type site struct {
 	// closed account's users and disabled operators may not).
 	admit func(access.User) bool
 	// roleOf is an operator user's role (nil on the customers' console).
-	roleOf            func(access.User) access.Role
+	roleOf func(access.User) access.Role
+	// addressOf is the client's address sign-in attempts count against.
+	addressOf         func(*http.Request) string
 	byUser, byAddress *throttle
 }
 
@@ -75,7 +78,7 @@ type userKey struct{}
 func newSite(realm access.Realm, users *access.Users, cookie string, admit func(access.User) bool, funcs template.FuncMap, logger *log.Logger) *site {
 	s := &site{realm: realm, users: users, mux: http.NewServeMux(), cookie: cookie, admit: admit, logger: logger,
 		byUser:    newThrottle(failuresPerUser, throttleWindow, time.Now),
-		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now)}
+		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now), addressOf: peerAddress}
 	s.pages = parsePages(funcs)
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
@@ -129,7 +132,7 @@ func (s *site) signedIn(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		u, ok := s.users.SessionUser(c.Value)
-		if !ok || !s.admit(u) {
+		if !ok || u.Realm != s.realm || !s.admit(u) {
 			s.clearCookie(w, r)
 			http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 			return
@@ -218,13 +221,24 @@ func (s *site) fail(w http.ResponseWriter, r *http.Request, status int, message 
 	s.render(w, r, status, "error.html", page{Title: http.StatusText(status), Problem: message})
 }
 
-// clientAddress is the address sign-in failures are counted against.
-func clientAddress(r *http.Request) string {
+// peerAddress is the connection's peer: the operators' console's client
+// address (the admin listener believes no forwarding header).
+func peerAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// forwardedAddress is the customers' console's client address: what the
+// client API resolved through trusted_proxies and put in
+// views.ClientAddressHeader (it always replaces a client's own).
+func forwardedAddress(r *http.Request) string {
+	if a := r.Header.Get(views.ClientAddressHeader); a != "" {
+		return a
+	}
+	return peerAddress(r)
 }
 
 // parsePages parses each page template with the layout.

@@ -90,6 +90,10 @@ func (n *Notifier) saveSettings(account string, s *Settings) error {
 		id := destID(account, ch)
 		want := ch == Webhook && s.WebhookURL != "" || ch == Email && len(s.Emails) > 0 && account != ""
 		switch d := n.dests[id]; {
+		case want && d != nil && d.Disabled && changedURL(n.settings[account], s, ch):
+			d.Disabled, d.FailingSince, d.Attempts, d.NextAt = false, 0, 0, 0 // a new address gets a new chance
+			db, _ := sonic.Marshal(d)
+			puts = append(puts, wal.State{Name: destPrefix + id, Value: db})
 		case want && d == nil:
 			d = &destination{ID: id, Account: account, Channel: ch, Cursor: n.order}
 			db, _ := sonic.Marshal(d)
@@ -109,6 +113,10 @@ func (n *Notifier) saveSettings(account string, s *Settings) error {
 		delete(n.dests, id)
 	}
 	return nil
+}
+
+func changedURL(old, s *Settings, channel string) bool {
+	return channel == Webhook && (old == nil || old.WebhookURL != s.WebhookURL)
 }
 
 // destID names a destination: "platform:webhook", "account:acme:email"
@@ -159,8 +167,9 @@ func (n *Notifier) Destinations(account string) []DestinationView {
 		}
 		v := DestinationView{ID: d.ID, Account: d.Account, Channel: d.Channel, Attempts: d.Attempts, NextAt: d.NextAt,
 			FailingSince: d.FailingSince, Disabled: d.Disabled, Log: slices.Clone(d.Log), Pending: len(d.Replays)}
-		for _, e := range n.events {
-			if e.Order > d.Cursor && n.isFor(d, e) {
+		i, _ := slices.BinarySearchFunc(n.events, d.Cursor+1, func(e *Event, order uint64) int { return cmpOrder(e.Order, order) })
+		for _, e := range n.events[i:] {
+			if n.isFor(d, e) {
 				v.Pending++
 			}
 		}

@@ -25,8 +25,8 @@ func (n *Notifier) dispatch(ctx context.Context) {
 	defer n.mu.Unlock()
 	now := n.cfg.Now().UnixNano()
 	for _, d := range n.sortedDests() {
-		if d.busy || d.Disabled || d.NextAt > now || d.Channel == Email && n.mailer == nil {
-			continue // email waits for an SMTP server to be configured
+		if d.busy || !n.delivering(d) || d.NextAt > now {
+			continue
 		}
 		e := n.nextFor(d)
 		if e == nil {
@@ -41,9 +41,22 @@ func (n *Notifier) dispatch(ctx context.Context) {
 		n.running.Add(1)
 		go func() {
 			defer func() { <-n.sem; n.running.Done() }()
-			n.finish(d, e, n.deliver(ctx, d, e))
+			a := Attempt{EventID: e.ID, At: n.cfg.Now().UnixNano(), Error: "internal error"}
+			defer func() {
+				if p := recover(); p != nil { // a delivery's fault stays the delivery's
+					n.cfg.Logger.Printf("notify: panic delivering %s to %s: %v", e.ID, d.ID, p)
+				}
+				n.finish(d, e, a)
+			}()
+			a = n.deliver(ctx, d, e)
 		}()
 	}
+}
+
+// delivering reports whether d is in service: not disabled, and not an
+// email destination waiting for an SMTP server to be configured.
+func (n *Notifier) delivering(d *destination) bool {
+	return !d.Disabled && (d.Channel != Email || n.mailer != nil)
 }
 
 // nextFor is d's next event: a replay an operator asked for, else the
@@ -105,7 +118,11 @@ func (n *Notifier) deliver(ctx context.Context, d *destination, e *Event) Attemp
 		err = errors.New("no settings")
 	case d.Channel == Webhook:
 		body, _ := sonic.Marshal(payloadOf(e, d))
-		a.Status, err = postWebhook(ctx, n.http, settings.WebhookURL, e.ID, now, settings.signingSecrets(now), body)
+		client := n.http
+		if d.Account == "" {
+			client = n.platformHTTP
+		}
+		a.Status, err = postWebhook(ctx, client, settings.WebhookURL, e.ID, now, settings.signingSecrets(now), body)
 	default:
 		to := *e
 		if to.Account == "" {
@@ -171,6 +188,9 @@ func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
 		}
 	}
 	deliveries(d.Channel, a.OK).Inc()
+	if n.dests[d.ID] != d {
+		return // its settings dropped it while it delivered
+	}
 	if err := n.saveDest(d); err != nil {
 		n.cfg.Logger.Printf("notify: cannot record a delivery of %s to %s: %s", e.ID, d.ID, err)
 	}
@@ -199,6 +219,9 @@ func (n *Notifier) prune() error {
 	defer n.mu.Unlock()
 	floor := n.order
 	for _, d := range n.dests {
+		if !n.delivering(d) {
+			continue // a disabled destination, or email without SMTP, holds nothing back
+		}
 		floor = min(floor, d.Cursor)
 		for _, id := range d.Replays {
 			if e := n.byID[id]; e != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,8 +57,12 @@ func (m *mailer) emailOf(e *Event, language string) (subject, text, html string,
 	if err != nil {
 		return "", "", "", err
 	}
+	tt, err := texttemplate.New(e.Type).Parse(t)
+	if err != nil {
+		return "", "", "", err
+	}
 	var tb bytes.Buffer
-	if err := texttemplate.Must(texttemplate.New("").Parse(t)).Execute(&tb, data); err != nil {
+	if err := tt.Execute(&tb, data); err != nil {
 		return "", "", "", err
 	}
 	first, rest, _ := strings.Cut(tb.String(), "\n")
@@ -66,8 +71,12 @@ func (m *mailer) emailOf(e *Event, language string) (subject, text, html string,
 	if err != nil {
 		return "", "", "", err
 	}
+	ht, err := htmltemplate.New(e.Type).Parse(h)
+	if err != nil {
+		return "", "", "", err
+	}
 	var hb bytes.Buffer
-	if err := htmltemplate.Must(htmltemplate.New("").Parse(h)).Execute(&hb, data); err != nil {
+	if err := ht.Execute(&hb, data); err != nil {
 		return "", "", "", err
 	}
 	return subject, text, hb.String(), nil
@@ -90,6 +99,39 @@ func (m *mailer) template(language, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no email template %s", name)
+}
+
+// checkOverrides parses every override template, so a broken one stops
+// the start with its name rather than failing each email of its type.
+func (m *mailer) checkOverrides() error {
+	if m.dir == "" {
+		return nil
+	}
+	return filepath.WalkDir(m.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == m.dir {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		switch filepath.Ext(path) {
+		case ".txt":
+			_, err = texttemplate.New(path).Parse(string(b))
+		case ".html":
+			_, err = htmltemplate.New(path).Parse(string(b))
+		}
+		if err != nil {
+			return fmt.Errorf("notify: email template %s: %w", path, err)
+		}
+		return nil
+	})
 }
 
 // send mails e to the addresses.

@@ -30,9 +30,10 @@ type Config struct {
 	SMTP *SMTP
 	// TemplatesDir holds email template overrides ("" for none).
 	TemplatesDir string
-	// AllowNetworks are the private or loopback networks webhooks may
-	// reach (none by default).
-	AllowNetworks []netip.Prefix
+	// AllowNetworks are the internal networks (loopback, private, ...)
+	// every webhook may reach, customers' included (none by default);
+	// PlatformAllowNetworks those only the platform's webhook may.
+	AllowNetworks, PlatformAllowNetworks []netip.Prefix
 	// Timeout bounds one delivery (default 10 s).
 	Timeout time.Duration
 	// DisableAfter is how long a destination may fail before it is
@@ -72,9 +73,10 @@ const (
 type Notifier struct {
 	cfg    Config
 	mailer *mailer
-	http   *http.Client
-	wake   chan struct{}
-	sem    chan struct{}
+	// http posts customers' webhooks, platformHTTP the platform's.
+	http, platformHTTP *http.Client
+	wake               chan struct{}
+	sem                chan struct{}
 	// seq is the last ledger record read (what the WAL must keep after).
 	seq atomic.Uint64
 
@@ -144,10 +146,14 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	n := &Notifier{cfg: cfg, http: webhookClient(cfg.Timeout, cfg.AllowNetworks), wake: make(chan struct{}, 1), sem: make(chan struct{}, deliverers),
+	n := &Notifier{cfg: cfg, http: webhookClient(cfg.Timeout, cfg.AllowNetworks),
+		platformHTTP: webhookClient(cfg.Timeout, append(slices.Clone(cfg.AllowNetworks), cfg.PlatformAllowNetworks...)), wake: make(chan struct{}, 1), sem: make(chan struct{}, deliverers),
 		byID: map[string]*Event{}, once: map[string]int64{}, low: map[string]bool{}, settings: map[string]*Settings{}, dests: map[string]*destination{}}
 	if cfg.SMTP != nil {
 		n.mailer = &mailer{cfg: *cfg.SMTP, dir: cfg.TemplatesDir}
+		if err := n.mailer.checkOverrides(); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.load(); err != nil {
 		return nil, err
@@ -253,7 +259,7 @@ func (n *Notifier) Wake() {
 // the new cursor in one write.
 func (n *Notifier) tail() error {
 	var found []Event
-	var lowNow, rearmed []string
+	told := map[string]bool{} // accounts whose low-balance state the batch changes
 	last := n.seq.Load()
 	err := n.cfg.Ledger.Changes(last, func(c ledger.Change) error {
 		last = c.Seq
@@ -262,10 +268,10 @@ func (n *Notifier) tail() error {
 			return nil
 		}
 		if c.Entry.Kind == ledger.EntryTopUp {
-			rearmed = append(rearmed, c.Account)
+			told[c.Account] = false // re-armed
 		}
-		if e, ok := n.lowBalance(c, lowNow, rearmed); ok {
-			found, lowNow = append(found, e), append(lowNow, c.Account)
+		if e, ok := n.lowBalance(c, told); ok {
+			found, told[c.Account] = append(found, e), true
 		}
 		return nil
 	})
@@ -273,19 +279,21 @@ func (n *Notifier) tail() error {
 		return err
 	}
 	return n.record(found, last, func(puts []wal.State) []wal.State {
-		for _, a := range rearmed {
-			puts = append(puts, wal.State{Name: lowPrefix + a})
-		}
-		for _, a := range lowNow {
-			puts = append(puts, wal.State{Name: lowPrefix + a, Value: []byte("1")})
+		for a, t := range told {
+			st := wal.State{Name: lowPrefix + a}
+			if t {
+				st.Value = []byte("1")
+			}
+			puts = append(puts, st)
 		}
 		return puts
 	}, func() {
-		for _, a := range rearmed {
-			delete(n.low, a)
-		}
-		for _, a := range lowNow {
-			n.low[a] = true
+		for a, t := range told {
+			if t {
+				n.low[a] = true
+			} else {
+				delete(n.low, a)
+			}
 		}
 	})
 }
@@ -293,14 +301,18 @@ func (n *Notifier) tail() error {
 // lowBalance is the balance.low event of an entry that takes the
 // account's available balance from its threshold or above to under it,
 // once per crossing: a top-up re-arms it (a hold released and taken again
-// does not).
-func (n *Notifier) lowBalance(c ledger.Change, already, rearmed []string) (Event, bool) {
+// does not). batch holds the states the changes read so far set, in log
+// order; the others are as last recorded.
+func (n *Notifier) lowBalance(c ledger.Change, batch map[string]bool) (Event, bool) {
 	n.mu.Lock()
 	s := n.settings[c.Account]
-	told := n.low[c.Account] && !slices.Contains(rearmed, c.Account)
+	told, changed := batch[c.Account]
+	if !changed {
+		told = n.low[c.Account]
+	}
 	n.mu.Unlock()
 	before := c.Entry.AvailableAfter - c.Entry.Amount
-	if s == nil || s.LowBalance == 0 || told || slices.Contains(already, c.Account) || before < s.LowBalance || c.Entry.AvailableAfter >= s.LowBalance {
+	if s == nil || s.LowBalance == 0 || told || before < s.LowBalance || c.Entry.AvailableAfter >= s.LowBalance {
 		return Event{}, false
 	}
 	return Event{ID: "evt_" + strconv.FormatUint(c.Seq, 10) + "_low", Type: BalanceLow, Time: time.Unix(0, c.TimeNanos).UTC(), Account: c.Account,
@@ -407,8 +419,12 @@ func (n *Notifier) toldOnce(id string) bool {
 }
 
 // Catalogue records the platform-wide events of a catalogue's notices
-// (price.scheduled, model.retiring), each once.
+// (price.scheduled, model.retiring), each once. A nil Notifier (no
+// notifications) records nothing.
 func (n *Notifier) Catalogue(notices []meter.CatalogueNotice) error {
+	if n == nil {
+		return nil
+	}
 	var events []Event
 	for _, x := range notices {
 		events = append(events, catalogueEvent(x, n.cfg.Now()))

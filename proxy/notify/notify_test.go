@@ -343,3 +343,63 @@ func TestInvitationMailed(t *testing.T) {
 		t.Fatal("no SMTP must say so")
 	}
 }
+
+// TestLowBalanceInLogOrder: a crossing, a top-up and a second crossing
+// read in one step are two notices; a crossing then a top-up leaves the
+// next crossing armed.
+func TestLowBalanceInLogOrder(t *testing.T) {
+	w := newWorld(t)
+	defer w.close()
+	topUp := func(order string, amount int64) {
+		t.Helper()
+		if _, _, err := w.led.TopUp(ledger.TopUpRequest{Account: "acme", Amount: amount, OrderID: order, Credit: ledger.CreditPaid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topUp("o1", 13_000_000_000)
+	w.spend("r1", 2_000_000_000) // 11: crossing
+	topUp("o2", 5_000_000_000)   // 16: re-armed
+	w.spend("r2", 5_000_000_000) // 11: crossing again
+	topUp("o3", 5_000_000_000)   // 16: re-armed
+	w.settle("two crossings in one step", func() bool { return len(w.acct.types()) == 5 })
+	w.spend("r3", 5_000_000_000) // 11: a third crossing, in a later step
+	w.settle("the third crossing", func() bool { return len(w.acct.types()) == 6 })
+	low := 0
+	for _, typ := range w.acct.types() {
+		if typ == BalanceLow {
+			low++
+		}
+	}
+	if low != 3 {
+		t.Fatalf("balance.low %d times: %v", low, w.acct.types())
+	}
+}
+
+// TestDisabledDestinationDoesNotHoldThePrune: events a disabled
+// destination never took are pruned once the others have them.
+func TestDisabledDestinationDoesNotHoldThePrune(t *testing.T) {
+	w := newWorld(t)
+	defer w.close()
+	w.acct.set(func(r *receiver) { r.down = true })
+	if _, _, err := w.led.TopUp(ledger.TopUpRequest{Account: "acme", Amount: 1_000_000_000, OrderID: "o1", Credit: ledger.CreditPaid}); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 { // 72 h of failures, 10 minutes apart at most
+		w.n.Step(context.Background())
+		time.Sleep(10 * time.Millisecond)
+		w.clk.advance(3 * time.Hour)
+	}
+	var disabled bool
+	for _, d := range w.n.Destinations("acme") {
+		disabled = disabled || d.Disabled && d.Channel == Webhook
+	}
+	if !disabled {
+		t.Fatalf("the failing webhook is not disabled: %+v", w.n.Destinations("acme"))
+	}
+	w.settle("the email and the platform", func() bool { return len(w.platform.types()) == 1 && len(w.mail.subjects()) == 1 })
+	w.clk.advance(8 * 24 * time.Hour)
+	w.n.Step(context.Background())
+	if n := len(w.n.Events("", 100)); n != 0 {
+		t.Fatalf("%d events kept for a disabled destination", n)
+	}
+}

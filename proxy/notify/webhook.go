@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,11 +83,26 @@ func checkAddr(a netip.Addr, allowed []netip.Prefix) error {
 			return nil
 		}
 	}
-	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast() {
-		return fmt.Errorf("%w: %s is loopback, private or link-local (allow it with notifications.webhooks.allow_networks)", errDenied, a)
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast() ||
+		slices.ContainsFunc(internalNetworks, func(p netip.Prefix) bool { return p.Contains(a) }) {
+		return fmt.Errorf("%w: %s is loopback, private, link-local or otherwise internal (allow it with notifications.webhooks.allow_networks)", errDenied, a)
 	}
 	return nil
 }
+
+// internalNetworks are the special-purpose ranges (RFC 6890 and after)
+// netip's predicates leave out that lead inside a network: shared address
+// space (carrier-grade NAT, some clouds' metadata services), benchmarking,
+// "this network", reserved, IPv4 special purpose, NAT64 and 6to4 (which
+// embed IPv4 addresses), deprecated site-local IPv6, discard.
+var internalNetworks = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
+		"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "fec0::/10", "100::/64"} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
 
 // maxWebhookReply bounds what is read of a receiver's reply.
 const maxWebhookReply = 4 << 10

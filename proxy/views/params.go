@@ -63,3 +63,9 @@ func SeqCursor(seq uint64) string {
 	}
 	return strconv.FormatUint(seq, 10)
 }
+
+// ClientAddressHeader carries, from the client API to the customers'
+// console it serves, the client's address as trusted_proxies resolve it;
+// the client API sets it on every request it passes on, replacing any a
+// client sent.
+const ClientAddressHeader = "Tollgate-Client-Address"
