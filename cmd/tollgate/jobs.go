@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/testclock"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy"
 )
@@ -67,14 +68,14 @@ func (j *jobRunner) stop() {
 func startJobs(fc *fileConfig, l *ledger.Ledger, g *proxy.Gateway, logger *log.Logger) *jobRunner {
 	j := &jobRunner{done: make(chan struct{})}
 	j.every(time.Duration(fc.Ledger.SweepInterval), func() {
-		if n, err := l.SweepHolds(time.Now().UnixNano(), g.Live); err != nil {
+		if n, err := l.SweepHolds(testclock.Now().UnixNano(), g.Live); err != nil {
 			logger.Printf("hold sweeper: %s", err)
 		} else if n > 0 {
 			logger.Printf("hold sweeper: voided %d holds older than %s", n, time.Duration(fc.Ledger.HoldTimeout))
 		}
 	})
 	j.every(time.Duration(fc.Ledger.ExpiryInterval), func() {
-		if n, err := l.Expire(time.Now().UnixNano()); err != nil {
+		if n, err := l.Expire(testclock.Now().UnixNano()); err != nil {
 			logger.Printf("expiry: %s", err)
 		} else if n > 0 {
 			logger.Printf("expiry: %d credits expired", n)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/testclock"
 	"github.com/tollgate/tollgate/proxy/notify"
 )
 
@@ -15,7 +16,7 @@ func (p *process) openNotifier() error {
 	if !nc.Enabled {
 		return nil
 	}
-	cfg := notify.Config{Ledger: p.ledger, Log: p.wlog, Timeout: time.Duration(nc.Webhooks.Timeout),
+	cfg := notify.Config{Ledger: p.ledger, Log: p.wlog, Now: testclock.Now, Timeout: time.Duration(nc.Webhooks.Timeout),
 		DisableAfter: time.Duration(nc.Webhooks.DisableAfter), Logger: p.logger,
 		TemplatesDir: cmp.Or(nc.TemplatesDir, filepath.Join(p.fc.DataDir, "notifications", "templates"))}
 	cfg.AllowNetworks, cfg.PlatformAllowNetworks = mustPrefixes(nc.Webhooks.AllowNetworks), mustPrefixes(nc.Webhooks.PlatformAllowNetworks)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/configs"
+	"github.com/tollgate/tollgate/internal/testclock"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy"
@@ -178,7 +179,7 @@ func (p *process) open(adminToken string) error {
 	if err := p.openNotifier(); err != nil {
 		return err
 	}
-	if err := acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), p.notifier.Catalogue, p.logger); err != nil {
+	if err := acceptCatalogue(fc.DataDir, cat, raw, embedded, testclock.Now(), p.notifier.Catalogue, p.logger); err != nil {
 		return err
 	}
 	p.catalogue = cat
@@ -231,6 +232,7 @@ func (p *process) openLedger() error {
 		Shards:             fc.Ledger.Shards,
 		HoldTimeout:        time.Duration(fc.Ledger.HoldTimeout),
 		PaidCreditLifetime: time.Duration(fc.Ledger.PaidCreditLifetime),
+		Now:                testclock.Seam,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot replay the wal: %w", err)
@@ -433,7 +435,7 @@ func readCatalogue(fc *fileConfig) (cat *meter.Catalogue, raw []byte, embedded b
 func reloadCatalogue(fc *fileConfig, g *proxy.Gateway, n *notify.Notifier, logger *log.Logger) {
 	cat, raw, embedded, err := readCatalogue(fc)
 	if err == nil {
-		err = acceptCatalogue(fc.DataDir, cat, raw, embedded, time.Now(), n.Catalogue, logger)
+		err = acceptCatalogue(fc.DataDir, cat, raw, embedded, testclock.Now(), n.Catalogue, logger)
 	}
 	if err != nil {
 		logger.Printf("SIGHUP: keeping the old catalogue: %s", err)

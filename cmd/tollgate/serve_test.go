@@ -91,11 +91,17 @@ func freeAddr(t *testing.T) string {
 
 func startGateway(t *testing.T, dataDir string, extraArgs ...string) *gatewayProcess {
 	t.Helper()
+	return startGatewayBin(t, tollgateBin, nil, dataDir, extraArgs...)
+}
+
+// startGatewayBin starts bin serve with env added to the test's.
+func startGatewayBin(t *testing.T, bin string, env []string, dataDir string, extraArgs ...string) *gatewayProcess {
+	t.Helper()
 	skipProcessTestIfShort(t)
 	p := &gatewayProcess{t: t, client: freeAddr(t), admin: freeAddr(t), token: "test-admin-token", dataDir: dataDir, exited: make(chan error, 1)}
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", p.client, "--admin-listen", p.admin, "--config", "../../configs/tollgate.yaml"}, extraArgs...)
-	p.cmd = exec.Command(tollgateBin, args...)
-	p.cmd.Env = []string{"TOLLGATE_ADMIN_TOKEN=" + p.token, "PATH=" + os.Getenv("PATH")}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append([]string{"TOLLGATE_ADMIN_TOKEN=" + p.token, "PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
