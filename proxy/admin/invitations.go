@@ -98,14 +98,7 @@ func (s *Server) inviteCustomer(w http.ResponseWriter, r *http.Request) {
 		ledgerError(w, fmt.Errorf("%w: %s", ledger.ErrAccountClosed, id))
 		return
 	}
-	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, access.RealmCustomer, id, b.Email, actorOf(r), s.cfg.CustomerConsoleURL)
-	if err != nil {
-		accessError(w, err)
-		return
-	}
-	v := newInvitationView(inv, link)
-	v.Mailed = mailed
-	writeJSON(w, http.StatusCreated, v)
+	s.invite(w, r, users, access.RealmCustomer, id, b.Email, s.cfg.CustomerConsoleURL)
 }
 
 func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +130,12 @@ func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, errors.New("email: required (the operator has none)"))
 		return
 	}
-	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, access.RealmOperator, id, b.Email, actorOf(r), s.cfg.OperatorConsoleURL)
+	s.invite(w, r, users, access.RealmOperator, id, b.Email, s.cfg.OperatorConsoleURL)
+}
+
+// invite makes an invitation and answers it with its link.
+func (s *Server) invite(w http.ResponseWriter, r *http.Request, users *access.Users, realm access.Realm, subject, email, base string) {
+	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, realm, subject, email, actorOf(r), base)
 	if err != nil {
 		accessError(w, err)
 		return

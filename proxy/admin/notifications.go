@@ -32,26 +32,25 @@ func (s *Server) notifier(w http.ResponseWriter) (*notify.Notifier, bool) {
 	return s.cfg.Notifier, true
 }
 
-// settingsAccount is the account of a settings route ("" for the
-// platform's), after checking it exists.
-func (s *Server) settingsAccount(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	if id == "" {
-		return "", true
+// settingsOf is the notifier and the account of a settings route ("" for
+// the platform's, after checking it exists); ok is false after it answered.
+func (s *Server) settingsOf(w http.ResponseWriter, r *http.Request) (n *notify.Notifier, account string, ok bool) {
+	if n, ok = s.notifier(w); !ok {
+		return nil, "", false
 	}
-	if _, err := s.cfg.Ledger.Settings(id); err != nil {
+	account = r.PathValue("id")
+	if account == "" {
+		return n, "", true
+	}
+	if _, err := s.cfg.Ledger.Settings(account); err != nil {
 		ledgerError(w, err)
-		return "", false
+		return nil, "", false
 	}
-	return id, true
+	return n, account, true
 }
 
 func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request) {
-	n, ok := s.notifier(w)
-	if !ok {
-		return
-	}
-	account, ok := s.settingsAccount(w, r)
+	n, account, ok := s.settingsOf(w, r)
 	if !ok {
 		return
 	}
@@ -71,11 +70,7 @@ func settingsView(n *notify.Notifier, account string, st notify.Settings, secret
 
 // putNotifications replaces an account's (or the platform's) settings.
 func (s *Server) putNotifications(w http.ResponseWriter, r *http.Request) {
-	n, ok := s.notifier(w)
-	if !ok {
-		return
-	}
-	account, ok := s.settingsAccount(w, r)
+	n, account, ok := s.settingsOf(w, r)
 	if !ok {
 		return
 	}
@@ -94,11 +89,7 @@ func (s *Server) putNotifications(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
-	n, ok := s.notifier(w)
-	if !ok {
-		return
-	}
-	account, ok := s.settingsAccount(w, r)
+	n, account, ok := s.settingsOf(w, r)
 	if !ok {
 		return
 	}

@@ -67,13 +67,8 @@ type statementData struct {
 const maxStatementEntries = 500
 
 func (c *customer) statement(w http.ResponseWriter, r *http.Request) {
-	from, to, ok := c.period(w, r)
+	st, from, to, ok := c.periodStatement(w, r)
 	if !ok {
-		return
-	}
-	st, err := views.NewStatement(c.cfg.Ledger, accountOf(r), from, to)
-	if err != nil {
-		c.fail(w, r, http.StatusInternalServerError, "Cannot compute the statement now.")
 		return
 	}
 	entries, more, err := entriesBetween(c.cfg.Ledger, accountOf(r), from, to, maxStatementEntries)
@@ -98,17 +93,26 @@ func (c *customer) statementCSV(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *customer) statementJSON(w http.ResponseWriter, r *http.Request) {
-	from, to, ok := c.period(w, r)
+	st, _, _, ok := c.periodStatement(w, r)
 	if !ok {
-		return
-	}
-	st, err := views.NewStatement(c.cfg.Ledger, accountOf(r), from, to)
-	if err != nil {
-		c.fail(w, r, http.StatusInternalServerError, "Cannot compute the statement now.")
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="statement-`+accountOf(r)+`.json"`)
 	writeJSONFile(w, st)
+}
+
+// periodStatement is the statement of the request's period (the same
+// figures as the admin API's); ok is false after it answered.
+func (c *customer) periodStatement(w http.ResponseWriter, r *http.Request) (st views.Statement, from, to int64, ok bool) {
+	if from, to, ok = c.period(w, r); !ok {
+		return st, 0, 0, false
+	}
+	st, err := views.NewStatement(c.cfg.Ledger, accountOf(r), from, to)
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "Cannot compute the statement now.")
+		return st, 0, 0, false
+	}
+	return st, from, to, true
 }
 
 // period reads a statement's period from the dates from and to (both
