@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/admin"
 )
 
@@ -25,6 +27,10 @@ type demoInfo struct {
 	// (TOLLGATE_ADMIN_TOKEN was unset), never echoed from the environment.
 	token          string
 	tokenGenerated bool
+	// users and operators are the consoles' (nil when the consoles are
+	// off): the demo invites a customer and an operator.
+	users     *access.Users
+	operators *access.Store
 }
 
 // runDemo sets up what `make run` shows: the demo account (created and
@@ -50,6 +56,10 @@ func runDemo(w io.Writer, g *proxy.Gateway, info demoInfo) error {
 	if err != nil {
 		return err
 	}
+	consoles, err := demoInvitations(info)
+	if err != nil {
+		return err
+	}
 	token := "$TOLLGATE_ADMIN_TOKEN (as you set it)"
 	if info.tokenGenerated {
 		token = info.token + " (generated: TOLLGATE_ADMIN_TOKEN was not set)"
@@ -66,7 +76,39 @@ Stream a reply:
 
 See the balance go down:
   curl -s %[1]s/v1/balance -H "x-api-key: %[4]s"
-
-`, info.client, info.admin, token, secret, demoAccount)
+%[6]s
+`, info.client, info.admin, token, secret, demoAccount, consoles)
 	return nil
+}
+
+// Who the demo invites to the consoles.
+const (
+	demoOperator      = "demo-operator"
+	demoOperatorEmail = "operator@example.com"
+	demoCustomerEmail = "demo@example.com"
+)
+
+// demoInvitations invites a user of the demo account and an operator (made
+// once, role admin) to the consoles, and says where to go; each run makes
+// new links (a link works once), which set the password again.
+func demoInvitations(info demoInfo) (string, error) {
+	if info.users == nil {
+		return "", nil
+	}
+	if _, err := info.operators.CreateOperator(access.Operator{ID: demoOperator, Email: demoOperatorEmail, Role: access.RoleAdmin}); err != nil && !errors.Is(err, access.ErrExists) {
+		return "", err
+	}
+	_, customer, _, err := admin.Invite(context.Background(), info.users, nil, access.RealmCustomer, demoAccount, demoCustomerEmail, "demo", info.client)
+	if err != nil {
+		return "", err
+	}
+	_, operator, _, err := admin.Invite(context.Background(), info.users, nil, access.RealmOperator, demoOperator, demoOperatorEmail, "demo", info.admin)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`
+The consoles (each link sets a password once, within 7 days; make run prints new ones):
+  customers   %s/console/   as %s:  %s
+  operators   %s/console/   as %s:  %s
+`, info.client, demoCustomerEmail, customer, info.admin, demoOperatorEmail, operator), nil
 }

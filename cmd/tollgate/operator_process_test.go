@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,21 @@ func TestDemoPrintsOnlyAGeneratedAdminToken(t *testing.T) {
 	p.token = fields[0]
 	if st, acct := p.adminDo("GET", "/admin/v1/accounts/demo", ""); st != 200 {
 		t.Fatalf("the printed admin token is refused: %d %v", st, acct)
+	}
+	// Both consoles' invitation links work.
+	for _, link := range regexp.MustCompile(`http://\S+/console/invite\?token=tgi-\S+`).FindAllString(out, -1) {
+		resp, err := http.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "Set your password") {
+			t.Fatalf("the demo's invitation %s: %d", link, resp.StatusCode)
+		}
+	}
+	if n := strings.Count(out, "/console/invite?token=tgi-"); n != 2 {
+		t.Fatalf("the demo printed %d console invitations:\n%s", n, out)
 	}
 }
 

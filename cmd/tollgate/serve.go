@@ -106,6 +106,7 @@ func runServe(args []string, stdout io.Writer) error {
 	}
 	if flags.demo {
 		err := runDemo(stdout, p.gateway, demoInfo{token: adminToken, tokenGenerated: os.Getenv("TOLLGATE_ADMIN_TOKEN") == "",
+			users: p.consoleUsers, operators: p.operators,
 			client: p.clientCert.scheme() + p.clientLn.Addr().String(), admin: p.adminCert.scheme() + p.adminLn.Addr().String()})
 		if err != nil {
 			logger.Printf("cannot set up the demo: %s", err)
@@ -128,6 +129,8 @@ type process struct {
 	catalogue             *meter.Catalogue
 	gateway               *proxy.Gateway
 	notifier              *notify.Notifier
+	operators             *access.Store
+	consoleUsers          *access.Users // nil when the consoles are off
 	admin                 *admin.Server
 	clientLn, adminLn     net.Listener
 	jobs                  *jobRunner
@@ -168,13 +171,15 @@ func (p *process) open(adminToken string) error {
 	if err := p.openLedger(); err != nil {
 		return err
 	}
-	operators, err := access.Open(p.wlog.States, p.wlog.SetState)
-	if err != nil {
+	if p.operators, err = access.Open(p.wlog.States, p.wlog.SetState); err != nil {
 		return err
 	}
 	users, err := access.OpenUsers(p.wlog)
 	if err != nil {
 		return err
+	}
+	if fc.Console.Enabled {
+		p.consoleUsers = users
 	}
 	if err := p.openNotifier(); err != nil {
 		return err
@@ -194,7 +199,7 @@ func (p *process) open(adminToken string) error {
 		return err
 	}
 	ready := readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout))
-	adminCfg := admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: operators,
+	adminCfg := admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: p.operators,
 		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),
 		KeepCreditOnClose: fc.Policies.ClosedAccountCredit == "keep",
 		Backup:            backupTo(p.wlog, fc.DataDir), Ready: ready, Notifier: p.notifier,
@@ -203,7 +208,7 @@ func (p *process) open(adminToken string) error {
 		adminCfg.Users = users
 		adminCfg.CustomerConsoleURL = cmp.Or(fc.Console.CustomerURL, p.clientCert.scheme()+p.clientLn.Addr().String())
 		adminCfg.OperatorConsoleURL = cmp.Or(fc.Console.OperatorURL, p.adminCert.scheme()+p.adminLn.Addr().String())
-		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: operators, Ledger: p.ledger,
+		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: p.operators, Ledger: p.ledger,
 			Catalogue: p.gateway.Catalogue, KeepCreditOnClose: adminCfg.KeepCreditOnClose, CustomerConsoleURL: adminCfg.CustomerConsoleURL,
 			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
 	}
