@@ -24,6 +24,37 @@ type modelView struct {
 	MaxInputTokens *int64  `json:"max_input_tokens"`
 	MaxTokens      *int64  `json:"max_tokens"`
 	Capabilities   *string `json:"capabilities"`
+	// RetiresAt and Successor are Tollgate's: when the model stops being
+	// served and what to move to (absent when no retirement is set).
+	RetiresAt string `json:"retires_at,omitempty"`
+	Successor string `json:"successor,omitempty"`
+}
+
+// modelView is m as the gateway serves it: retiring when every configured
+// upstream that serves it has a retirement date (the latest of them), or
+// when the model itself has one (the earlier).
+func (g *Gateway) modelView(m *meter.Model, now time.Time) modelView {
+	v := newModelView(m)
+	retires := m.Retires
+	var last time.Time
+	for _, u := range g.upstreams {
+		if mu, ok := m.Upstream(u.Kind(), now); ok {
+			if mu.Retires.IsZero() {
+				last = time.Time{}
+				break
+			}
+			if mu.Retires.After(last) {
+				last = mu.Retires
+			}
+		}
+	}
+	if !last.IsZero() && (retires.IsZero() || last.Before(retires)) {
+		retires = last
+	}
+	if !retires.IsZero() {
+		v.RetiresAt, v.Successor = retires.UTC().Format(time.RFC3339), m.Successor
+	}
+	return v
 }
 
 func newModelView(m *meter.Model) modelView {
@@ -83,7 +114,8 @@ type modelList struct {
 // before_id; after_id); without one (the OpenAI SDKs, which do not page)
 // it lists every served model.
 func (g *Gateway) handleModels(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
-	models := g.servedModels(time.Now())
+	now := time.Now()
+	models := g.servedModels(now)
 	page := models
 	hasMore := false
 	if len(ctx.Request.Header.Peek("anthropic-version")) > 0 {
@@ -94,7 +126,7 @@ func (g *Gateway) handleModels(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
 	}
 	out := modelList{Object: "list", Data: make([]modelView, 0, len(page)), HasMore: hasMore}
 	for _, m := range page {
-		out.Data = append(out.Data, newModelView(m))
+		out.Data = append(out.Data, g.modelView(m, now))
 	}
 	if len(page) > 0 {
 		out.FirstID, out.LastID = &page[0].ID, &page[len(page)-1].ID
@@ -156,5 +188,5 @@ func (g *Gateway) handleModel(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
 		writeError(ctx, fasthttp.StatusNotFound, views.NotFoundError, "model: "+string(id))
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, newModelView(m))
+	writeJSON(ctx, fasthttp.StatusOK, g.modelView(m, time.Now()))
 }

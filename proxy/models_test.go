@@ -24,6 +24,8 @@ type modelInfo struct {
 	CreatedAt      string `json:"created_at"`
 	MaxInputTokens *int64 `json:"max_input_tokens"`
 	MaxTokens      *int64 `json:"max_tokens"`
+	RetiresAt      string `json:"retires_at"`
+	Successor      string `json:"successor"`
 }
 
 type modelPage struct {
@@ -113,6 +115,22 @@ func TestModels(t *testing.T) {
 	got := ids(full.Data)
 	if a, b := slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(live)); !slices.Equal(a, b) {
 		t.Fatalf("unexpected models; got %v; want the live ones %v", a, b)
+	}
+	// A model served only by an upstream that retires it shows when, and
+	// its successor (the harness configures the anthropic upstream).
+	for _, m := range full.Data {
+		cm, _ := cat.Lookup(m.ID)
+		u, _ := cm.Upstream(meter.UpstreamAnthropic, time.Now())
+		want := ""
+		if !u.Retires.IsZero() {
+			want = u.Retires.UTC().Format(time.RFC3339)
+		}
+		if m.RetiresAt != want || want != "" && m.Successor != cm.Successor {
+			t.Fatalf("model %s: retires_at %q successor %q; want %q %q", m.ID, m.RetiresAt, m.Successor, want, cm.Successor)
+		}
+		if m.ID == "claude-opus-4-5-20251101" && (m.RetiresAt == "" || m.Successor == "") {
+			t.Fatalf("Opus 4.5 retires on Anthropic's API in January 2027: %+v", m)
+		}
 	}
 	var prev time.Time
 	for i, m := range full.Data {

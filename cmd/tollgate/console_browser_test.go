@@ -291,6 +291,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the settings as the admin API sees them: %v", n)
 	}
 	cu.shot("customer-notifications")
+	op.open(adminURL + "/console/notifications")
+	if !strings.Contains(op.text("#destinations"), "account:acme:webhook") || !strings.Contains(op.text("#events"), "topup.received") {
+		t.Fatalf("the operators' notifications page: %s", op.text("main"))
+	}
+	op.shot("operator-notifications")
 	op.open(adminURL + "/console/disputes")
 	op.shot("operator-disputes")
 	op.submit("form.accept", map[string]string{"note": "sorry " + xss})

@@ -21,7 +21,8 @@ type OperatorConfig struct {
 	KeepCreditOnClose bool
 	// CustomerConsoleURL starts the invitation links for customers.
 	CustomerConsoleURL string
-	// Notifier mails invitations where email is configured (nil: none).
+	// Notifier mails invitations where email is configured and shows the
+	// notifications' outbox (nil: notifications are off).
 	Notifier *notify.Notifier
 	// Ready says why the gateway cannot take holds (nil: it can); Health
 	// gives the headline figures of the health page.
@@ -64,6 +65,11 @@ func NewOperator(cfg OperatorConfig) http.Handler {
 	o.allow(access.Disputes, "POST /console/disputes/{dispute_id}/accept", o.acceptDispute)
 	o.allow(access.Disputes, "POST /console/disputes/{dispute_id}/reject", o.rejectDispute)
 	o.handle("GET /console/health", o.health)
+	if cfg.Notifier != nil {
+		o.handle("GET /console/notifications", o.notifications)
+		o.allow(access.Manage, "POST /console/notifications/events/{event_id}/replay", o.replay)
+		o.allow(access.Manage, "POST /console/notifications/destinations/{destination_id}/enable", o.enable)
+	}
 	return o.site
 }
 
