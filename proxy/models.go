@@ -30,12 +30,19 @@ type modelView struct {
 	Successor string `json:"successor,omitempty"`
 }
 
-// modelView is m as the gateway serves it: retiring when every configured
-// upstream that serves it has a retirement date (the latest of them), or
-// when the model itself has one (the earlier).
+// modelView is m as the gateway serves it, with its retirement.
 func (g *Gateway) modelView(m *meter.Model, now time.Time) modelView {
 	v := newModelView(m)
-	retires := m.Retires
+	if retires := g.Retirement(m, now); !retires.IsZero() {
+		v.RetiresAt, v.Successor = retires.UTC().Format(time.RFC3339), m.Successor
+	}
+	return v
+}
+
+// Retirement is when the gateway stops serving m (zero for never): when
+// every configured upstream that serves it has a retirement date, the
+// latest of them; or the model's own date, if earlier.
+func (g *Gateway) Retirement(m *meter.Model, now time.Time) time.Time {
 	var last time.Time
 	for _, u := range g.upstreams {
 		if mu, ok := m.Upstream(u.Kind(), now); ok {
@@ -48,13 +55,10 @@ func (g *Gateway) modelView(m *meter.Model, now time.Time) modelView {
 			}
 		}
 	}
-	if !last.IsZero() && (retires.IsZero() || last.Before(retires)) {
-		retires = last
+	if last.IsZero() || !m.Retires.IsZero() && m.Retires.Before(last) {
+		return m.Retires
 	}
-	if !retires.IsZero() {
-		v.RetiresAt, v.Successor = retires.UTC().Format(time.RFC3339), m.Successor
-	}
-	return v
+	return last
 }
 
 func newModelView(m *meter.Model) modelView {
@@ -72,10 +76,10 @@ func newModelView(m *meter.Model) modelView {
 	return v
 }
 
-// servedModels lists the models a configured upstream serves at now, the
+// ServedModels lists the models a configured upstream serves at now, the
 // newest first (the current lineup before the legacy models), catalogue
 // order among equals.
-func (g *Gateway) servedModels(now time.Time) []*meter.Model {
+func (g *Gateway) ServedModels(now time.Time) []*meter.Model {
 	var out []*meter.Model
 	for _, m := range g.catalogue.Load().Models() {
 		if g.serves(m, now) {
@@ -115,7 +119,7 @@ type modelList struct {
 // it lists every served model.
 func (g *Gateway) handleModels(ctx *fasthttp.RequestCtx, _ *ledger.Key) {
 	now := time.Now()
-	models := g.servedModels(now)
+	models := g.ServedModels(now)
 	page := models
 	hasMore := false
 	if len(ctx.Request.Header.Peek("anthropic-version")) > 0 {

@@ -272,6 +272,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	cu.open(clientURL + "/console/statement")
 	cu.shot("customer-statement")
 	cu.open(clientURL + "/console/prices")
+	if prices := cu.text("#prices"); !strings.Contains(prices, "Retires on 2027-01-22; move to claude-opus-5-5") {
+		t.Fatalf("the prices page does not show Opus 4.5's retirement and successor")
+	}
 	cu.shot("customer-prices")
 
 	// The customer disputes the call from its page; the operator accepts.

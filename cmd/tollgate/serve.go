@@ -191,7 +191,9 @@ func (p *process) open(adminToken string) error {
 	clientCfg := clientAPIConfig(fc, upstreams, p.clientCert, ipKey)
 	if fc.Console.Enabled {
 		clientCfg.Console = fasthttpadaptor.NewFastHTTPHandler(console.NewCustomer(console.CustomerConfig{
-			Users: users, Ledger: p.ledger, Catalogue: func() *meter.Catalogue { return p.gateway.Catalogue() },
+			Users: users, Ledger: p.ledger,
+			Served:        func(now time.Time) []*meter.Model { return p.gateway.ServedModels(now) },
+			Retirement:    func(m *meter.Model, now time.Time) time.Time { return p.gateway.Retirement(m, now) },
 			DisputeWindow: time.Duration(fc.DisputeWindow), AccountDefaults: ledger.Limits(clientCfg.DefaultAccountLimits),
 			MaxKeys: fc.Console.MaxKeysPerAccount, Notifier: p.notifier, Logger: p.logger}))
 	}

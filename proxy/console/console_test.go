@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
@@ -57,7 +58,17 @@ func newFixture(t testing.TB, tls bool) *fixture {
 	logger := log.New(io.Discard, "", 0)
 	f := &fixture{t: t, led: led, users: users, ops: ops}
 	catalogue := func() *meter.Catalogue { return cat }
-	cust := NewCustomer(CustomerConfig{Users: users, Ledger: led, Catalogue: catalogue, MaxKeys: 2,
+	served := func(now time.Time) []*meter.Model {
+		var out []*meter.Model
+		for _, m := range cat.Models() {
+			if m.Available(now) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	retirement := func(m *meter.Model, _ time.Time) time.Time { return m.Retires }
+	cust := NewCustomer(CustomerConfig{Users: users, Ledger: led, Served: served, Retirement: retirement, MaxKeys: 2,
 		AccountDefaults: ledger.Limits{RPM: 100, TPM: 0, Concurrency: 8}, Logger: logger})
 	op := NewOperator(OperatorConfig{Users: users, Operators: ops, Ledger: led, Catalogue: catalogue,
 		Ready: func() error { return nil }, Logger: logger})

@@ -13,9 +13,12 @@ import (
 
 // CustomerConfig is what the customers' console needs of the gateway.
 type CustomerConfig struct {
-	Users     *access.Users
-	Ledger    *ledger.Ledger
-	Catalogue func() *meter.Catalogue
+	Users  *access.Users
+	Ledger *ledger.Ledger
+	// Served lists the models the gateway serves at a time, Retirement
+	// when it stops serving one (zero for never): the Prices page.
+	Served     func(now time.Time) []*meter.Model
+	Retirement func(m *meter.Model, now time.Time) time.Time
 	// DisputeWindow is how old a call a customer may dispute.
 	DisputeWindow time.Duration
 	// AccountDefaults are the limits an account's "default" (-1) stands

@@ -193,10 +193,7 @@ type scheduledPrice struct {
 func (c *customer) prices(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	var rows []modelPrice
-	for _, m := range c.cfg.Catalogue().Models() {
-		if !m.Available(now) {
-			continue
-		}
+	for _, m := range c.cfg.Served(now) {
 		cur := m.PriceAt(now).Rates
 		row := modelPrice{ID: m.ID, DisplayName: m.DisplayName, Input: cur.Input, Output: cur.Output,
 			Write5m: cur.CacheWrite5m, Write1h: cur.CacheWrite1h, CacheRead: cur.CacheRead, Successor: m.Successor}
@@ -206,8 +203,8 @@ func (c *customer) prices(w http.ResponseWriter, r *http.Request) {
 					Input: v.Rates.Input, Output: v.Rates.Output, CacheRead: v.Rates.CacheRead})
 			}
 		}
-		if !m.Retires.IsZero() {
-			row.Retires = m.Retires.UTC().Format(time.DateOnly)
+		if retires := c.cfg.Retirement(m, now); !retires.IsZero() {
+			row.Retires = retires.UTC().Format(time.DateOnly)
 		}
 		rows = append(rows, row)
 	}
