@@ -91,7 +91,7 @@ func remoteAddr(c net.Conn) netip.Addr {
 // refuseConn answers a connection over its address's bound with 429
 // rate_limit_error in the contract's shape, with a request ID of its own,
 // and closes it. On a TLS listener the connection is already the TLS one,
-// so the answer goes out after the handshake.
+// so the answer goes out after the handshake (and the request).
 func refuseConn(c net.Conn) {
 	id := ids.AppendRequestID(nil)
 	body := views.AppendError(nil, views.RateLimitError, "too many connections from this address", b2s(id))
@@ -101,6 +101,12 @@ func refuseConn(c net.Conn) {
 	resp = append(resp, "\r\nContent-Length: "...)
 	resp = strconv.AppendInt(resp, int64(len(body)), 10)
 	resp = append(append(resp, "\r\n\r\n"...), body...)
+	// The request's first bytes are awaited (up to a second) before the
+	// answer: one sent before the request may be taken by an HTTP client
+	// for a stray response on an idle connection and dropped.
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	var first [512]byte
+	_, _ = c.Read(first[:])
 	_ = c.SetDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write(resp)
 	_ = c.Close()

@@ -29,8 +29,9 @@ type SMTP struct {
 	Username, Password string
 	// From is the sender, such as "Billing <billing@example.com>".
 	From string
-	// RootCAs, when set, are the server certificates trusted (tests).
-	RootCAs *tls.Config
+	// TLSConfig, when set, replaces the default TLS settings (tests trust
+	// their own certificate with it).
+	TLSConfig *tls.Config
 }
 
 //go:embed templates
@@ -170,8 +171,8 @@ func (m *mailer) client() (*mail.Client, error) {
 	default:
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
 	}
-	if m.cfg.RootCAs != nil {
-		opts = append(opts, mail.WithTLSConfig(m.cfg.RootCAs))
+	if m.cfg.TLSConfig != nil {
+		opts = append(opts, mail.WithTLSConfig(m.cfg.TLSConfig))
 	}
 	if m.cfg.Username != "" {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(m.cfg.Username), mail.WithPassword(m.cfg.Password))
