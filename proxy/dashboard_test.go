@@ -28,7 +28,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 		t.Fatalf("cannot load the dashboard: %v", err)
 	}
 	var code strings.Builder
-	for _, dir := range []string{".", "upstream", "admin", "../ledger", "../wal"} {
+	for _, dir := range []string{".", "upstream", "admin", "notify", "../ledger", "../wal"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {
