@@ -2,43 +2,16 @@ package notify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/testcert"
+
 	"github.com/emersion/go-smtp"
 )
-
-// selfSigned is a certificate for 127.0.0.1 and the pool that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
 
 // tlsOnlySession takes mail only once the connection is TLS.
 type tlsOnlySession struct {
@@ -57,7 +30,10 @@ func (s *tlsOnlySession) Mail(string, *smtp.MailOptions) error {
 // connection before sending (the server refuses mail in clear); a
 // certificate nobody trusts, or a server without STARTTLS, gets nothing.
 func TestEmailOverSTARTTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool, err := testcert.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	box := &mailbox{}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &tlsOnlySession{mailSession{box}, c}, nil

@@ -1,16 +1,12 @@
 package upstream
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testcert"
 )
 
 // BenchmarkTLSHandshake measures what a new upstream connection costs the
@@ -21,7 +17,10 @@ import (
 // Every concurrent stream holds its own connection on HTTP/1.1, so this is
 // paid once per connection the pool opens, not per call.
 func BenchmarkTLSHandshake(b *testing.B) {
-	cert := selfSigned(b)
+	cert, pool, err := testcert.New("upstream.test")
+	if err != nil {
+		b.Fatal(err)
+	}
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	if err != nil {
 		b.Fatal(err)
@@ -36,8 +35,6 @@ func BenchmarkTLSHandshake(b *testing.B) {
 			go func() { c.(*tls.Conn).Handshake(); c.Close() }()
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
 	for _, resumed := range []bool{false, true} {
 		name := "full"
 		cfg := &tls.Config{RootCAs: pool, ServerName: "upstream.test", MinVersion: tls.VersionTLS13}
@@ -63,19 +60,4 @@ func BenchmarkTLSHandshake(b *testing.B) {
 			b.ReportMetric(float64(client.Nanoseconds())/float64(b.N), "wall-ns/handshake")
 		})
 	}
-}
-
-func selfSigned(b *testing.B) tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "upstream.test"}, DNSNames: []string{"upstream.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
