@@ -41,6 +41,8 @@ func (g *Gateway) serveClient(ctx *fasthttp.RequestCtx) {
 		g.withKey(ctx, g.readLimited(g.handleFileDispute))
 	case ctx.IsGet() && string(path) == "/v1/disputes":
 		g.withKey(ctx, g.readLimited(g.handleDisputes))
+	case g.cfg.Console != nil && string(path) == "/console":
+		ctx.Redirect("/console/", fasthttp.StatusMovedPermanently)
 	case g.cfg.Console != nil && len(path) >= len("/console/") && string(path[:len("/console/")]) == "/console/":
 		ctx.Request.Header.Set(views.ClientAddressHeader, clientIP(ctx, g.cfg.TrustedProxies).String())
 		g.cfg.Console(ctx)

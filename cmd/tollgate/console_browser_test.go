@@ -362,6 +362,16 @@ func refuseWithoutSession(t *testing.T, base string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/console"} {
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != base+"/console/" {
+			t.Fatalf("%s: %d to %q", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
 	resp, err := c.Get(base + "/console/overview")
 	if err != nil {
 		t.Fatal(err)
