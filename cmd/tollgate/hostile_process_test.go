@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,32 +77,9 @@ func gatewayConfig(t *testing.T, settings ...string) string {
 // startGateway it does not need /readyz to answer 200 over plain HTTP.
 func launchGateway(t *testing.T, dataDir string, env []string, args ...string) *gatewayProcess {
 	t.Helper()
-	skipProcessTestIfShort(t)
-	p := &gatewayProcess{t: t, client: freeAddr(t), admin: freeAddr(t), token: "test-admin-token", dataDir: dataDir, exited: make(chan error, 1)}
-	args = append([]string{"serve", "--data-dir", dataDir, "--listen", p.client, "--admin-listen", p.admin}, args...)
-	p.cmd = exec.Command(tollgateBin, args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-	})
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(p.stderr.String(), "started:"); time.Sleep(20 * time.Millisecond) {
-		select {
-		case err := <-p.exited:
-			p.exited <- err
-			t.Fatalf("gateway exited: %v\n%s", err, p.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not start in time:\n%s", p.stderr.String())
-		}
-	}
-	return p
+	return runGateway(t, tollgateBin, dataDir, append([]string{"PATH=" + os.Getenv("PATH")}, env...), func(client, admin string) []string {
+		return append([]string{"serve", "--data-dir", dataDir, "--listen", client, "--admin-listen", admin}, args...)
+	}, func(p *gatewayProcess) bool { return strings.Contains(p.stderr.String(), "started:") })
 }
 
 // waitExit waits up to d for the process to exit and returns its error; it

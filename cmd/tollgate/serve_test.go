@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -94,44 +95,69 @@ func startGateway(t *testing.T, dataDir string, extraArgs ...string) *gatewayPro
 	return startGatewayBin(t, tollgateBin, nil, dataDir, extraArgs...)
 }
 
-// startGatewayBin starts bin serve with env added to the test's.
+// startGatewayBin starts bin serve with env added to the test's and waits
+// until its admin API is ready.
 func startGatewayBin(t *testing.T, bin string, env []string, dataDir string, extraArgs ...string) *gatewayProcess {
 	t.Helper()
-	skipProcessTestIfShort(t)
-	p := &gatewayProcess{t: t, client: freeAddr(t), admin: freeAddr(t), token: "test-admin-token", dataDir: dataDir, exited: make(chan error, 1)}
-	args := append([]string{"serve", "--data-dir", dataDir, "--listen", p.client, "--admin-listen", p.admin, "--config", "../../configs/tollgate.yaml"}, extraArgs...)
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append([]string{"TOLLGATE_ADMIN_TOKEN=" + p.token, "PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	env = append([]string{"TOLLGATE_ADMIN_TOKEN=test-admin-token", "PATH=" + os.Getenv("PATH")}, env...)
+	return runGateway(t, bin, dataDir, env, func(client, admin string) []string {
+		return append([]string{"serve", "--data-dir", dataDir, "--listen", client, "--admin-listen", admin, "--config", "../../configs/tollgate.yaml"}, extraArgs...)
+	}, func(p *gatewayProcess) bool {
 		resp, err := http.Get("http://" + p.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 && strings.Contains(p.stderr.String(), "started:") {
-				break
-			}
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return resp.StatusCode == 200 && strings.Contains(p.stderr.String(), "started:")
+	})
+}
+
+// runGateway starts a gateway process with env and args(client, admin) on
+// two free addresses and waits until ready says so. The addresses are
+// found free and then bound by the gateway, so another process may take
+// one in between: such a start is tried again on new addresses.
+func runGateway(t *testing.T, bin, dataDir string, env []string, args func(client, admin string) []string, ready func(*gatewayProcess) bool) *gatewayProcess {
+	t.Helper()
+	skipProcessTestIfShort(t)
+	for attempt := 1; ; attempt++ {
+		p := &gatewayProcess{t: t, client: freeAddr(t), admin: freeAddr(t), token: "test-admin-token", dataDir: dataDir, exited: make(chan error, 1)}
+		p.cmd = exec.Command(bin, args(p.client, p.admin)...)
+		p.cmd.Env = env
+		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.exited <- p.cmd.Wait() }()
+		err := p.waitReady(ready)
+		if err == nil {
+			t.Cleanup(func() {
+				p.cmd.Process.Kill()
+				<-p.exited
+			})
+			return p
+		}
+		if attempt == 3 || !strings.Contains(p.stderr.String(), "address already in use") {
+			t.Fatalf("%s\n%s", err, p.stderr.String())
+		}
+	}
+}
+
+// waitReady polls ready for 20 s; an error says the process exited or
+// was not ready in time (and is then stopped).
+func (p *gatewayProcess) waitReady(ready func(*gatewayProcess) bool) error {
+	for deadline := time.Now().Add(20 * time.Second); !ready(p); time.Sleep(20 * time.Millisecond) {
 		select {
 		case err := <-p.exited:
-			t.Fatalf("gateway exited: %v\n%s", err, p.stderr.String())
+			p.exited <- err
+			return fmt.Errorf("gateway exited: %v", err)
 		default:
 		}
 		if time.Now().After(deadline) {
 			p.cmd.Process.Kill()
-			t.Fatalf("gateway not ready in time:\n%s", p.stderr.String())
+			return errors.New("gateway not ready in time")
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-	})
-	return p
+	return nil
 }
 
 func (p *gatewayProcess) adminDo(method, path, body string) (int, map[string]any) {
