@@ -35,17 +35,42 @@ func NoticeViolations(prev, next *Catalogue, now time.Time) []string {
 		if at, ok := firstPriceChange(old, m, now, until); ok {
 			out = append(out, fmt.Sprintf("model %s: prices in force on %s change with less than 14 days' notice", m.ID, at.UTC().Format(time.DateOnly)))
 		}
-		if m.Retires.IsZero() || m.Retires.Equal(old.Retires) {
-			continue
-		}
-		if m.Retires.Before(until) {
-			out = append(out, fmt.Sprintf("model %s: retirement on %s is less than 14 days away", m.ID, m.Retires.UTC().Format(time.DateOnly)))
-		}
-		if m.Successor == "" {
-			out = append(out, fmt.Sprintf("model %s: a retirement must name a successor the catalogue serves", m.ID))
+		out = append(out, retirementViolations(m, m.ID, m.Retires, old.Retires, until)...)
+		for _, u := range m.Upstreams {
+			was := upstreamOf(old, u.Kind)
+			if was.Kind == "" || !old.Available(now) {
+				continue // an upstream new to the model retires when it likes
+			}
+			out = append(out, retirementViolations(m, m.ID+" on "+u.Kind, u.Retires, was.Retires, until)...)
 		}
 	}
 	return out
+}
+
+// retirementViolations judges a retirement date set or moved from was to
+// retires (of the model, or of one upstream's serving of it, named what).
+func retirementViolations(m *Model, what string, retires, was, until time.Time) []string {
+	if retires.IsZero() || retires.Equal(was) {
+		return nil
+	}
+	var out []string
+	if retires.Before(until) {
+		out = append(out, fmt.Sprintf("model %s: retirement on %s is less than 14 days away", what, retires.UTC().Format(time.DateOnly)))
+	}
+	if m.Successor == "" {
+		out = append(out, fmt.Sprintf("model %s: a retirement must name a successor the catalogue serves", what))
+	}
+	return out
+}
+
+// upstreamOf is m's serving on kind (zero when it has none).
+func upstreamOf(m *Model, kind string) Upstream {
+	for _, u := range m.Upstreams {
+		if u.Kind == kind {
+			return u
+		}
+	}
+	return Upstream{}
 }
 
 // firstPriceChange is the first time in [now, until) at which old and m
@@ -75,6 +100,9 @@ type CatalogueNotice struct {
 	Model string
 	// At is when the prices take effect or the model retires.
 	At time.Time
+	// Upstream is the upstream kind that stops serving the model ("" when
+	// the whole catalogue does).
+	Upstream string
 	// Successor is a retiring model's successor.
 	Successor string
 	// Prices are the scheduled version's rates.
@@ -97,6 +125,11 @@ func Notices(prev, next *Catalogue, now time.Time) []CatalogueNotice {
 		}
 		if m.Retires.After(now) && (old == nil || !old.Retires.Equal(m.Retires)) {
 			out = append(out, CatalogueNotice{Kind: "model.retiring", Model: m.ID, At: m.Retires, Successor: m.Successor})
+		}
+		for _, u := range m.Upstreams {
+			if u.Retires.After(now) && (old == nil || !upstreamOf(old, u.Kind).Retires.Equal(u.Retires)) {
+				out = append(out, CatalogueNotice{Kind: "model.retiring", Model: m.ID, Upstream: u.Kind, At: u.Retires, Successor: m.Successor})
+			}
 		}
 	}
 	return out

@@ -6,16 +6,19 @@ import (
 	"time"
 )
 
-// noticeCatalogue is a catalogue of m1 and m2 with extra lines for m1
-// (after its upstreams) and m1's price versions.
-func noticeCatalogue(t *testing.T, m1Extra, versions string) *Catalogue {
-	t.Helper()
-	data := "models:\n" +
+// noticeYAML is a catalogue of m1 and m2 with extra lines for m1 (after
+// its upstreams) and m1's price versions; noticeCatalogue parses it.
+func noticeYAML(m1Extra, versions string) string {
+	return "models:\n" +
 		"  - id: m1\n    upstreams:\n      anthropic: {id: m1}\n" + m1Extra + "    prices:\n" + versions +
 		"  - id: m2\n    upstreams:\n      anthropic: {id: m2}\n    prices:\n" + priceVersion("", "1")
-	c, err := ParseCatalogue([]byte(data))
+}
+
+func noticeCatalogue(t *testing.T, m1Extra, versions string) *Catalogue {
+	t.Helper()
+	c, err := ParseCatalogue([]byte(noticeYAML(m1Extra, versions)))
 	if err != nil {
-		t.Fatalf("%s\n%s", err, data)
+		t.Fatalf("%s\n%s", err, noticeYAML(m1Extra, versions))
 	}
 	return c
 }
@@ -53,6 +56,13 @@ func TestNoticeViolations(t *testing.T) {
 		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("%s: got %q; want %q", c.name, got, c.want)
 		}
+	}
+	upstreamSoon, err := ParseCatalogue([]byte(strings.Replace(noticeYAML("", priceVersion("", "3")), "anthropic: {id: m1}", "anthropic: {id: m1, retires: 2026-12-17}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(NoticeViolations(base, upstreamSoon, now), "; "); !strings.Contains(got, "model m1 on anthropic: retirement on 2026-12-17 is less than 14 days away") {
+		t.Errorf("an upstream's retirement without notice: %q", got)
 	}
 	only2, err := ParseCatalogue([]byte("models:\n  - id: m2\n    upstreams:\n      anthropic: {id: m2}\n    prices:\n" + priceVersion("", "1")))
 	if err != nil {

@@ -88,11 +88,23 @@ func remoteAddr(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
+// refusing bounds the refusals in flight (each holds a descriptor and a
+// goroutine for up to a second): past it, connections over their bound are
+// closed unanswered.
+var refusing = make(chan struct{}, 256)
+
 // refuseConn answers a connection over its address's bound with 429
 // rate_limit_error in the contract's shape, with a request ID of its own,
 // and closes it. On a TLS listener the connection is already the TLS one,
 // so the answer goes out after the handshake (and the request).
 func refuseConn(c net.Conn) {
+	select {
+	case refusing <- struct{}{}:
+		defer func() { <-refusing }()
+	default:
+		c.Close()
+		return
+	}
 	id := ids.AppendRequestID(nil)
 	body := views.AppendError(nil, views.RateLimitError, "too many connections from this address", b2s(id))
 	resp := make([]byte, 0, 256+len(body))
@@ -101,14 +113,26 @@ func refuseConn(c net.Conn) {
 	resp = append(resp, "\r\nContent-Length: "...)
 	resp = strconv.AppendInt(resp, int64(len(body)), 10)
 	resp = append(append(resp, "\r\n\r\n"...), body...)
-	// The request's first bytes are awaited (up to a second) before the
-	// answer: one sent before the request may be taken by an HTTP client
-	// for a stray response on an idle connection and dropped.
+	// The request's first bytes are awaited (briefly) before the answer:
+	// one sent before the request may be taken by an HTTP client for a
+	// stray response on an idle connection and dropped. After it, the
+	// write side is closed and what the client still sends is read away,
+	// so closing does not reset the connection under the answer.
+	var buf [4096]byte
+	_ = c.SetDeadline(time.Now().Add(250 * time.Millisecond))
+	_, _ = c.Read(buf[:])
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	var first [512]byte
-	_, _ = c.Read(first[:])
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write(resp)
+	if _, err := c.Write(resp); err == nil {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			_ = c.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+			for n := 0; n < 64<<10; {
+				m, err := c.Read(buf[:])
+				if n += m; err != nil {
+					break
+				}
+			}
+		}
+	}
 	_ = c.Close()
 }
 

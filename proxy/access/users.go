@@ -91,6 +91,9 @@ type Users struct {
 	invites  map[string]*Invitation
 	inviteBy map[[32]byte]*Invitation
 	sessions map[[32]byte]*session
+	// byUser indexes sessions by user, so one user's are found without
+	// reading everyone's.
+	byUser map[string]map[[32]byte]*session
 }
 
 // State-area names.
@@ -110,11 +113,12 @@ type StateStore interface {
 // dropped as they load.
 func OpenUsers(st StateStore) (*Users, error) {
 	s := &Users{store: st, now: time.Now, users: map[string]*User{}, byEmail: map[Realm]map[string]*User{RealmCustomer: {}, RealmOperator: {}},
-		invites: map[string]*Invitation{}, inviteBy: map[[32]byte]*Invitation{}, sessions: map[[32]byte]*session{}}
+		invites: map[string]*Invitation{}, inviteBy: map[[32]byte]*Invitation{}, sessions: map[[32]byte]*session{},
+		byUser: map[string]map[[32]byte]*session{}}
 	err := errors.Join(
 		loadEach(st.States, userPrefix, func(u *User) { s.users[u.ID], s.byEmail[u.Realm][strings.ToLower(u.Email)] = u, u }),
 		loadEach(st.States, invitePrefix, func(i *Invitation) { s.invites[i.ID], s.inviteBy[i.Hash] = i, i }),
-		loadEach(st.States, sessionPrefix, func(x *session) { s.sessions[x.Hash] = x }),
+		loadEach(st.States, sessionPrefix, s.addSession),
 	)
 	if err != nil {
 		return nil, err
@@ -206,18 +210,17 @@ func (s *Users) Accept(token, passwordHash string) (User, error) {
 	s.users[nu.ID], s.byEmail[nu.Realm][strings.ToLower(nu.Email)] = &nu, &nu
 	s.invites[ni.ID], s.inviteBy[ni.Hash] = &ni, &ni
 	for _, h := range ended {
-		delete(s.sessions, h)
+		s.dropSession(h)
 	}
 	return nu, nil
 }
 
 // sessionsOf lists the sessions of user userID, oldest first.
 func (s *Users) sessionsOf(userID string) [][32]byte {
-	var out []*session
-	for _, x := range s.sessions {
-		if x.UserID == userID {
-			out = append(out, x)
-		}
+	mine := s.byUser[userID]
+	out := make([]*session, 0, len(mine))
+	for _, x := range mine {
+		out = append(out, x)
 	}
 	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	hashes := make([][32]byte, len(out))
@@ -225,6 +228,28 @@ func (s *Users) sessionsOf(userID string) [][32]byte {
 		hashes[i] = x.Hash
 	}
 	return hashes
+}
+
+func (s *Users) addSession(x *session) {
+	s.sessions[x.Hash] = x
+	if s.byUser[x.UserID] == nil {
+		s.byUser[x.UserID] = map[[32]byte]*session{}
+	}
+	s.byUser[x.UserID][x.Hash] = x
+}
+
+func (s *Users) dropSession(h [32]byte) {
+	x := s.sessions[h]
+	if x == nil {
+		return
+	}
+	delete(s.sessions, h)
+	if mine := s.byUser[x.UserID]; mine != nil {
+		delete(mine, h)
+		if len(mine) == 0 {
+			delete(s.byUser, x.UserID)
+		}
+	}
 }
 
 // UserByEmail returns the realm's user with email (any case).
@@ -266,24 +291,33 @@ func (s *Users) Invitations(realm Realm, subject string) []Invitation {
 	return out
 }
 
-// StartSession signs user in and returns the session's token.
-func (s *Users) StartSession(userID string) (string, error) {
+// ErrPasswordChanged: the password a sign-in checked was replaced while it
+// was being checked.
+var ErrPasswordChanged = errors.New("access: the password changed during the sign-in")
+
+// StartSession signs user in and returns the session's token. password
+// is the hash the sign-in verified: if the user's password changed since
+// (a reset that ended every session), no session is made.
+func (s *Users) StartSession(userID, password string) (string, error) {
 	token := "tgs-" + ids.RandomBase62(43)
 	now := s.now()
 	x := session{Hash: ids.HashKey([]byte(token)), UserID: userID, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(SessionLifetime).UnixNano()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.sessions) >= maxSessions {
-		s.dropExpiredSessionsLocked()
-		if len(s.sessions) >= maxSessions {
-			return "", errTooMany
-		}
+	if u := s.users[userID]; u == nil || u.Password != password {
+		return "", ErrPasswordChanged
 	}
-	puts := []wal.State{stateOf(sessionName(x.Hash), &x)}
 	// A user keeps at most sessionsPerUser: the oldest go, so no one user
 	// can fill the table by signing in again and again.
 	mine := s.sessionsOf(userID)
 	evicted := mine[:max(0, len(mine)-sessionsPerUser+1)]
+	if len(s.sessions)-len(evicted) >= maxSessions {
+		s.dropExpiredSessionsLocked()
+		if len(s.sessions)-len(evicted) >= maxSessions {
+			return "", errTooMany
+		}
+	}
+	puts := []wal.State{stateOf(sessionName(x.Hash), &x)}
 	for _, h := range evicted {
 		puts = append(puts, wal.State{Name: sessionName(h)})
 	}
@@ -291,9 +325,9 @@ func (s *Users) StartSession(userID string) (string, error) {
 		return "", err
 	}
 	for _, h := range evicted {
-		delete(s.sessions, h)
+		s.dropSession(h)
 	}
-	s.sessions[x.Hash] = &x
+	s.addSession(&x)
 	return token, nil
 }
 
@@ -320,8 +354,11 @@ func (s *Users) EndSession(token string) error {
 	if s.sessions[h] == nil {
 		return nil
 	}
-	delete(s.sessions, h)
-	return s.store.SetStates(wal.State{Name: sessionName(h)})
+	if err := s.store.SetStates(wal.State{Name: sessionName(h)}); err != nil {
+		return err
+	}
+	s.dropSession(h)
+	return nil
 }
 
 // EndSessions signs user out everywhere.
@@ -337,7 +374,7 @@ func (s *Users) EndSessions(userID string) error {
 		return err
 	}
 	for _, h := range mine {
-		delete(s.sessions, h)
+		s.dropSession(h)
 	}
 	return nil
 }
@@ -363,7 +400,7 @@ func (s *Users) dropExpiredSessionsLocked() {
 		return
 	}
 	for _, h := range expired {
-		delete(s.sessions, h)
+		s.dropSession(h)
 	}
 }
 

@@ -47,8 +47,8 @@ func TestUsers(t *testing.T) {
 	if _, ok := u.UserByEmail(RealmOperator, "ada@acme.test"); ok {
 		t.Fatal("a customer user found in the operators' realm")
 	}
-	s1, _ := u.StartSession(user.ID)
-	s2, _ := u.StartSession(user.ID)
+	s1, _ := u.StartSession(user.ID, hash)
+	s2, _ := u.StartSession(user.ID, hash)
 
 	// Expired invitations and sessions.
 	late, _, _ := u.Invite(RealmCustomer, "acme", "bob@acme.test", "admin")
@@ -153,7 +153,7 @@ func TestSessionsBounded(t *testing.T) {
 	}
 	var tokens []string
 	for range sessionsPerUser + 5 {
-		s, err := u.StartSession(user.ID)
+		s, err := u.StartSession(user.ID, "hash-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,5 +174,8 @@ func TestSessionsBounded(t *testing.T) {
 	}
 	if _, ok := u.SessionUser(tokens[len(tokens)-1]); ok {
 		t.Fatal("a session survived a password reset")
+	}
+	if _, err := u.StartSession(user.ID, "hash-1"); !errors.Is(err, ErrPasswordChanged) {
+		t.Fatalf("a sign-in checked against the old password made a session: %v", err)
 	}
 }

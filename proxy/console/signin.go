@@ -2,7 +2,9 @@ package console
 
 import (
 	"crypto/sha256"
+	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/tollgate/tollgate/proxy/access"
@@ -28,14 +30,18 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "signin.html", again)
 		return
 	}
-	userKey, addrKey := emailKey(email), s.addressOf(r)
-	if !s.byUser.take(userKey) {
+	userKey := emailKey(email)
+	// The address first: a flood from one address cannot grow the users'
+	// table past its own limit.
+	byAddr := s.byAddress.take(addressKey(s.addressOf(r)))
+	if byAddr == nil {
 		again.Problem = "Too many failed attempts. Try again in 15 minutes."
 		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
 		return
 	}
-	if !s.byAddress.take(addrKey) {
-		s.byUser.refund(userKey)
+	byUser := s.byUser.take(userKey)
+	if byUser == nil {
+		s.byAddress.refund(byAddr)
 		again.Problem = "Too many failed attempts. Try again in 15 minutes."
 		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
 		return
@@ -43,8 +49,8 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 	u, ok, err := s.check(email, pw)
 	switch {
 	case err != nil: // no hashing slot: not the person's failure
-		s.byUser.refund(userKey)
-		s.byAddress.refund(addrKey)
+		s.byUser.refund(byUser)
+		s.byAddress.refund(byAddr)
 		again.Problem = "Too many sign-ins at once. Try again in a moment."
 		s.render(w, r, http.StatusServiceUnavailable, "signin.html", again)
 	case ok && !s.admit(u):
@@ -55,9 +61,20 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "signin.html", again)
 	default:
 		s.byUser.forget(userKey)
-		s.byAddress.refund(addrKey)
+		s.byAddress.refund(byAddr)
 		s.startSession(w, r, u)
 	}
+}
+
+// addressKey is what an address's attempts are counted under: the address,
+// or for IPv6 its /64 (one subscriber's block, all of it theirs to use).
+func addressKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Unmap().Is4() {
+		return addr
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // maxEmailBytes is the longest email address (RFC 5321's path limit).
@@ -82,7 +99,11 @@ func (s *site) check(email, pw string) (access.User, bool, error) {
 }
 
 func (s *site) startSession(w http.ResponseWriter, r *http.Request, u access.User) {
-	token, err := s.users.StartSession(u.ID)
+	token, err := s.users.StartSession(u.ID, u.Password)
+	if errors.Is(err, access.ErrPasswordChanged) {
+		s.fail(w, r, http.StatusConflict, "The password changed while you signed in. Sign in with the new one.")
+		return
+	}
 	if err != nil {
 		s.logger.Printf("console: cannot start a session: %s", err)
 		s.fail(w, r, http.StatusServiceUnavailable, "Cannot sign in now; try again shortly.")

@@ -7,21 +7,25 @@ import (
 
 // throttle counts sign-in attempts that did not succeed per key (an
 // address, a digest of a user's email) in a fixed window; a key with max
-// of them in its window is refused until the window ends. The table is bounded: when it is full, windows that
-// ended are dropped, and if none had, everything is (a flood of distinct
-// keys resets counts, but each key still needs max failures of its own
-// within one window to be refused, so the reset only ever helps legitimate
-// users).
+// of them in its window is refused until the window ends.
+//
+// The table is bounded. When it is full, windows that ended are dropped,
+// then the keys not refused yet (their counts restart): a flood of new
+// keys can reset partial counts but never frees a key that is refused, so
+// a guesser still gets at most max tries per window and reset. The
+// addresses feeding it are throttled first (signIn), so a flood needs
+// many addresses.
 type throttle struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
 
 	mu   sync.Mutex
-	seen map[string]*failures
+	seen map[string]*attempts
 }
 
-type failures struct {
+// attempts are one key's attempts in one window.
+type attempts struct {
 	count int
 	until time.Time
 }
@@ -29,42 +33,44 @@ type failures struct {
 const throttleKeys = 100_000
 
 func newThrottle(max int, window time.Duration, now func() time.Time) *throttle {
-	return &throttle{max: max, window: window, now: now, seen: map[string]*failures{}}
+	return &throttle{max: max, window: window, now: now, seen: map[string]*attempts{}}
 }
 
-// take counts an attempt of key, if key may make one now: attempts are
-// counted before the password is checked, so parallel guesses cannot pass
-// the limit while the first ones are being hashed. A successful sign-in
-// gives its attempt back (forget, refund).
-func (t *throttle) take(key string) bool {
+// take counts an attempt of key, if key may make one now, and returns the
+// window it was counted in (nil: refused). Attempts are counted before the
+// password is checked, so parallel guesses cannot pass the limit while the
+// first ones are being hashed; one that did not fail is given back with
+// refund.
+func (t *throttle) take(key string) *attempts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	f := t.seen[key]
-	if f == nil || !now.Before(f.until) {
+	a := t.seen[key]
+	if a == nil || !now.Before(a.until) {
 		if len(t.seen) >= throttleKeys {
 			t.prune(now)
 		}
-		f = &failures{until: now.Add(t.window)}
-		t.seen[key] = f
+		a = &attempts{until: now.Add(t.window)}
+		t.seen[key] = a
 	}
-	if f.count >= t.max {
-		return false
+	if a.count >= t.max {
+		return nil
 	}
-	f.count++
-	return true
+	a.count++
+	return a
 }
 
-// refund gives back an attempt that did not fail.
-func (t *throttle) refund(key string) {
+// refund gives back an attempt counted in a (a window that ended or was
+// dropped since is left alone).
+func (t *throttle) refund(a *attempts) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if f := t.seen[key]; f != nil && f.count > 0 {
-		f.count--
+	if a != nil && a.count > 0 {
+		a.count--
 	}
 }
 
-// forget clears key's failures after a successful sign-in.
+// forget clears key's attempts after a successful sign-in.
 func (t *throttle) forget(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -72,12 +78,17 @@ func (t *throttle) forget(key string) {
 }
 
 func (t *throttle) prune(now time.Time) {
-	for k, f := range t.seen {
-		if !now.Before(f.until) {
+	for k, a := range t.seen {
+		if !now.Before(a.until) {
 			delete(t.seen, k)
 		}
 	}
-	if len(t.seen) >= throttleKeys {
-		clear(t.seen)
+	for k, a := range t.seen {
+		if len(t.seen) < throttleKeys {
+			return
+		}
+		if a.count < t.max {
+			delete(t.seen, k)
+		}
 	}
 }

@@ -91,9 +91,10 @@ func (n *Notifier) saveSettings(account string, s *Settings) error {
 		want := ch == Webhook && s.WebhookURL != "" || ch == Email && len(s.Emails) > 0 && account != ""
 		switch d := n.dests[id]; {
 		case want && d != nil && d.Disabled && changedURL(n.settings[account], s, ch):
-			d.Disabled, d.FailingSince, d.Attempts, d.NextAt = false, 0, 0, 0 // a new address gets a new chance
-			db, _ := sonic.Marshal(d)
-			puts = append(puts, wal.State{Name: destPrefix + id, Value: db})
+			again := *d // a new address gets a new chance
+			again.Disabled, again.FailingSince, again.Attempts, again.NextAt = false, 0, 0, 0
+			db, _ := sonic.Marshal(&again)
+			puts, made = append(puts, wal.State{Name: destPrefix + id, Value: db}), append(made, &again)
 		case want && d == nil:
 			d = &destination{ID: id, Account: account, Channel: ch, Cursor: n.order}
 			db, _ := sonic.Marshal(d)

@@ -25,8 +25,8 @@ func (n *Notifier) dispatch(ctx context.Context) {
 	defer n.mu.Unlock()
 	now := n.cfg.Now().UnixNano()
 	for _, d := range n.sortedDests() {
-		if d.busy || !n.delivering(d) || d.NextAt > now {
-			continue
+		if d.busy || n.inFlight[d.ID] || !n.delivering(d) || d.NextAt > now {
+			continue // one delivery at a time per destination, even one dropped and made again
 		}
 		e := n.nextFor(d)
 		if e == nil {
@@ -37,7 +37,7 @@ func (n *Notifier) dispatch(ctx context.Context) {
 		default:
 			return // every deliverer is busy: the next step goes on
 		}
-		d.busy = true
+		d.busy, n.inFlight[d.ID] = true, true
 		n.running.Add(1)
 		go func() {
 			defer func() { <-n.sem; n.running.Done() }()
@@ -162,6 +162,11 @@ func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
 	defer n.mu.Unlock()
 	defer n.Wake()
 	d.busy = false
+	delete(n.inFlight, d.ID)
+	deliveries(d.Channel, a.OK).Inc()
+	if n.dests[d.ID] != d {
+		return // its settings dropped it while it delivered
+	}
 	d.Log = append(d.Log, a)
 	if len(d.Log) > maxAttemptsShown {
 		d.Log = d.Log[len(d.Log)-maxAttemptsShown:]
@@ -186,10 +191,6 @@ func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
 			n.cfg.Logger.Printf("ALERT notify: destination %s disabled after failing since %s: %s (enable it with POST /admin/v1/notifications/destinations/%s/enable)",
 				d.ID, time.Unix(0, d.FailingSince).UTC().Format(time.RFC3339), a.Error, d.ID)
 		}
-	}
-	deliveries(d.Channel, a.OK).Inc()
-	if n.dests[d.ID] != d {
-		return // its settings dropped it while it delivered
 	}
 	if err := n.saveDest(d); err != nil {
 		n.cfg.Logger.Printf("notify: cannot record a delivery of %s to %s: %s", e.ID, d.ID, err)

@@ -90,9 +90,12 @@ func eventsOf(c ledger.Change) []Event {
 // catalogueEvent is the platform-wide event of a catalogue notice.
 func catalogueEvent(n meter.CatalogueNotice, now time.Time) Event {
 	at := n.At.UTC().Format(time.RFC3339)
-	e := Event{ID: "cat_" + n.Kind + "_" + n.Model + "_" + at, Type: n.Kind, Time: now.UTC(), Data: map[string]string{"model": n.Model, "effective_at": at}}
+	e := Event{ID: "cat_" + n.Kind + "_" + n.Model + "_" + n.Upstream + "_" + at, Type: n.Kind, Time: now.UTC(), Data: map[string]string{"model": n.Model, "effective_at": at}}
 	if n.Kind == ModelRetiring {
 		e.Data = map[string]string{"model": n.Model, "retires_at": at, "successor": n.Successor}
+		if n.Upstream != "" {
+			e.Data["upstream"] = n.Upstream
+		}
 	} else {
 		e.Data["input"], e.Data["output"] = credits(n.Prices.Input), credits(n.Prices.Output)
 		e.Data["cache_write_5m"], e.Data["cache_write_1h"], e.Data["cache_read"] = credits(n.Prices.CacheWrite5m), credits(n.Prices.CacheWrite1h), credits(n.Prices.CacheRead)

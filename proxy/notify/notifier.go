@@ -88,6 +88,8 @@ type Notifier struct {
 	low      map[string]bool // accounts told of a low balance, not re-armed
 	settings map[string]*Settings
 	dests    map[string]*destination
+	// inFlight names the destinations with a delivery running.
+	inFlight map[string]bool
 	running  sync.WaitGroup
 }
 
@@ -148,7 +150,7 @@ func New(cfg Config) (*Notifier, error) {
 	}
 	n := &Notifier{cfg: cfg, http: webhookClient(cfg.Timeout, cfg.AllowNetworks),
 		platformHTTP: webhookClient(cfg.Timeout, append(slices.Clone(cfg.AllowNetworks), cfg.PlatformAllowNetworks...)), wake: make(chan struct{}, 1), sem: make(chan struct{}, deliverers),
-		byID: map[string]*Event{}, once: map[string]int64{}, low: map[string]bool{}, settings: map[string]*Settings{}, dests: map[string]*destination{}}
+		byID: map[string]*Event{}, once: map[string]int64{}, low: map[string]bool{}, settings: map[string]*Settings{}, dests: map[string]*destination{}, inFlight: map[string]bool{}}
 	if cfg.SMTP != nil {
 		n.mailer = &mailer{cfg: *cfg.SMTP, dir: cfg.TemplatesDir}
 		if err := n.mailer.checkOverrides(); err != nil {
