@@ -486,3 +486,36 @@ func TestSupportRefundsAtMostTheCharge(t *testing.T) {
 	}
 	f.want("POST", "/admin/v1/disputes/dsp_req_b/accept", `{"amount":"1000"}`, 200)
 }
+
+// TestInvitations: invitations to an account's console users and to an
+// operator answer their link; a bad email is 400, an unknown account 404,
+// a closed account 409; the account's users list them.
+func TestInvitations(t *testing.T) {
+	f := newFixture(t)
+	w, err := wal.Open(t.TempDir(), wal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	users, err := access.OpenUsers(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.cfg.Users, f.srv.cfg.CustomerConsoleURL, f.srv.cfg.OperatorConsoleURL = users, "https://console.example", "https://ops.example"
+	inv := f.want("POST", "/admin/v1/accounts/bench/invitations", `{"email":"ada@bench.test"}`, 201)
+	if link, _ := inv["link"].(string); !strings.HasPrefix(link, "https://console.example/console/invite?token=tgi-") || inv["mailed"] != false {
+		t.Fatalf("the invitation: %v", inv)
+	}
+	f.want("POST", "/admin/v1/accounts/bench/invitations", `{"email":"not an email"}`, 400)
+	f.want("POST", "/admin/v1/accounts/nobody/invitations", `{"email":"ada@bench.test"}`, 404)
+	if list := f.want("GET", "/admin/v1/accounts/bench/users", "", 200); len(list["invitations"].([]any)) != 1 {
+		t.Fatalf("the account's users: %v", list)
+	}
+	f.want("POST", "/admin/v1/operators", `{"id":"olga","email":"olga@platform.test","role":"support"}`, 201)
+	if op := f.want("POST", "/admin/v1/operators/olga/invitations", `{}`, 201); op["email"] != "olga@platform.test" ||
+		!strings.HasPrefix(op["link"].(string), "https://ops.example/console/invite?") {
+		t.Fatalf("the operator's invitation: %v", op)
+	}
+	f.want("POST", "/admin/v1/accounts/bench/close", "", 200)
+	f.want("POST", "/admin/v1/accounts/bench/invitations", `{"email":"bob@bench.test"}`, 409)
+}

@@ -68,6 +68,20 @@ func Invite(ctx context.Context, users *access.Users, n *notify.Notifier, realm 
 	return inv, link, mailed, nil
 }
 
+// InviteCustomer invites email to account's console users, as Invite
+// does; an unknown account is the ledger's error and a closed one
+// ledger.ErrAccountClosed (its users may not sign in).
+func InviteCustomer(ctx context.Context, l *ledger.Ledger, users *access.Users, n *notify.Notifier, account, email, actor, base string) (access.Invitation, string, bool, error) {
+	a, err := l.Account(account)
+	if err == nil && a.ClosedAtNanos != 0 {
+		err = fmt.Errorf("%w: %s", ledger.ErrAccountClosed, account)
+	}
+	if err != nil {
+		return access.Invitation{}, "", false, err
+	}
+	return Invite(ctx, users, n, access.RealmCustomer, account, email, actor, base)
+}
+
 func (s *Server) usersStore(w http.ResponseWriter) (*access.Users, bool) {
 	if s.cfg.Users == nil {
 		writeError(w, http.StatusNotImplemented, views.APIError, "consoles are not configured")
@@ -77,44 +91,41 @@ func (s *Server) usersStore(w http.ResponseWriter) (*access.Users, bool) {
 }
 
 func (s *Server) inviteCustomer(w http.ResponseWriter, r *http.Request) {
-	users, ok := s.usersStore(w)
+	users, email, ok := s.invitationBody(w, r)
 	if !ok {
 		return
+	}
+	inv, link, mailed, err := InviteCustomer(r.Context(), s.cfg.Ledger, users, s.cfg.Notifier, r.PathValue("id"), email, actorOf(r), s.cfg.CustomerConsoleURL)
+	if err != nil && !errors.Is(err, access.ErrInvalid) && !errors.Is(err, access.ErrExists) {
+		ledgerError(w, err)
+		return
+	}
+	s.answerInvitation(w, inv, link, mailed, err)
+}
+
+// invitationBody reads an invitation route's store and body; ok is false
+// after it answered.
+func (s *Server) invitationBody(w http.ResponseWriter, r *http.Request) (users *access.Users, email string, ok bool) {
+	if users, ok = s.usersStore(w); !ok {
+		return nil, "", false
 	}
 	var b struct {
 		Email string `json:"email"`
 	}
 	if err := decodeBody(r, &b); err != nil {
 		badRequest(w, err)
-		return
+		return nil, "", false
 	}
-	id := r.PathValue("id")
-	a, err := s.cfg.Ledger.Account(id)
-	if err != nil {
-		ledgerError(w, err)
-		return
-	}
-	if a.ClosedAtNanos != 0 {
-		ledgerError(w, fmt.Errorf("%w: %s", ledger.ErrAccountClosed, id))
-		return
-	}
-	s.invite(w, r, users, access.RealmCustomer, id, b.Email, s.cfg.CustomerConsoleURL)
+	return users, b.Email, true
 }
 
 func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
-	users, ok := s.usersStore(w)
-	if !ok {
-		return
-	}
 	store, ok := s.accessStore(w)
 	if !ok {
 		return
 	}
-	var b struct {
-		Email string `json:"email"`
-	}
-	if err := decodeBody(r, &b); err != nil {
-		badRequest(w, err)
+	users, email, ok := s.invitationBody(w, r)
+	if !ok {
 		return
 	}
 	id := r.PathValue("operator_id")
@@ -123,19 +134,20 @@ func (s *Server) inviteOperator(w http.ResponseWriter, r *http.Request) {
 		accessError(w, fmt.Errorf("%w: operator %q", access.ErrUnknown, id))
 		return
 	}
-	if b.Email == "" {
-		b.Email = o.Email
+	if email == "" {
+		email = o.Email
 	}
-	if b.Email == "" {
+	if email == "" {
 		badRequest(w, errors.New("email: required (the operator has none)"))
 		return
 	}
-	s.invite(w, r, users, access.RealmOperator, id, b.Email, s.cfg.OperatorConsoleURL)
+	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, access.RealmOperator, id, email, actorOf(r), s.cfg.OperatorConsoleURL)
+	s.answerInvitation(w, inv, link, mailed, err)
 }
 
-// invite makes an invitation and answers it with its link.
-func (s *Server) invite(w http.ResponseWriter, r *http.Request, users *access.Users, realm access.Realm, subject, email, base string) {
-	inv, link, mailed, err := Invite(r.Context(), users, s.cfg.Notifier, realm, subject, email, actorOf(r), base)
+// answerInvitation answers an invitation just made with its link, or the
+// access store's error.
+func (s *Server) answerInvitation(w http.ResponseWriter, inv access.Invitation, link string, mailed bool, err error) {
 	if err != nil {
 		accessError(w, err)
 		return

@@ -231,18 +231,10 @@ func (o *operator) closeAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (o *operator) invite(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	a, err := o.cfg.Ledger.Account(id)
-	if err == nil && a.ClosedAtNanos != 0 {
-		err = ledger.ErrAccountClosed
-	}
+	inv, link, mailed, err := admin.InviteCustomer(r.Context(), o.cfg.Ledger, o.users, o.cfg.Notifier, r.PathValue("id"),
+		strings.TrimSpace(r.PostForm.Get("email")), actorOf(r), o.cfg.CustomerConsoleURL)
 	if err != nil {
-		o.done(w, r, "", err)
-		return
-	}
-	inv, link, mailed, err := admin.Invite(r.Context(), o.users, o.cfg.Notifier, access.RealmCustomer, id, strings.TrimSpace(r.PostForm.Get("email")), actorOf(r), o.cfg.CustomerConsoleURL)
-	if err != nil {
-		o.renderAccount(w, r, http.StatusBadRequest, page{Problem: strings.TrimPrefix(err.Error(), "access: ")}, "")
+		o.renderAccount(w, r, http.StatusBadRequest, page{Problem: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "access: "), "ledger: ")}, "")
 		return
 	}
 	notice := "Invitation for " + inv.Email + " made; send them this link (valid 7 days, once)."
