@@ -382,3 +382,33 @@ func TestAccountsPaging(t *testing.T) {
 		t.Fatalf("the Next link did not lead to page 2")
 	}
 }
+
+// TestConsoleBounds: a user's requests are paced (429 past the minute's
+// budget), and making and revoking keys in a loop ends (409).
+func TestConsoleBounds(t *testing.T) {
+	f := newFixture(t, false)
+	ada := f.newPerson(f.customer, access.RealmCustomer, "acme", "ada@acme.test", "right password")
+	ada.signIn("ada@acme.test", "right password")
+	for i := range keysMadeFactor * 2 { // MaxKeys is 2 in the fixture
+		st, _ := ada.post("/console/keys", "/console/keys", url.Values{"name": {fmt.Sprint("k", i)}})
+		if st != http.StatusCreated {
+			t.Fatalf("key %d: %d", i, st)
+		}
+		for _, k := range f.led.Keys("acme") {
+			if !k.Revoked {
+				f.led.RevokeKey(k.ID)
+			}
+		}
+	}
+	if st, _ := ada.post("/console/keys", "/console/keys", url.Values{"name": {"one more"}}); st != http.StatusConflict {
+		t.Fatalf("a key past the keys made: %d", st)
+	}
+	statuses := map[int]int{}
+	for range pagesPerMinute {
+		st, _ := ada.get("/console/prices")
+		statuses[st]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("%d requests in a minute were all served: %v", pagesPerMinute+2*keysMadeFactor*2, statuses)
+	}
+}

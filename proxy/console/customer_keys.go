@@ -105,6 +105,11 @@ func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
 		c.renderKeys(w, r, http.StatusBadRequest, page{Problem: err.Error()}, "", f)
 		return
 	}
+	if len(c.cfg.Ledger.Keys(account)) >= keysMadeFactor*c.cfg.MaxKeys {
+		problem := fmt.Sprintf("The account has made %d keys, revoked ones included, the most the console makes; an operator can make more.", keysMadeFactor*c.cfg.MaxKeys)
+		c.renderKeys(w, r, http.StatusConflict, page{Problem: problem}, "", f)
+		return
+	}
 	if c.activeKeys(account) >= c.cfg.MaxKeys {
 		problem := fmt.Sprintf("The account has %d active keys, the most it may have; revoke one first.", c.cfg.MaxKeys)
 		c.renderKeys(w, r, http.StatusConflict, page{Problem: problem}, "", f)
@@ -117,6 +122,11 @@ func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	c.renderKeys(w, r, http.StatusCreated, page{Notice: "Key created. Copy its secret now: it is shown only this once."}, secret, keyForm{})
 }
+
+// keysMadeFactor bounds the keys an account's users can make, revoked
+// ones included, to this many times its active keys: every key stays in
+// the ledger, so making and revoking in a loop must end.
+const keysMadeFactor = 10
 
 // keyOf checks a create form against the contract's rules for keys that
 // customers make: a limit left out leaves the key no limit of its own (the

@@ -2,10 +2,13 @@ package console
 
 import (
 	"bytes"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/proxy/access"
 )
@@ -31,6 +34,9 @@ func FuzzConsoles(f *testing.F) {
 		f.Add(seed.method, seed.path, seed.form, true)
 	}
 	fx := newFixture(f, false)
+	for _, srv := range []*httptest.Server{fx.customer, fx.operator} { // the fuzzer's pace is no user's
+		srv.Config.Handler.(*site).pace = newThrottle(math.MaxInt32, time.Minute, time.Now)
+	}
 	ada := fx.newPerson(fx.customer, access.RealmCustomer, "acme", "ada@acme.test", "right password")
 	ada.signIn("ada@acme.test", "right password")
 	if _, err := fx.ops.CreateOperator(access.Operator{ID: "olga", Role: access.RoleAdmin}); err != nil {

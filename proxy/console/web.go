@@ -35,6 +35,11 @@ const (
 	throttleWindow     = 15 * time.Minute
 )
 
+// pagesPerMinute bounds a signed-in user's requests: pages read the ledger
+// (the overview sums 30 days of statements), so a loop over them is
+// bounded as the client API's read routes are.
+const pagesPerMinute = 300
+
 // maxFormBytes bounds a form's body.
 const maxFormBytes = 64 << 10
 
@@ -57,6 +62,8 @@ type site struct {
 	// addressOf is the client's address sign-in attempts count against.
 	addressOf         func(*http.Request) string
 	byUser, byAddress *throttle
+	// pace counts each signed-in user's requests per minute.
+	pace *throttle
 }
 
 // page is what every template gets.
@@ -78,7 +85,8 @@ type userKey struct{}
 func newSite(realm access.Realm, users *access.Users, cookie string, admit func(access.User) bool, funcs template.FuncMap, logger *log.Logger) *site {
 	s := &site{realm: realm, users: users, mux: http.NewServeMux(), cookie: cookie, admit: admit, logger: logger,
 		byUser:    newThrottle(failuresPerUser, throttleWindow, time.Now),
-		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now), addressOf: peerAddress}
+		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now), addressOf: peerAddress,
+		pace: newThrottle(pagesPerMinute, time.Minute, time.Now)}
 	s.pages = parsePages(funcs)
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
@@ -137,7 +145,13 @@ func (s *site) signedIn(h http.HandlerFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+		if s.pace.take(u.ID) == nil {
+			w.Header().Set("Retry-After", "60")
+			s.fail(w, r, http.StatusTooManyRequests, "Too many requests in a minute. Wait a moment and reload.")
+			return
+		}
+		h(w, r)
 	}
 }
 

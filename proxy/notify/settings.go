@@ -60,9 +60,9 @@ func (s *Settings) check() error {
 			return fmt.Errorf("%w: webhook_url: an http(s) URL without credentials", ErrInvalid)
 		}
 	}
-	for _, t := range s.Events {
-		if !slices.Contains(Types, t) {
-			return fmt.Errorf("%w: events: unknown type %.64q", ErrInvalid, t)
+	for i, t := range s.Events {
+		if !slices.Contains(Types, t) || slices.Contains(s.Events[:i], t) {
+			return fmt.Errorf("%w: events: unknown or repeated type %.64q", ErrInvalid, t)
 		}
 	}
 	if s.LowBalance < 0 {
@@ -90,20 +90,18 @@ func (s *Settings) signingSecrets(now time.Time) []string {
 	return out
 }
 
-// rotate makes a new secret, keeping the current one for RotationOverlap.
+// rotate makes a new secret, keeping the current one for RotationOverlap;
+// older ones end now (two secrets at most sign, however often rotated).
 func (s *Settings) rotate(now time.Time) string {
 	b := make([]byte, 24)
 	rand.Read(b)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(b)
-	var keep []Secret
-	for _, x := range s.Secrets {
-		if x.RetiresAt == 0 {
-			x.RetiresAt = now.Add(RotationOverlap).UnixNano()
-		}
-		if now.UnixNano() < x.RetiresAt {
-			keep = append(keep, x)
-		}
+	next := []Secret{{Value: secret}}
+	if len(s.Secrets) > 0 { // the one in force, which the newest always is
+		previous := s.Secrets[0]
+		previous.RetiresAt = now.Add(RotationOverlap).UnixNano()
+		next = append(next, previous)
 	}
-	s.Secrets = append([]Secret{{Value: secret}}, keep...)
+	s.Secrets = next
 	return secret
 }

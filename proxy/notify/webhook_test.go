@@ -56,4 +56,14 @@ func TestWebhookSafety(t *testing.T) {
 	if Verify(second, "evt_2", ts, header, body) {
 		t.Fatal("a signature verified for another event ID")
 	}
+	for range 5 {
+		s.rotate(now)
+	}
+	if len(s.Secrets) != 2 || len(strings.Fields(Sign(s.signingSecrets(now), "evt_1", now.Unix(), body))) != 2 {
+		t.Fatalf("rotating again and again keeps %d secrets", len(s.Secrets))
+	}
+	s.Events = []string{TopUpReceived, TopUpReceived}
+	if s.check() == nil {
+		t.Fatal("a repeated event type was accepted")
+	}
 }
