@@ -113,7 +113,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.logger.Printf("console: panic in %s %s: %v\n%s", r.Method, r.URL.Path, p, debug.Stack())
+			s.logger.Printf("console: panic in %q %q: %v\n%s", r.Method, r.URL.Path, p, debug.Stack())
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}()
