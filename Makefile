@@ -7,7 +7,7 @@ BIN       := bin
 # Packages with concurrent code: their tests run again under the race detector.
 RACE_PKGS := ./ledger/... ./wal/... ./proxy/... ./cmd/... ./bench/...
 
-.PHONY: build run test test-unit test-race clients browser screenshots bench vet fuzz clean
+.PHONY: build run test test-unit test-race clients browser postgres screenshots bench vet fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
@@ -23,7 +23,7 @@ run: build
 # concurrent packages again under the race detector, then the real-client tests.
 # Fuzz corpora in testdata/fuzz are replayed as ordinary test cases; no
 # open-ended fuzzing happens here.
-test: vet browser test-unit test-race clients
+test: vet browser postgres test-unit test-race clients
 
 # browser installs Debian's chromium when it is missing (as root, with
 # apt-get), for the consoles' browser test (cmd/tollgate
@@ -36,6 +36,20 @@ browser:
 	   (apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null)); \
 	else \
 	  echo "NOTE: no chromium; the console's browser test will skip (sudo apt-get install chromium)"; \
+	fi
+
+# postgres installs Debian's postgresql when it is missing (as root, with
+# apt-get), for cluster mode's tests (ledger/cluster, cmd/tollgate
+# TestCluster*): they start their own servers from temporary directories.
+# Otherwise it says how, and those tests skip.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing postgresql for cluster mode's tests"; \
+	  (apt-get install -y --no-install-recommends postgresql >/dev/null || \
+	   (apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql >/dev/null)); \
+	else \
+	  echo "NOTE: no PostgreSQL; cluster mode's tests will skip (sudo apt-get install postgresql)"; \
 	fi
 
 # screenshots refreshes the consoles' screenshots in docs/console (the

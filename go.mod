@@ -17,6 +17,7 @@ require (
 	github.com/chromedp/chromedp v0.23.1 // tests: a real headless Chromium driving the consoles
 	github.com/cockroachdb/pebble/v2 v2.1.7 // design: the WAL store
 	github.com/emersion/go-smtp v0.26.0 // tests: a real SMTP server as the notifications' mailbox
+	github.com/jackc/pgx/v5 v5.13.0 // cluster: the PostgreSQL driver of cluster mode (credit leases, the shared books)
 	github.com/openai/openai-go/v3 v3.102.0 // tests: the official OpenAI Go SDK as the client of the OpenAI front
 	github.com/panjf2000/ants/v2 v2.12.1 // design: the drain pool
 	github.com/valyala/fasthttp v1.78.0 // design: HTTP servers and the upstream protocol
@@ -64,6 +65,9 @@ require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/golang/snappy v0.0.5-0.20231225225746-43d5d4cd4e0e // indirect
 	github.com/invopop/jsonschema v0.14.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.9 // indirect
 	github.com/kr/pretty v0.3.1 // indirect

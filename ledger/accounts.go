@@ -81,21 +81,23 @@ func validMultiplier(m int64) error {
 	return nil
 }
 
-// CreateAccount creates an account and returns once its record is synced.
-func (l *Ledger) CreateAccount(spec AccountSpec) (AccountInfo, error) {
-	if err := validID("account ID", spec.ID); err != nil {
-		return AccountInfo{}, err
-	}
-	if err := validText("email", spec.Email); err != nil {
-		return AccountInfo{}, err
-	}
+// Prepare checks spec as CreateAccount does and fills in the default
+// multiplier (1x for 0).
+func (spec *AccountSpec) Prepare() error {
 	if spec.Multiplier == 0 {
 		spec.Multiplier = money.NanosPerCredit
 	}
-	if err := validMultiplier(spec.Multiplier); err != nil {
-		return AccountInfo{}, err
-	}
-	if err := validLimits(spec.Limits); err != nil {
+	return errors.Join(ValidID("account ID", spec.ID), CheckAccountSettings(spec.Email, spec.Multiplier, spec.Limits))
+}
+
+// CheckAccountSettings checks an account's email, multiplier and limits.
+func CheckAccountSettings(email string, multiplier int64, limits Limits) error {
+	return errors.Join(ValidText("email", email), validMultiplier(multiplier), validLimits(limits))
+}
+
+// CreateAccount creates an account and returns once its record is synced.
+func (l *Ledger) CreateAccount(spec AccountSpec) (AccountInfo, error) {
+	if err := spec.Prepare(); err != nil {
 		return AccountInfo{}, err
 	}
 	now := l.now()
@@ -154,7 +156,7 @@ func (l *Ledger) UpdateAccount(id string, p AccountPatch) (AccountInfo, error) {
 	if p.Limits != nil {
 		limits = *p.Limits
 	}
-	err := errors.Join(validText("email", email), validMultiplier(mult), validLimits(limits))
+	err := CheckAccountSettings(email, mult, limits)
 	if err != nil {
 		s.mu.Unlock()
 		return AccountInfo{}, err
@@ -171,7 +173,7 @@ func (l *Ledger) UpdateAccount(id string, p AccountPatch) (AccountInfo, error) {
 // SetFrozen freezes or unfreezes an account and returns once the change is
 // synced. A frozen account can hold nothing new; running calls still settle.
 func (l *Ledger) SetFrozen(id string, frozen bool, actor string) error {
-	if err := validText("actor", actor); err != nil {
+	if err := ValidText("actor", actor); err != nil {
 		return err
 	}
 	s := l.shardOf(id)
@@ -204,7 +206,7 @@ func (l *Ledger) SetFrozen(id string, frozen bool, actor string) error {
 // closed is false when the account was closed already (the call changes
 // nothing). What becomes of its credit is the caller's policy.
 func (l *Ledger) CloseAccount(id, actor string) (info AccountInfo, closed bool, err error) {
-	if err := validText("actor", actor); err != nil {
+	if err := ValidText("actor", actor); err != nil {
 		return info, false, err
 	}
 	s := l.shardOf(id)

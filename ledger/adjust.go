@@ -28,7 +28,7 @@ type AdjustRequest struct {
 // the first result, as TopUp's order IDs do.
 func (l *Ledger) Adjust(r AdjustRequest) (e Entry, created bool, err error) {
 	if r.IdempotencyKey != "" {
-		if err := validID("idempotency_key", r.IdempotencyKey); err != nil {
+		if err := ValidID("idempotency_key", r.IdempotencyKey); err != nil {
 			return e, false, err
 		}
 	}
@@ -48,7 +48,7 @@ func (l *Ledger) Adjust(r AdjustRequest) (e Entry, created bool, err error) {
 			return prev, false, l.waitSynced(prev.ID)
 		}
 	}
-	if err := validAdjustment(&r); err != nil {
+	if err := r.Check(); err != nil {
 		unlock()
 		return e, false, err
 	}
@@ -59,21 +59,58 @@ func (l *Ledger) Adjust(r AdjustRequest) (e Entry, created bool, err error) {
 		return e, false, fmt.Errorf("%w: %q", ErrUnknownAccount, r.Account)
 	}
 	l.expireDueLocked(s, a, now)
-	if err := adjustLocked(a, r.Amount, now); err != nil {
+	e, err = l.adjustRecordedLocked(s, a, &r, now)
+	if err != nil {
 		unlock()
 		return e, false, err
 	}
-	e = Entry{TimeNanos: now, Kind: EntryAdjust, Account: a.id, Amount: r.Amount, AvailableAfter: a.available(),
-		RequestID: r.RequestID, Reason: r.Reason, Actor: r.Actor, IdempotencyKey: r.IdempotencyKey}
-	body := appendAdjust(s.mu.scratch[:0], &e)
-	s.mu.scratch = body
-	e.ID = l.appendLocked(kindAdjust, a.id, now, body)
-	opsAdjust.Inc()
 	if r.IdempotencyKey != "" {
 		l.idem.m[r.IdempotencyKey] = e
 	}
 	unlock()
 	return e, true, l.waitSynced(e.ID)
+}
+
+// adjustRecordedLocked applies r to a and appends its record.
+func (l *Ledger) adjustRecordedLocked(s *shard, a *account, r *AdjustRequest, now int64) (Entry, error) {
+	if err := adjustLocked(a, r.Amount, now); err != nil {
+		return Entry{}, err
+	}
+	e := Entry{TimeNanos: now, Kind: EntryAdjust, Account: a.id, Amount: r.Amount, AvailableAfter: a.available(),
+		RequestID: r.RequestID, Reason: r.Reason, Actor: r.Actor, IdempotencyKey: r.IdempotencyKey}
+	body := appendAdjust(s.mu.scratch[:0], &e)
+	s.mu.scratch = body
+	e.ID = l.appendLocked(kindAdjust, a.id, now, body)
+	opsAdjust.Inc()
+	return e, nil
+}
+
+// Withdraw takes an account's whole available balance, when positive, by a
+// negative adjustment with reason, in one step with respect to holds (no
+// hold can take the credit between reading and taking it), and returns the
+// amount taken once synced. Cluster mode returns a lease's unused credit
+// with it.
+func (l *Ledger) Withdraw(account, reason string) (int64, error) {
+	s := l.shardOf(account)
+	s.mu.Lock()
+	a := s.mu.accounts[account]
+	if a == nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("%w: %q", ErrUnknownAccount, account)
+	}
+	now := l.now()
+	l.expireDueLocked(s, a, now)
+	amount := a.available()
+	if amount <= 0 {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	e, err := l.adjustRecordedLocked(s, a, &AdjustRequest{Account: account, Amount: -amount, Reason: reason}, now)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return amount, l.waitSynced(e.ID)
 }
 
 // Adjustment returns the adjustment made under an idempotency key, if any:
@@ -92,19 +129,20 @@ func (e *Entry) SameAdjustment(r *AdjustRequest) bool {
 	return e.Account == r.Account && e.Amount == r.Amount && e.Reason == r.Reason && e.RequestID == r.RequestID
 }
 
-// validAdjustment checks a new adjustment's amount, reason and IDs.
-func validAdjustment(r *AdjustRequest) error {
+// Check checks a new adjustment's amount, reason and request ID (the
+// idempotency key is checked before a retry is looked up).
+func (r *AdjustRequest) Check() error {
 	if r.Amount == 0 {
 		return fmt.Errorf("%w: amount must not be zero", ErrInvalid)
 	}
 	if r.Reason == "" {
 		return fmt.Errorf("%w: reason is required", ErrInvalid)
 	}
-	if err := errors.Join(validText("reason", r.Reason), validText("actor", r.Actor)); err != nil {
+	if err := errors.Join(ValidText("reason", r.Reason), ValidText("actor", r.Actor)); err != nil {
 		return err
 	}
 	if r.RequestID != "" {
-		return validID("request_id", r.RequestID)
+		return ValidID("request_id", r.RequestID)
 	}
 	return nil
 }
@@ -118,7 +156,7 @@ func adjustLocked(a *account, amount, now int64) error {
 		return err
 	}
 	if amount > 0 {
-		if err := a.addCredit(creditAdjust, adjustBucketID, neverExpires, amount, now, 0); err != nil {
+		if err := a.addCredit(CreditAdjust, adjustBucketID, neverExpires, amount, now, 0); err != nil {
 			return err
 		}
 	} else {

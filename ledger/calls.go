@@ -119,7 +119,7 @@ func (l *Ledger) PruneCalls(beforeNanos int64) (int, error) {
 // RecordCall stores the record of a call that ended without a hold (rejected
 // after authentication). The account must exist.
 func (l *Ledger) RecordCall(call *CallRecord) (Commit, error) {
-	if err := validID("request ID", call.RequestID); err != nil {
+	if err := ValidID("request ID", call.RequestID); err != nil {
 		return Commit{}, err
 	}
 	s := l.shardOf(call.AccountID)

@@ -92,7 +92,7 @@ func (a *account) addCredit(c Credit, id uint64, expiresAt, amount, now int64, m
 				target = i
 			}
 		}
-	case creditAdjust:
+	case CreditAdjust:
 		target = a.bucketIndex(adjustBucketID)
 	case CreditGift:
 		gifts := 0
@@ -114,7 +114,7 @@ func (a *account) addCredit(c Credit, id uint64, expiresAt, amount, now int64, m
 	a.debt -= repay
 	amount -= repay
 	if target < 0 {
-		if c == creditAdjust {
+		if c == CreditAdjust {
 			id = adjustBucketID
 			expiresAt = neverExpires
 		}

@@ -74,7 +74,7 @@ type disputes struct {
 // dispute returns the first (created false); a second dispute of one call,
 // or another dispute under a used ID, is ErrDisputeExists.
 func (l *Ledger) FileDispute(d Dispute) (Dispute, bool, error) {
-	if err := errors.Join(validID("dispute ID", d.ID), validID("request_id", d.RequestID), validText("reason", d.Reason)); err != nil {
+	if err := errors.Join(ValidID("dispute ID", d.ID), ValidID("request_id", d.RequestID), ValidText("reason", d.Reason)); err != nil {
 		return d, false, err
 	}
 	if d.Reason == "" {
@@ -162,7 +162,7 @@ func (l *Ledger) openDispute(id string, want DisputeState) (Dispute, error) {
 // resolveDispute records the outcome of an open dispute, once: a second
 // resolution racing the first finds it resolved.
 func (l *Ledger) resolveDispute(id string, state DisputeState, resolution, actor string, refund int64, entry uint64) (Dispute, error) {
-	if err := errors.Join(validText("resolution", resolution), validText("actor", actor)); err != nil {
+	if err := errors.Join(ValidText("resolution", resolution), ValidText("actor", actor)); err != nil {
 		return Dispute{}, err
 	}
 	d, _ := l.Dispute(id)

@@ -192,7 +192,7 @@ func (l *Ledger) Void(requestID, reason string, call *CallRecord) (Commit, error
 	if reason == "" {
 		return Commit{}, fmt.Errorf("%w: a void needs a reason", ErrInvalid)
 	}
-	if err := validText("reason", reason); err != nil {
+	if err := ValidText("reason", reason); err != nil {
 		return Commit{}, err
 	}
 	return l.endHold(requestID, 0, reason, call)

@@ -43,8 +43,13 @@ type KeyPatch struct {
 	Models         *[]string
 }
 
+// Check checks k's ID and settings as CreateKey does.
+func (k *Key) Check() error {
+	return errors.Join(ValidID("key ID", k.ID), validKey(k))
+}
+
 func validKey(k *Key) error {
-	err := errors.Join(validText("name", k.Name), validText("hint", k.Hint), validLimits(k.Limits))
+	err := errors.Join(ValidText("name", k.Name), ValidText("hint", k.Hint), validLimits(k.Limits))
 	if k.SpendLimit < 0 || k.SpendPeriod < 0 || k.ExpiresAtNanos < 0 {
 		err = errors.Join(err, fmt.Errorf("%w: spend limit, spend period and expiry must not be negative", ErrInvalid))
 	}
@@ -52,7 +57,7 @@ func validKey(k *Key) error {
 		err = errors.Join(err, fmt.Errorf("%w: at most %d models", ErrInvalid, MaxKeyModels))
 	}
 	for _, m := range k.Models {
-		err = errors.Join(err, validText("model", m))
+		err = errors.Join(err, ValidText("model", m))
 	}
 	return err
 }
@@ -92,7 +97,7 @@ func (d *decoder) keyFields(k *Key) {
 // CreateKey stores a new API key for an existing account and returns once it
 // is synced. k.CreatedAtNanos and k.Revoked are set by the ledger.
 func (l *Ledger) CreateKey(k Key) (*Key, error) {
-	if err := errors.Join(validID("key ID", k.ID), validKey(&k)); err != nil {
+	if err := k.Check(); err != nil {
 		return nil, err
 	}
 	k.Models = slices.Clone(k.Models)

@@ -249,7 +249,10 @@ func (l *Ledger) waitSynced(seq uint64) error {
 	return l.log.WaitSynced(seq)
 }
 
-func validID(what, id string) error {
+// ValidID checks an identifier (account, key, order, idempotency key) as
+// the ledger does: 1 to MaxIDBytes letters, digits, '_', '-', '.' or ':'.
+// what names it in the error.
+func ValidID(what, id string) error {
 	if len(id) == 0 || len(id) > MaxIDBytes {
 		return fmt.Errorf("%w: %s must have 1 to %d characters", ErrInvalid, what, MaxIDBytes)
 	}
@@ -262,7 +265,9 @@ func validID(what, id string) error {
 	return nil
 }
 
-func validText(what, s string) error {
+// ValidText checks a free text field (email, name, reason) as the ledger
+// does: at most MaxTextBytes.
+func ValidText(what, s string) error {
 	if len(s) > MaxTextBytes {
 		return fmt.Errorf("%w: %s exceeds %d bytes", ErrInvalid, what, MaxTextBytes)
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // TopUpRequest is a top-up.
@@ -31,7 +32,7 @@ type TopUpRequest struct {
 // is validated, so that it returns the first result whatever has changed
 // since (a gift's expires_at now in the past, say).
 func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
-	if err := errors.Join(validID("order_id", r.OrderID), validText("actor", r.Actor)); err != nil {
+	if err := errors.Join(ValidID("order_id", r.OrderID), ValidText("actor", r.Actor)); err != nil {
 		return e, false, err
 	}
 	s := l.shardOf(r.Account)
@@ -50,7 +51,7 @@ func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
 		return prev, false, l.waitSynced(prev.ID)
 	}
 	now := l.now()
-	if err := l.validTopUp(&r, now); err != nil {
+	if err := r.Check(now, l.cfg.PaidCreditLifetime); err != nil {
 		unlock()
 		return e, false, err
 	}
@@ -84,8 +85,9 @@ func (l *Ledger) TopUp(r TopUpRequest) (e Entry, created bool, err error) {
 	return e, true, l.waitSynced(e.ID)
 }
 
-// validTopUp checks a new top-up's amount, credit kind and expiry.
-func (l *Ledger) validTopUp(r *TopUpRequest, now int64) error {
+// Check checks a new top-up's amount, credit kind and expiry at now;
+// paidLifetime is how long paid credit lasts (for the error's text).
+func (r *TopUpRequest) Check(now int64, paidLifetime time.Duration) error {
 	if r.Amount <= 0 {
 		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
 	}
@@ -96,7 +98,7 @@ func (l *Ledger) validTopUp(r *TopUpRequest, now int64) error {
 		}
 	case CreditPaid:
 		if r.ExpiresAtNanos != 0 {
-			return fmt.Errorf("%w: paid credit expires %s after the latest paid top-up; expires_at is not accepted", ErrInvalid, l.cfg.PaidCreditLifetime)
+			return fmt.Errorf("%w: paid credit expires %s after the latest paid top-up; expires_at is not accepted", ErrInvalid, paidLifetime)
 		}
 	default:
 		return fmt.Errorf("%w: credit kind %d", ErrInvalid, r.Credit)

@@ -15,9 +15,9 @@ const (
 	CreditPaid Credit = 1
 	// CreditGift is granted credit with its own expiry time.
 	CreditGift Credit = 2
-	// creditAdjust is credit from positive adjustments: it never expires and
-	// is spent last.
-	creditAdjust Credit = 3
+	// CreditAdjust is credit from positive adjustments: it never expires and
+	// is spent last. No top-up may name it (ParseCredit refuses it).
+	CreditAdjust Credit = 3
 )
 
 // String returns the contract's name of c.
@@ -27,7 +27,7 @@ func (c Credit) String() string {
 		return "paid"
 	case CreditGift:
 		return "gift"
-	case creditAdjust:
+	case CreditAdjust:
 		return "adjust"
 	}
 	return fmt.Sprintf("Credit(%d)", uint8(c))
@@ -55,6 +55,10 @@ const (
 	EntryVoid   EntryKind = EntryKind(kindVoid)
 	EntryAdjust EntryKind = EntryKind(kindAdjust)
 	EntryExpire EntryKind = EntryKind(kindExpire)
+	// EntryUsage is cluster mode's entry of a node's usage report: the
+	// charges of the calls it settled since its previous report (no WAL
+	// record has this kind).
+	EntryUsage EntryKind = 200
 )
 
 // String returns the contract's name of k.
@@ -72,6 +76,8 @@ func (k EntryKind) String() string {
 		return "adjust"
 	case EntryExpire:
 		return "expire"
+	case EntryUsage:
+		return "usage"
 	}
 	return fmt.Sprintf("EntryKind(%d)", uint8(k))
 }

@@ -29,6 +29,7 @@ var importRules = map[string][]string{
 	"wal":             {"internal/"},
 	"meter":           {"internal/"},
 	"ledger":          {"wal", "internal/"},
+	"ledger/cluster":  {"ledger", "internal/"},
 	"proxy":           {"proxy/", "meter", "ledger", "internal/"},
 	"proxy/admin":     {"proxy/views", "proxy/ids", "proxy/access", "proxy/notify", "meter", "ledger", "internal/"},
 	"proxy/notify":    {"meter", "ledger", "wal", "internal/"},

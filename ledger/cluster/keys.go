@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tollgate/tollgate/ledger"
+)
+
+// CreateKey stores a key (its hash, never its secret) for an open account.
+func (a *Authority) CreateKey(k ledger.Key) (*ledger.Key, error) {
+	if err := k.Check(); err != nil {
+		return nil, err
+	}
+	err := a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
+		var closedAt int64
+		err := tx.QueryRow(ctx, `SELECT closed_at FROM tg_accounts WHERE id = $1 FOR SHARE`, k.AccountID).Scan(&closedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("%w: %q", ledger.ErrUnknownAccount, k.AccountID)
+		case err != nil:
+			return err
+		case closedAt != 0:
+			return fmt.Errorf("%w: %q takes no new keys", ledger.ErrAccountClosed, k.AccountID)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO tg_keys (id, account, hash, name, hint, rpm, tpm, concurrency, spend_limit,
+			spend_period, expires_at, models, created_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, tg_now(), $13)`,
+			k.ID, k.AccountID, k.Hash[:], k.Name, k.Hint, k.Limits.RPM, k.Limits.TPM, k.Limits.Concurrency,
+			k.SpendLimit, int64(k.SpendPeriod), k.ExpiresAtNanos, nonNil(k.Models), version)
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" {
+			return fmt.Errorf("%w: %q", ledger.ErrKeyExists, k.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.key(k.ID)
+}
+
+// UpdateKey applies p to a key.
+func (a *Authority) UpdateKey(id string, p ledger.KeyPatch) (*ledger.Key, error) {
+	err := a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
+		k, err := keyWhere(ctx, tx, "id = $1 FOR UPDATE", id)
+		if err != nil {
+			return err
+		}
+		applyKeyPatch(k, p)
+		if err := k.Check(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE tg_keys SET name = $2, rpm = $3, tpm = $4, concurrency = $5, spend_limit = $6,
+			spend_period = $7, expires_at = $8, models = $9, version = $10 WHERE id = $1`,
+			id, k.Name, k.Limits.RPM, k.Limits.TPM, k.Limits.Concurrency, k.SpendLimit, int64(k.SpendPeriod),
+			k.ExpiresAtNanos, nonNil(k.Models), version)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.key(id)
+}
+
+func applyKeyPatch(k *ledger.Key, p ledger.KeyPatch) {
+	if p.Name != nil {
+		k.Name = *p.Name
+	}
+	if p.Limits != nil {
+		k.Limits = *p.Limits
+	}
+	if p.SpendLimit != nil {
+		k.SpendLimit = *p.SpendLimit
+	}
+	if p.SpendPeriod != nil {
+		k.SpendPeriod = *p.SpendPeriod
+	}
+	if p.ExpiresAtNanos != nil {
+		k.ExpiresAtNanos = *p.ExpiresAtNanos
+	}
+	if p.Models != nil {
+		k.Models = slices.Clone(*p.Models)
+	}
+}
+
+// RevokeKey revokes a key; every node refuses it once its mirror has the
+// change (at once through LISTEN/NOTIFY, at worst after one poll).
+func (a *Authority) RevokeKey(id string) error {
+	return a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
+		tag, err := tx.Exec(ctx, `UPDATE tg_keys SET revoked = true, version = $2 WHERE id = $1`, id, version)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: %q", ledger.ErrUnknownKey, id)
+		}
+		return err
+	})
+}
+
+// Key returns a key, nil when there is none (or the database cannot say).
+func (a *Authority) Key(id string) *ledger.Key {
+	k, _ := a.key(id)
+	return k
+}
+
+func (a *Authority) key(id string) (*ledger.Key, error) {
+	ctx, cancel := a.ctx()
+	defer cancel()
+	return keyWhere(ctx, a.pool, "id = $1", id)
+}
+
+// Keys returns an account's keys, oldest first (nil when the database
+// cannot say).
+func (a *Authority) Keys(account string) []*ledger.Key {
+	ctx, cancel := a.ctx()
+	defer cancel()
+	keys, _ := keysWhere(ctx, a.pool, "account = $1 ORDER BY created_at, id", account)
+	return keys
+}
+
+// rowsQuerier is a transaction, a connection or the pool.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+const keyColumns = `id, account, hash, name, hint, rpm, tpm, concurrency, spend_limit, spend_period, expires_at, models,
+	revoked, created_at`
+
+func keyWhere(ctx context.Context, q rowsQuerier, where string, args ...any) (*ledger.Key, error) {
+	keys, err := keysWhere(ctx, q, where, args...)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(keys) == 0:
+		return nil, fmt.Errorf("%w: %v", ledger.ErrUnknownKey, args[0])
+	}
+	return keys[0], nil
+}
+
+func keysWhere(ctx context.Context, q rowsQuerier, where string, args ...any) ([]*ledger.Key, error) {
+	rows, err := q.Query(ctx, `SELECT `+keyColumns+` FROM tg_keys WHERE `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*ledger.Key, error) { return scanKey(r) })
+}
+
+// scanKey reads a row of keyColumns, then into extra what follows them.
+func scanKey(r pgx.Row, extra ...any) (*ledger.Key, error) {
+	var k ledger.Key
+	var hash []byte
+	var period int64
+	dest := append([]any{&k.ID, &k.AccountID, &hash, &k.Name, &k.Hint, &k.Limits.RPM, &k.Limits.TPM, &k.Limits.Concurrency,
+		&k.SpendLimit, &period, &k.ExpiresAtNanos, &k.Models, &k.Revoked, &k.CreatedAtNanos}, extra...)
+	err := r.Scan(dest...)
+	copy(k.Hash[:], hash)
+	k.SpendPeriod = time.Duration(period)
+	if len(k.Models) == 0 {
+		k.Models = nil
+	}
+	return &k, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,118 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tollgate/tollgate/ledger"
+)
+
+// A lease is the credit one node may spend of one account without asking:
+// the row (account, node) of tg_leases. granted is the node's net credit
+// under it (grants minus returns), reported the node's cumulative charges
+// for the account; granted - reported, while expires_at (PostgreSQL's
+// clock) has not passed, counts in the account's held balance.
+//
+// The node's ledger keeps the lease's credit as adjustments, so its
+// account's adjusted total is the lease's granted and its charged total
+// what the node has spent: every renewal states both, and PostgreSQL takes
+// them as they are. Grants are committed in PostgreSQL before the node
+// credits them and returns are taken locally before they are reported, so
+// a crash between the two steps leaves PostgreSQL counting more than the
+// node holds, never less, and the next renewal makes them equal again.
+
+// leaseReport is what a node states when it renews a lease.
+type leaseReport struct {
+	node, account string
+	// net is the node's ledger's adjusted total for the account: the
+	// credit leases gave it minus what it returned.
+	net int64
+	// charged is the node's ledger's charged total for the account.
+	charged int64
+	// want is the credit the node asks for; floor the least grant that is
+	// any use (a call's hold not yet covered): smaller grants are not made.
+	want, floor int64
+	// ttl is how long the lease lasts from now, by PostgreSQL's clock.
+	ttl time.Duration
+	// sharePercent caps a grant at this share of the account's available
+	// credit (at least floor), so one node does not starve the others.
+	sharePercent int64
+}
+
+// leaseGrant is PostgreSQL's answer.
+type leaseGrant struct {
+	granted int64
+	// available is the account's available balance after the renewal.
+	available int64
+	// stopped: the account is frozen or closed; nothing is granted.
+	stopped bool
+}
+
+// renew reports a node's usage of an account and grants it credit, in one
+// transaction: the usage is charged to the account's credit (an entry of
+// kind usage; into debt if the credit does not cover it, as a late report
+// of an expired lease may), then up to want is granted.
+func (a *Authority) renew(ctx context.Context, r leaseReport) (leaseGrant, error) {
+	var g leaseGrant
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		b, err := lockBook(ctx, tx, r.account)
+		if err != nil {
+			return err
+		}
+		var granted, reported, expiresAt int64
+		err = tx.QueryRow(ctx, `SELECT granted, reported, expires_at FROM tg_leases WHERE account = $1 AND node = $2 FOR UPDATE`,
+			r.account, r.node).Scan(&granted, &reported, &expiresAt)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if expiresAt > b.now {
+			b.held -= max(granted-reported, 0) // counted again below, as renewed
+		}
+		b.expireDue()
+		granted = r.net
+		usage := r.charged - reported
+		if usage > 0 {
+			b.take(usage)
+			b.charged += usage
+			reported = r.charged
+		}
+		g = grant(b, r, max(granted-reported, 0))
+		granted += g.granted
+		b.held += max(granted-reported, 0)
+		if usage > 0 {
+			late := ""
+			if expiresAt <= b.now && expiresAt != 0 {
+				late = "reported after the lease expired"
+			}
+			b.record(ledger.Entry{Kind: ledger.EntryUsage, Amount: -usage, Reason: late, Actor: "node:" + r.node}, r.node)
+		}
+		g.available = b.available()
+		if _, err := tx.Exec(ctx, `INSERT INTO tg_leases (account, node, granted, reported, expires_at, renewals)
+			VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (account, node) DO UPDATE SET granted = $3, reported = $4,
+			expires_at = $5, renewals = tg_leases.renewals + 1`,
+			r.account, r.node, granted, reported, b.now+int64(r.ttl)); err != nil {
+			return err
+		}
+		_, err = b.save(ctx, tx)
+		return err
+	})
+	return g, err
+}
+
+// grant sizes a grant for r from the book, where outstanding is what the
+// node's lease still counts: at most want, at most sharePercent of the
+// available credit but at least floor, never more than is available, and
+// nothing when even floor does not fit.
+func grant(b *book, r leaseReport, outstanding int64) leaseGrant {
+	if b.frozen || b.closedAt != 0 {
+		return leaseGrant{stopped: true}
+	}
+	room := b.available() - outstanding
+	if r.want <= 0 || room <= 0 || room < r.floor {
+		return leaseGrant{}
+	}
+	share := max(r.floor, room/100*r.sharePercent)
+	return leaseGrant{granted: min(r.want, share, room)}
+}

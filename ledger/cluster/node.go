@@ -1,0 +1,339 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/ledger"
+)
+
+// LeaseConfig tunes a node's leases.
+type LeaseConfig struct {
+	// TTL is how long a lease lasts in PostgreSQL after each renewal.
+	// Default 10s.
+	TTL time.Duration
+	// Renew is how often a node renews its leases (reporting its usage).
+	// Default TTL/4.
+	Renew time.Duration
+	// Margin is how much sooner than TTL a node stops spending a lease it
+	// could not renew, measured from before the renewal was sent, so that
+	// it stops before PostgreSQL hands the credit to others. Default TTL/4.
+	Margin time.Duration
+	// SharePercent caps a grant at this share of the account's available
+	// credit (at least the call's hold). Default 25.
+	SharePercent int64
+	// Min is the smallest grant a node asks for. Default 1 credit.
+	Min int64
+	// Wait bounds how long a call waits for a grant. Default 2s.
+	Wait time.Duration
+}
+
+func (c *LeaseConfig) fill() {
+	if c.TTL <= 0 {
+		c.TTL = 10 * time.Second
+	}
+	if c.Renew <= 0 {
+		c.Renew = c.TTL / 4
+	}
+	if c.Margin <= 0 {
+		c.Margin = c.TTL / 4
+	}
+	if c.SharePercent <= 0 || c.SharePercent > 100 {
+		c.SharePercent = 25
+	}
+	if c.Min <= 0 {
+		c.Min = money.NanosPerCredit
+	}
+	if c.Wait <= 0 {
+		c.Wait = 2 * time.Second
+	}
+}
+
+// ErrUnavailable: the node cannot reach PostgreSQL to lease credit for an
+// account whose lease has run out; the call gets 503.
+var ErrUnavailable = errors.New("cluster: the credit authority (PostgreSQL) cannot be reached")
+
+// Node keeps this node's leases: it asks for credit when a hold does not
+// fit (Ensure), renews every lease on a timer with its usage, returns the
+// credit of accounts gone idle, frozen or closed, and stops spending a
+// lease it could not renew before PostgreSQL's expiry.
+type Node struct {
+	id     string
+	auth   *Authority
+	ledger *ledger.Ledger
+	cfg    LeaseConfig
+	logger *log.Logger
+
+	mu     sync.Mutex
+	leases map[string]*lease
+}
+
+// lease is the node's side of one account's lease.
+type lease struct {
+	mu sync.Mutex // one renewal of the account at a time
+	// deadline is when the node stops spending the lease unless renewed
+	// (Unix nanoseconds by the node's clock; 0: never granted).
+	deadline atomic.Int64
+	// lapsed is set once the deadline passed, until the next renewal.
+	lapsed atomic.Bool
+	// lastCharged is the account's charged total at the previous renewal;
+	// perRenewal the charges between the last two.
+	lastCharged, perRenewal int64
+	// idle counts renewals in a row with no charge and no open hold.
+	idle int
+	// scarce: at the last renewal the account had less than Min available
+	// across the cluster; the node then keeps no credit beyond its open
+	// holds (each call is granted its own hold), so none is stranded here
+	// while another node's calls are refused.
+	scarce bool
+}
+
+// Lease metrics.
+var (
+	renewalsOK     = metrics.NewCounter(`tollgate_cluster_renewals_total{result="ok"}`)
+	renewalsFailed = metrics.NewCounter(`tollgate_cluster_renewals_total{result="failed"}`)
+	grantsOnDemand = metrics.NewCounter(`tollgate_cluster_grants_on_demand_total`)
+	leaseLapses    = metrics.NewCounter(`tollgate_cluster_lease_lapses_total`)
+	renewSeconds   = metrics.NewHistogram(`tollgate_cluster_renewal_seconds`)
+)
+
+// NewNode returns node id's lease keeper.
+func NewNode(id string, auth *Authority, l *ledger.Ledger, cfg LeaseConfig, logger *log.Logger) *Node {
+	cfg.fill()
+	return &Node{id: id, auth: auth, ledger: l, cfg: cfg, logger: logger, leases: map[string]*lease{}}
+}
+
+// Config returns the lease settings in force (defaults filled in).
+func (n *Node) Config() LeaseConfig { return n.cfg }
+
+func (n *Node) leaseOf(account string) *lease {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l := n.leases[account]
+	if l == nil {
+		l = &lease{}
+		n.leases[account] = l
+	}
+	return l
+}
+
+// Ensure makes at least need nano-credits available to account in this
+// node's ledger by a grant, when PostgreSQL has them: the gateway calls it
+// when a hold does not fit. It returns a *ledger.InsufficientError with the
+// cluster's available balance when the account has not enough, and
+// ErrUnavailable when PostgreSQL cannot be reached in time.
+func (n *Node) Ensure(account string, need int64) error {
+	l := n.leaseOf(account)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	info, err := n.ledger.Account(account)
+	if err != nil {
+		return err
+	}
+	if info.Available >= need && l.live() {
+		return nil // another call's grant came meanwhile
+	}
+	if l.deadline.Load() == 0 {
+		l.lastCharged = info.Charged // the first grant: the rate is measured from here
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Wait)
+	defer cancel()
+	grantsOnDemand.Inc()
+	g, err := n.renewLocked(ctx, account, l, need, true)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if info, err = n.ledger.Account(account); err == nil && info.Available < need {
+		return &ledger.InsufficientError{Hold: need, Available: g.available}
+	}
+	return err
+}
+
+// live reports whether the lease may still be spent.
+func (l *lease) live() bool { return time.Now().UnixNano() < l.deadline.Load() }
+
+// renewLocked renews account's lease (l.mu held): it states the node's
+// usage and asks for enough credit to bring the local balance to what the
+// account spends in two renewal intervals (at least Min, and at least need
+// for the call waiting), then credits the grant locally. Without ask it
+// only reports.
+func (n *Node) renewLocked(ctx context.Context, account string, l *lease, need int64, ask bool) (leaseGrant, error) {
+	info, err := n.ledger.Account(account)
+	if err != nil {
+		return leaseGrant{}, err
+	}
+	target := max(need, n.cfg.Min, 2*l.perRenewal)
+	r := leaseReport{node: n.id, account: account, net: info.Adjusted, charged: info.Charged,
+		want: target - info.Available, floor: max(need-info.Available, 0), ttl: n.cfg.TTL, sharePercent: n.cfg.SharePercent}
+	if !ask || need == 0 && info.Available > target/2 {
+		r.want = 0 // enough for now (or returning): just report and extend
+	}
+	sent := time.Now()
+	g, err := n.auth.renew(ctx, r)
+	renewSeconds.UpdateDuration(sent)
+	if err != nil {
+		renewalsFailed.Inc()
+		return g, err
+	}
+	renewalsOK.Inc()
+	l.scarce = g.available < n.cfg.Min
+	l.deadline.Store(sent.Add(n.cfg.TTL - n.cfg.Margin).UnixNano())
+	l.lapsed.Store(false)
+	if g.granted > 0 {
+		_, _, err = n.ledger.Adjust(ledger.AdjustRequest{Account: account, Amount: g.granted, Reason: "cluster lease granted", Actor: "node:" + n.id})
+	}
+	return g, err
+}
+
+// returnLocked gives the lease's unused credit back: taken locally first,
+// then reported (so PostgreSQL never counts less than the node holds).
+// Holds still open keep their credit; it is reported as they settle.
+func (n *Node) returnLocked(ctx context.Context, account string, l *lease) error {
+	if _, err := n.ledger.Withdraw(account, "cluster lease returned"); err != nil {
+		return err
+	}
+	_, err := n.renewLocked(ctx, account, l, 0, false)
+	return err
+}
+
+// Run renews, returns and lapses leases until ctx ends, then returns every
+// lease's unused credit (a clean shutdown leaves nothing leased). Resume
+// comes first.
+func (n *Node) Run(ctx context.Context) {
+	renew := time.NewTicker(n.cfg.Renew)
+	defer renew.Stop()
+	lapse := time.NewTicker(min(n.cfg.Margin/4, 100*time.Millisecond))
+	defer lapse.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.returnAll()
+			return
+		case <-renew.C:
+			n.renewAll(ctx)
+		case <-lapse.C:
+			n.lapseDue()
+		}
+	}
+}
+
+// Resume, at start and before any call is served, takes back the credit
+// the ledger holds from leases of a previous run and reports it with the
+// usage made since the last report (late, if its lease expired meanwhile);
+// calls then lease afresh. Reports PostgreSQL cannot take now are made by
+// the next renewals.
+func (n *Node) Resume(ctx context.Context) {
+	var accounts []string
+	n.ledger.Accounts(func(a ledger.AccountInfo) {
+		if a.Adjusted != 0 || a.Charged != 0 {
+			accounts = append(accounts, a.ID)
+		}
+	})
+	for _, account := range accounts {
+		l := n.leaseOf(account)
+		l.mu.Lock()
+		err := n.returnLocked(ctx, account, l)
+		l.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			n.logger.Printf("cluster: reporting account %q's earlier usage: %v (retried at the next renewal)", account, err)
+		}
+	}
+}
+
+// renewAll renews every lease: an account with no charge and no open hold
+// for two renewals in a row returns its credit and is dropped; one that is
+// scarce returns what its holds do not use.
+func (n *Node) renewAll(ctx context.Context) {
+	for account, l := range n.snapshot() {
+		if !l.mu.TryLock() {
+			continue // a call is renewing it right now
+		}
+		n.renewOne(ctx, account, l)
+		l.mu.Unlock()
+	}
+}
+
+func (n *Node) renewOne(ctx context.Context, account string, l *lease) {
+	info, err := n.ledger.Account(account)
+	if err != nil {
+		n.drop(account)
+		return
+	}
+	l.perRenewal, l.lastCharged = info.Charged-l.lastCharged, info.Charged
+	if l.perRenewal == 0 && info.OpenHolds == 0 {
+		l.idle++
+	} else {
+		l.idle = 0
+	}
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.Renew)
+	defer cancel()
+	if l.idle >= 2 || info.Frozen || l.scarce {
+		err = n.returnLocked(rctx, account, l)
+		if err == nil && info.OpenHolds == 0 && !l.scarce {
+			n.drop(account)
+		}
+	} else {
+		_, err = n.renewLocked(rctx, account, l, 0, true)
+	}
+	if err != nil && ctx.Err() == nil {
+		n.logger.Printf("cluster: renewing account %q's lease: %v", account, err)
+	}
+}
+
+// lapseDue stops spending the leases past their local deadline: their
+// unused credit is taken out of the ledger (it is reported when PostgreSQL
+// is back), so the account's next call asks PostgreSQL, and gets 503 while
+// it cannot be reached. A lapsed lease is emptied again at each tick, as
+// settling calls free the rest of their holds.
+func (n *Node) lapseDue() {
+	now := time.Now().UnixNano()
+	for account, l := range n.snapshot() {
+		d := l.deadline.Load()
+		if d == 0 || now < d {
+			continue
+		}
+		if _, err := n.ledger.Withdraw(account, "cluster lease lapsed"); err != nil {
+			n.logger.Printf("cluster: lapsing account %q's lease: %v", account, err)
+			continue
+		}
+		if !l.lapsed.Swap(true) {
+			leaseLapses.Inc()
+		}
+	}
+}
+
+// returnAll returns every lease's credit, for a clean shutdown.
+func (n *Node) returnAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for account, l := range n.snapshot() {
+		l.mu.Lock()
+		if err := n.returnLocked(ctx, account, l); err != nil {
+			n.logger.Printf("cluster: returning account %q's lease at shutdown: %v (it expires by itself)", account, err)
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (n *Node) snapshot() map[string]*lease {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := make(map[string]*lease, len(n.leases))
+	for k, v := range n.leases {
+		m[k] = v
+	}
+	return m
+}
+
+func (n *Node) drop(account string) {
+	n.mu.Lock()
+	delete(n.leases, account)
+	n.mu.Unlock()
+}
