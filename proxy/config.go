@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy/upstream"
 	"github.com/valyala/fasthttp"
 )
@@ -105,6 +106,10 @@ type Config struct {
 
 	// Console serves the customers' console under /console/ (nil: none).
 	Console fasthttp.RequestHandler
+
+	// Credit lends credit from outside the ledger (cluster mode's leases);
+	// nil: the ledger's balance is all there is.
+	Credit CreditSource
 
 	// DefaultKeyLimits and DefaultAccountLimits apply where a key or account
 	// says "default" (-1). 0 means unlimited.
@@ -218,4 +223,15 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("no IP digest key")
 	}
 	return nil
+}
+
+// CreditSource lends the gateway's ledger credit held elsewhere: in cluster
+// mode, PostgreSQL's, by leases (ledger/cluster).
+type CreditSource interface {
+	// Ensure makes at least need nano-credits available to account in the
+	// ledger. It fails with a *ledger.InsufficientError when the account
+	// has not that much (402); any other error is 503.
+	Ensure(account string, need int64) error
+	// Account is the account as every node sees it (GET /v1/balance).
+	Account(id string) (ledger.AccountInfo, error)
 }

@@ -169,7 +169,9 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, c *call) refusal {
 		return g.bodyBytesRefusal(ctx)
 	}
 	if st.Available <= 0 {
-		return refuse(fasthttp.StatusPaymentRequired, views.BillingError, "insufficient balance: available "+money.Format(st.Available)+" credits")
+		if r := g.borrow(c, 1); r.status != 0 {
+			return r
+		}
 	}
 	if r := g.readAndInspect(ctx, c); r.status != 0 {
 		return r
@@ -253,8 +255,15 @@ func (g *Gateway) hold(c *call) refusal {
 		c.limits.refundRequest()
 		return refuse(fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway is short of disk space; try again later")
 	}
-	commit, err := g.ledger.HoldForKey(c.key.AccountID, c.requestID, c.key.ID, hold,
-		ledger.SpendLimit{Limit: c.key.SpendLimit, Period: c.key.SpendPeriod, Anchor: c.key.CreatedAtNanos})
+	spend := ledger.SpendLimit{Limit: c.key.SpendLimit, Period: c.key.SpendPeriod, Anchor: c.key.CreatedAtNanos}
+	commit, err := g.ledger.HoldForKey(c.key.AccountID, c.requestID, c.key.ID, hold, spend)
+	if err != nil && g.cfg.Credit != nil && insufficient(err) {
+		if r := g.borrow(c, hold); r.status != 0 {
+			c.limits.refundTokens()
+			return r
+		}
+		commit, err = g.ledger.HoldForKey(c.key.AccountID, c.requestID, c.key.ID, hold, spend)
+	}
 	if err != nil {
 		c.limits.refundTokens()
 		return g.holdRefusal(c, err)
@@ -263,6 +272,33 @@ func (g *Gateway) hold(c *call) refusal {
 	c.record.Held = hold
 	c.holdCommit = commit
 	return refusal{}
+}
+
+// insufficient reports whether err is the ledger's 402 (a function of its
+// own so that the error's target is allocated only on that path).
+func insufficient(err error) bool {
+	var ie *ledger.InsufficientError
+	return errors.As(err, &ie)
+}
+
+// borrow asks the credit source (cluster mode) for need nano-credits of
+// the call's account: 402 when the account has not that much, 503 when the
+// source cannot be asked now. Without a source the ledger's balance is all
+// there is: 402.
+func (g *Gateway) borrow(c *call, need int64) refusal {
+	if g.cfg.Credit == nil {
+		return refuse(fasthttp.StatusPaymentRequired, views.BillingError, "insufficient balance: available "+money.Format(c.settings.Available)+" credits")
+	}
+	err := g.cfg.Credit.Ensure(c.key.AccountID, need)
+	var ie *ledger.InsufficientError
+	switch {
+	case err == nil:
+		return refusal{}
+	case errors.As(err, &ie):
+		return refuse(fasthttp.StatusPaymentRequired, views.BillingError, "insufficient balance: available "+money.Format(ie.Available)+" credits")
+	}
+	g.logger.Printf("request %s: cannot lease credit: %s", c.requestID, err)
+	return refuse(fasthttp.StatusServiceUnavailable, views.OverloadedError, "the gateway cannot reach its credit authority; try again shortly")
 }
 
 // holdRefusal answers a hold the ledger refused.

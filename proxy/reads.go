@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"time"
 
 	"github.com/bytedance/sonic"
@@ -37,7 +38,16 @@ func pageLimit(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
 
 // handleBalance is GET /v1/balance.
 func (g *Gateway) handleBalance(ctx *fasthttp.RequestCtx, k *ledger.Key) {
-	a, err := g.ledger.Account(k.AccountID)
+	account := g.ledger.Account
+	if g.cfg.Credit != nil {
+		account = g.cfg.Credit.Account // every node's answer, not this one's leases
+	}
+	a, err := account(k.AccountID)
+	if err != nil && !errors.Is(err, ledger.ErrUnknownAccount) {
+		g.logger.Printf("cannot read account %q's balance: %s", k.AccountID, err)
+		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the balance cannot be read now; try again shortly")
+		return
+	}
 	if err != nil {
 		writeError(ctx, fasthttp.StatusNotFound, views.NotFoundError, "account not found")
 		return

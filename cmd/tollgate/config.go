@@ -110,10 +110,11 @@ type fileConfig struct {
 			DisableAfter          duration `yaml:"disable_after"`
 		} `yaml:"webhooks"`
 	} `yaml:"notifications"`
-	DisputeWindow  duration `yaml:"dispute_window"`
-	CallRetention  duration `yaml:"call_retention"`
-	DeniedBetas    []string `yaml:"denied_betas"`
-	TrustedProxies []string `yaml:"trusted_proxies"`
+	Cluster        clusterConfig `yaml:"cluster"`
+	DisputeWindow  duration      `yaml:"dispute_window"`
+	CallRetention  duration      `yaml:"call_retention"`
+	DeniedBetas    []string      `yaml:"denied_betas"`
+	TrustedProxies []string      `yaml:"trusted_proxies"`
 
 	// dir is the directory of the file, for relative paths ("" when embedded).
 	dir string

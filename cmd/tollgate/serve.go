@@ -46,6 +46,8 @@ type serveFlags struct {
 	demo            bool
 	// simulator serves from the built-in simulator on any listen address.
 	simulator bool
+	// clusterDSN replaces the file's cluster.dsn.
+	clusterDSN string
 }
 
 func parseServeFlags(args []string) (serveFlags, bool, error) {
@@ -58,6 +60,7 @@ func parseServeFlags(args []string) (serveFlags, bool, error) {
 	fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL replacing every anthropic upstream's (tests point it at a local upstream)")
 	fs.StringVar(&f.bedrockEndpoint, "bedrock-endpoint", "", "endpoint URL replacing every bedrock upstream's (tests point it at a local upstream)")
 	fs.BoolVar(&f.demo, "demo", false, "create a demo account once, mint a demo key and print how to call the gateway (make run)")
+	fs.StringVar(&f.clusterDSN, "cluster-dsn", "", "PostgreSQL DSN turning cluster mode on (default: the file's cluster.dsn); the password comes from PGPASSWORD")
 	fs.BoolVar(&f.simulator, "simulator", false, "serve from the built-in upstream simulator even when the client API listens beyond loopback")
 	isDefault := true
 	err := fs.Parse(args)
@@ -129,6 +132,7 @@ type process struct {
 	catalogue             *meter.Catalogue
 	gateway               *proxy.Gateway
 	notifier              *notify.Notifier
+	cluster               *clusterParts // nil unless cluster.dsn is set
 	operators             *access.Store
 	consoleUsers          *access.Users // nil when the consoles are off
 	admin                 *admin.Server
@@ -171,6 +175,15 @@ func (p *process) open(adminToken string) error {
 	if err := p.openLedger(); err != nil {
 		return err
 	}
+	if fc.Cluster.DSN != "" {
+		if err := p.openCluster(); err != nil {
+			return err
+		}
+		if fc.Console.Enabled || fc.Notifications.Enabled {
+			p.logger.Printf("cluster: the consoles and notifications are off in cluster mode (docs/cluster.md)")
+			fc.Console.Enabled, fc.Notifications.Enabled = false, false
+		}
+	}
 	if p.operators, err = access.Open(p.wlog.States, p.wlog.SetState); err != nil {
 		return err
 	}
@@ -197,6 +210,9 @@ func (p *process) open(adminToken string) error {
 			DisputeWindow: time.Duration(fc.DisputeWindow), AccountDefaults: ledger.Limits(clientCfg.DefaultAccountLimits),
 			MaxKeys: fc.Console.MaxKeysPerAccount, Notifier: p.notifier, Logger: p.logger}))
 	}
+	if p.cluster != nil {
+		clientCfg.Credit = p.cluster.node
+	}
 	if p.gateway, err = proxy.New(clientCfg, p.ledger, p.catalogue, p.logger); err != nil {
 		return err
 	}
@@ -214,11 +230,17 @@ func (p *process) open(adminToken string) error {
 			Catalogue: p.gateway.Catalogue, KeepCreditOnClose: adminCfg.KeepCreditOnClose, CustomerConsoleURL: adminCfg.CustomerConsoleURL,
 			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
 	}
+	if p.cluster != nil {
+		adminCfg.Books = p.cluster.auth
+	}
 	if p.admin, err = admin.New(adminCfg); err != nil {
 		return err
 	}
 	if p.recovered, err = p.gateway.RecoverOpenHolds(); err != nil {
 		return fmt.Errorf("cannot recover open holds: %w", err)
+	}
+	if p.cluster != nil {
+		p.resumeCluster()
 	}
 	return nil
 }
@@ -314,6 +336,10 @@ func (p *process) start() error {
 	if p.notifier != nil {
 		p.jobs.run(p.notifier.Run)
 	}
+	if p.cluster != nil {
+		p.jobs.run(p.cluster.mirror.Run)
+		p.jobs.run(p.cluster.node.Run)
+	}
 
 	check := meter.CheckCatalogue(p.catalogue, time.Now())
 	p.logger.Print(catalogueSummary(p.catalogue, &check))
@@ -392,6 +418,9 @@ func (p *process) close() {
 			ln.Close()
 		}
 	}
+	if p.cluster != nil {
+		p.cluster.pool.Close()
+	}
 	if p.wlog != nil {
 		p.wlog.Close()
 	}
@@ -412,6 +441,9 @@ func applyFlags(fc *fileConfig, f serveFlags) {
 	}
 	if f.adminListen != "" {
 		fc.AdminListen = f.adminListen
+	}
+	if f.clusterDSN != "" {
+		fc.Cluster.DSN = f.clusterDSN
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,28 +74,31 @@ func Need(t testing.TB) string {
 }
 
 // StartPrimary initialises and starts a primary with the role and database
-// tollgate (password Password, scram over TCP). syncStandbys names the
-// standbys a commit waits for ("" for none).
-func StartPrimary(t testing.TB, syncStandbys string) *Server {
+// tollgate (password Password, scram over TCP).
+func StartPrimary(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{bin: Need(t), t: t, Dir: tempDir(t)}
 	s.run("initdb", "-D", s.Dir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync")
-	s.appendConf(fmt.Sprintf("synchronous_standby_names = '%s'\nwal_level = replica\nmax_wal_senders = 4\n", syncStandbys))
+	s.appendConf("wal_level = replica\nmax_wal_senders = 4\n")
 	s.Start()
 	s.Psql("postgres", "CREATE ROLE tollgate LOGIN PASSWORD '"+Password+"'")
 	s.Psql("postgres", "CREATE DATABASE tollgate OWNER tollgate")
 	return s
 }
 
-// StartStandby makes a streaming standby of primary named name (the name
-// a primary's synchronous_standby_names lists) and starts it.
+// StartStandby makes a streaming standby of primary named name, starts it
+// and makes it synchronous: from then on every commit on the primary
+// waits for it.
 func (primary *Server) StartStandby(name string) *Server {
 	t := primary.t
 	t.Helper()
 	s := &Server{bin: primary.bin, t: t, Dir: tempDir(t)}
-	s.run("pg_basebackup", "-h", primary.Dir, "-p", strconv.Itoa(primary.Port), "-U", "postgres", "-D", s.Dir, "-R", "-X", "stream", "--no-sync")
-	s.appendConf(fmt.Sprintf("primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'\n", primary.Dir, primary.Port, name))
+	s.run("pg_basebackup", "-h", primary.Dir, "-p", strconv.Itoa(primary.Port), "-U", "postgres", "-D", s.Dir, "-R", "-X", "stream", "-c", "fast", "--no-sync")
+	// After the primary_conninfo pg_basebackup -R wrote, so this one wins.
+	s.appendFile("postgresql.auto.conf", fmt.Sprintf("primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'\n", primary.Dir, primary.Port, name))
 	s.Start()
+	primary.Psql("postgres", "ALTER SYSTEM SET synchronous_standby_names = '"+name+"'")
+	primary.Psql("postgres", "SELECT pg_reload_conf()")
 	return s
 }
 
@@ -109,6 +113,7 @@ func (s *Server) Start() {
 		s.t.Fatal(err)
 	}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Kill stops runuser and postgres together
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -131,7 +136,7 @@ func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	_ = s.cmd.Wait()
 	s.cmd = nil
 	// postgres' children outlive a killed postmaster briefly; wait for the

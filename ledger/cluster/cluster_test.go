@@ -22,7 +22,7 @@ const oneCredit = money.NanosPerCredit
 // testDB starts a PostgreSQL primary with the schema and returns a pool.
 func testDB(t *testing.T) (*pgtest.Server, *pgxpool.Pool) {
 	t.Helper()
-	pg := pgtest.StartPrimary(t, "")
+	pg := pgtest.StartPrimary(t)
 	return pg, connect(t, pg)
 }
 

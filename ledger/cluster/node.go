@@ -337,3 +337,6 @@ func (n *Node) drop(account string) {
 	delete(n.leases, account)
 	n.mu.Unlock()
 }
+
+// Account is the account as PostgreSQL has it: the same on every node.
+func (n *Node) Account(id string) (ledger.AccountInfo, error) { return n.auth.Account(id) }

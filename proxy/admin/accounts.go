@@ -95,7 +95,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 	if spec.ID == "" {
 		spec.ID = "acct_" + ids.RandomBase62(20)
 	}
-	a, err := s.cfg.Ledger.CreateAccount(spec)
+	a, err := s.cfg.Books.CreateAccount(spec)
 	if err != nil {
 		ledgerError(w, err)
 		return
@@ -104,7 +104,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
-	a, err := s.cfg.Ledger.Account(r.PathValue("id"))
+	a, err := s.cfg.Books.Account(r.PathValue("id"))
 	if err != nil {
 		ledgerError(w, err)
 		return
@@ -119,7 +119,7 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	cur, err := s.cfg.Ledger.Account(id)
+	cur, err := s.cfg.Books.Account(id)
 	if err != nil {
 		ledgerError(w, err)
 		return
@@ -129,7 +129,7 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	a, err := s.cfg.Ledger.UpdateAccount(id, ledger.AccountPatch{Email: &email, Multiplier: &multiplier, Limits: &limits})
+	a, err := s.cfg.Books.UpdateAccount(id, ledger.AccountPatch{Email: &email, Multiplier: &multiplier, Limits: &limits})
 	if err != nil {
 		ledgerError(w, err)
 		return
@@ -141,7 +141,7 @@ func (s *Server) freeze(w http.ResponseWriter, r *http.Request)   { s.setFrozen(
 func (s *Server) unfreeze(w http.ResponseWriter, r *http.Request) { s.setFrozen(w, r, false) }
 
 func (s *Server) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) {
-	if err := s.cfg.Ledger.SetFrozen(r.PathValue("id"), frozen, actorOf(r)); err != nil {
+	if err := s.cfg.Books.SetFrozen(r.PathValue("id"), frozen, actorOf(r)); err != nil {
 		ledgerError(w, err)
 		return
 	}
@@ -154,7 +154,7 @@ func (s *Server) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) 
 // policy keeps it. A repeat answers the account as it is; a forfeit already
 // posted is not posted again (its idempotency key is the account's).
 func (s *Server) closeAccount(w http.ResponseWriter, r *http.Request) {
-	info, err := CloseAccount(s.cfg.Ledger, r.PathValue("id"), actorOf(r), s.cfg.KeepCreditOnClose)
+	info, err := CloseAccount(s.cfg.Books, r.PathValue("id"), actorOf(r), s.cfg.KeepCreditOnClose)
 	if err != nil {
 		ledgerError(w, err)
 		return
@@ -165,7 +165,7 @@ func (s *Server) closeAccount(w http.ResponseWriter, r *http.Request) {
 // CloseAccount closes account id for actor and, unless keepCredit, forfeits
 // its available credit by an "account closed" adjustment (keyed by the
 // account, so a retry forfeits once). The console's closure uses it too.
-func CloseAccount(l *ledger.Ledger, id, actor string, keepCredit bool) (ledger.AccountInfo, error) {
+func CloseAccount(l Books, id, actor string, keepCredit bool) (ledger.AccountInfo, error) {
 	info, _, err := l.CloseAccount(id, actor)
 	if err != nil {
 		return info, err
@@ -197,7 +197,7 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
 		ledgerError(w, err)
 		return
 	}
-	entries, more, err := s.cfg.Ledger.Entries(account, before, limit)
+	entries, more, err := s.cfg.Books.Entries(account, before, limit)
 	if err != nil {
 		s.cfg.Logger.Printf("cannot list entries: %s", err)
 		writeError(w, http.StatusInternalServerError, views.APIError, "cannot list entries")

@@ -13,7 +13,7 @@ import (
 // MintKey creates a platform key for k.AccountID with k's settings and
 // returns its secret, which is shown only this once (the ledger keeps its
 // hash and a hint).
-func MintKey(l *ledger.Ledger, k ledger.Key) (string, *ledger.Key, error) {
+func MintKey(l Books, k ledger.Key) (string, *ledger.Key, error) {
 	secret := ids.NewKeySecret()
 	k.ID = "key_" + ids.RandomBase62(20)
 	k.Hash = ids.HashKey([]byte(secret))
@@ -72,7 +72,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	secret, created, err := MintKey(s.cfg.Ledger, k)
+	secret, created, err := MintKey(s.cfg.Books, k)
 	if err != nil {
 		ledgerError(w, err)
 		return
@@ -88,7 +88,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		ledgerError(w, err)
 		return
 	}
-	keys := s.cfg.Ledger.Keys(account)
+	keys := s.cfg.Books.Keys(account)
 	page := make([]views.Key, 0, len(keys))
 	for _, k := range keys {
 		page = append(page, views.NewKey(k))
@@ -103,7 +103,7 @@ func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	cur := s.cfg.Ledger.Key(id)
+	cur := s.cfg.Books.Key(id)
 	if cur == nil {
 		ledgerError(w, ledger.ErrUnknownKey)
 		return
@@ -113,7 +113,7 @@ func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	updated, err := s.cfg.Ledger.UpdateKey(id, ledger.KeyPatch{Name: &k.Name, Limits: &k.Limits, SpendLimit: &k.SpendLimit,
+	updated, err := s.cfg.Books.UpdateKey(id, ledger.KeyPatch{Name: &k.Name, Limits: &k.Limits, SpendLimit: &k.SpendLimit,
 		SpendPeriod: &k.SpendPeriod, ExpiresAtNanos: &k.ExpiresAtNanos, Models: &k.Models})
 	if err != nil {
 		ledgerError(w, err)
@@ -123,7 +123,7 @@ func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
-	if err := s.cfg.Ledger.RevokeKey(r.PathValue("key_id")); err != nil {
+	if err := s.cfg.Books.RevokeKey(r.PathValue("key_id")); err != nil {
 		ledgerError(w, err)
 		return
 	}

@@ -21,6 +21,10 @@ import (
 // Config is what the admin API needs of the gateway.
 type Config struct {
 	Ledger *ledger.Ledger
+	// Books decides accounts, keys and money: nil for Ledger itself; in
+	// cluster mode, PostgreSQL's authority (ledger/cluster). The routes
+	// that read calls, disputes and statements use Ledger either way.
+	Books Books
 	// Catalogue returns the catalogue in force (it changes on reload).
 	Catalogue func() *meter.Catalogue
 	// Token is the admin token every route but /healthz and /readyz needs;
@@ -55,6 +59,26 @@ type Config struct {
 	Logger *log.Logger
 }
 
+// Books is where accounts, keys, top-ups and adjustments are decided and
+// read: a *ledger.Ledger, or cluster mode's *cluster.Authority, which has
+// the same methods and errors.
+type Books interface {
+	CreateAccount(spec ledger.AccountSpec) (ledger.AccountInfo, error)
+	Account(id string) (ledger.AccountInfo, error)
+	UpdateAccount(id string, p ledger.AccountPatch) (ledger.AccountInfo, error)
+	SetFrozen(id string, frozen bool, actor string) error
+	CloseAccount(id, actor string) (info ledger.AccountInfo, closed bool, err error)
+	TopUp(r ledger.TopUpRequest) (e ledger.Entry, created bool, err error)
+	Adjust(r ledger.AdjustRequest) (e ledger.Entry, created bool, err error)
+	Adjustment(idempotencyKey string) (ledger.Entry, bool)
+	Entries(account string, before uint64, limit int) ([]ledger.Entry, bool, error)
+	CreateKey(k ledger.Key) (*ledger.Key, error)
+	Key(id string) *ledger.Key
+	Keys(account string) []*ledger.Key
+	UpdateKey(id string, p ledger.KeyPatch) (*ledger.Key, error)
+	RevokeKey(id string) error
+}
+
 // Limits of the admin listener: generous for operators' scripts, bounded
 // for anything else that reaches it.
 const (
@@ -83,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.DisputeWindow == 0 {
 		cfg.DisputeWindow = 30 * 24 * time.Hour
+	}
+	if cfg.Books == nil {
+		cfg.Books = cfg.Ledger
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token))}
 	if cfg.MetricsToken != "" {

@@ -55,7 +55,7 @@ func (s *Server) topUp(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	e, created, err := s.cfg.Ledger.TopUp(req)
+	e, created, err := s.cfg.Books.TopUp(req)
 	writeEntry(w, e, created, err)
 }
 
@@ -97,7 +97,7 @@ func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	if _, retry := s.cfg.Ledger.Adjustment(req.IdempotencyKey); req.RequestID != "" && !retry {
+	if _, retry := s.cfg.Books.Adjustment(req.IdempotencyKey); req.RequestID != "" && !retry {
 		c, err := s.cfg.Ledger.CallByRequestID(req.RequestID)
 		switch {
 		case err != nil:
@@ -111,7 +111,7 @@ func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e, created, err := s.cfg.Ledger.Adjust(req)
+	e, created, err := s.cfg.Books.Adjust(req)
 	writeEntry(w, e, created, err)
 }
 

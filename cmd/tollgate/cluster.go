@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/ledger/cluster"
+)
+
+// clusterConfig is the file's cluster section (docs/cluster.md).
+type clusterConfig struct {
+	// DSN turns cluster mode on: PostgreSQL's URL or keyword string,
+	// without a password (PGPASSWORD or ~/.pgpass carries it).
+	DSN               string   `yaml:"dsn"`
+	LeaseTTL          duration `yaml:"lease_ttl"`
+	RenewInterval     duration `yaml:"renew_interval"`
+	LeaseMargin       duration `yaml:"lease_margin"`
+	LeaseSharePercent int64    `yaml:"lease_share_percent"`
+	MinLease          string   `yaml:"min_lease"`
+	GrantWait         duration `yaml:"grant_wait"`
+	// ConnectTimeout bounds the wait for PostgreSQL at start.
+	ConnectTimeout duration `yaml:"connect_timeout"`
+}
+
+// clusterParts is what cluster mode adds to a process.
+type clusterParts struct {
+	pool   *pgxpool.Pool
+	auth   *cluster.Authority
+	mirror *cluster.Mirror
+	node   *cluster.Node
+	id     string
+}
+
+// openCluster connects to PostgreSQL, creates the schema when missing and
+// copies accounts and keys into the ledger, before the first call is
+// served. The consoles and notifications stay off in cluster mode: their
+// state is still per node (docs/cluster.md).
+func (p *process) openCluster() error {
+	c := p.fc.Cluster
+	pc, err := pgxpool.ParseConfig(c.DSN)
+	if err != nil {
+		return fmt.Errorf("cluster.dsn: %w", err)
+	}
+	if pw := pc.ConnConfig.Password; pw != "" && pw != os.Getenv("PGPASSWORD") {
+		return errors.New("cluster.dsn carries a password: put it in PGPASSWORD (or ~/.pgpass) instead, out of the file")
+	}
+	leases, err := c.leaseConfig()
+	if err != nil {
+		return err
+	}
+	id, err := nodeID(p.fc.DataDir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cmpDuration(c.ConnectTimeout, 30*time.Second)))
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	parts := &clusterParts{pool: pool, id: id}
+	p.cluster = parts
+	if err := retryUntil(ctx, func() error { return cluster.Migrate(ctx, pool) }); err != nil {
+		return fmt.Errorf("cluster: PostgreSQL at %s: %w", pc.ConnConfig.Host, err)
+	}
+	p.warnUnlessSynchronous(ctx)
+	parts.mirror = cluster.NewMirror(pool, p.ledger, p.logger)
+	parts.auth = cluster.NewAuthority(pool, time.Duration(p.fc.Ledger.PaidCreditLifetime), func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := parts.mirror.Sync(sctx); err != nil {
+			p.logger.Printf("cluster: mirror: %v", err)
+		}
+	})
+	if err := parts.mirror.Sync(ctx); err != nil {
+		return fmt.Errorf("cluster: copying accounts and keys: %w", err)
+	}
+	parts.node = cluster.NewNode(id, parts.auth, p.ledger, leases, p.logger)
+	p.logger.Printf("cluster: node %s; leases of %s renewed every %s", id, parts.node.Config().TTL, parts.node.Config().Renew)
+	return nil
+}
+
+// resumeCluster takes back the credit the ledger still holds from the
+// previous run's leases and reports it (after the crash's open holds were
+// recovered, before any call is served).
+func (p *process) resumeCluster() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cmpDuration(p.fc.Cluster.ConnectTimeout, 30*time.Second)))
+	defer cancel()
+	p.cluster.node.Resume(ctx)
+}
+
+// leaseConfig is the lease settings of the file (defaults left to the
+// cluster package).
+func (c *clusterConfig) leaseConfig() (cluster.LeaseConfig, error) {
+	lc := cluster.LeaseConfig{TTL: time.Duration(c.LeaseTTL), Renew: time.Duration(c.RenewInterval),
+		Margin: time.Duration(c.LeaseMargin), SharePercent: c.LeaseSharePercent, Wait: time.Duration(c.GrantWait)}
+	if c.MinLease != "" {
+		v, err := money.Parse(c.MinLease)
+		if err != nil || v <= 0 {
+			return lc, fmt.Errorf("cluster.min_lease: want a positive amount of credits, got %q", c.MinLease)
+		}
+		lc.Min = v
+	}
+	if lc.TTL != 0 && lc.Margin >= lc.TTL {
+		return lc, errors.New("cluster.lease_margin must be shorter than cluster.lease_ttl")
+	}
+	return lc, nil
+}
+
+// warnUnlessSynchronous says at start when PostgreSQL would acknowledge a
+// grant or top-up that a failover could lose (docs/cluster.md).
+func (p *process) warnUnlessSynchronous(ctx context.Context) {
+	var commit, standbys string
+	err := p.cluster.pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('synchronous_standby_names')`).Scan(&commit, &standbys)
+	switch {
+	case err != nil:
+		p.logger.Printf("cluster: cannot read PostgreSQL's replication settings: %v", err)
+	case strings.TrimSpace(standbys) == "" || commit == "off" || commit == "local":
+		p.logger.Printf("WARNING: cluster: PostgreSQL commits without a synchronous standby (synchronous_commit=%s, synchronous_standby_names=%q): a failover can lose acknowledged top-ups and leases; see docs/cluster.md", commit, standbys)
+	default:
+		p.logger.Printf("cluster: commits wait for a synchronous standby (synchronous_commit=%s, synchronous_standby_names=%q)", commit, standbys)
+	}
+}
+
+// nodeID is this data directory's node identity, made on first start: a
+// lease belongs to a node, and a node is its WAL (a new data directory is
+// a new node, whose predecessor's leases simply expire).
+func nodeID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "cluster-node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !os.IsNotExist(err) {
+		return "", err
+	}
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	id := "node-" + hex.EncodeToString(r[:])
+	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
+}
+
+// retryUntil retries fn until it succeeds or ctx ends (PostgreSQL may still be
+// starting, or failing over).
+func retryUntil(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func cmpDuration(d duration, def time.Duration) time.Duration {
+	if d > 0 {
+		return time.Duration(d)
+	}
+	return def
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tollgate/tollgate/internal/money"
+	"github.com/tollgate/tollgate/internal/pgtest"
+	"github.com/tollgate/tollgate/ledger/cluster"
+)
+
+// testCluster is gateway nodes in cluster mode on one PostgreSQL primary
+// with a synchronous standby, all on loopback.
+type testCluster struct {
+	t                *testing.T
+	primary, standby *pgtest.Server
+	config, dsn      string
+	nodes            []*gatewayProcess
+	pool             *pgxpool.Pool
+}
+
+// clusterLeases are the short form's lease settings: 1 s leases renewed
+// every 250 ms, so expiries happen within the test's time.
+const clusterLeases = `
+cluster:
+  lease_ttl: 1s
+  renew_interval: 250ms
+  lease_margin: 300ms
+  lease_share_percent: 25
+  min_lease: "0.01"
+  grant_wait: 2s
+  connect_timeout: 30s
+`
+
+func newTestCluster(t *testing.T, nodes int) *testCluster {
+	t.Helper()
+	skipProcessTestIfShort(t)
+	c := &testCluster{t: t, primary: pgtest.StartPrimary(t)}
+	c.standby = c.primary.StartStandby("s1")
+	c.dsn = fmt.Sprintf("postgres://tollgate@127.0.0.1:%d,127.0.0.1:%d/tollgate?sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
+		c.primary.Port, c.standby.Port)
+	base, err := os.ReadFile("../../configs/tollgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(base), "catalogue: models.yaml", "catalogue: "+mustAbs(t, "../../configs/models.yaml"), 1)
+	cfg = cfg[:strings.Index(cfg, "\ncluster:")] + clusterLeases + cfg[strings.Index(cfg, "\n# A customer may dispute"):]
+	c.config = filepath.Join(t.TempDir(), "tollgate.yaml")
+	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range nodes {
+		c.nodes = append(c.nodes, c.start(t.TempDir()))
+	}
+	pc, err := pgxpool.ParseConfig(c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnConfig.Password = pgtest.Password
+	if c.pool, err = pgxpool.NewWithConfig(context.Background(), pc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.pool.Close)
+	return c
+}
+
+// start starts a node on dataDir (a restart when it held one before).
+func (c *testCluster) start(dataDir string) *gatewayProcess {
+	return startGatewayBin(c.t, tollgateBin, []string{"PGPASSWORD=" + pgtest.Password}, dataDir, "--config", c.config, "--cluster-dsn", c.dsn)
+}
+
+// callBody is a small streaming call (the built-in simulator answers it).
+const callBody = `{"model":"claude-haiku-4-5","max_tokens":40,"stream":true,"messages":[{"role":"user","content":"hello"}]}`
+
+// load runs clients on every node's client API with key until stop is set
+// or each has been refused 5 times in a row (waiting 50 ms between), and
+// returns the calls completed.
+func (c *testCluster) load(key string, clientsPerNode int, stop *atomic.Bool) int64 {
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		for range clientsPerNode {
+			wg.Go(func() {
+				for refused := 0; refused < 5 && !stop.Load(); {
+					if _, ok := streamOnce(n, key, callBody); ok {
+						done.Add(1)
+						refused = 0
+						continue
+					}
+					refused++
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return done.Load()
+}
+
+// clientGet is GET path on a node's client API with key.
+func clientGet(t *testing.T, n *gatewayProcess, key, path string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+n.client+path, nil)
+	req.Header.Set("x-api-key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+// callsCharged sums the charges of account's call records on node n (each
+// node keeps the records of the calls it served).
+func callsCharged(t *testing.T, n *gatewayProcess, account string) (charged int64, calls int) {
+	t.Helper()
+	cursor := ""
+	for {
+		st, out := n.adminDo("GET", "/admin/v1/calls?limit=1000&account="+account+cursor, "")
+		if st != 200 {
+			t.Fatalf("calls: %d %v", st, out)
+		}
+		for _, c := range out["data"].([]any) {
+			charged += mustCredits(t, c.(map[string]any)["charged"].(string))
+			calls++
+		}
+		next, _ := out["next_cursor"].(string)
+		if next == "" {
+			return charged, calls
+		}
+		cursor = "&cursor=" + next
+	}
+}
+
+// settled waits until PostgreSQL's charged total for account equals the
+// nodes' call records' (every node has reported its usage) and returns it.
+func (c *testCluster) settled(account string) int64 {
+	c.t.Helper()
+	var nodes int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nodes = 0
+		for _, n := range c.nodes {
+			ch, _ := callsCharged(c.t, n, account)
+			nodes += ch
+		}
+		var pg int64
+		if err := c.pool.QueryRow(context.Background(), `SELECT charged FROM tg_accounts WHERE id = $1`, account).Scan(&pg); err != nil {
+			c.t.Fatal(err)
+		}
+		if pg == nodes {
+			return pg
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("PostgreSQL has %s charged to %s, the nodes' call records %s", money.Format(pg), account, money.Format(nodes))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sameBalance checks every node answers the same balance for key.
+func (c *testCluster) sameBalance(key string) map[string]any {
+	c.t.Helper()
+	var first map[string]any
+	for i, n := range c.nodes {
+		st, b := clientGet(c.t, n, key, "/v1/balance")
+		if st != 200 {
+			c.t.Fatalf("node %d balance: %d %v", i, st, b)
+		}
+		if first == nil {
+			first = b
+		} else if fmt.Sprint(b) != fmt.Sprint(first) {
+			c.t.Fatalf("node %d reads %v, node 0 %v", i, b, first)
+		}
+	}
+	return first
+}
+
+func (c *testCluster) renewals() int64 {
+	var n int64
+	if err := c.pool.QueryRow(context.Background(), `SELECT coalesce(sum(renewals), 0)::bigint FROM tg_leases`).Scan(&n); err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+func (c *testCluster) check() {
+	c.t.Helper()
+	auth := cluster.NewAuthority(c.pool, 365*24*time.Hour, nil)
+	if err := auth.Check(context.Background()); err != nil {
+		c.t.Fatalf("PostgreSQL's books: %v", err)
+	}
+}
+
+// TestClusterNodesShareTheBooks: three nodes on one PostgreSQL (with a
+// synchronous standby) serve the same accounts. A key made on one node
+// works on the others at once; one order ID sent to three nodes for three
+// accounts at once credits once; an account drained from all three nodes
+// is never overspent and every node reads the same balance; a node killed
+// (-9) under load and restarted reports its usage, and PostgreSQL's charges
+// equal the call records of all nodes.
+func TestClusterNodesShareTheBooks(t *testing.T) {
+	c := newTestCluster(t, 3)
+	a, b := c.nodes[0], c.nodes[1]
+	key := a.setupAccount("acct_drain", "0.02")
+	t0 := time.Now()
+	for {
+		if _, ok := streamOnce(c.nodes[2], key, callBody); ok {
+			break
+		}
+		if time.Since(t0) > 2*time.Second {
+			t.Fatal("a key made on node 0 does not work on node 2 after 2 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("a key made on node 0 served a call on node 2 after %s", time.Since(t0).Round(time.Millisecond))
+
+	for i := range 3 {
+		if st, out := c.nodes[i].adminDo("POST", "/admin/v1/accounts", fmt.Sprintf(`{"id":"acct_order_%d"}`, i)); st != 201 {
+			t.Fatalf("create: %d %v", st, out)
+		}
+	}
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() {
+			st, _ := n.adminDo("POST", fmt.Sprintf("/admin/v1/accounts/acct_order_%d/topups", i), `{"amount":"5","order_id":"ord_everywhere","kind":"paid"}`)
+			if st == 201 {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if created.Load() != 1 {
+		t.Fatalf("one order ID on three nodes for three accounts credited %d times", created.Load())
+	}
+
+	var never atomic.Bool
+	served := c.load(key, 4, &never) + 1
+	charged := c.settled("acct_drain")
+	bal := c.sameBalance(key)
+	available := mustCredits(t, bal["available"].(string))
+	t.Logf("drain: %d calls served from 3 nodes, %s of 0.02 credits charged, %s available", served, money.Format(charged), money.Format(available))
+	if charged > 20_000_000 || available < 0 {
+		t.Fatalf("overspent: %s charged of 0.02, available %s", money.Format(charged), money.Format(available))
+	}
+
+	steadyKey := b.setupAccount("acct_steady", "1000")
+	var stop atomic.Bool
+	before, done := c.renewals(), make(chan int64)
+	go func() { done <- c.load(steadyKey, 2, &stop) }()
+	time.Sleep(1500 * time.Millisecond)
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.waitExit(5 * time.Second)
+	c.nodes[1] = c.start(b.dataDir)
+	time.Sleep(1500 * time.Millisecond)
+	stop.Store(true)
+	calls := <-done
+	renewed := c.renewals() - before
+	charged = c.settled("acct_steady")
+	c.sameBalance(steadyKey)
+	t.Logf("steady load with a kill -9: %d calls, %d lease renewals (%.1f per 1,000 calls), %s charged",
+		calls, renewed, float64(renewed)*1000/float64(max(calls, 1)), money.Format(charged))
+	c.check()
+}
