@@ -85,15 +85,15 @@ func (c *testCluster) start(dataDir string) *gatewayProcess {
 const callBody = `{"model":"claude-haiku-4-5","max_tokens":40,"stream":true,"messages":[{"role":"user","content":"hello"}]}`
 
 // load runs clients on every node's client API with key until stop is set
-// or each has been refused 5 times in a row (waiting 50 ms between), and
-// returns the calls completed.
-func (c *testCluster) load(key string, clientsPerNode int, stop *atomic.Bool) int64 {
+// or, when giveUp, each has been refused 5 times in a row (waiting 50 ms
+// between), and returns the calls completed.
+func (c *testCluster) load(key string, clientsPerNode int, giveUp bool, stop *atomic.Bool) int64 {
 	var done atomic.Int64
 	var wg sync.WaitGroup
 	for _, n := range c.nodes {
 		for range clientsPerNode {
 			wg.Go(func() {
-				for refused := 0; refused < 5 && !stop.Load(); {
+				for refused := 0; (refused < 5 || !giveUp) && !stop.Load(); {
 					if _, ok := streamOnce(n, key, callBody); ok {
 						done.Add(1)
 						refused = 0
@@ -251,7 +251,7 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	}
 
 	var never atomic.Bool
-	served := c.load(key, 4, &never) + 1
+	served := c.load(key, 4, true, &never) + 1
 	charged := c.settled("acct_drain")
 	bal := c.sameBalance(key)
 	available := mustCredits(t, bal["available"].(string))
@@ -263,7 +263,7 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	steadyKey := b.setupAccount("acct_steady", "1000")
 	var stop atomic.Bool
 	before, done := c.renewals(), make(chan int64)
-	go func() { done <- c.load(steadyKey, 2, &stop) }()
+	go func() { done <- c.load(steadyKey, 2, true, &stop) }()
 	time.Sleep(1500 * time.Millisecond)
 	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -279,4 +279,92 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	t.Logf("steady load with a kill -9: %d calls, %d lease renewals (%.1f per 1,000 calls), %s charged",
 		calls, renewed, float64(renewed)*1000/float64(max(calls, 1)), money.Format(charged))
 	c.check()
+}
+
+// callStatus makes one streaming call and returns the status the client
+// got (0 when the connection failed).
+func callStatus(n *gatewayProcess, key string) int {
+	req, _ := http.NewRequest("POST", "http://"+n.client+"/v1/messages", strings.NewReader(callBody))
+	req.Header.Set("x-api-key", key)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("content-type", "application/json")
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// eventually retries fn (every 100 ms, up to d) until it reports true.
+func eventually(t *testing.T, d time.Duration, what string, fn func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !fn() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %s; a node's log:\n%s", what, d, lastLines(debugNode.stderr.String(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestClusterSurvivesFailures: a node stopped (SIGSTOP) past its lease's
+// expiry stops spending it when it wakes, and serves again on a new lease;
+// when PostgreSQL's primary dies and its synchronous standby is promoted,
+// no acknowledged top-up is lost and the nodes carry on (the DSN lists both
+// hosts); while no PostgreSQL can be reached, a node serves from its
+// leases until their local deadline and then answers 503, and it reports
+// what it served once PostgreSQL is back. The books balance after each.
+func TestClusterSurvivesFailures(t *testing.T) {
+	c := newTestCluster(t, 2)
+	a, b := c.nodes[0], c.nodes[1]
+	debugNode = a
+	key := a.setupAccount("acct", "1000")
+	var stop atomic.Bool
+	done := make(chan int64)
+	go func() { done <- c.load(key, 2, false, &stop) }()
+
+	time.Sleep(500 * time.Millisecond)
+	_ = b.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(1500 * time.Millisecond) // past the 1 s lease
+	_ = b.cmd.Process.Signal(syscall.SIGCONT)
+	eventually(t, 5*time.Second, "the node woken up serves again", func() bool { return callStatus(b, key) == 200 })
+
+	if st, out := a.adminDo("POST", "/admin/v1/accounts/acct/topups", `{"amount":"7","order_id":"ord_before_failover","kind":"paid"}`); st != 201 {
+		t.Fatalf("top-up: %d %v", st, out)
+	}
+	c.primary.Kill()
+	c.standby.Promote()
+	took := eventually(t, 20*time.Second, "a top-up after the promotion", func() bool {
+		st, _ := a.tryAdminDo("POST", "/admin/v1/accounts/acct/topups", `{"amount":"1","order_id":"ord_after_failover","kind":"paid"}`)
+		return st == 201
+	})
+	t.Logf("the first top-up after the promotion was acknowledged %s after it", took.Round(time.Millisecond))
+	var found int
+	if err := c.pool.QueryRow(context.Background(), `SELECT count(*) FROM tg_journal WHERE order_id = 'ord_before_failover'`).Scan(&found); err != nil || found != 1 {
+		t.Fatalf("the top-up acknowledged before the failover: %d rows on the new primary (%v)", found, err)
+	}
+
+	time.Sleep(2 * time.Second) // the leases renewed on the new primary
+	c.standby.Kill()            // no PostgreSQL at all now
+	lapsed := eventually(t, 10*time.Second, "calls refused with 503 once the leases lapse", func() bool { return callStatus(a, key) == 503 })
+	t.Logf("with PostgreSQL unreachable, node 0 served from its lease for %s, then answered 503", lapsed.Round(time.Millisecond))
+	c.standby.Start()
+	eventually(t, 20*time.Second, "calls served again once PostgreSQL is back", func() bool { return callStatus(a, key) == 200 })
+	stop.Store(true)
+	calls := <-done
+	charged := c.settled("acct")
+	c.sameBalance(key)
+	t.Logf("%d calls through the failures, %s charged", calls, money.Format(charged))
+	c.check()
+}
+
+var debugNode *gatewayProcess
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -102,10 +102,13 @@ func (primary *Server) StartStandby(name string) *Server {
 	return s
 }
 
-// Start starts the server on a free loopback port (a new one each time).
+// Start starts the server on a free loopback port, or again on its port
+// after Kill.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.Port = freePort(s.t)
+	if s.Port == 0 {
+		s.Port = freePort(s.t)
+	}
 	s.cmd = s.command("postgres", "-D", s.Dir, "-p", strconv.Itoa(s.Port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+s.Dir, "-c", "fsync=off", "-c", "full_page_writes=off")
 	logFile, err := os.Create(filepath.Join(s.Dir, "server.log"))
@@ -131,25 +134,17 @@ func (s *Server) Start() {
 	}
 }
 
-// Kill stops the server at once (SIGKILL), as a crash would.
+// Kill stops the server at once, as a crash would: pg_ctl's immediate
+// mode (every server process quits, nothing is written; the next start
+// recovers from the WAL), then SIGKILL for whatever is left.
 func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
+	_ = s.command("pg_ctl", "stop", "-m", "immediate", "-w", "-t", "10", "-D", s.Dir).Run()
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	_ = s.cmd.Wait()
 	s.cmd = nil
-	// postgres' children outlive a killed postmaster briefly; wait for the
-	// data directory's lock to go, so a restart finds it free.
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(filepath.Join(s.Dir, "postmaster.pid")); os.IsNotExist(err) {
-			return
-		}
-		if i == 99 {
-			_ = os.Remove(filepath.Join(s.Dir, "postmaster.pid"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Promote makes a standby the primary.

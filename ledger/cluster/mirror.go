@@ -168,25 +168,26 @@ func (m *Mirror) Run(ctx context.Context) {
 }
 
 func (m *Mirror) listen(ctx context.Context) error {
-	conn, err := m.pool.Acquire(ctx)
+	pooled, err := m.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	// The listening connection leaves the pool for good: its session
+	// holds the LISTEN, and a broken one must not go back.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background()) //nolint:errcheck // closing is all that is left to do
 	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
 		return err
 	}
-	defer conn.Exec(context.Background(), "UNLISTEN *") //nolint:errcheck // a broken connection is dropped anyway
 	for {
 		m.syncLogged(ctx)
 		wait, cancel := context.WithTimeout(ctx, m.poll)
-		_, err := conn.Conn().WaitForNotification(wait)
+		_, err := conn.WaitForNotification(wait)
 		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			if ctx.Err() != nil {
-				return nil
-			}
-			conn.Hijack().Close(context.Background()) //nolint:errcheck // the connection is broken
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
 			return err
 		}
 	}
