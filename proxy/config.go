@@ -234,4 +234,7 @@ type CreditSource interface {
 	Ensure(account string, need int64) error
 	// Account is the account as every node sees it (GET /v1/balance).
 	Account(id string) (ledger.AccountInfo, error)
+	// Statement is the account's statement as every node reads it (GET
+	// /v1/statement).
+	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
 }

@@ -97,7 +97,11 @@ func (g *Gateway) handleStatement(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 		}
 		return
 	}
-	s, err := views.NewStatement(g.ledger, k.AccountID, from, to)
+	var source views.StatementSource = g.ledger
+	if g.cfg.Credit != nil {
+		source = g.cfg.Credit // every node's statement, not this one's
+	}
+	s, err := views.NewStatement(source, k.AccountID, from, to)
 	if err != nil {
 		g.logger.Printf("cannot compute a statement: %s", err)
 		writeError(ctx, fasthttp.StatusInternalServerError, views.APIError, "cannot compute the statement")

@@ -33,11 +33,12 @@ type clusterConfig struct {
 
 // clusterParts is what cluster mode adds to a process.
 type clusterParts struct {
-	pool   *pgxpool.Pool
-	auth   *cluster.Authority
-	mirror *cluster.Mirror
-	node   *cluster.Node
-	id     string
+	pool    *pgxpool.Pool
+	auth    *cluster.Authority
+	mirror  *cluster.Mirror
+	node    *cluster.Node
+	shipper *cluster.Shipper
+	id      string
 }
 
 // openCluster connects to PostgreSQL, creates the schema when missing and
@@ -85,6 +86,10 @@ func (p *process) openCluster() error {
 		return fmt.Errorf("cluster: copying accounts and keys: %w", err)
 	}
 	parts.node = cluster.NewNode(id, parts.auth, p.ledger, leases, p.logger)
+	if parts.shipper, err = cluster.NewShipper(ctx, pool, p.ledger, id, p.logger); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	p.wlog.SetRetention(parts.shipper.Cursor) // the WAL is the settlements' outbox
 	p.logger.Printf("cluster: node %s; leases of %s renewed every %s", id, parts.node.Config().TTL, parts.node.Config().Renew)
 	return nil
 }

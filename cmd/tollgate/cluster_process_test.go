@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,16 +65,32 @@ func newTestCluster(t *testing.T, nodes int) *testCluster {
 	for range nodes {
 		c.nodes = append(c.nodes, c.start(t.TempDir()))
 	}
-	pc, err := pgxpool.ParseConfig(c.dsn)
+	c.pool = connectPool(t, c.dsn)
+	return c
+}
+
+// connectPool is the test's own connection to the cluster's database.
+func connectPool(t *testing.T, dsn string) *pgxpool.Pool {
+	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pc.ConnConfig.Password = pgtest.Password
-	if c.pool, err = pgxpool.NewWithConfig(context.Background(), pc); err != nil {
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.pool.Close)
-	return c
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// dialable reports whether something accepts connections at addr.
+func dialable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }
 
 // start starts a node on dataDir (a restart when it held one before).
@@ -191,6 +208,33 @@ func (c *testCluster) sameBalance(key string) map[string]any {
 	return first
 }
 
+// sameStatement waits until every node's statement of account (the admin
+// API's and the customer's) is the same and charges charged, the shipped
+// settlements having reached PostgreSQL.
+func (c *testCluster) sameStatement(key, account string, charged int64) {
+	c.t.Helper()
+	period := "?from=2026-01-01T00:00:00Z&to=2030-01-01T00:00:00Z"
+	eventually(c.t, 10*time.Second, "the same statement on every node", func() bool {
+		var first string
+		for _, n := range c.nodes {
+			st, admin := n.adminDo("GET", "/admin/v1/accounts/"+account+"/statement"+period, "")
+			cst, customer := clientGet(c.t, n, key, "/v1/statement"+period)
+			if st != 200 || cst != 200 || fmt.Sprint(admin) != fmt.Sprint(customer) {
+				c.t.Fatalf("statements: admin %d %v, customer %d %v", st, admin, cst, customer)
+			}
+			var sum int64
+			for _, ch := range admin["charges"].([]any) {
+				sum += mustCredits(c.t, ch.(map[string]any)["amount"].(string))
+			}
+			if sum != charged || (first != "" && fmt.Sprint(admin) != first) {
+				return false
+			}
+			first = fmt.Sprint(admin)
+		}
+		return true
+	})
+}
+
 func (c *testCluster) renewals() int64 {
 	var n int64
 	if err := c.pool.QueryRow(context.Background(), `SELECT coalesce(sum(renewals), 0)::bigint FROM tg_leases`).Scan(&n); err != nil {
@@ -259,6 +303,7 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	if charged > 20_000_000 || available < 0 {
 		t.Fatalf("overspent: %s charged of 0.02, available %s", money.Format(charged), money.Format(available))
 	}
+	c.sameStatement(key, "acct_drain", charged)
 
 	steadyKey := b.setupAccount("acct_steady", "1000")
 	var stop atomic.Bool

@@ -339,6 +339,7 @@ func (p *process) start() error {
 	if p.cluster != nil {
 		p.jobs.run(p.cluster.mirror.Run)
 		p.jobs.run(p.cluster.node.Run)
+		p.jobs.run(p.cluster.shipper.Run)
 	}
 
 	check := meter.CheckCatalogue(p.catalogue, time.Now())

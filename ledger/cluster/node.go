@@ -340,3 +340,9 @@ func (n *Node) drop(account string) {
 
 // Account is the account as PostgreSQL has it: the same on every node.
 func (n *Node) Account(id string) (ledger.AccountInfo, error) { return n.auth.Account(id) }
+
+// Statement is the account's statement from PostgreSQL: the same on every
+// node.
+func (n *Node) Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error) {
+	return n.auth.Statement(account, fromNanos, toNanos)
+}

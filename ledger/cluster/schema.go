@@ -90,6 +90,26 @@ CREATE TABLE IF NOT EXISTS tg_leases (
   PRIMARY KEY (account, node)
 );
 CREATE INDEX IF NOT EXISTS tg_leases_node ON tg_leases (node);
+CREATE TABLE IF NOT EXISTS tg_charges (
+  request_id                     text PRIMARY KEY,
+  account                        text NOT NULL,
+  time                           bigint NOT NULL,
+  model                          text NOT NULL,
+  charged                        bigint NOT NULL,
+  input_tokens                   bigint NOT NULL,
+  output_tokens                  bigint NOT NULL,
+  cache_creation_input_tokens    bigint NOT NULL,
+  cache_creation_5m_input_tokens bigint NOT NULL,
+  cache_creation_1h_input_tokens bigint NOT NULL,
+  cache_read_input_tokens        bigint NOT NULL,
+  web_search_requests            bigint NOT NULL,
+  node                           text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tg_charges_account ON tg_charges (account, time);
+CREATE TABLE IF NOT EXISTS tg_shipped (
+  node text PRIMARY KEY,
+  seq  bigint NOT NULL
+);
 `
 
 // Advisory lock keys: one serialises schema changes between nodes starting

@@ -34,7 +34,7 @@ func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	st, err := views.NewStatement(s.cfg.Ledger, account, from, to)
+	st, err := views.NewStatement(s.cfg.Books, account, from, to)
 	if err != nil {
 		s.cfg.Logger.Printf("cannot compute a statement: %s", err)
 		writeError(w, http.StatusInternalServerError, views.APIError, "cannot compute the statement")

@@ -23,7 +23,8 @@ type Config struct {
 	Ledger *ledger.Ledger
 	// Books decides accounts, keys and money: nil for Ledger itself; in
 	// cluster mode, PostgreSQL's authority (ledger/cluster). The routes
-	// that read calls, disputes and statements use Ledger either way.
+	// that read calls and disputes, and statements' CSV of call records,
+	// use Ledger either way.
 	Books Books
 	// Catalogue returns the catalogue in force (it changes on reload).
 	Catalogue func() *meter.Catalogue
@@ -72,6 +73,7 @@ type Books interface {
 	Adjust(r ledger.AdjustRequest) (e ledger.Entry, created bool, err error)
 	Adjustment(idempotencyKey string) (ledger.Entry, bool)
 	Entries(account string, before uint64, limit int) ([]ledger.Entry, bool, error)
+	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
 	CreateKey(k ledger.Key) (*ledger.Key, error)
 	Key(id string) *ledger.Key
 	Keys(account string) []*ledger.Key

@@ -39,9 +39,15 @@ type ChargeSummary struct {
 	Amount Amount `json:"amount"`
 }
 
+// StatementSource computes an account's statement: the ledger, or in
+// cluster mode PostgreSQL's authority.
+type StatementSource interface {
+	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
+}
+
 // NewStatement computes the statement of account for [from, to), charges
 // sorted by model.
-func NewStatement(l *ledger.Ledger, account string, from, to int64) (Statement, error) {
+func NewStatement(l StatementSource, account string, from, to int64) (Statement, error) {
 	v := Statement{AccountID: account, From: Time(from), To: Time(to)}
 	s, err := l.Statement(account, from, to)
 	if err != nil {
