@@ -99,6 +99,7 @@ bench: build
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 	$(GO) build -o $(BIN)/tollbench ./cmd/tollbench
 	$(BIN)/tollbench run -tollgate $(BIN)/tollgate -concurrency 64 -duration 4s
+	TOLLGATE_CLUSTER_BENCH=1 $(GO) test -count=1 -run TestClusterMeasure -v ./cmd/tollgate
 
 # fuzz runs each fuzz target for FUZZTIME (10s by default) and fails on a
 # crasher (a failing input written to testdata/fuzz). A target whose checked-in

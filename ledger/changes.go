@@ -90,3 +90,28 @@ func (l *Ledger) changeOf(v wal.RecordView) (Change, error) {
 	}
 	return c, fmt.Errorf("%w: unknown record kind %d", ErrReplay, v.Kind)
 }
+
+// Settlements calls fn with the settle entries after seq, in order, and
+// returns the last record's sequence number read (settle or not). It
+// decodes only settlements: cluster mode's shipper reads every call's
+// records with it.
+func (l *Ledger) Settlements(after uint64, fn func(Entry) error) (last uint64, err error) {
+	last = after
+	if l.log == nil {
+		return last, nil
+	}
+	err = l.log.Replay(after, func(v wal.RecordView) error {
+		if recordKind(v.Kind) == kindSettle {
+			e, err := decodeEntry(v)
+			if err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		last = v.Seq
+		return nil
+	})
+	return last, err
+}

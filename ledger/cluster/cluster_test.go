@@ -23,10 +23,11 @@ const oneCredit = money.NanosPerCredit
 func testDB(t *testing.T) (*pgtest.Server, *pgxpool.Pool) {
 	t.Helper()
 	pg := pgtest.StartPrimary(t)
-	return pg, connect(t, pg)
+	return pg, connectTB(t, pg)
 }
 
-func connect(t *testing.T, pg *pgtest.Server) *pgxpool.Pool {
+// connectTB is a pool on pg's database tollgate, the schema made.
+func connectTB(t testing.TB, pg *pgtest.Server) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pg.DSN())
 	if err != nil {

@@ -84,16 +84,12 @@ var errBatchFull = errors.New("batch full")
 // and returns how many.
 func (s *Shipper) Ship(ctx context.Context) (int, error) {
 	after := s.cursor.Load()
-	last := after
-	var batch []*ledger.Entry
-	err := s.ledger.Changes(after, func(c ledger.Change) error {
+	var batch []ledger.Entry
+	last, err := s.ledger.Settlements(after, func(e ledger.Entry) error {
 		if len(batch) == shipBatch {
 			return errBatchFull
 		}
-		last = c.Seq
-		if c.Kind == ledger.ChangeEntry && c.Entry.Kind == ledger.EntrySettle {
-			batch = append(batch, c.Entry)
-		}
+		batch = append(batch, e)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errBatchFull) {
