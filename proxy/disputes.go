@@ -19,6 +19,10 @@ const maxDisputeBody = 16 << 10
 // dispute_id, when given, makes the filing idempotent (a repeat answers 200
 // with the first); otherwise one is made.
 func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
+	if g.cfg.Credit != nil { // cluster mode: no node could resolve it yet
+		writeError(ctx, fasthttp.StatusNotImplemented, views.APIError, "disputes cannot be filed on this gateway; contact the platform's support")
+		return
+	}
 	if ctx.Request.Header.ContentLength() > maxDisputeBody {
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, views.RequestTooLarge, "a dispute's body is at most 16 KiB")
 		return

@@ -305,6 +305,23 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	}
 	c.sameStatement(key, "acct_drain", charged)
 
+	// A call served by node 2 is refunded through node 0's admin API.
+	_, out := c.nodes[2].adminDo("GET", "/admin/v1/calls?limit=100&account=acct_drain", "")
+	var requestID string
+	for _, call := range out["data"].([]any) {
+		if call := call.(map[string]any); call["charged"] != "0" {
+			requestID = call["request_id"].(string)
+		}
+	}
+	if st, out := a.adminDo("POST", "/admin/v1/adjustments", `{"account":"acct_drain","amount":"0.001","reason":"refund","request_id":"`+requestID+`"}`); st != 201 {
+		t.Fatalf("a refund naming a call another node served: %d %v", st, out)
+	}
+	req, _ := http.NewRequest("POST", "http://"+b.client+"/v1/disputes", strings.NewReader(`{"request_id":"`+requestID+`","reason":"wrong"}`))
+	req.Header.Set("x-api-key", key)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 501 {
+		t.Fatalf("a dispute in cluster mode: %v %v, want 501 (disputes cannot be resolved in cluster mode yet)", resp, err)
+	}
+
 	steadyKey := b.setupAccount("acct_steady", "1000")
 	var stop atomic.Bool
 	before, done := c.renewals(), make(chan int64)

@@ -86,6 +86,9 @@ func runServe(args []string, stdout io.Writer) error {
 		return err
 	}
 	applyFlags(fc, flags)
+	if flags.demo && fc.Cluster.DSN != "" {
+		return errors.New("--demo is for single-node mode: in cluster mode, create accounts and keys through the admin API")
+	}
 	adminToken := os.Getenv("TOLLGATE_ADMIN_TOKEN")
 	if adminToken == "" {
 		if !flags.demo {
@@ -231,7 +234,7 @@ func (p *process) open(adminToken string) error {
 			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
 	}
 	if p.cluster != nil {
-		adminCfg.Books = p.cluster.auth
+		adminCfg.Books, adminCfg.Cluster = p.cluster.auth, true
 	}
 	if p.admin, err = admin.New(adminCfg); err != nil {
 		return err

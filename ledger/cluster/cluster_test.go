@@ -259,3 +259,57 @@ func renewals(t *testing.T, pool *pgxpool.Pool) int64 {
 	}
 	return n
 }
+
+// TestMirror: accounts and keys written in PostgreSQL reach a node's
+// ledger (created, changed, frozen, revoked, closed), and a row the ledger
+// refuses (written by hand, with a line break in its ID) is passed over
+// without holding back the changes after it.
+func TestMirror(t *testing.T) {
+	pg, pool := testDB(t)
+	n := newTestNode(t, "n1", pool, LeaseConfig{})
+	a, l, ctx := n.node.auth, n.ledger, context.Background()
+	if _, err := a.CreateAccount(ledger.AccountSpec{ID: "acct", Email: "a@example.com", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := a.CreateKey(ledger.Key{ID: "key_1", AccountID: "acct", Hash: [32]byte{1}, Name: "first", Limits: ledger.DefaultLimits})
+	if err != nil || key.CreatedAtNanos == 0 {
+		t.Fatalf("key %+v: %v", key, err)
+	}
+	pg.Psql("tollgate", `INSERT INTO tg_accounts (id, email, multiplier, rpm, tpm, concurrency, created_at, version)
+		VALUES (E'bad\nid', '', 1000000000, -1, -1, -1, 0, nextval('tg_version'))`)
+	name := "renamed"
+	if _, err := a.UpdateKey("key_1", ledger.KeyPatch{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetFrozen("acct", true, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.mirror.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := l.Account("acct")
+	if err != nil || !info.Frozen || info.Email != "a@example.com" {
+		t.Fatalf("the mirrored account: %+v %v", info, err)
+	}
+	if k := l.KeyByHash([32]byte{1}); k == nil || k.Name != "renamed" || k.Revoked {
+		t.Fatalf("the mirrored key: %+v", k)
+	}
+	if err := a.RevokeKey("key_1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.CloseAccount("acct", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.mirror.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if k := l.Key("key_1"); k == nil || !k.Revoked {
+		t.Fatalf("the revoked key: %+v", k)
+	}
+	if info, _ := l.Account("acct"); info.ClosedAtNanos == 0 {
+		t.Fatal("the closed account is open on the node")
+	}
+	if _, err := a.CreateKey(ledger.Key{ID: "key_2", AccountID: "acct", Hash: [32]byte{2}, Limits: ledger.DefaultLimits}); !errors.Is(err, ledger.ErrAccountClosed) {
+		t.Fatalf("a key for a closed account: %v", err)
+	}
+}

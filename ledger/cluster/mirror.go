@@ -87,18 +87,32 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		return err
 	}
 	for _, a := range accounts {
-		if err := m.applyAccount(a); err != nil {
+		if err := m.skipRefused(a.spec.ID, m.applyAccount(a)); err != nil {
 			return err
 		}
 		m.version = max(m.version, a.version)
 	}
 	for _, k := range keys {
-		if err := m.applyKey(k.key); err != nil {
+		if err := m.skipRefused(k.key.ID, m.applyKey(k.key)); err != nil {
 			return err
 		}
 		m.version = max(m.version, k.version)
 	}
 	return nil
+}
+
+// skipRefused logs and passes over a row the ledger refuses for what it is
+// (written to PostgreSQL by something other than Tollgate, say), so that
+// one such row does not hold back every change after it; any other error
+// (the WAL's) is returned and the change retried at the next sync.
+func (m *Mirror) skipRefused(id string, err error) error {
+	for _, refused := range []error{ledger.ErrInvalid, ledger.ErrUnknownAccount, ledger.ErrAccountClosed, ledger.ErrKeyExists} {
+		if errors.Is(err, refused) {
+			m.logger.Printf("cluster: mirror: skipping %q, which this node's ledger refuses: %v", id, err)
+			return nil
+		}
+	}
+	return err
 }
 
 // applyAccount makes the ledger's copy of an account match a.

@@ -78,6 +78,9 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
+	if s.disputesOff(w) {
+		return
+	}
 	id := r.PathValue("dispute_id")
 	d, ok := s.cfg.Ledger.Dispute(id)
 	if !ok {
@@ -143,10 +146,22 @@ func (s *Server) rejectDispute(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, errors.New("reason: required"))
 		return
 	}
+	if s.disputesOff(w) {
+		return
+	}
 	d, err := s.cfg.Ledger.RejectDispute(r.PathValue("dispute_id"), b.Reason, actorOf(r))
 	if err != nil {
 		ledgerError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.withCall(d))
+}
+
+// disputesOff answers 501 in cluster mode, where disputes cannot be
+// resolved yet (docs/cluster.md), and reports whether it did.
+func (s *Server) disputesOff(w http.ResponseWriter) bool {
+	if s.cfg.Cluster {
+		writeError(w, http.StatusNotImplemented, views.APIError, "disputes cannot be resolved in cluster mode yet; refund with POST /admin/v1/adjustments naming the request_id")
+	}
+	return s.cfg.Cluster
 }

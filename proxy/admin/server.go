@@ -26,6 +26,9 @@ type Config struct {
 	// that read calls and disputes, and statements' CSV of call records,
 	// use Ledger either way.
 	Books Books
+	// Cluster is cluster mode: disputes cannot be resolved yet (their
+	// refunds would have to go to PostgreSQL), so those routes answer 501.
+	Cluster bool
 	// Catalogue returns the catalogue in force (it changes on reload).
 	Catalogue func() *meter.Catalogue
 	// Token is the admin token every route but /healthz and /readyz needs;
@@ -74,6 +77,7 @@ type Books interface {
 	Adjustment(idempotencyKey string) (ledger.Entry, bool)
 	Entries(account string, before uint64, limit int) ([]ledger.Entry, bool, error)
 	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
+	CallByRequestID(requestID string) (*ledger.CallRecord, error)
 	CreateKey(k ledger.Key) (*ledger.Key, error)
 	Key(id string) *ledger.Key
 	Keys(account string) []*ledger.Key

@@ -98,7 +98,7 @@ func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, retry := s.cfg.Books.Adjustment(req.IdempotencyKey); req.RequestID != "" && !retry {
-		c, err := s.cfg.Ledger.CallByRequestID(req.RequestID)
+		c, err := s.cfg.Books.CallByRequestID(req.RequestID)
 		switch {
 		case err != nil:
 			writeError(w, http.StatusInternalServerError, views.APIError, "cannot read calls")
