@@ -57,6 +57,9 @@ type Gateway struct {
 	bodyBytes atomic.Int64
 
 	keyLimits, accountLimits *limitTable
+	// limitShare is how many nodes share each key's and account's limits
+	// (cluster mode; 0 or 1: this gateway applies them whole).
+	limitShare atomic.Int64
 
 	hmacPool sync.Pool
 	callPool sync.Pool

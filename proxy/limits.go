@@ -172,12 +172,26 @@ type admission struct {
 // admissionOf resolves the limits of key k and its account's settings st
 // (a limit that says "default" takes the configured one).
 func (g *Gateway) admissionOf(k *ledger.Key, st *ledger.AccountSettings) admission {
-	kd, ad := g.cfg.DefaultKeyLimits, g.cfg.DefaultAccountLimits
+	kd, ad, n := g.cfg.DefaultKeyLimits, g.cfg.DefaultAccountLimits, g.limitShare.Load()
 	return admission{
 		key: g.keyLimits.get(k.ID), account: g.accountLimits.get(k.AccountID),
-		keyLimits:  Limits{RPM: effective(k.Limits.RPM, kd.RPM), TPM: effective(k.Limits.TPM, kd.TPM), Concurrency: effective(k.Limits.Concurrency, kd.Concurrency)},
-		acctLimits: Limits{RPM: effective(st.Limits.RPM, ad.RPM), TPM: effective(st.Limits.TPM, ad.TPM), Concurrency: effective(st.Limits.Concurrency, ad.Concurrency)},
+		keyLimits:  Limits{RPM: share(effective(k.Limits.RPM, kd.RPM), n), TPM: share(effective(k.Limits.TPM, kd.TPM), n), Concurrency: share(effective(k.Limits.Concurrency, kd.Concurrency), n)},
+		acctLimits: Limits{RPM: share(effective(st.Limits.RPM, ad.RPM), n), TPM: share(effective(st.Limits.TPM, ad.TPM), n), Concurrency: share(effective(st.Limits.Concurrency, ad.Concurrency), n)},
 	}
+}
+
+// ShareLimits makes this gateway apply 1/nodes of every key's and
+// account's limits, rounded up (cluster mode: the other nodes apply the
+// rest). Across nodes that a balancer loads evenly the limits then hold to
+// within nodes-1 of each; a client served by one node only gets its share.
+func (g *Gateway) ShareLimits(nodes int64) { g.limitShare.Store(nodes) }
+
+// share is this node's share of limit among n nodes (0, unlimited, stays).
+func share(limit, n int64) int64 {
+	if n <= 1 || limit <= 0 {
+		return limit
+	}
+	return (limit + n - 1) / n
 }
 
 // limitRefusal describes a 429: which limit (scope "key" or "account", kind

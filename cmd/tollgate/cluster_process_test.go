@@ -341,6 +341,26 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	t.Logf("steady load with a kill -9: %d calls, %d lease renewals (%.1f per 1,000 calls), %s charged",
 		calls, renewed, float64(renewed)*1000/float64(max(calls, 1)), money.Format(charged))
 	c.check()
+
+	// A key's limit of 6 requests a minute is shared by the 3 live nodes:
+	// 2 each, 6 across the cluster.
+	st, out := a.adminDo("POST", "/admin/v1/accounts/acct_steady/keys", `{"name":"limited","rpm":6}`)
+	if st != 201 {
+		t.Fatalf("key: %d %v", st, out)
+	}
+	limited := out["key"].(string)
+	time.Sleep(100 * time.Millisecond) // the key reaches every node
+	served = 0
+	for _, n := range c.nodes {
+		for range 4 {
+			if callStatus(n, limited) == 200 {
+				served++
+			}
+		}
+	}
+	if served != 6 {
+		t.Fatalf("a key limited to 6 requests a minute made %d across 3 nodes", served)
+	}
 }
 
 // callStatus makes one streaming call and returns the status the client

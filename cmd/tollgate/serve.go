@@ -219,6 +219,9 @@ func (p *process) open(adminToken string) error {
 	if p.gateway, err = proxy.New(clientCfg, p.ledger, p.catalogue, p.logger); err != nil {
 		return err
 	}
+	if p.cluster != nil {
+		p.cluster.node.NodesChanged = p.gateway.ShareLimits
+	}
 	ready := readiness(p.gateway, p.wlog, time.Duration(fc.WAL.StallTimeout))
 	adminCfg := admin.Config{Ledger: p.ledger, Catalogue: p.gateway.Catalogue, Token: adminToken, Access: p.operators,
 		MetricsToken: os.Getenv("TOLLGATE_METRICS_TOKEN"), DisputeWindow: time.Duration(fc.DisputeWindow),

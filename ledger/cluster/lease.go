@@ -116,3 +116,15 @@ func grant(b *book, r leaseReport, outstanding int64) leaseGrant {
 	share := max(r.floor, room/100*r.sharePercent)
 	return leaseGrant{granted: min(r.want, share, room)}
 }
+
+// heartbeat records node as seen now and returns how many nodes were seen
+// within window (node included).
+func (a *Authority) heartbeat(ctx context.Context, node string, window time.Duration) (int64, error) {
+	var live int64
+	err := a.pool.QueryRow(ctx, `WITH seen AS (
+		  INSERT INTO tg_nodes (id, seen_at) VALUES ($1, tg_now())
+		  ON CONFLICT (id) DO UPDATE SET seen_at = tg_now() RETURNING id)
+		SELECT count(*) + 1 FROM tg_nodes WHERE seen_at > tg_now() - $2 AND id <> (SELECT id FROM seen)`,
+		node, int64(window)).Scan(&live)
+	return live, err
+}

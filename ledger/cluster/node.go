@@ -73,6 +73,10 @@ type Node struct {
 
 	mu     sync.Mutex
 	leases map[string]*lease
+
+	// NodesChanged, when set before Run, hears how many nodes are live
+	// (seen within three renewal intervals), after each renewal round.
+	NodesChanged func(nodes int64)
 }
 
 // lease is the node's side of one account's lease.
@@ -218,6 +222,7 @@ func (n *Node) Run(ctx context.Context) {
 			return
 		case <-renew.C:
 			n.renewAll(ctx)
+			n.heartbeat(ctx)
 		case <-lapse.C:
 			n.lapseDue()
 		}
@@ -244,6 +249,20 @@ func (n *Node) Resume(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			n.logger.Printf("cluster: reporting account %q's earlier usage: %v (retried at the next renewal)", account, err)
 		}
+	}
+}
+
+// heartbeat records that the node is live and tells NodesChanged how many
+// are.
+func (n *Node) heartbeat(ctx context.Context) {
+	hctx, cancel := context.WithTimeout(ctx, n.cfg.Renew)
+	defer cancel()
+	live, err := n.auth.heartbeat(hctx, n.id, 3*n.cfg.Renew)
+	if err != nil {
+		return // renewals log PostgreSQL's absence already
+	}
+	if n.NodesChanged != nil {
+		n.NodesChanged(live)
 	}
 }
 

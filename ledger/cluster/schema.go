@@ -106,6 +106,10 @@ CREATE TABLE IF NOT EXISTS tg_charges (
   node                           text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tg_charges_account ON tg_charges (account, time);
+CREATE TABLE IF NOT EXISTS tg_nodes (
+  id      text PRIMARY KEY,
+  seen_at bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tg_shipped (
   node text PRIMARY KEY,
   seq  bigint NOT NULL
