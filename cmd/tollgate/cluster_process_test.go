@@ -62,7 +62,7 @@ func newTestCluster(t *testing.T, nodes int) *testCluster {
 	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for range nodes {
+	for range nodes { // 0: the test starts its own
 		c.nodes = append(c.nodes, c.start(t.TempDir()))
 	}
 	c.pool = connectPool(t, c.dsn)
@@ -95,7 +95,12 @@ func dialable(addr string) bool {
 
 // start starts a node on dataDir (a restart when it held one before).
 func (c *testCluster) start(dataDir string) *gatewayProcess {
-	return startGatewayBin(c.t, tollgateBin, []string{"PGPASSWORD=" + pgtest.Password}, dataDir, "--config", c.config, "--cluster-dsn", c.dsn)
+	return c.startWith(dataDir, c.dsn)
+}
+
+// startWith starts a node on dataDir reaching PostgreSQL at dsn.
+func (c *testCluster) startWith(dataDir, dsn string) *gatewayProcess {
+	return startGatewayBin(c.t, tollgateBin, []string{"PGPASSWORD=" + pgtest.Password}, dataDir, "--config", c.config, "--cluster-dsn", dsn)
 }
 
 // callBody is a small streaming call (the built-in simulator answers it).
@@ -449,4 +454,106 @@ var debugNode *gatewayProcess
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// cuttableProxy forwards TCP connections to a target until cut: then it
+// closes every connection and refuses new ones, as a network partition
+// between a node and PostgreSQL would.
+type cuttableProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
+}
+
+func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cuttableProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go p.serve()
+	return p
+}
+
+func (p *cuttableProxy) serve() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		if err != nil || p.cut {
+			p.mu.Unlock()
+			in.Close()
+			if out != nil {
+				out.Close()
+			}
+			continue
+		}
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(out, in); out.Close() }()
+		go func() { _, _ = io.Copy(in, out); in.Close() }()
+	}
+}
+
+// setCut cuts (closing every connection) or restores the link.
+func (p *cuttableProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// TestClusterNodeCutOff: the overspend bound, shown. Node 0 reaches
+// PostgreSQL through a link the test cuts while both nodes drain an
+// account. Node 0 goes on spending its lease until its local deadline
+// (then 503), PostgreSQL frees the lease when it expires and node 1 spends
+// the rest; when the link is back node 0 reports late. What the cluster
+// charged beyond the credit is at most what node 0's lease still held when
+// the link was cut, and the books balance.
+func TestClusterNodeCutOff(t *testing.T) {
+	c := newTestCluster(t, 0)
+	link := newCuttableProxy(t, fmt.Sprintf("127.0.0.1:%d", c.primary.Port))
+	viaLink := fmt.Sprintf("postgres://tollgate@%s/tollgate?sslmode=disable&connect_timeout=2", link.ln.Addr())
+	dir0 := t.TempDir()
+	c.nodes = []*gatewayProcess{c.startWith(dir0, viaLink), c.start(t.TempDir())}
+	a := c.nodes[0]
+	key := a.setupAccount("acct", "0.05")
+	node0, err := os.ReadFile(filepath.Join(dir0, "cluster-node-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var never atomic.Bool
+	done := make(chan int64)
+	go func() { done <- c.load(key, 3, true, &never) }()
+	var outstanding int64
+	eventually(t, 5*time.Second, "node 0 holds a lease", func() bool {
+		err := c.pool.QueryRow(context.Background(), `SELECT greatest(granted - reported, 0) FROM tg_leases
+			WHERE account = 'acct' AND node = $1 AND expires_at > tg_now()`, strings.TrimSpace(string(node0))).Scan(&outstanding)
+		return err == nil && outstanding > 0
+	})
+	link.setCut(true)
+	var lastOutstanding int64
+	_ = c.pool.QueryRow(context.Background(), `SELECT greatest(granted - reported, 0) FROM tg_leases WHERE account = 'acct' AND node = $1`,
+		strings.TrimSpace(string(node0))).Scan(&lastOutstanding)
+	calls := <-done
+	link.setCut(false)
+	charged := c.settled("acct")
+	over := charged - 50_000_000
+	t.Logf("%d calls; node 0's lease held %s when cut; charged %s of 0.05 credits (over by %s)",
+		calls, money.Format(lastOutstanding), money.Format(charged), money.Format(max(over, 0)))
+	if over > lastOutstanding {
+		t.Fatalf("overspent by %s, beyond node 0's lease of %s when it was cut off", money.Format(over), money.Format(lastOutstanding))
+	}
+	c.check()
 }
