@@ -557,3 +557,73 @@ func TestClusterNodeCutOff(t *testing.T) {
 	}
 	c.check()
 }
+
+// TestClusterSoak is the long form of the fault tests, behind a flag
+// (TOLLGATE_CLUSTER_SOAK=1; TOLLGATE_CLUSTER_SOAK_DURATION, default 2m):
+// three nodes under load and top-ups through every node, with a fault
+// every few seconds (a node killed -9 and restarted, a node stopped past
+// its lease and continued; once, the primary killed and the standby
+// promoted). At the end PostgreSQL's charges equal every node's call
+// records, every node reads the same balance and statement, and the books
+// balance.
+func TestClusterSoak(t *testing.T) {
+	if os.Getenv("TOLLGATE_CLUSTER_SOAK") != "1" {
+		t.Skip("the long form: TOLLGATE_CLUSTER_SOAK=1")
+	}
+	duration := 2 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("TOLLGATE_CLUSTER_SOAK_DURATION")); err == nil {
+		duration = d
+	}
+	c := newTestCluster(t, 3)
+	key := c.nodes[0].setupAccount("acct", "10")
+	var stop atomic.Bool
+	done := make(chan int64)
+	go func() { done <- c.load(key, 2, false, &stop) }()
+	var topUps atomic.Int64
+	go func() {
+		for i := 0; !stop.Load(); i++ {
+			n := c.nodes[i%3]
+			if st, err := n.tryAdminDo("POST", "/admin/v1/accounts/acct/topups", fmt.Sprintf(`{"amount":"0.01","order_id":"soak_%d","kind":"paid"}`, i/2)); err == nil && st == 201 {
+				topUps.Add(1)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	failedOver := false
+	for start, i := time.Now(), 0; time.Since(start) < duration; i++ {
+		time.Sleep(3 * time.Second)
+		victim := i % 3
+		switch {
+		case !failedOver && time.Since(start) > duration/2:
+			t.Logf("%s: the primary killed, the standby promoted", time.Since(start).Round(time.Second))
+			c.primary.Kill()
+			c.standby.Promote()
+			failedOver = true
+		case i%2 == 0:
+			t.Logf("%s: node %d killed -9 and restarted", time.Since(start).Round(time.Second), victim)
+			n := c.nodes[victim]
+			_ = n.cmd.Process.Signal(syscall.SIGKILL)
+			_ = n.waitExit(5 * time.Second)
+			c.nodes[victim] = c.start(n.dataDir)
+		default:
+			t.Logf("%s: node %d stopped for 1.5 s", time.Since(start).Round(time.Second), victim)
+			_ = c.nodes[victim].cmd.Process.Signal(syscall.SIGSTOP)
+			time.Sleep(1500 * time.Millisecond)
+			_ = c.nodes[victim].cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	stop.Store(true)
+	calls := <-done
+	charged := c.settled("acct")
+	c.sameBalance(key)
+	c.sameStatement(key, "acct", charged)
+	t.Logf("%d calls, %d top-ups acknowledged (each order ID sent twice, to two nodes), %s charged", calls, topUps.Load(), money.Format(charged))
+	var credited int64
+	if err := c.pool.QueryRow(context.Background(), `SELECT count(*) FROM tg_journal WHERE account = 'acct' AND kind = 'topup'`).Scan(&credited); err != nil {
+		t.Fatal(err)
+	}
+	if credited != topUps.Load()+1 {
+		t.Fatalf("%d top-ups in the journal, %d acknowledged (+1 at setup)", credited, topUps.Load())
+	}
+	c.check()
+}
