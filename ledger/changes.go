@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/tollgate/tollgate/wal"
@@ -91,16 +92,19 @@ func (l *Ledger) changeOf(v wal.RecordView) (Change, error) {
 	return c, fmt.Errorf("%w: unknown record kind %d", ErrReplay, v.Kind)
 }
 
-// Settlements calls fn with the settle entries after seq, in order, and
-// returns the last record's sequence number read (settle or not). It
-// decodes only settlements: cluster mode's shipper reads every call's
-// records with it.
-func (l *Ledger) Settlements(after uint64, fn func(Entry) error) (last uint64, err error) {
+// Settlements calls fn with the settle entries after seq up to and
+// including upto, in order, and returns the last record's sequence number
+// read (settle or not). It decodes only settlements: cluster mode's
+// shipper reads every call's records with it.
+func (l *Ledger) Settlements(after, upto uint64, fn func(Entry) error) (last uint64, err error) {
 	last = after
 	if l.log == nil {
 		return last, nil
 	}
 	err = l.log.Replay(after, func(v wal.RecordView) error {
+		if v.Seq > upto {
+			return errPastUpto
+		}
 		if recordKind(v.Kind) == kindSettle {
 			e, err := decodeEntry(v)
 			if err != nil {
@@ -113,5 +117,10 @@ func (l *Ledger) Settlements(after uint64, fn func(Entry) error) (last uint64, e
 		last = v.Seq
 		return nil
 	})
+	if errors.Is(err, errPastUpto) {
+		err = nil
+	}
 	return last, err
 }
+
+var errPastUpto = errors.New("ledger: past the last record asked for")

@@ -257,7 +257,9 @@ func (g *Gateway) hold(c *call) refusal {
 	}
 	spend := ledger.SpendLimit{Limit: c.key.SpendLimit, Period: c.key.SpendPeriod, Anchor: c.key.CreatedAtNanos}
 	commit, err := g.ledger.HoldForKey(c.key.AccountID, c.requestID, c.key.ID, hold, spend)
-	if err != nil && g.cfg.Credit != nil && insufficient(err) {
+	// Cluster mode: a lease for what does not fit; another call may take
+	// a grant before this one does, so it asks up to three times.
+	for try := 0; try < 3 && err != nil && g.cfg.Credit != nil && insufficient(err); try++ {
 		if r := g.borrow(c, hold); r.status != 0 {
 			c.limits.refundTokens()
 			return r

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func (p *process) openCluster() error {
 	if err != nil {
 		return fmt.Errorf("cluster.dsn: %w", err)
 	}
-	if pw := pc.ConnConfig.Password; pw != "" && pw != os.Getenv("PGPASSWORD") {
+	if dsnHasPassword(c.DSN) {
 		return errors.New("cluster.dsn carries a password: put it in PGPASSWORD (or ~/.pgpass) instead, out of the file")
 	}
 	leases, err := c.leaseConfig()
@@ -115,10 +116,22 @@ func (c *clusterConfig) leaseConfig() (cluster.LeaseConfig, error) {
 		}
 		lc.Min = v
 	}
-	if lc.TTL != 0 && lc.Margin >= lc.TTL {
-		return lc, errors.New("cluster.lease_margin must be shorter than cluster.lease_ttl")
+	return lc, lc.Check()
+}
+
+// dsnHasPassword reports whether a DSN (URL or keyword form) names a
+// password itself; PGPASSWORD and ~/.pgpass are where it belongs.
+func dsnHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
 	}
-	return lc, nil
+	for _, field := range strings.Fields(dsn) {
+		if k, _, ok := strings.Cut(field, "="); ok && strings.TrimSpace(k) == "password" {
+			return true
+		}
+	}
+	return false
 }
 
 // warnUnlessSynchronous says at start when PostgreSQL would acknowledge a

@@ -627,3 +627,17 @@ func TestClusterSoak(t *testing.T) {
 	}
 	c.check()
 }
+
+func TestDSNHasPassword(t *testing.T) {
+	for dsn, want := range map[string]bool{
+		"postgres://tollgate@db1,db2/tollgate?target_session_attrs=read-write": false,
+		"postgres://tollgate:secret@db/tollgate":                               true,
+		"postgresql://tollgate@db/tollgate?password=secret":                    true,
+		"host=db user=tollgate dbname=tollgate":                                false,
+		"host=db user=tollgate password=secret":                                true,
+	} {
+		if got := dsnHasPassword(dsn); got != want {
+			t.Errorf("%q: %v, want %v", dsn, got, want)
+		}
+	}
+}

@@ -149,13 +149,48 @@ func (b *book) add(amount int64, kind ledger.Credit, expiresAt int64) {
 	b.sortCredits()
 }
 
-// checkCreditIn refuses credit (a top-up or a signed adjustment) that
-// would take the account's totals out of int64's range.
-func (b *book) checkCreditIn(amount int64) error {
-	if amount > 0 && b.toppedUp+b.adjusted > math.MaxInt64-amount || amount < 0 && b.adjusted < math.MinInt64-amount {
+// checkTopUp and checkAdjust refuse credit that would take the account's
+// totals out of int64's range (the ledger's rule: its total credit bounds
+// every other sum).
+func (b *book) checkTopUp(amount int64) error {
+	return b.checkTotals(b.toppedUp, amount)
+}
+
+func (b *book) checkAdjust(amount int64) error {
+	if amount < 0 {
+		if b.adjusted < math.MinInt64-amount || b.debt > math.MaxInt64+amount {
+			return fmt.Errorf("%w: the account's adjustments would overflow", ledger.ErrInvalid)
+		}
+		return nil
+	}
+	return b.checkTotals(b.adjusted, amount)
+}
+
+func (b *book) checkTotals(total, amount int64) error {
+	credit := b.toppedUp + b.adjusted // within range: checked as it grew
+	if total > math.MaxInt64-amount || credit > math.MaxInt64-amount {
 		return fmt.Errorf("%w: the account's credit would overflow", ledger.ErrInvalid)
 	}
 	return nil
+}
+
+// maxGiftBuckets is the ledger's default bound on the gift credits with
+// distinct expiry times one account may hold (ledger.Config.MaxGiftBuckets).
+const maxGiftBuckets = 256
+
+// giftsFull reports whether a gift expiring at expiresAt would need a
+// bucket beyond maxGiftBuckets.
+func (b *book) giftsFull(expiresAt int64) bool {
+	n := 0
+	for _, c := range b.credits {
+		if c.kind == ledger.CreditGift && c.expiresAt > b.now {
+			if c.expiresAt == expiresAt {
+				return false
+			}
+			n++
+		}
+	}
+	return n >= maxGiftBuckets
 }
 
 // take spends amount from the soonest-expiring credit; what the credit does

@@ -313,3 +313,78 @@ func TestMirror(t *testing.T) {
 		t.Fatalf("a key for a closed account: %v", err)
 	}
 }
+
+// TestCloseForfeitsLeasedCredit: closing an account whose credit is partly
+// leased to a node forfeits the leased part too (it comes back when the
+// node returns it), and the account ends at zero, not with the lease's
+// credit reappearing.
+func TestCloseForfeitsLeasedCredit(t *testing.T) {
+	_, pool := testDB(t)
+	a := NewAuthority(pool, 365*24*time.Hour, nil)
+	if _, err := a.CreateAccount(ledger.AccountSpec{ID: "acct", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.TopUp(ledger.TopUpRequest{Account: "acct", Amount: 10 * oneCredit, OrderID: "o", Credit: ledger.CreditPaid}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := leaseReport{node: "n", account: "acct", want: 2 * oneCredit, floor: 1, ttl: time.Minute, sharePercent: 25}
+	if g, err := a.renew(ctx, r); err != nil || g.granted != 2*oneCredit {
+		t.Fatalf("grant %+v: %v", g, err)
+	}
+	info, _, err := a.CloseAccount("acct", "admin")
+	if err != nil || info.Available != 10*oneCredit {
+		t.Fatalf("closing: available %d (%v), want the leased credit counted", info.Available, err)
+	}
+	if _, _, err := a.Adjust(ledger.AdjustRequest{Account: "acct", Amount: -info.Available, Reason: "account closed"}); err != nil {
+		t.Fatal(err)
+	}
+	r.net, r.charged, r.want = 2*oneCredit-oneCredit/2, oneCredit/2, 0 // the node spent 0.5, returns 1.5
+	if _, err := a.renew(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.net = oneCredit / 2 // the return, taken locally, reported
+	g, err := a.renew(ctx, r)
+	if err != nil || !g.stopped || g.granted != 0 {
+		t.Fatalf("a closed account's renewal: %+v %v", g, err)
+	}
+	if info, _ = a.Account("acct"); info.Available != -oneCredit/2 || info.Held != 0 {
+		t.Fatalf("after the lease came back: available %d held %d, want the call in flight's 0.5 as debt", info.Available, info.Held)
+	}
+	mustCheck(t, a)
+}
+
+func TestGiftCreditsBounded(t *testing.T) {
+	_, pool := testDB(t)
+	a := NewAuthority(pool, 365*24*time.Hour, nil)
+	if _, err := a.CreateAccount(ledger.AccountSpec{ID: "acct", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(time.Hour).UnixNano()
+	for i := range maxGiftBuckets + 1 {
+		_, _, err := a.TopUp(ledger.TopUpRequest{Account: "acct", Amount: 1, OrderID: fmt.Sprintf("o%d", i), Credit: ledger.CreditGift, ExpiresAtNanos: base + int64(i)})
+		if i < maxGiftBuckets && err != nil || i == maxGiftBuckets && !errors.Is(err, ledger.ErrTooManyBuckets) {
+			t.Fatalf("gift %d: %v", i, err)
+		}
+	}
+	if _, _, err := a.TopUp(ledger.TopUpRequest{Account: "acct", Amount: 1, OrderID: "same", Credit: ledger.CreditGift, ExpiresAtNanos: base}); err != nil {
+		t.Fatalf("a gift joining an existing expiry: %v", err)
+	}
+}
+
+func TestLeaseConfigCheck(t *testing.T) {
+	for _, c := range []struct {
+		cfg LeaseConfig
+		ok  bool
+	}{
+		{LeaseConfig{}, true},
+		{LeaseConfig{TTL: time.Second, Renew: 250 * time.Millisecond, Margin: 300 * time.Millisecond}, true},
+		{LeaseConfig{TTL: time.Second, Margin: time.Second}, false},
+		{LeaseConfig{TTL: time.Second, Renew: 800 * time.Millisecond, Margin: 300 * time.Millisecond}, false},
+		{LeaseConfig{TTL: time.Second, Renew: 100 * time.Millisecond, Margin: time.Millisecond}, false},
+	} {
+		if err := c.cfg.Check(); (err == nil) != c.ok {
+			t.Errorf("%+v: %v", c.cfg, err)
+		}
+	}
+}

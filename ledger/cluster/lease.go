@@ -48,6 +48,10 @@ type leaseGrant struct {
 	available int64
 	// stopped: the account is frozen or closed; nothing is granted.
 	stopped bool
+	// expired: the lease had expired before this renewal (its credit may
+	// have been granted to others since); nothing is granted until the
+	// node has given back what it still holds of it.
+	expired bool
 }
 
 // renew reports a node's usage of an account and grants it credit, in one
@@ -78,7 +82,11 @@ func (a *Authority) renew(ctx context.Context, r leaseReport) (leaseGrant, error
 			b.charged += usage
 			reported = r.charged
 		}
-		g = grant(b, r, max(granted-reported, 0))
+		if expiresAt != 0 && expiresAt <= b.now && r.net > 0 {
+			g.expired = true
+		} else {
+			g = grant(b, r, max(granted-reported, 0))
+		}
 		granted += g.granted
 		b.held += max(granted-reported, 0)
 		if usage > 0 {

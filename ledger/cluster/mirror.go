@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log"
@@ -86,19 +87,29 @@ func (m *Mirror) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Accounts and keys in one version order, so that a failure stops the
+	// mirror's version below every change not applied yet.
+	changes := make([]versionedChange, 0, len(accounts)+len(keys))
 	for _, a := range accounts {
-		if err := m.skipRefused(a.spec.ID, m.applyAccount(a)); err != nil {
-			return err
-		}
-		m.version = max(m.version, a.version)
+		changes = append(changes, versionedChange{a.version, a.spec.ID, func() error { return m.applyAccount(a) }})
 	}
 	for _, k := range keys {
-		if err := m.skipRefused(k.key.ID, m.applyKey(k.key)); err != nil {
+		changes = append(changes, versionedChange{k.version, k.key.ID, func() error { return m.applyKey(k.key) }})
+	}
+	slices.SortFunc(changes, func(a, b versionedChange) int { return cmp.Compare(a.version, b.version) })
+	for _, c := range changes {
+		if err := m.skipRefused(c.id, c.apply()); err != nil {
 			return err
 		}
-		m.version = max(m.version, k.version)
+		m.version = c.version
 	}
 	return nil
+}
+
+type versionedChange struct {
+	version int64
+	id      string
+	apply   func() error
 }
 
 // skipRefused logs and passes over a row the ledger refuses for what it is

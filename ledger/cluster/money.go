@@ -34,13 +34,15 @@ func (a *Authority) TopUp(r ledger.TopUpRequest) (ledger.Entry, bool, error) {
 		if err := r.Check(b.now, a.paidLifetime); err != nil {
 			return nil, err
 		}
-		if err := b.checkCreditIn(r.Amount); err != nil {
+		if err := b.checkTopUp(r.Amount); err != nil {
 			return nil, err
 		}
 		b.expireDue()
 		expiresAt := r.ExpiresAtNanos
 		if r.Credit == ledger.CreditPaid {
 			expiresAt = b.now + int64(a.paidLifetime)
+		} else if b.giftsFull(expiresAt) {
+			return nil, fmt.Errorf("%w: %q has %d", ledger.ErrTooManyBuckets, r.Account, maxGiftBuckets)
 		}
 		b.add(r.Amount, r.Credit, expiresAt)
 		b.toppedUp += r.Amount
@@ -71,7 +73,7 @@ func (a *Authority) Adjust(r ledger.AdjustRequest) (ledger.Entry, bool, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := b.checkCreditIn(r.Amount); err != nil {
+		if err := b.checkAdjust(r.Amount); err != nil {
 			return nil, err
 		}
 		b.expireDue()

@@ -56,6 +56,21 @@ func (c *LeaseConfig) fill() {
 	}
 }
 
+// Check refuses settings under which leases could not work: a margin
+// that leaves no time to spend a lease, renewals too rare to keep one.
+func (c LeaseConfig) Check() error {
+	c.fill()
+	switch {
+	case c.Margin >= c.TTL:
+		return fmt.Errorf("cluster: lease_margin (%s) must be shorter than lease_ttl (%s)", c.Margin, c.TTL)
+	case c.Renew >= c.TTL-c.Margin:
+		return fmt.Errorf("cluster: renew_interval (%s) must be shorter than lease_ttl - lease_margin (%s), or leases lapse between renewals", c.Renew, c.TTL-c.Margin)
+	case c.Margin < 10*time.Millisecond:
+		return fmt.Errorf("cluster: lease_margin (%s) must be at least 10ms", c.Margin)
+	}
+	return nil
+}
+
 // ErrUnavailable: the node cannot reach PostgreSQL to lease credit for an
 // account whose lease has run out; the call gets 503.
 var ErrUnavailable = errors.New("cluster: the credit authority (PostgreSQL) cannot be reached")
@@ -79,9 +94,12 @@ type Node struct {
 	NodesChanged func(nodes int64)
 }
 
-// lease is the node's side of one account's lease.
+// lease is the node's side of one account's lease. Whoever renews it holds
+// mu, and checks (lockLease) that it is still the account's lease: one
+// dropped meanwhile is never renewed, so two renewals of one account never
+// run at once.
 type lease struct {
-	mu sync.Mutex // one renewal of the account at a time
+	mu sync.Mutex
 	// deadline is when the node stops spending the lease unless renewed
 	// (Unix nanoseconds by the node's clock; 0: never granted).
 	deadline atomic.Int64
@@ -97,6 +115,13 @@ type lease struct {
 	// holds (each call is granted its own hold), so none is stranded here
 	// while another node's calls are refused.
 	scarce bool
+	// quietUntil (Unix nanoseconds) answers calls at once after a failed
+	// or refused grant, for a moment, instead of each asking PostgreSQL in
+	// turn: an outage does not queue every call for Wait, and an empty
+	// account's refusals do not each write to PostgreSQL. quietErr is the
+	// answer.
+	quietUntil int64
+	quietErr   error
 }
 
 // Lease metrics.
@@ -108,6 +133,10 @@ var (
 	renewSeconds   = metrics.NewHistogram(`tollgate_cluster_renewal_seconds`)
 )
 
+// renewWorkers bounds the renewals a node runs at once: a round over many
+// accounts takes their round trips divided by this, not their sum.
+const renewWorkers = 16
+
 // NewNode returns node id's lease keeper.
 func NewNode(id string, auth *Authority, l *ledger.Ledger, cfg LeaseConfig, logger *log.Logger) *Node {
 	cfg.fill()
@@ -117,15 +146,28 @@ func NewNode(id string, auth *Authority, l *ledger.Ledger, cfg LeaseConfig, logg
 // Config returns the lease settings in force (defaults filled in).
 func (n *Node) Config() LeaseConfig { return n.cfg }
 
-func (n *Node) leaseOf(account string) *lease {
+// lockLease returns account's lease, locked, made if there is none.
+func (n *Node) lockLease(account string) *lease {
+	for {
+		n.mu.Lock()
+		l := n.leases[account]
+		if l == nil {
+			l = &lease{}
+			n.leases[account] = l
+		}
+		n.mu.Unlock()
+		l.mu.Lock()
+		if n.current(account, l) {
+			return l
+		}
+		l.mu.Unlock() // dropped while we waited: take the new one
+	}
+}
+
+func (n *Node) current(account string, l *lease) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	l := n.leases[account]
-	if l == nil {
-		l = &lease{}
-		n.leases[account] = l
-	}
-	return l
+	return n.leases[account] == l
 }
 
 // Ensure makes at least need nano-credits available to account in this
@@ -134,8 +176,7 @@ func (n *Node) leaseOf(account string) *lease {
 // cluster's available balance when the account has not enough, and
 // ErrUnavailable when PostgreSQL cannot be reached in time.
 func (n *Node) Ensure(account string, need int64) error {
-	l := n.leaseOf(account)
-	l.mu.Lock()
+	l := n.lockLease(account)
 	defer l.mu.Unlock()
 	info, err := n.ledger.Account(account)
 	if err != nil {
@@ -143,6 +184,9 @@ func (n *Node) Ensure(account string, need int64) error {
 	}
 	if info.Available >= need && l.live() {
 		return nil // another call's grant came meanwhile
+	}
+	if time.Now().UnixNano() < l.quietUntil {
+		return l.quietErr
 	}
 	if l.deadline.Load() == 0 {
 		l.lastCharged = info.Charged // the first grant: the rate is measured from here
@@ -152,11 +196,17 @@ func (n *Node) Ensure(account string, need int64) error {
 	grantsOnDemand.Inc()
 	g, err := n.renewLocked(ctx, account, l, need, true)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return l.quiet(fmt.Errorf("%w: %v", ErrUnavailable, err), n.cfg.Renew)
 	}
 	if info, err = n.ledger.Account(account); err == nil && info.Available < need {
-		return &ledger.InsufficientError{Hold: need, Available: g.available}
+		return l.quiet(&ledger.InsufficientError{Hold: need, Available: g.available}, n.cfg.Renew/4)
 	}
+	return err
+}
+
+// quiet makes err the answer to calls for d, and returns it.
+func (l *lease) quiet(err error, d time.Duration) error {
+	l.quietUntil, l.quietErr = time.Now().Add(min(d, time.Second)).UnixNano(), err
 	return err
 }
 
@@ -168,8 +218,14 @@ func (l *lease) live() bool { return time.Now().UnixNano() < l.deadline.Load() }
 // account spends in two renewal intervals (at least Min, and at least need
 // for the call waiting), then credits the grant locally. Without ask it
 // only reports.
+//
+// What it states is durable first: a report of a settlement that a crash
+// then undid would charge the account for a call the node voided.
 func (n *Node) renewLocked(ctx context.Context, account string, l *lease, need int64, ask bool) (leaseGrant, error) {
 	info, err := n.ledger.Account(account)
+	if err == nil {
+		_, err = n.ledger.Durable()
+	}
 	if err != nil {
 		return leaseGrant{}, err
 	}
@@ -190,7 +246,20 @@ func (n *Node) renewLocked(ctx context.Context, account string, l *lease, need i
 	l.scarce = g.available < n.cfg.Min
 	l.deadline.Store(sent.Add(n.cfg.TTL - n.cfg.Margin).UnixNano())
 	l.lapsed.Store(false)
-	if g.granted > 0 {
+	switch {
+	case g.expired || g.stopped:
+		// The lease had expired (its credit may be another node's by now)
+		// or the account is frozen or closed: give back what the ledger
+		// still holds, then (expired) ask afresh.
+		// What is given back is reported by the next renewal.
+		if _, err := n.ledger.Withdraw(account, "cluster lease returned"); err != nil {
+			return g, err
+		}
+		if g.expired && ask { // this renewal extended the lease: no recursion
+			return n.renewLocked(ctx, account, l, need, ask)
+		}
+		return g, nil
+	case g.granted > 0:
 		_, _, err = n.ledger.Adjust(ledger.AdjustRequest{Account: account, Amount: g.granted, Reason: "cluster lease granted", Actor: "node:" + n.id})
 	}
 	return g, err
@@ -207,23 +276,41 @@ func (n *Node) returnLocked(ctx context.Context, account string, l *lease) error
 	return err
 }
 
-// Run renews, returns and lapses leases until ctx ends, then returns every
-// lease's unused credit (a clean shutdown leaves nothing leased). Resume
-// comes first.
+// Run renews and returns leases until ctx ends, then returns every lease's
+// unused credit (a clean shutdown leaves nothing leased). Lapses run on a
+// goroutine of their own, so that renewals waiting on an unreachable
+// PostgreSQL never delay them. Resume comes first.
 func (n *Node) Run(ctx context.Context) {
+	var lapses sync.WaitGroup
+	lapses.Go(func() { n.lapseLoop(ctx) })
 	renew := time.NewTicker(n.cfg.Renew)
 	defer renew.Stop()
-	lapse := time.NewTicker(min(n.cfg.Margin/4, 100*time.Millisecond))
-	defer lapse.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			lapses.Wait()
 			n.returnAll()
 			return
 		case <-renew.C:
 			n.renewAll(ctx)
 			n.heartbeat(ctx)
-		case <-lapse.C:
+		}
+	}
+}
+
+// lapseInterval is how often lapses are looked for.
+func (n *Node) lapseInterval() time.Duration {
+	return max(min(n.cfg.Margin/4, 100*time.Millisecond), time.Millisecond)
+}
+
+func (n *Node) lapseLoop(ctx context.Context) {
+	t := time.NewTicker(n.lapseInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 			n.lapseDue()
 		}
 	}
@@ -241,15 +328,34 @@ func (n *Node) Resume(ctx context.Context) {
 			accounts = append(accounts, a.ID)
 		}
 	})
-	for _, account := range accounts {
-		l := n.leaseOf(account)
-		l.mu.Lock()
-		err := n.returnLocked(ctx, account, l)
-		l.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
+	n.eachAccount(accounts, func(account string) {
+		l := n.lockLease(account)
+		defer l.mu.Unlock()
+		if info, err := n.ledger.Account(account); err == nil {
+			l.lastCharged = info.Charged // spending is measured from now
+		}
+		if err := n.returnLocked(ctx, account, l); err != nil && ctx.Err() == nil {
 			n.logger.Printf("cluster: reporting account %q's earlier usage: %v (retried at the next renewal)", account, err)
 		}
+	})
+}
+
+// eachAccount runs fn for every account, renewWorkers at a time.
+func (n *Node) eachAccount(accounts []string, fn func(account string)) {
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(renewWorkers, len(accounts)) {
+		wg.Go(func() {
+			for account := range work {
+				fn(account)
+			}
+		})
 	}
+	for _, account := range accounts {
+		work <- account
+	}
+	close(work)
+	wg.Wait()
 }
 
 // heartbeat records that the node is live and tells NodesChanged how many
@@ -270,19 +376,24 @@ func (n *Node) heartbeat(ctx context.Context) {
 // for two renewals in a row returns its credit and is dropped; one that is
 // scarce returns what its holds do not use.
 func (n *Node) renewAll(ctx context.Context) {
-	for account, l := range n.snapshot() {
-		if !l.mu.TryLock() {
-			continue // a call is renewing it right now
+	n.eachAccount(n.accounts(), func(account string) {
+		n.mu.Lock()
+		l := n.leases[account]
+		n.mu.Unlock()
+		if l == nil || !l.mu.TryLock() {
+			return // dropped, or a call is renewing it right now
 		}
-		n.renewOne(ctx, account, l)
-		l.mu.Unlock()
-	}
+		defer l.mu.Unlock()
+		if n.current(account, l) {
+			n.renewOne(ctx, account, l)
+		}
+	})
 }
 
 func (n *Node) renewOne(ctx context.Context, account string, l *lease) {
 	info, err := n.ledger.Account(account)
 	if err != nil {
-		n.drop(account)
+		n.drop(account, l)
 		return
 	}
 	l.perRenewal, l.lastCharged = info.Charged-l.lastCharged, info.Charged
@@ -296,7 +407,7 @@ func (n *Node) renewOne(ctx context.Context, account string, l *lease) {
 	if l.idle >= 2 || info.Frozen || l.scarce {
 		err = n.returnLocked(rctx, account, l)
 		if err == nil && info.OpenHolds == 0 && !l.scarce {
-			n.drop(account)
+			n.drop(account, l)
 		}
 	} else {
 		_, err = n.renewLocked(rctx, account, l, 0, true)
@@ -330,15 +441,15 @@ func (n *Node) lapseDue() {
 
 // returnAll returns every lease's credit, for a clean shutdown.
 func (n *Node) returnAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for account, l := range n.snapshot() {
-		l.mu.Lock()
+	n.eachAccount(n.accounts(), func(account string) {
+		l := n.lockLease(account)
+		defer l.mu.Unlock()
 		if err := n.returnLocked(ctx, account, l); err != nil {
 			n.logger.Printf("cluster: returning account %q's lease at shutdown: %v (it expires by itself)", account, err)
 		}
-		l.mu.Unlock()
-	}
+	})
 }
 
 func (n *Node) snapshot() map[string]*lease {
@@ -351,9 +462,22 @@ func (n *Node) snapshot() map[string]*lease {
 	return m
 }
 
-func (n *Node) drop(account string) {
+func (n *Node) accounts() []string {
 	n.mu.Lock()
-	delete(n.leases, account)
+	defer n.mu.Unlock()
+	accounts := make([]string, 0, len(n.leases))
+	for account := range n.leases {
+		accounts = append(accounts, account)
+	}
+	return accounts
+}
+
+// drop forgets account's lease l (its lock held), unless it was replaced.
+func (n *Node) drop(account string, l *lease) {
+	n.mu.Lock()
+	if n.leases[account] == l {
+		delete(n.leases, account)
+	}
 	n.mu.Unlock()
 }
 

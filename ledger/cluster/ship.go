@@ -84,8 +84,15 @@ var errBatchFull = errors.New("batch full")
 // and returns how many.
 func (s *Shipper) Ship(ctx context.Context) (int, error) {
 	after := s.cursor.Load()
+	// Only what is synced: a settlement a crash could still undo must not
+	// reach PostgreSQL, nor the cursor pass it (its sequence number would
+	// be used again).
+	upto, err := s.ledger.Durable()
+	if err != nil {
+		return 0, err
+	}
 	var batch []ledger.Entry
-	last, err := s.ledger.Settlements(after, func(e ledger.Entry) error {
+	last, err := s.ledger.Settlements(after, upto, func(e ledger.Entry) error {
 		if len(batch) == shipBatch {
 			return errBatchFull
 		}
