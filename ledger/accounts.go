@@ -261,7 +261,7 @@ func (l *Ledger) Account(id string) (AccountInfo, error) {
 
 // Accounts calls fn with a snapshot of every account, shard by shard. fn
 // runs under the shard's lock: it must be quick and must not call the ledger.
-func (l *Ledger) Accounts(fn func(AccountInfo)) {
+func (l *Ledger) Accounts(fn func(AccountInfo)) error {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
@@ -270,6 +270,7 @@ func (l *Ledger) Accounts(fn func(AccountInfo)) {
 		}
 		s.mu.Unlock()
 	}
+	return nil // in memory: no error, the signature cluster mode's books share
 }
 
 // AccountSettings is what the gateway needs of an account on every call.

@@ -217,3 +217,15 @@ func (d *decoder) callRecord(c *CallRecord) {
 		c.Front = Front(d.byte())
 	}
 }
+
+// Encode appends c's encoding (the WAL's) to dst; DecodeCallRecord reads
+// it back. Cluster mode stores call records in PostgreSQL this way.
+func (c *CallRecord) Encode(dst []byte) []byte { return appendCallRecord(dst, c) }
+
+// DecodeCallRecord reads a call record Encode wrote.
+func DecodeCallRecord(b []byte) (*CallRecord, error) {
+	c := new(CallRecord)
+	d := decoder{b: b}
+	d.callRecord(c)
+	return c, d.done()
+}

@@ -13,10 +13,7 @@ type CallCursor = wal.CallCursor
 func decodeCall(v wal.RecordView) (*CallRecord, error) {
 	switch recordKind(v.Kind) {
 	case kindCall:
-		c := new(CallRecord)
-		d := decoder{b: v.Body}
-		d.callRecord(c)
-		return c, d.done()
+		return DecodeCallRecord(v.Body)
 	case kindSettle, kindVoid:
 		// Written before December 2026: the call record inside the entry.
 		e, err := decodeEntry(v)

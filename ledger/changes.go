@@ -92,11 +92,12 @@ func (l *Ledger) changeOf(v wal.RecordView) (Change, error) {
 	return c, fmt.Errorf("%w: unknown record kind %d", ErrReplay, v.Kind)
 }
 
-// Settlements calls fn with the settle entries after seq up to and
-// including upto, in order, and returns the last record's sequence number
-// read (settle or not). It decodes only settlements: cluster mode's
-// shipper reads every call's records with it.
-func (l *Ledger) Settlements(after, upto uint64, fn func(Entry) error) (last uint64, err error) {
+// Shippable calls settle with the settle entries and call with the call
+// records after seq up to and including upto, in order, and returns the
+// last record's sequence number read (shippable or not). It decodes only
+// those two kinds: cluster mode's shipper reads every call's records with
+// it.
+func (l *Ledger) Shippable(after, upto uint64, settle func(Entry) error, call func(*CallRecord) error) (last uint64, err error) {
 	last = after
 	if l.log == nil {
 		return last, nil
@@ -105,17 +106,23 @@ func (l *Ledger) Settlements(after, upto uint64, fn func(Entry) error) (last uin
 		if v.Seq > upto {
 			return errPastUpto
 		}
-		if recordKind(v.Kind) == kindSettle {
-			e, err := decodeEntry(v)
-			if err != nil {
-				return err
+		var err error
+		switch recordKind(v.Kind) {
+		case kindSettle:
+			var e Entry
+			if e, err = decodeEntry(v); err == nil {
+				err = settle(e)
 			}
-			if err := fn(e); err != nil {
-				return err
+		case kindCall:
+			var c *CallRecord
+			if c, err = decodeCall(v); err == nil {
+				err = call(c)
 			}
 		}
-		last = v.Seq
-		return nil
+		if err == nil {
+			last = v.Seq
+		}
+		return err
 	})
 	if errors.Is(err, errPastUpto) {
 		err = nil

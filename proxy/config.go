@@ -226,7 +226,8 @@ func (c *Config) setDefaults() error {
 }
 
 // CreditSource lends the gateway's ledger credit held elsewhere: in cluster
-// mode, PostgreSQL's, by leases (ledger/cluster).
+// mode, PostgreSQL's, by leases (ledger/cluster); and reads what every node
+// shares there.
 type CreditSource interface {
 	// Ensure makes at least need nano-credits available to account in the
 	// ledger. It fails with a *ledger.InsufficientError when the account
@@ -235,6 +236,8 @@ type CreditSource interface {
 	// Account is the account as every node sees it (GET /v1/balance).
 	Account(id string) (ledger.AccountInfo, error)
 	// Statement is the account's statement as every node reads it (GET
-	// /v1/statement).
+	// /v1/statement); Calls its call records (GET /v1/calls and the
+	// statement's CSV).
 	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
+	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
 }

@@ -13,6 +13,23 @@ import (
 // The customer's read routes: balance, calls, statement (each limited by
 // the key's read bucket, readLimited) and the models (models.go).
 
+// readBooks is what the read routes read.
+type readBooks interface {
+	Account(id string) (ledger.AccountInfo, error)
+	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
+	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
+}
+
+// books is the ledger, or in cluster mode what every node shares
+// (PostgreSQL's balance, statements and call records), so that a customer
+// reads the same from every node.
+func (g *Gateway) books() readBooks {
+	if g.cfg.Credit != nil {
+		return g.cfg.Credit
+	}
+	return g.ledger
+}
+
 // writeJSON sends v as a JSON response with status.
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	b, err := sonic.Marshal(v)
@@ -38,11 +55,7 @@ func pageLimit(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
 
 // handleBalance is GET /v1/balance.
 func (g *Gateway) handleBalance(ctx *fasthttp.RequestCtx, k *ledger.Key) {
-	account := g.ledger.Account
-	if g.cfg.Credit != nil {
-		account = g.cfg.Credit.Account // every node's answer, not this one's leases
-	}
-	a, err := account(k.AccountID)
+	a, err := g.books().Account(k.AccountID)
 	if err != nil && !errors.Is(err, ledger.ErrUnknownAccount) {
 		g.logger.Printf("cannot read account %q's balance: %s", k.AccountID, err)
 		writeError(ctx, fasthttp.StatusServiceUnavailable, views.OverloadedError, "the balance cannot be read now; try again shortly")
@@ -67,7 +80,7 @@ func (g *Gateway) handleCalls(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 		writeError(ctx, fasthttp.StatusBadRequest, views.InvalidRequestError, err.Error())
 		return
 	}
-	calls, next, err := g.ledger.Calls(k.AccountID, ledger.CallFilter{}, before, limit)
+	calls, next, err := g.books().Calls(k.AccountID, ledger.CallFilter{}, before, limit)
 	if err != nil {
 		g.logger.Printf("cannot list calls: %s", err)
 		writeError(ctx, fasthttp.StatusInternalServerError, views.APIError, "cannot list calls")
@@ -92,16 +105,12 @@ func (g *Gateway) handleStatement(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 	if string(args.Peek("format")) == "csv" {
 		ctx.SetContentType("text/csv; charset=utf-8")
 		ctx.Response.Header.Set("Content-Disposition", `attachment; filename="`+views.CSVFileName(k.AccountID)+`"`)
-		if err := views.WriteCallsCSV(ctx, g.ledger, k.AccountID, from, to, false); err != nil {
+		if err := views.WriteCallsCSV(ctx, g.books(), k.AccountID, from, to, false); err != nil {
 			g.logger.Printf("cannot list calls for a statement: %s", err)
 		}
 		return
 	}
-	var source views.StatementSource = g.ledger
-	if g.cfg.Credit != nil {
-		source = g.cfg.Credit // every node's statement, not this one's
-	}
-	s, err := views.NewStatement(source, k.AccountID, from, to)
+	s, err := views.NewStatement(g.books(), k.AccountID, from, to)
 	if err != nil {
 		g.logger.Printf("cannot compute a statement: %s", err)
 		writeError(ctx, fasthttp.StatusInternalServerError, views.APIError, "cannot compute the statement")

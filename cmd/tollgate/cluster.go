@@ -95,6 +95,26 @@ func (p *process) openCluster() error {
 	return nil
 }
 
+// startClusterJobs runs the mirror, the leases, the shipper and the
+// pruning of PostgreSQL's call records (every node prunes; a delete is
+// idempotent).
+func (p *process) startClusterJobs() {
+	c, fc := p.cluster, p.fc
+	p.jobs.run(c.mirror.Run)
+	p.jobs.run(c.node.Run)
+	p.jobs.run(c.shipper.Run)
+	p.jobs.every(time.Duration(fc.Ledger.SweepInterval), func() {
+		if fc.CallRetention <= 0 {
+			return
+		}
+		if n, err := c.auth.PruneCalls(time.Now().Add(-time.Duration(fc.CallRetention)).UnixNano()); err != nil {
+			p.logger.Printf("cluster: call pruning: %s", err)
+		} else if n > 0 {
+			p.logger.Printf("cluster: call pruning: %d call records older than %s removed", n, time.Duration(fc.CallRetention))
+		}
+	})
+}
+
 // resumeCluster takes back the credit the ledger still holds from the
 // previous run's leases and reports it (after the crash's open holds were
 // recovered, before any call is served).

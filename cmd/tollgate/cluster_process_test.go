@@ -147,8 +147,8 @@ func clientGet(t *testing.T, n *gatewayProcess, key, path string) (int, map[stri
 	return resp.StatusCode, out
 }
 
-// callsCharged sums the charges of account's call records on node n (each
-// node keeps the records of the calls it served).
+// callsCharged sums the charges of account's call records as node n lists
+// them (in cluster mode: every node's, shipped to PostgreSQL).
 func callsCharged(t *testing.T, n *gatewayProcess, account string) (charged int64, calls int) {
 	t.Helper()
 	cursor := ""
@@ -169,17 +169,21 @@ func callsCharged(t *testing.T, n *gatewayProcess, account string) (charged int6
 	}
 }
 
-// settled waits until PostgreSQL's charged total for account equals the
-// nodes' call records' (every node has reported its usage) and returns it.
+// settled waits until PostgreSQL's charged total for account (the nodes'
+// usage reports) equals the charges of the call records the nodes shipped
+// (two paths from the nodes' WALs), and every node lists the same calls;
+// it returns the total.
 func (c *testCluster) settled(account string) int64 {
 	c.t.Helper()
 	var nodes int64
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		nodes = 0
-		for _, n := range c.nodes {
-			ch, _ := callsCharged(c.t, n, account)
-			nodes += ch
+		var calls int
+		nodes, calls = callsCharged(c.t, c.nodes[0], account)
+		for _, n := range c.nodes[1:] {
+			if ch, k := callsCharged(c.t, n, account); ch != nodes || k != calls {
+				nodes = -1 // not shipped everywhere yet
+			}
 		}
 		var pg int64
 		if err := c.pool.QueryRow(context.Background(), `SELECT charged FROM tg_accounts WHERE id = $1`, account).Scan(&pg); err != nil {

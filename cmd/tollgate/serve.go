@@ -343,9 +343,7 @@ func (p *process) start() error {
 		p.jobs.run(p.notifier.Run)
 	}
 	if p.cluster != nil {
-		p.jobs.run(p.cluster.mirror.Run)
-		p.jobs.run(p.cluster.node.Run)
-		p.jobs.run(p.cluster.shipper.Run)
+		p.startClusterJobs()
 	}
 
 	check := meter.CheckCatalogue(p.catalogue, time.Now())

@@ -199,3 +199,58 @@ func (b *book) info() ledger.AccountInfo {
 	}
 	return info
 }
+
+// Accounts calls fn with every account, as Account reads it, in ID order
+// (three queries in one snapshot, whatever the number of accounts).
+func (a *Authority) Accounts(fn func(ledger.AccountInfo)) error {
+	ctx, cancel := a.ctx()
+	defer cancel()
+	return pgx.BeginTxFunc(ctx, a.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var now int64
+		if err := tx.QueryRow(ctx, `SELECT tg_now()`).Scan(&now); err != nil {
+			return err
+		}
+		held := map[string]int64{}
+		rows, err := tx.Query(ctx, `SELECT account, sum(greatest(granted - reported, 0))::bigint FROM tg_leases
+			WHERE expires_at > $1 GROUP BY account`, now)
+		if err != nil {
+			return err
+		}
+		var id string
+		var amount int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &amount}, func() error { held[id] = amount; return nil }); err != nil {
+			return err
+		}
+		credits := map[string][]credit{}
+		rows, err = tx.Query(ctx, `SELECT account, credit, expires_at, remaining FROM tg_credits WHERE remaining > 0 AND expires_at > $1
+			ORDER BY account, expires_at`, now)
+		if err != nil {
+			return err
+		}
+		var c credit
+		var kind int16
+		if _, err := pgx.ForEachRow(rows, []any{&id, &kind, &c.expiresAt, &c.remaining}, func() error {
+			c.kind = ledger.Credit(kind)
+			credits[id] = append(credits[id], c)
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, email, multiplier, rpm, tpm, concurrency, created_at, frozen, closed_at, debt,
+			topped_up, adjusted, expired, charged FROM tg_accounts ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		var info ledger.AccountInfo
+		b := book{now: now}
+		_, err = pgx.ForEachRow(rows, []any{&info.ID, &info.Email, &info.Multiplier, &info.Limits.RPM, &info.Limits.TPM,
+			&info.Limits.Concurrency, &info.CreatedAtNanos, &b.frozen, &b.closedAt, &b.debt, &b.toppedUp, &b.adjusted, &b.expired, &b.charged}, func() error {
+			b.id, b.credits, b.held = info.ID, credits[info.ID], held[info.ID]
+			full := b.info()
+			full.Email, full.Multiplier, full.Limits, full.CreatedAtNanos = info.Email, info.Multiplier, info.Limits, info.CreatedAtNanos
+			fn(full)
+			return nil
+		})
+		return err
+	})
+}

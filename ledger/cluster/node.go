@@ -484,6 +484,12 @@ func (n *Node) drop(account string, l *lease) {
 // Account is the account as PostgreSQL has it: the same on every node.
 func (n *Node) Account(id string) (ledger.AccountInfo, error) { return n.auth.Account(id) }
 
+// Calls is the account's call records from PostgreSQL: the same on every
+// node.
+func (n *Node) Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error) {
+	return n.auth.Calls(account, f, before, limit)
+}
+
 // Statement is the account's statement from PostgreSQL: the same on every
 // node.
 func (n *Node) Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error) {

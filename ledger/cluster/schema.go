@@ -106,6 +106,20 @@ CREATE TABLE IF NOT EXISTS tg_charges (
   node                           text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tg_charges_account ON tg_charges (account, time);
+CREATE TABLE IF NOT EXISTS tg_calls (
+  id         bigserial PRIMARY KEY,
+  request_id text NOT NULL UNIQUE,
+  account    text NOT NULL,
+  key_id     text NOT NULL,
+  time       bigint NOT NULL,
+  model      text NOT NULL,
+  model_id   text NOT NULL,
+  outcome    text NOT NULL,
+  record     bytea NOT NULL,
+  node       text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tg_calls_account ON tg_calls (account, id);
+CREATE INDEX IF NOT EXISTS tg_calls_time ON tg_calls (time, id);
 CREATE TABLE IF NOT EXISTS tg_nodes (
   id      text PRIMARY KEY,
   seen_at bigint NOT NULL

@@ -13,8 +13,8 @@ import (
 )
 
 // Shipper copies a node's settlements (each call's charge, catalogue model
-// and token counts) from its WAL to PostgreSQL, so that a statement reads
-// the same on every node. The WAL is the outbox: the cursor (the last
+// and token counts) and call records from its WAL to PostgreSQL, so that
+// statements and call lists read the same on every node. The WAL is the outbox: the cursor (the last
 // record shipped) is written in the transaction that ships, a record is
 // shipped once, and the log keeps what is not shipped yet across
 // checkpoints (the caller hands Cursor to wal.Log.SetRetention). While
@@ -27,7 +27,7 @@ type Shipper struct {
 	cursor atomic.Uint64
 }
 
-// shipBatch bounds the settlements one transaction ships.
+// shipBatch bounds the rows one transaction ships.
 const shipBatch = 2000
 
 // NewShipper returns node's shipper, its cursor read from PostgreSQL.
@@ -80,8 +80,8 @@ func (s *Shipper) shipLogged(ctx context.Context) {
 // errBatchFull stops reading the log once a batch is full.
 var errBatchFull = errors.New("batch full")
 
-// Ship ships the settlements after the cursor, at most shipBatch of them,
-// and returns how many.
+// Ship ships the settlements and call records after the cursor, at most
+// shipBatch of them, and returns how many.
 func (s *Shipper) Ship(ctx context.Context) (int, error) {
 	after := s.cursor.Load()
 	// Only what is synced: a settlement a crash could still undo must not
@@ -91,12 +91,26 @@ func (s *Shipper) Ship(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var batch []ledger.Entry
-	last, err := s.ledger.Settlements(after, upto, func(e ledger.Entry) error {
-		if len(batch) == shipBatch {
+	b := &pgx.Batch{}
+	last, err := s.ledger.Shippable(after, upto, func(e ledger.Entry) error {
+		if b.Len() >= shipBatch {
 			return errBatchFull
 		}
-		batch = append(batch, e)
+		t := &e.Tokens
+		b.Queue(`INSERT INTO tg_charges (request_id, account, time, model, charged, input_tokens, output_tokens,
+			cache_creation_input_tokens, cache_creation_5m_input_tokens, cache_creation_1h_input_tokens,
+			cache_read_input_tokens, web_search_requests, node)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
+			e.RequestID, e.Account, e.TimeNanos, e.ModelID, e.Charged, t.InputTokens, t.OutputTokens, t.CacheCreationInputTokens,
+			t.CacheCreation5mInputTokens, t.CacheCreation1hInputTokens, t.CacheReadInputTokens, t.WebSearchRequests, s.node)
+		return nil
+	}, func(c *ledger.CallRecord) error {
+		if b.Len() >= shipBatch {
+			return errBatchFull
+		}
+		b.Queue(`INSERT INTO tg_calls (request_id, account, key_id, time, model, model_id, outcome, record, node)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+			c.RequestID, c.AccountID, c.KeyID, c.TimeNanos, c.Model, c.ModelID, c.Outcome.String(), c.Encode(nil), s.node)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errBatchFull) {
@@ -105,21 +119,12 @@ func (s *Shipper) Ship(ctx context.Context) (int, error) {
 	if last == after {
 		return 0, nil
 	}
-	b := &pgx.Batch{}
-	for _, e := range batch {
-		t := &e.Tokens
-		b.Queue(`INSERT INTO tg_charges (request_id, account, time, model, charged, input_tokens, output_tokens,
-			cache_creation_input_tokens, cache_creation_5m_input_tokens, cache_creation_1h_input_tokens,
-			cache_read_input_tokens, web_search_requests, node)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
-			e.RequestID, e.Account, e.TimeNanos, e.ModelID, e.Charged, t.InputTokens, t.OutputTokens, t.CacheCreationInputTokens,
-			t.CacheCreation5mInputTokens, t.CacheCreation1hInputTokens, t.CacheReadInputTokens, t.WebSearchRequests, s.node)
-	}
+	shipped := b.Len()
 	b.Queue(`INSERT INTO tg_shipped (node, seq) VALUES ($1, $2) ON CONFLICT (node) DO UPDATE SET seq = $2`, s.node, int64(last))
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 	if err != nil {
 		return 0, err
 	}
 	s.cursor.Store(last)
-	return len(batch), nil
+	return shipped, nil
 }

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"errors"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/tollgate/tollgate/ledger"
 )
@@ -55,19 +53,4 @@ func (a *Authority) Statement(account string, fromNanos, toNanos int64) (ledger.
 		return err
 	})
 	return s, err
-}
-
-// CallByRequestID returns what PostgreSQL knows of a settled call (the
-// settlement a node shipped): its account, time, catalogue model, token
-// counts and charge; nil when no node has shipped it (yet).
-func (a *Authority) CallByRequestID(requestID string) (*ledger.CallRecord, error) {
-	ctx, cancel := a.ctx()
-	defer cancel()
-	c := &ledger.CallRecord{RequestID: requestID}
-	err := a.pool.QueryRow(ctx, `SELECT account, time, model, charged FROM tg_charges WHERE request_id = $1`, requestID).
-		Scan(&c.AccountID, &c.TimeNanos, &c.ModelID, &c.Charged)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	return c, err
 }

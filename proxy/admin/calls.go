@@ -56,7 +56,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request) {
 var errBadCursor = errors.New("cursor: not a cursor this API returned")
 
 func (s *Server) callByRequestID(w http.ResponseWriter, id string) {
-	c, err := s.cfg.Ledger.CallByRequestID(id)
+	c, err := s.cfg.Books.CallByRequestID(id)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, views.APIError, "cannot read calls")
 		return
@@ -74,7 +74,7 @@ func (s *Server) accountCalls(account string, f ledger.CallFilter, cursor string
 	if err != nil {
 		return nil, "", errBadCursor
 	}
-	calls, next, err := s.cfg.Ledger.Calls(account, f, before, limit)
+	calls, next, err := s.cfg.Books.Calls(account, f, before, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -104,7 +104,7 @@ func (s *Server) callsByTime(f ledger.CallFilter, cursor string, limit int) ([]v
 	}
 	// Calls are indexed by the time they ended; a call ends after it
 	// starts, so the index bounds are widened on the late side only.
-	calls, n, more, err := s.cfg.Ledger.CallsByTime(f.SinceNanos, until, from, limit)
+	calls, n, more, err := s.cfg.Books.CallsByTime(f.SinceNanos, until, from, limit)
 	if err != nil {
 		return nil, "", err
 	}

@@ -29,7 +29,7 @@ func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
 	if q.Get("format") == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+views.CSVFileName(account)+`"`)
-		if err := views.WriteCallsCSV(w, s.cfg.Ledger, account, from, to, true); err != nil {
+		if err := views.WriteCallsCSV(w, s.cfg.Books, account, from, to, true); err != nil {
 			s.cfg.Logger.Printf("cannot list calls for a statement: %s", err)
 		}
 		return
@@ -73,11 +73,16 @@ func (s *Server) expiring(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := time.Now().Add(within).UnixNano()
 	var out []expiringAccount
-	s.cfg.Ledger.Accounts(func(a ledger.AccountInfo) {
+	err := s.cfg.Books.Accounts(func(a ledger.AccountInfo) {
 		if ea, ok := expiringBy(a, limit); ok {
 			out = append(out, ea)
 		}
 	})
+	if err != nil {
+		s.cfg.Logger.Printf("cannot list expiring credit: %s", err)
+		writeError(w, http.StatusServiceUnavailable, views.OverloadedError, "cannot read the accounts now; try again shortly")
+		return
+	}
 	slices.SortFunc(out, func(a, b expiringAccount) int {
 		return cmp.Or(cmp.Compare(a.ExpiresAt, b.ExpiresAt), strings.Compare(a.AccountID, b.AccountID))
 	})

@@ -22,9 +22,8 @@ import (
 type Config struct {
 	Ledger *ledger.Ledger
 	// Books decides accounts, keys and money: nil for Ledger itself; in
-	// cluster mode, PostgreSQL's authority (ledger/cluster). The routes
-	// that read calls and disputes, and statements' CSV of call records,
-	// use Ledger either way.
+	// cluster mode, PostgreSQL's authority (ledger/cluster). Disputes and
+	// backups use Ledger either way.
 	Books Books
 	// Cluster is cluster mode: disputes cannot be resolved yet (their
 	// refunds would have to go to PostgreSQL), so those routes answer 501.
@@ -78,6 +77,10 @@ type Books interface {
 	Entries(account string, before uint64, limit int) ([]ledger.Entry, bool, error)
 	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
 	CallByRequestID(requestID string) (*ledger.CallRecord, error)
+	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
+	CallsByTime(sinceNanos, untilNanos int64, cursor ledger.CallCursor, limit int) ([]*ledger.CallRecord, ledger.CallCursor, bool, error)
+	// Accounts calls fn with every account (an error only from a database).
+	Accounts(fn func(ledger.AccountInfo)) error
 	CreateKey(k ledger.Key) (*ledger.Key, error)
 	Key(id string) *ledger.Key
 	Keys(account string) []*ledger.Key

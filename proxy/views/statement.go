@@ -79,6 +79,12 @@ var csvColumns = []string{"request_id", "account_id", "key_id", "time", "model",
 // adminCSVColumns follow csvColumns in an operator's export.
 var adminCSVColumns = []string{"upstream", "upstream_request_id", "upstream_cost"}
 
+// CallSource pages through an account's call records: the ledger, or in
+// cluster mode PostgreSQL's authority.
+type CallSource interface {
+	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
+}
+
 // CSVFileName is the file name a statement's CSV is offered under.
 func CSVFileName(account string) string { return "calls-" + account + ".csv" }
 
@@ -86,7 +92,7 @@ func CSVFileName(account string) string { return "calls-" + account + ".csv" }
 // header row first; admin adds the upstream columns; the front comes last
 // (a column added after the others, so existing readers keep working). It stops at the
 // first error, which it returns (the rows before it are written).
-func WriteCallsCSV(w io.Writer, l *ledger.Ledger, account string, from, to int64, admin bool) error {
+func WriteCallsCSV(w io.Writer, l CallSource, account string, from, to int64, admin bool) error {
 	cw := csv.NewWriter(w)
 	header := slices.Concat(csvColumns, []string{"front"})
 	if admin {
