@@ -240,4 +240,10 @@ type CreditSource interface {
 	// statement's CSV).
 	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
 	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
+	// CallByRequestID, FileDispute, Dispute and Disputes are the disputes'
+	// (POST and GET /v1/disputes), as every node sees them.
+	CallByRequestID(requestID string) (*ledger.CallRecord, error)
+	FileDispute(d ledger.Dispute) (ledger.Dispute, bool, error)
+	Dispute(id string) (ledger.Dispute, bool)
+	Disputes(account string, state *ledger.DisputeState) []ledger.Dispute
 }

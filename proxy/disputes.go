@@ -19,10 +19,6 @@ const maxDisputeBody = 16 << 10
 // dispute_id, when given, makes the filing idempotent (a repeat answers 200
 // with the first); otherwise one is made.
 func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
-	if g.cfg.Credit != nil { // cluster mode: no node could resolve it yet
-		writeError(ctx, fasthttp.StatusNotImplemented, views.APIError, "disputes cannot be filed on this gateway; contact the platform's support")
-		return
-	}
 	if ctx.Request.Header.ContentLength() > maxDisputeBody {
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, views.RequestTooLarge, "a dispute's body is at most 16 KiB")
 		return
@@ -39,8 +35,8 @@ func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 	if b.DisputeID == "" {
 		b.DisputeID = "dsp_" + ids.RandomBase62(20)
 	}
-	if d, ok := g.ledger.Dispute(b.DisputeID); !ok || d.AccountID != k.AccountID {
-		if msg, notFound := views.DisputeProblem(g.ledger, k.AccountID, b.RequestID, g.cfg.DisputeWindow, time.Now()); msg != "" {
+	if d, ok := g.books().Dispute(b.DisputeID); !ok || d.AccountID != k.AccountID {
+		if msg, notFound := views.DisputeProblem(g.books(), k.AccountID, b.RequestID, g.cfg.DisputeWindow, time.Now()); msg != "" {
 			status, typ := fasthttp.StatusConflict, views.ConflictError
 			if notFound {
 				status, typ = fasthttp.StatusNotFound, views.NotFoundError
@@ -49,7 +45,7 @@ func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 			return
 		}
 	}
-	d, created, err := g.ledger.FileDispute(ledger.Dispute{ID: b.DisputeID, AccountID: k.AccountID, RequestID: b.RequestID, Reason: b.Reason})
+	d, created, err := g.books().FileDispute(ledger.Dispute{ID: b.DisputeID, AccountID: k.AccountID, RequestID: b.RequestID, Reason: b.Reason})
 	if err != nil {
 		status, typ, msg := views.LedgerError(err)
 		writeError(ctx, status, typ, msg)
@@ -65,7 +61,7 @@ func (g *Gateway) handleFileDispute(ctx *fasthttp.RequestCtx, k *ledger.Key) {
 // handleDisputes is GET /v1/disputes: the account's disputes, oldest
 // first, with their outcomes.
 func (g *Gateway) handleDisputes(ctx *fasthttp.RequestCtx, k *ledger.Key) {
-	list := g.ledger.Disputes(k.AccountID, nil)
+	list := g.books().Disputes(k.AccountID, nil)
 	page := make([]views.Dispute, 0, len(list))
 	for _, d := range list {
 		page = append(page, views.NewDispute(d))

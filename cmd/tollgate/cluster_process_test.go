@@ -325,10 +325,25 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	if st, out := a.adminDo("POST", "/admin/v1/adjustments", `{"account":"acct_drain","amount":"0.001","reason":"refund","request_id":"`+requestID+`"}`); st != 201 {
 		t.Fatalf("a refund naming a call another node served: %d %v", st, out)
 	}
-	req, _ := http.NewRequest("POST", "http://"+b.client+"/v1/disputes", strings.NewReader(`{"request_id":"`+requestID+`","reason":"wrong"}`))
+	// The customer disputes the call on node 1, an operator accepts on
+	// node 2, the customer sees the outcome and the refund on node 0.
+	before := mustCredits(t, c.sameBalance(key)["available"].(string))
+	req, _ := http.NewRequest("POST", "http://"+b.client+"/v1/disputes", strings.NewReader(`{"request_id":"`+requestID+`","reason":"wrong","dispute_id":"dsp_1"}`))
 	req.Header.Set("x-api-key", key)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 501 {
-		t.Fatalf("a dispute in cluster mode: %v %v, want 501 (disputes cannot be resolved in cluster mode yet)", resp, err)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("filing a dispute: %v %v", resp, err)
+	}
+	st, accepted := c.nodes[2].adminDo("POST", "/admin/v1/disputes/dsp_1/accept", `{}`)
+	if st != 200 || accepted["state"] != "accepted" {
+		t.Fatalf("accepting on another node: %d %v", st, accepted)
+	}
+	refund := mustCredits(t, accepted["refund"].(string))
+	if st, list := clientGet(t, a, key, "/v1/disputes"); st != 200 || fmt.Sprint(list["data"]) == "[]" ||
+		list["data"].([]any)[0].(map[string]any)["state"] != "accepted" {
+		t.Fatalf("the customer's disputes on node 0: %d %v", st, list)
+	}
+	if after := mustCredits(t, c.sameBalance(key)["available"].(string)); after != before+refund || refund <= 0 {
+		t.Fatalf("the refund %s moved the balance from %s to %s", money.Format(refund), money.Format(before), money.Format(after))
 	}
 
 	steadyKey := b.setupAccount("acct_steady", "1000")
@@ -353,7 +368,7 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 
 	// A key's limit of 6 requests a minute is shared by the 3 live nodes:
 	// 2 each, 6 across the cluster.
-	st, out := a.adminDo("POST", "/admin/v1/accounts/acct_steady/keys", `{"name":"limited","rpm":6}`)
+	st, out = a.adminDo("POST", "/admin/v1/accounts/acct_steady/keys", `{"name":"limited","rpm":6}`)
 	if st != 201 {
 		t.Fatalf("key: %d %v", st, out)
 	}

@@ -237,7 +237,7 @@ func (p *process) open(adminToken string) error {
 			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
 	}
 	if p.cluster != nil {
-		adminCfg.Books, adminCfg.Cluster = p.cluster.auth, true
+		adminCfg.Books = p.cluster.auth
 	}
 	if p.admin, err = admin.New(adminCfg); err != nil {
 		return err

@@ -388,3 +388,48 @@ func TestLeaseConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestDisputes: the ledger's dispute rules, in PostgreSQL: one dispute per
+// call, a repeat answered with the first, an acceptance's refund posted
+// with it (once), a resolved dispute not resolved otherwise.
+func TestDisputes(t *testing.T) {
+	_, pool := testDB(t)
+	a := NewAuthority(pool, 365*24*time.Hour, nil)
+	if _, err := a.CreateAccount(ledger.AccountSpec{ID: "acct", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	d := ledger.Dispute{ID: "dsp_1", AccountID: "acct", RequestID: "req_1", Reason: "wrong"}
+	if _, created, err := a.FileDispute(d); err != nil || !created {
+		t.Fatalf("filing: %v %v", created, err)
+	}
+	if again, created, err := a.FileDispute(d); err != nil || created || again.State != ledger.DisputeOpen {
+		t.Fatalf("a repeat: %+v %v %v", again, created, err)
+	}
+	if _, _, err := a.FileDispute(ledger.Dispute{ID: "dsp_2", AccountID: "acct", RequestID: "req_1", Reason: "again"}); !errors.Is(err, ledger.ErrDisputeExists) {
+		t.Fatalf("a second dispute of one call: %v", err)
+	}
+	if _, _, err := a.FileDispute(ledger.Dispute{ID: "dsp_3", AccountID: "nobody", RequestID: "req_3", Reason: "x"}); !errors.Is(err, ledger.ErrUnknownAccount) {
+		t.Fatalf("an unknown account: %v", err)
+	}
+	got, err := a.AcceptDispute("dsp_1", oneCredit, "sorry", "op:support")
+	if err != nil || got.State != ledger.DisputeAccepted || got.Refund != oneCredit || got.AdjustmentID == 0 || got.ResolvedBy != "op:support" {
+		t.Fatalf("accepting: %+v %v", got, err)
+	}
+	if again, err := a.AcceptDispute("dsp_1", oneCredit, "sorry", "op:support"); err != nil || again.AdjustmentID != got.AdjustmentID {
+		t.Fatalf("accepting again: %+v %v", again, err)
+	}
+	if _, err := a.RejectDispute("dsp_1", "no", "admin"); !errors.Is(err, ledger.ErrDisputeResolved) {
+		t.Fatalf("rejecting an accepted dispute: %v", err)
+	}
+	if _, err := a.RejectDispute("dsp_9", "no", "admin"); !errors.Is(err, ledger.ErrUnknownDispute) {
+		t.Fatalf("an unknown dispute: %v", err)
+	}
+	if info, _ := a.Account("acct"); info.Available != oneCredit {
+		t.Fatalf("after the refund: available %d, want one credit, once", info.Available)
+	}
+	open := ledger.DisputeOpen
+	if list := a.Disputes("acct", &open); len(list) != 0 {
+		t.Fatalf("open disputes: %+v", list)
+	}
+	mustCheck(t, a)
+}

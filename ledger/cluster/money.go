@@ -65,28 +65,32 @@ func (a *Authority) Adjust(r ledger.AdjustRequest) (ledger.Entry, bool, error) {
 			return fmt.Errorf("%w: %q", ledger.ErrIdempotencyConflict, r.IdempotencyKey)
 		}
 		return nil
-	}, func(ctx context.Context, tx pgx.Tx) (*book, error) {
-		if err := r.Check(); err != nil {
-			return nil, err
-		}
-		b, err := lockBook(ctx, tx, r.Account)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.checkAdjust(r.Amount); err != nil {
-			return nil, err
-		}
-		b.expireDue()
-		if r.Amount > 0 {
-			b.add(r.Amount, ledger.CreditAdjust, never)
-		} else {
-			b.take(-r.Amount)
-		}
-		b.adjusted += r.Amount
-		b.record(ledger.Entry{Kind: ledger.EntryAdjust, Amount: r.Amount, RequestID: r.RequestID, Reason: r.Reason,
-			Actor: r.Actor, IdempotencyKey: r.IdempotencyKey}, "")
-		return b, nil
-	})
+	}, func(ctx context.Context, tx pgx.Tx) (*book, error) { return adjustBook(ctx, tx, &r) })
+}
+
+// adjustBook applies r to its account's book inside tx (saved by the
+// caller).
+func adjustBook(ctx context.Context, tx pgx.Tx, r *ledger.AdjustRequest) (*book, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	b, err := lockBook(ctx, tx, r.Account)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkAdjust(r.Amount); err != nil {
+		return nil, err
+	}
+	b.expireDue()
+	if r.Amount > 0 {
+		b.add(r.Amount, ledger.CreditAdjust, never)
+	} else {
+		b.take(-r.Amount)
+	}
+	b.adjusted += r.Amount
+	b.record(ledger.Entry{Kind: ledger.EntryAdjust, Amount: r.Amount, RequestID: r.RequestID, Reason: r.Reason,
+		Actor: r.Actor, IdempotencyKey: r.IdempotencyKey}, "")
+	return b, nil
 }
 
 // idempotent runs a write keyed by column = key ("" for none): a repeat

@@ -120,6 +120,20 @@ CREATE TABLE IF NOT EXISTS tg_calls (
 );
 CREATE INDEX IF NOT EXISTS tg_calls_account ON tg_calls (account, id);
 CREATE INDEX IF NOT EXISTS tg_calls_time ON tg_calls (time, id);
+CREATE TABLE IF NOT EXISTS tg_disputes (
+  id            text PRIMARY KEY,
+  account       text NOT NULL REFERENCES tg_accounts (id),
+  request_id    text NOT NULL UNIQUE,
+  reason        text NOT NULL,
+  filed_at      bigint NOT NULL,
+  state         smallint NOT NULL DEFAULT 0,
+  resolution    text NOT NULL DEFAULT '',
+  resolved_by   text NOT NULL DEFAULT '',
+  resolved_at   bigint NOT NULL DEFAULT 0,
+  refund        bigint NOT NULL DEFAULT 0,
+  adjustment_id bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tg_disputes_account ON tg_disputes (account, filed_at);
 CREATE TABLE IF NOT EXISTS tg_nodes (
   id      text PRIMARY KEY,
   seen_at bigint NOT NULL

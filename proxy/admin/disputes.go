@@ -24,7 +24,7 @@ func (s *Server) disputes(w http.ResponseWriter, r *http.Request) {
 		}
 		state = &st
 	}
-	list := s.cfg.Ledger.Disputes(q.Get("account"), state)
+	list := s.cfg.Books.Disputes(q.Get("account"), state)
 	page := make([]disputeWithCall, 0, len(list))
 	for _, d := range list {
 		page = append(page, s.withCall(d))
@@ -50,7 +50,7 @@ type disputeWithCall struct {
 
 func (s *Server) withCall(d ledger.Dispute) disputeWithCall {
 	v := disputeWithCall{Dispute: views.NewDispute(d)}
-	if c, err := s.cfg.Ledger.CallByRequestID(d.RequestID); err == nil && c != nil {
+	if c, err := s.cfg.Books.CallByRequestID(d.RequestID); err == nil && c != nil {
 		call := views.NewAdminCall(c)
 		v.Call = &call
 	}
@@ -58,7 +58,7 @@ func (s *Server) withCall(d ledger.Dispute) disputeWithCall {
 }
 
 func (s *Server) dispute(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.cfg.Ledger.Dispute(r.PathValue("dispute_id"))
+	d, ok := s.cfg.Books.Dispute(r.PathValue("dispute_id"))
 	if !ok {
 		ledgerError(w, ledger.ErrUnknownDispute)
 		return
@@ -78,16 +78,13 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	if s.disputesOff(w) {
-		return
-	}
 	id := r.PathValue("dispute_id")
-	d, ok := s.cfg.Ledger.Dispute(id)
+	d, ok := s.cfg.Books.Dispute(id)
 	if !ok {
 		ledgerError(w, ledger.ErrUnknownDispute)
 		return
 	}
-	refund, err := DisputeRefund(s.cfg.Ledger, d, (*int64)(b.Amount), roleOf(r))
+	refund, err := DisputeRefund(s.cfg.Books, d, (*int64)(b.Amount), roleOf(r))
 	if errors.Is(err, ErrRefundAboveCharge) {
 		writeError(w, http.StatusForbidden, views.PermissionError, err.Error())
 		return
@@ -96,7 +93,7 @@ func (s *Server) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	if d, err = s.cfg.Ledger.AcceptDispute(id, refund, b.Note, actorOf(r)); err != nil {
+	if d, err = s.cfg.Books.AcceptDispute(id, refund, b.Note, actorOf(r)); err != nil {
 		ledgerError(w, err)
 		return
 	}
@@ -111,7 +108,7 @@ var ErrRefundAboveCharge = errors.New("amount: a refund above the call's charge 
 // (nil: none asked), else what its call was charged (the call record must
 // still be kept). Only roles with the money right may refund more than the
 // charge. The console's acceptance uses it too.
-func DisputeRefund(l *ledger.Ledger, d ledger.Dispute, asked *int64, role access.Role) (int64, error) {
+func DisputeRefund(l views.CallFinder, d ledger.Dispute, asked *int64, role access.Role) (int64, error) {
 	if d.State == ledger.DisputeAccepted {
 		return d.Refund, nil
 	}
@@ -146,22 +143,10 @@ func (s *Server) rejectDispute(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, errors.New("reason: required"))
 		return
 	}
-	if s.disputesOff(w) {
-		return
-	}
-	d, err := s.cfg.Ledger.RejectDispute(r.PathValue("dispute_id"), b.Reason, actorOf(r))
+	d, err := s.cfg.Books.RejectDispute(r.PathValue("dispute_id"), b.Reason, actorOf(r))
 	if err != nil {
 		ledgerError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.withCall(d))
-}
-
-// disputesOff answers 501 in cluster mode, where disputes cannot be
-// resolved yet (docs/cluster.md), and reports whether it did.
-func (s *Server) disputesOff(w http.ResponseWriter) bool {
-	if s.cfg.Cluster {
-		writeError(w, http.StatusNotImplemented, views.APIError, "disputes cannot be resolved in cluster mode yet; refund with POST /admin/v1/adjustments naming the request_id")
-	}
-	return s.cfg.Cluster
 }

@@ -22,12 +22,9 @@ import (
 type Config struct {
 	Ledger *ledger.Ledger
 	// Books decides accounts, keys and money: nil for Ledger itself; in
-	// cluster mode, PostgreSQL's authority (ledger/cluster). Disputes and
-	// backups use Ledger either way.
+	// cluster mode, PostgreSQL's authority (ledger/cluster). Backups and
+	// the operators' console use Ledger either way.
 	Books Books
-	// Cluster is cluster mode: disputes cannot be resolved yet (their
-	// refunds would have to go to PostgreSQL), so those routes answer 501.
-	Cluster bool
 	// Catalogue returns the catalogue in force (it changes on reload).
 	Catalogue func() *meter.Catalogue
 	// Token is the admin token every route but /healthz and /readyz needs;
@@ -81,6 +78,10 @@ type Books interface {
 	CallsByTime(sinceNanos, untilNanos int64, cursor ledger.CallCursor, limit int) ([]*ledger.CallRecord, ledger.CallCursor, bool, error)
 	// Accounts calls fn with every account (an error only from a database).
 	Accounts(fn func(ledger.AccountInfo)) error
+	Dispute(id string) (ledger.Dispute, bool)
+	Disputes(account string, state *ledger.DisputeState) []ledger.Dispute
+	AcceptDispute(id string, refund int64, note, actor string) (ledger.Dispute, error)
+	RejectDispute(id, reason, actor string) (ledger.Dispute, error)
 	CreateKey(k ledger.Key) (*ledger.Key, error)
 	Key(id string) *ledger.Key
 	Keys(account string) []*ledger.Key

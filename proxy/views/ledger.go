@@ -214,10 +214,16 @@ func NewDispute(d ledger.Dispute) Dispute {
 	return v
 }
 
+// CallFinder finds a call's record by its request ID: the ledger, or in
+// cluster mode PostgreSQL's authority.
+type CallFinder interface {
+	CallByRequestID(requestID string) (*ledger.CallRecord, error)
+}
+
 // DisputeProblem says why account cannot dispute the call of requestID at
 // now ("" when it can): no call of the account has that ID (notFound), or
 // the call is older than window (the contract checks it when filed).
-func DisputeProblem(l *ledger.Ledger, account, requestID string, window time.Duration, now time.Time) (problem string, notFound bool) {
+func DisputeProblem(l CallFinder, account, requestID string, window time.Duration, now time.Time) (problem string, notFound bool) {
 	c, err := l.CallByRequestID(requestID)
 	switch {
 	case err != nil || c == nil || c.AccountID != account:
