@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger/cluster"
+	"github.com/tollgate/tollgate/wal"
 )
 
 // clusterConfig is the file's cluster section (docs/cluster.md).
@@ -59,7 +58,7 @@ func (p *process) openCluster() error {
 	if err != nil {
 		return err
 	}
-	id, err := nodeID(p.fc.DataDir)
+	id, err := nodeID(p.wlog)
 	if err != nil {
 		return err
 	}
@@ -118,10 +117,10 @@ func (p *process) startClusterJobs() {
 // resumeCluster takes back the credit the ledger still holds from the
 // previous run's leases and reports it (after the crash's open holds were
 // recovered, before any call is served).
-func (p *process) resumeCluster() {
+func (p *process) resumeCluster() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cmpDuration(p.fc.Cluster.ConnectTimeout, 30*time.Second)))
 	defer cancel()
-	p.cluster.node.Resume(ctx)
+	return p.cluster.node.Resume(ctx)
 }
 
 // leaseConfig is the lease settings of the file (defaults left to the
@@ -169,22 +168,24 @@ func (p *process) warnUnlessSynchronous(ctx context.Context) {
 	}
 }
 
-// nodeID is this data directory's node identity, made on first start: a
-// lease belongs to a node, and a node is its WAL (a new data directory is
-// a new node, whose predecessor's leases simply expire).
-func nodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "cluster-node-id")
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	} else if !os.IsNotExist(err) {
-		return "", err
+// nodeID is this data directory's node identity, made on first start and
+// kept in the WAL's state area: a lease belongs to a node, and a node is
+// its WAL. A fresh data directory is a new node (its predecessor's leases
+// simply expire); one restored from a backup is the same node, behind its
+// own reports, and Resume refuses it (cluster.ErrStaleNode).
+func nodeID(log *wal.Log) (string, error) {
+	const name = "cluster/node-id"
+	var id string
+	err := log.States(name, func(_ string, v []byte) error { id = string(v); return nil })
+	if err != nil || id != "" {
+		return id, err
 	}
 	var r [6]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		return "", err
 	}
-	id := "node-" + hex.EncodeToString(r[:])
-	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
+	id = "node-" + hex.EncodeToString(r[:])
+	return id, log.SetState(name, []byte(id))
 }
 
 // retryUntil retries fn until it succeeds or ctx ends (PostgreSQL may still be

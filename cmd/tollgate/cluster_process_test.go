@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -176,7 +177,8 @@ func callsCharged(t *testing.T, n *gatewayProcess, account string) (charged int6
 func (c *testCluster) settled(account string) int64 {
 	c.t.Helper()
 	var nodes int64
-	deadline := time.Now().Add(10 * time.Second)
+	settledAt := int64(-1)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var calls int
 		nodes, calls = callsCharged(c.t, c.nodes[0], account)
@@ -189,13 +191,19 @@ func (c *testCluster) settled(account string) int64 {
 		if err := c.pool.QueryRow(context.Background(), `SELECT charged FROM tg_accounts WHERE id = $1`, account).Scan(&pg); err != nil {
 			c.t.Fatal(err)
 		}
-		if pg == nodes {
+		// Equal, and still so after longer than a shipping interval and a
+		// renewal interval: both paths have caught up, not merely met.
+		if pg == nodes && pg == settledAt {
 			return pg
+		}
+		settledAt = -1
+		if pg == nodes {
+			settledAt = pg
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("PostgreSQL has %s charged to %s, the nodes' call records %s", money.Format(pg), account, money.Format(nodes))
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(600 * time.Millisecond)
 	}
 }
 
@@ -475,6 +483,16 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
+// nodeIDOf is the node identity a gateway logged at start.
+func nodeIDOf(t *testing.T, n *gatewayProcess) string {
+	_, rest, ok := strings.Cut(n.stderr.String(), "cluster: node ")
+	id, _, _ := strings.Cut(rest, ";")
+	if !ok || !strings.HasPrefix(id, "node-") {
+		t.Fatalf("no node identity in the log:\n%s", n.stderr.String())
+	}
+	return id
+}
+
 // cuttableProxy forwards TCP connections to a target until cut: then it
 // closes every connection and refuses new ones, as a network partition
 // between a node and PostgreSQL would.
@@ -548,23 +566,20 @@ func TestClusterNodeCutOff(t *testing.T) {
 	c.nodes = []*gatewayProcess{c.startWith(dir0, viaLink), c.start(t.TempDir())}
 	a := c.nodes[0]
 	key := a.setupAccount("acct", "0.05")
-	node0, err := os.ReadFile(filepath.Join(dir0, "cluster-node-id"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	node0 := nodeIDOf(t, a)
 	var never atomic.Bool
 	done := make(chan int64)
 	go func() { done <- c.load(key, 3, true, &never) }()
 	var outstanding int64
 	eventually(t, 5*time.Second, "node 0 holds a lease", func() bool {
 		err := c.pool.QueryRow(context.Background(), `SELECT greatest(granted - reported, 0) FROM tg_leases
-			WHERE account = 'acct' AND node = $1 AND expires_at > tg_now()`, strings.TrimSpace(string(node0))).Scan(&outstanding)
+			WHERE account = 'acct' AND node = $1 AND expires_at > tg_now()`, node0).Scan(&outstanding)
 		return err == nil && outstanding > 0
 	})
 	link.setCut(true)
 	var lastOutstanding int64
 	_ = c.pool.QueryRow(context.Background(), `SELECT greatest(granted - reported, 0) FROM tg_leases WHERE account = 'acct' AND node = $1`,
-		strings.TrimSpace(string(node0))).Scan(&lastOutstanding)
+		node0).Scan(&lastOutstanding)
 	calls := <-done
 	link.setCut(false)
 	charged := c.settled("acct")
@@ -659,4 +674,37 @@ func TestDSNHasPassword(t *testing.T) {
 			t.Errorf("%q: %v, want %v", dsn, got, want)
 		}
 	}
+}
+
+// TestClusterRestoredNodeRefused: a node's data directory restored from a
+// backup taken before it served (and reported) more is behind PostgreSQL;
+// started on it, the node refuses to serve, rather than leave the charges
+// up to what it had reported unreported.
+func TestClusterRestoredNodeRefused(t *testing.T) {
+	c := newTestCluster(t, 1)
+	a := c.nodes[0]
+	key := a.setupAccount("acct", "10")
+	backup := filepath.Join(t.TempDir(), "backup")
+	if st, out := a.adminDo("POST", "/admin/v1/backup", `{"dir":"`+backup+`"}`); st/100 != 2 {
+		t.Fatalf("backup: %d %v", st, out)
+	}
+	for range 20 {
+		if _, ok := streamOnce(a, key, callBody); !ok {
+			t.Fatal("a call failed")
+		}
+	}
+	c.settled("acct")
+	_ = a.cmd.Process.Signal(syscall.SIGKILL)
+	_ = a.waitExit(5 * time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tollgateBin, "serve", "--data-dir", backup, "--listen", freeAddr(t), "--admin-listen", freeAddr(t),
+		"--config", c.config, "--cluster-dsn", c.dsn)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TOLLGATE_ADMIN_TOKEN=test-admin-token", "PGPASSWORD=" + pgtest.Password}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "behind what it reported") {
+		t.Fatalf("a node restored from a backup: %v\n%s", err, out)
+	}
+	c.check()
 }

@@ -246,7 +246,7 @@ func (p *process) open(adminToken string) error {
 		return fmt.Errorf("cannot recover open holds: %w", err)
 	}
 	if p.cluster != nil {
-		p.resumeCluster()
+		return p.resumeCluster()
 	}
 	return nil
 }

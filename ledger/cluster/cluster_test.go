@@ -433,3 +433,24 @@ func TestDisputes(t *testing.T) {
 	}
 	mustCheck(t, a)
 }
+
+// TestStaleNodeRefused: a node stating less usage than it reported before
+// (its data directory restored from an older copy) is refused, not
+// believed: its charges up to the difference would go unreported.
+func TestStaleNodeRefused(t *testing.T) {
+	_, pool := testDB(t)
+	a := NewAuthority(pool, 365*24*time.Hour, nil)
+	if _, err := a.CreateAccount(ledger.AccountSpec{ID: "acct", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := leaseReport{node: "n", account: "acct", net: 0, charged: 5, ttl: time.Minute, sharePercent: 25}
+	if _, err := a.renew(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.charged = 3
+	if _, err := a.renew(ctx, r); !errors.Is(err, ErrStaleNode) {
+		t.Fatalf("a node behind its own reports: %v, want ErrStaleNode", err)
+	}
+	mustCheck(t, a)
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,12 @@ import (
 // credits them and returns are taken locally before they are reported, so
 // a crash between the two steps leaves PostgreSQL counting more than the
 // node holds, never less, and the next renewal makes them equal again.
+
+// ErrStaleNode: a node states less usage than it reported before, which
+// only a data directory restored from an older copy does (reports wait for
+// the WAL's sync). Its ledger is behind PostgreSQL: charges it would make
+// up to the difference would go unreported, so it must not serve.
+var ErrStaleNode = errors.New("cluster: this node's data directory is behind what it reported to PostgreSQL (restored from a backup?): start the node on a fresh data directory")
 
 // leaseReport is what a node states when it renews a lease.
 type leaseReport struct {
@@ -70,6 +77,9 @@ func (a *Authority) renew(ctx context.Context, r leaseReport) (leaseGrant, error
 			r.account, r.node).Scan(&granted, &reported, &expiresAt)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
+		}
+		if r.charged < reported {
+			return fmt.Errorf("%w: account %q: %d charged here, %d reported before", ErrStaleNode, r.account, r.charged, reported)
 		}
 		if expiresAt > b.now {
 			b.held -= max(granted-reported, 0) // counted again below, as renewed
@@ -135,4 +145,17 @@ func (a *Authority) heartbeat(ctx context.Context, node string, window time.Dura
 		SELECT count(*) + 1 FROM tg_nodes WHERE seen_at > tg_now() - $2 AND id <> (SELECT id FROM seen)`,
 		node, int64(window)).Scan(&live)
 	return live, err
+}
+
+// reported returns what node has reported of each account's usage.
+func (a *Authority) reported(ctx context.Context, node string) (map[string]int64, error) {
+	rows, err := a.pool.Query(ctx, `SELECT account, reported FROM tg_leases WHERE node = $1`, node)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var account string
+	var reported int64
+	_, err = pgx.ForEachRow(rows, []any{&account, &reported}, func() error { out[account] = reported; return nil })
+	return out, err
 }

@@ -320,8 +320,13 @@ func (n *Node) lapseLoop(ctx context.Context) {
 // the ledger holds from leases of a previous run and reports it with the
 // usage made since the last report (late, if its lease expired meanwhile);
 // calls then lease afresh. Reports PostgreSQL cannot take now are made by
-// the next renewals.
-func (n *Node) Resume(ctx context.Context) {
+// the next renewals. It fails (ErrStaleNode) when the data directory is
+// behind what it reported: the node must not serve from it.
+func (n *Node) Resume(ctx context.Context) error {
+	if err := n.checkNotStale(ctx); err != nil {
+		return err
+	}
+	var stale atomic.Pointer[error]
 	var accounts []string
 	n.ledger.Accounts(func(a ledger.AccountInfo) {
 		if a.Adjusted != 0 || a.Charged != 0 {
@@ -334,10 +339,35 @@ func (n *Node) Resume(ctx context.Context) {
 		if info, err := n.ledger.Account(account); err == nil {
 			l.lastCharged = info.Charged // spending is measured from now
 		}
-		if err := n.returnLocked(ctx, account, l); err != nil && ctx.Err() == nil {
+		err := n.returnLocked(ctx, account, l)
+		switch {
+		case errors.Is(err, ErrStaleNode):
+			stale.Store(&err)
+		case err != nil && ctx.Err() == nil:
 			n.logger.Printf("cluster: reporting account %q's earlier usage: %v (retried at the next renewal)", account, err)
 		}
 	})
+	if err := stale.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// checkNotStale refuses a ledger that charged an account less than this
+// node reported of it (a data directory restored from a backup), when
+// PostgreSQL can say.
+func (n *Node) checkNotStale(ctx context.Context) error {
+	reported, err := n.auth.reported(ctx, n.id)
+	if err != nil {
+		return nil // PostgreSQL away: every renewal checks it again
+	}
+	for account, r := range reported {
+		info, _ := n.ledger.Account(account)
+		if info.Charged < r {
+			return fmt.Errorf("%w: account %q: %d charged here, %d reported before", ErrStaleNode, account, info.Charged, r)
+		}
+	}
+	return nil
 }
 
 // eachAccount runs fn for every account, renewWorkers at a time.
