@@ -48,6 +48,28 @@ func (k *Key) Check() error {
 	return errors.Join(ValidID("key ID", k.ID), validKey(k))
 }
 
+// ApplyTo changes k's settings that p sets.
+func (p KeyPatch) ApplyTo(k *Key) {
+	if p.Name != nil {
+		k.Name = *p.Name
+	}
+	if p.Limits != nil {
+		k.Limits = *p.Limits
+	}
+	if p.SpendLimit != nil {
+		k.SpendLimit = *p.SpendLimit
+	}
+	if p.SpendPeriod != nil {
+		k.SpendPeriod = *p.SpendPeriod
+	}
+	if p.ExpiresAtNanos != nil {
+		k.ExpiresAtNanos = *p.ExpiresAtNanos
+	}
+	if p.Models != nil {
+		k.Models = slices.Clone(*p.Models)
+	}
+}
+
 func validKey(k *Key) error {
 	err := errors.Join(ValidText("name", k.Name), ValidText("hint", k.Hint), validLimits(k.Limits))
 	if k.SpendLimit < 0 || k.SpendPeriod < 0 || k.ExpiresAtNanos < 0 {
@@ -152,24 +174,7 @@ func (l *Ledger) UpdateKey(id string, p KeyPatch) (*Key, error) {
 	l.keys.Lock()
 	cur = l.keys.byID[id]
 	k := *cur
-	if p.Name != nil {
-		k.Name = *p.Name
-	}
-	if p.Limits != nil {
-		k.Limits = *p.Limits
-	}
-	if p.SpendLimit != nil {
-		k.SpendLimit = *p.SpendLimit
-	}
-	if p.SpendPeriod != nil {
-		k.SpendPeriod = *p.SpendPeriod
-	}
-	if p.ExpiresAtNanos != nil {
-		k.ExpiresAtNanos = *p.ExpiresAtNanos
-	}
-	if p.Models != nil {
-		k.Models = slices.Clone(*p.Models)
-	}
+	p.ApplyTo(&k)
 	if err := validKey(&k); err != nil {
 		l.keys.Unlock()
 		return nil, err

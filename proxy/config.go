@@ -233,15 +233,17 @@ type CreditSource interface {
 	// ledger. It fails with a *ledger.InsufficientError when the account
 	// has not that much (402); any other error is 503.
 	Ensure(account string, need int64) error
-	// Account is the account as every node sees it (GET /v1/balance).
+	SharedBooks
+}
+
+// SharedBooks is what the customer's read routes and disputes use: the
+// ledger, or in cluster mode what every node shares (PostgreSQL's balance,
+// statements, call records and disputes), so that a customer reads the same
+// from every node.
+type SharedBooks interface {
 	Account(id string) (ledger.AccountInfo, error)
-	// Statement is the account's statement as every node reads it (GET
-	// /v1/statement); Calls its call records (GET /v1/calls and the
-	// statement's CSV).
 	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
 	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
-	// CallByRequestID, FileDispute, Dispute and Disputes are the disputes'
-	// (POST and GET /v1/disputes), as every node sees them.
 	CallByRequestID(requestID string) (*ledger.CallRecord, error)
 	FileDispute(d ledger.Dispute) (ledger.Dispute, bool, error)
 	Dispute(id string) (ledger.Dispute, bool)

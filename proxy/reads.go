@@ -13,21 +13,8 @@ import (
 // The customer's read routes: balance, calls, statement (each limited by
 // the key's read bucket, readLimited) and the models (models.go).
 
-// readBooks is what the read routes and disputes use.
-type readBooks interface {
-	Account(id string) (ledger.AccountInfo, error)
-	Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error)
-	Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error)
-	CallByRequestID(requestID string) (*ledger.CallRecord, error)
-	FileDispute(d ledger.Dispute) (ledger.Dispute, bool, error)
-	Dispute(id string) (ledger.Dispute, bool)
-	Disputes(account string, state *ledger.DisputeState) []ledger.Dispute
-}
-
-// books is the ledger, or in cluster mode what every node shares
-// (PostgreSQL's balance, statements and call records), so that a customer
-// reads the same from every node.
-func (g *Gateway) books() readBooks {
+// books is the ledger, or in cluster mode the books every node shares.
+func (g *Gateway) books() SharedBooks {
 	if g.cfg.Credit != nil {
 		return g.cfg.Credit
 	}

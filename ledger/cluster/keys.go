@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,7 +50,7 @@ func (a *Authority) UpdateKey(id string, p ledger.KeyPatch) (*ledger.Key, error)
 		if err != nil {
 			return err
 		}
-		applyKeyPatch(k, p)
+		p.ApplyTo(k)
 		if err := k.Check(); err != nil {
 			return err
 		}
@@ -65,27 +64,6 @@ func (a *Authority) UpdateKey(id string, p ledger.KeyPatch) (*ledger.Key, error)
 		return nil, err
 	}
 	return a.key(id)
-}
-
-func applyKeyPatch(k *ledger.Key, p ledger.KeyPatch) {
-	if p.Name != nil {
-		k.Name = *p.Name
-	}
-	if p.Limits != nil {
-		k.Limits = *p.Limits
-	}
-	if p.SpendLimit != nil {
-		k.SpendLimit = *p.SpendLimit
-	}
-	if p.SpendPeriod != nil {
-		k.SpendPeriod = *p.SpendPeriod
-	}
-	if p.ExpiresAtNanos != nil {
-		k.ExpiresAtNanos = *p.ExpiresAtNanos
-	}
-	if p.Models != nil {
-		k.Models = slices.Clone(*p.Models)
-	}
 }
 
 // RevokeKey revokes a key; every node refuses it once its mirror has the
