@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger/cluster"
+	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/wal"
 )
 
@@ -112,6 +113,26 @@ func (p *process) startClusterJobs() {
 			p.logger.Printf("cluster: call pruning: %d call records older than %s removed", n, time.Duration(fc.CallRetention))
 		}
 	})
+}
+
+// openOperators opens the operators and their API tokens: from the WAL's
+// state area, or in cluster mode from PostgreSQL, where every node's admin
+// API reads them (each node reloads them when another changed them).
+func (p *process) openOperators() (*access.Store, error) {
+	if p.cluster == nil {
+		return access.Open(p.wlog.States, p.wlog.SetState)
+	}
+	states := cluster.NewStates(p.cluster.pool)
+	ops, err := access.Open(states.Load, states.Save)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the operators: %w", err)
+	}
+	p.cluster.mirror.StatesChanged = func() {
+		if err := ops.Reload(); err != nil {
+			p.logger.Printf("cluster: reloading the operators: %v", err)
+		}
+	}
+	return ops, nil
 }
 
 // resumeCluster takes back the credit the ledger still holds from the

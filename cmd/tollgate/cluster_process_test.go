@@ -291,6 +291,26 @@ func TestClusterNodesShareTheBooks(t *testing.T) {
 	}
 	t.Logf("a key made on node 0 served a call on node 2 after %s", time.Since(t0).Round(time.Millisecond))
 
+	// An operator and its API token made on node 0 work on node 2; the
+	// token revoked on node 1 stops working on node 0.
+	if st, out := a.adminDo("POST", "/admin/v1/operators", `{"id":"fin","role":"finance"}`); st != 201 {
+		t.Fatalf("operator: %d %v", st, out)
+	}
+	_, tok := a.adminDo("POST", "/admin/v1/operators/fin/tokens", "")
+	finance := &gatewayProcess{t: t, admin: c.nodes[2].admin, token: tok["token"].(string)}
+	eventually(t, 3*time.Second, "the operator's token on another node", func() bool {
+		st, _ := finance.adminDo("GET", "/admin/v1/accounts/acct_drain", "")
+		return st == 200
+	})
+	if st, _ := b.adminDo("DELETE", "/admin/v1/operator-tokens/"+tok["id"].(string), ""); st != 204 {
+		t.Fatalf("revoking the token: %d", st)
+	}
+	finance.admin = a.admin
+	eventually(t, 3*time.Second, "the revoked token refused on another node", func() bool {
+		st, _ := finance.adminDo("GET", "/admin/v1/accounts/acct_drain", "")
+		return st == 401
+	})
+
 	for i := range 3 {
 		if st, out := c.nodes[i].adminDo("POST", "/admin/v1/accounts", fmt.Sprintf(`{"id":"acct_order_%d"}`, i)); st != 201 {
 			t.Fatalf("create: %d %v", st, out)

@@ -187,7 +187,7 @@ func (p *process) open(adminToken string) error {
 			fc.Console.Enabled, fc.Notifications.Enabled = false, false
 		}
 	}
-	if p.operators, err = access.Open(p.wlog.States, p.wlog.SetState); err != nil {
+	if p.operators, err = p.openOperators(); err != nil {
 		return err
 	}
 	users, err := access.OpenUsers(p.wlog)

@@ -28,6 +28,12 @@ type Mirror struct {
 	mu sync.Mutex // one Sync at a time
 	// version is the highest change version applied.
 	version int64
+
+	// StatesChanged, when set before Run, is called when another node
+	// changed the shared states (States), and every ten polls in case an
+	// announcement was lost: access.Store.Reload, for the operators.
+	StatesChanged func()
+	polls         int
 }
 
 // NewMirror returns a mirror of the cluster's accounts and keys into l.
@@ -187,6 +193,7 @@ func (m *Mirror) Run(ctx context.Context) {
 		if err := m.listen(ctx); err != nil && ctx.Err() == nil {
 			m.logger.Printf("cluster: mirror: %v (polling until the listener is back)", err)
 			m.syncLogged(ctx)
+			m.polled()
 			sleep(ctx, m.poll)
 		}
 	}
@@ -201,20 +208,37 @@ func (m *Mirror) listen(ctx context.Context) error {
 	// holds the LISTEN, and a broken one must not go back.
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background()) //nolint:errcheck // closing is all that is left to do
-	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel+"; LISTEN "+statesChannel); err != nil {
 		return err
 	}
 	for {
 		m.syncLogged(ctx)
 		wait, cancel := context.WithTimeout(ctx, m.poll)
-		_, err := conn.WaitForNotification(wait)
+		note, err := conn.WaitForNotification(wait)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+		case err == nil && note.Channel == statesChannel:
+			m.statesChanged()
+		case errors.Is(err, context.DeadlineExceeded):
+			m.polled()
+		case err != nil:
 			return err
 		}
+	}
+}
+
+// polled counts a poll, and reloads the states every tenth.
+func (m *Mirror) polled() {
+	if m.polls++; m.polls%10 == 0 {
+		m.statesChanged()
+	}
+}
+
+func (m *Mirror) statesChanged() {
+	if m.StatesChanged != nil {
+		m.StatesChanged()
 	}
 }
 

@@ -134,6 +134,10 @@ CREATE TABLE IF NOT EXISTS tg_disputes (
   adjustment_id bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tg_disputes_account ON tg_disputes (account, filed_at);
+CREATE TABLE IF NOT EXISTS tg_states (
+  name  text PRIMARY KEY,
+  value bytea NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tg_nodes (
   id      text PRIMARY KEY,
   seen_at bigint NOT NULL
@@ -152,8 +156,12 @@ const (
 )
 
 // changeChannel is the LISTEN/NOTIFY channel a write of accounts or keys
-// signals, so mirrors pull it at once rather than at their next poll.
-const changeChannel = "tollgate_changes"
+// signals, so mirrors pull it at once rather than at their next poll;
+// statesChannel the one a write of shared states (States) signals.
+const (
+	changeChannel = "tollgate_changes"
+	statesChannel = "tollgate_states"
+)
 
 // Migrate creates the cluster's tables when they are missing.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {

@@ -99,6 +99,7 @@ var operatorID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // Store is the durable set of operators and tokens. Safe for concurrent use.
 type Store struct {
+	load func(prefix string, fn func(name string, value []byte) error) error
 	save func(name string, value []byte) error
 	mu   sync.RWMutex
 	ops  map[string]*Operator
@@ -109,26 +110,39 @@ type Store struct {
 // Open loads a Store through load (wal.Log.States) and keeps it with save
 // (wal.Log.SetState).
 func Open(load func(prefix string, fn func(name string, value []byte) error) error, save func(name string, value []byte) error) (*Store, error) {
-	s := &Store{save: save, ops: map[string]*Operator{}, toks: map[string]*Token{}, hash: map[[32]byte]*Token{}}
-	err := load("op/", func(_ string, v []byte) error {
+	s := &Store{load: load, save: save}
+	return s, s.Reload()
+}
+
+// Reload reads the operators and tokens again: in cluster mode, another
+// node may have changed them (its change is then announced to this one).
+func (s *Store) Reload() error {
+	ops, toks, hash := map[string]*Operator{}, map[string]*Token{}, map[[32]byte]*Token{}
+	err := s.load("op/", func(_ string, v []byte) error {
 		var o Operator
 		if err := sonic.Unmarshal(v, &o); err != nil {
 			return fmt.Errorf("access: cannot read an operator: %w", err)
 		}
-		s.ops[o.ID] = &o
+		ops[o.ID] = &o
 		return nil
 	})
 	if err == nil {
-		err = load("optoken/", func(_ string, v []byte) error {
+		err = s.load("optoken/", func(_ string, v []byte) error {
 			var t Token
 			if err := sonic.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("access: cannot read a token: %w", err)
 			}
-			s.toks[t.ID], s.hash[t.Hash] = &t, &t
+			toks[t.ID], hash[t.Hash] = &t, &t
 			return nil
 		})
 	}
-	return s, err
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ops, s.toks, s.hash = ops, toks, hash
+	s.mu.Unlock()
+	return nil
 }
 
 // CreateOperator adds an operator (created now).

@@ -1,0 +1,53 @@
+package cluster
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// States is a store of named values in PostgreSQL, shared by the nodes:
+// what a node keeps in its WAL's state area in single-node mode, such as
+// the operators and their API tokens (access.Store). A write is announced
+// on statesChannel; the mirror (Mirror.StatesChanged) has each node reload.
+type States struct {
+	pool *pgxpool.Pool
+}
+
+// NewStates returns the shared states on pool.
+func NewStates(pool *pgxpool.Pool) *States { return &States{pool: pool} }
+
+// Load calls fn with every state whose name starts with prefix, in name
+// order.
+func (s *States) Load(prefix string, fn func(name string, value []byte) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT name, value FROM tg_states WHERE starts_with(name, $1) ORDER BY name`, prefix)
+	if err != nil {
+		return err
+	}
+	var name string
+	var value []byte
+	_, err = pgx.ForEachRow(rows, []any{&name, &value}, func() error { return fn(name, value) })
+	return err
+}
+
+// Save stores value under name (nil deletes it) and announces the change.
+func (s *States) Save(name string, value []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if value == nil {
+			_, err = tx.Exec(ctx, `DELETE FROM tg_states WHERE name = $1`, name)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO tg_states (name, value) VALUES ($1, $2)
+				ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`, name, value)
+		}
+		if err == nil {
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, statesChannel)
+		}
+		return err
+	})
+}
