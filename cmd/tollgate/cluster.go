@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -133,6 +134,28 @@ func (p *process) openOperators() (*access.Store, error) {
 		}
 	}
 	return ops, nil
+}
+
+// verifyCluster is `tollgate verify --cluster-dsn`: PostgreSQL's books
+// checked (conservation per account, the journal against the totals, the
+// leases' reports against the charges), while the nodes run.
+func verifyCluster(dsn string, out io.Writer) error {
+	if dsnHasPassword(dsn) {
+		return errors.New("--cluster-dsn carries a password: put it in PGPASSWORD (or ~/.pgpass) instead")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := cluster.NewAuthority(pool, 0, nil).Check(ctx); err != nil {
+		fmt.Fprintln(out, "FAILED")
+		return err
+	}
+	fmt.Fprintln(out, "OK: conservation holds in PostgreSQL, the journal and the leases' reports agree with the totals")
+	return nil
 }
 
 // resumeCluster takes back the credit the ledger still holds from the

@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/internal/pgtest"
-	"github.com/tollgate/tollgate/ledger/cluster"
 )
 
 // testCluster is gateway nodes in cluster mode on one PostgreSQL primary
@@ -260,11 +259,13 @@ func (c *testCluster) renewals() int64 {
 	return n
 }
 
+// check runs `tollgate verify --cluster-dsn` on PostgreSQL's books.
 func (c *testCluster) check() {
 	c.t.Helper()
-	auth := cluster.NewAuthority(c.pool, 365*24*time.Hour, nil)
-	if err := auth.Check(context.Background()); err != nil {
-		c.t.Fatalf("PostgreSQL's books: %v", err)
+	cmd := exec.Command(tollgateBin, "verify", "--cluster-dsn", c.dsn)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PGPASSWORD=" + pgtest.Password}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
+		c.t.Fatalf("tollgate verify --cluster-dsn: %v\n%s", err, out)
 	}
 }
 
@@ -727,4 +728,12 @@ func TestClusterRestoredNodeRefused(t *testing.T) {
 		t.Fatalf("a node restored from a backup: %v\n%s", err, out)
 	}
 	c.check()
+
+	// verify finds books tampered with.
+	c.primary.Psql("tollgate", "UPDATE tg_accounts SET charged = charged + 1 WHERE id = 'acct'")
+	verify := exec.Command(tollgateBin, "verify", "--cluster-dsn", c.dsn)
+	verify.Env = []string{"PATH=" + os.Getenv("PATH"), "PGPASSWORD=" + pgtest.Password}
+	if out, err := verify.CombinedOutput(); err == nil || !strings.Contains(string(out), "FAILED") {
+		t.Fatalf("verify of tampered books: %v\n%s", err, out)
+	}
 }

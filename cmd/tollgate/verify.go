@@ -22,8 +22,12 @@ func walDir(dataDir string) string { return filepath.Join(dataDir, "wal") }
 func runVerify(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "./data", "the gateway's data directory (the gateway must be stopped)")
+	clusterDSN := fs.String("cluster-dsn", "", "check cluster mode's books in PostgreSQL instead (the nodes may run); the password from PGPASSWORD")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *clusterDSN != "" {
+		return verifyCluster(*clusterDSN, out)
 	}
 	dir := walDir(*dataDir)
 	if _, err := os.Stat(dir); err != nil {
