@@ -72,51 +72,75 @@ func (a *Authority) renew(ctx context.Context, r leaseReport) (leaseGrant, error
 		if err != nil {
 			return err
 		}
-		var granted, reported, expiresAt int64
-		err = tx.QueryRow(ctx, `SELECT granted, reported, expires_at FROM tg_leases WHERE account = $1 AND node = $2 FOR UPDATE`,
-			r.account, r.node).Scan(&granted, &reported, &expiresAt)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		l, err := lockLeaseRow(ctx, tx, r.account, r.node)
+		if err != nil {
 			return err
 		}
-		if r.charged < reported {
-			return fmt.Errorf("%w: account %q: %d charged here, %d reported before", ErrStaleNode, r.account, r.charged, reported)
+		if r.charged < l.reported {
+			return fmt.Errorf("%w: account %q: %d charged here, %d reported before", ErrStaleNode, r.account, r.charged, l.reported)
 		}
-		if expiresAt > b.now {
-			b.held -= max(granted-reported, 0) // counted again below, as renewed
-		}
-		b.expireDue()
-		granted = r.net
-		usage := r.charged - reported
-		if usage > 0 {
-			b.take(usage)
-			b.charged += usage
-			reported = r.charged
-		}
-		if expiresAt != 0 && expiresAt <= b.now && r.net > 0 {
-			g.expired = true
-		} else {
-			g = grant(b, r, max(granted-reported, 0))
-		}
-		granted += g.granted
-		b.held += max(granted-reported, 0)
-		if usage > 0 {
-			late := ""
-			if expiresAt <= b.now && expiresAt != 0 {
-				late = "reported after the lease expired"
-			}
-			b.record(ledger.Entry{Kind: ledger.EntryUsage, Amount: -usage, Reason: late, Actor: "node:" + r.node}, r.node)
-		}
-		g.available = b.available()
+		g = l.renew(b, r)
 		if _, err := tx.Exec(ctx, `INSERT INTO tg_leases (account, node, granted, reported, expires_at, renewals)
 			VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (account, node) DO UPDATE SET granted = $3, reported = $4,
 			expires_at = $5, renewals = tg_leases.renewals + 1`,
-			r.account, r.node, granted, reported, b.now+int64(r.ttl)); err != nil {
+			r.account, r.node, l.granted, l.reported, l.expiresAt); err != nil {
 			return err
 		}
 		_, err = b.save(ctx, tx)
 		return err
 	})
 	return g, err
+}
+
+// leaseRow is a lease as tg_leases has it (zero when there is none yet).
+type leaseRow struct {
+	granted, reported, expiresAt int64
+}
+
+func lockLeaseRow(ctx context.Context, tx pgx.Tx, account, node string) (leaseRow, error) {
+	var l leaseRow
+	err := tx.QueryRow(ctx, `SELECT granted, reported, expires_at FROM tg_leases WHERE account = $1 AND node = $2 FOR UPDATE`,
+		account, node).Scan(&l.granted, &l.reported, &l.expiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	return l, err
+}
+
+// renew applies r to the lease and the account's book: the node's net
+// credit taken as stated, its new usage charged, a grant sized (none for a
+// lease that had expired), and the lease extended by r.ttl.
+func (l *leaseRow) renew(b *book, r leaseReport) leaseGrant {
+	expired := l.expiresAt != 0 && l.expiresAt <= b.now
+	if !expired {
+		b.held -= max(l.granted-l.reported, 0) // counted again below, as renewed
+	}
+	b.expireDue()
+	l.granted = r.net
+	usage := r.charged - l.reported
+	if usage > 0 {
+		b.take(usage)
+		b.charged += usage
+		l.reported = r.charged
+	}
+	var g leaseGrant
+	if expired && r.net > 0 {
+		g.expired = true
+	} else {
+		g = grant(b, r, max(l.granted-l.reported, 0))
+	}
+	l.granted += g.granted
+	b.held += max(l.granted-l.reported, 0)
+	if usage > 0 {
+		late := ""
+		if expired {
+			late = "reported after the lease expired"
+		}
+		b.record(ledger.Entry{Kind: ledger.EntryUsage, Amount: -usage, Reason: late, Actor: "node:" + r.node}, r.node)
+	}
+	g.available = b.available()
+	l.expiresAt = b.now + int64(r.ttl)
+	return g
 }
 
 // grant sizes a grant for r from the book, where outstanding is what the
