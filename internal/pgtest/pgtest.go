@@ -205,7 +205,13 @@ func (s *Server) appendFile(name, text string) {
 // tempDir is an empty directory the postgres user owns, mode 0700 (as
 // PostgreSQL requires of a data directory).
 func tempDir(t testing.TB) string {
-	base, err := os.MkdirTemp("", "tollgate-pg-")
+	// As root the servers run as postgres, who must reach the directory:
+	// /tmp, whatever TMPDIR says (it may lie under root's home).
+	parent := ""
+	if os.Geteuid() == 0 {
+		parent = "/tmp"
+	}
+	base, err := os.MkdirTemp(parent, "tollgate-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
