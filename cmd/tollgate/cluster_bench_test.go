@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +74,9 @@ func measureNodes(t *testing.T, upstream string, nodes int, d time.Duration) mea
 	}
 	cpu0 := processesCPU(t, procs)
 	start := time.Now()
+	if path := os.Getenv("TOLLGATE_CLUSTER_BENCH_CPUPROFILE"); path != "" && nodes == 1 {
+		go profileTo(t, procs[0], path, d/2) // the cluster node's profile, over half the run
+	}
 	var calls atomic.Int64
 	var wg sync.WaitGroup
 	for _, p := range procs {
@@ -141,4 +146,20 @@ func processesCPU(t *testing.T, procs []*gatewayProcess) time.Duration {
 		total += time.Duration(utime+stime) * 10 * time.Millisecond
 	}
 	return total
+}
+
+// profileTo writes n's CPU profile over d to path (go tool pprof).
+func profileTo(t *testing.T, n *gatewayProcess, path string, d time.Duration) {
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.admin, max(int(d.Seconds()), 1)), nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Log(err)
+	}
 }
