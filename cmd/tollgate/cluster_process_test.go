@@ -433,13 +433,19 @@ func callStatus(n *gatewayProcess, key string) int {
 	return resp.StatusCode
 }
 
-// eventually retries fn (every 100 ms, up to d) until it reports true.
-func eventually(t *testing.T, d time.Duration, what string, fn func() bool) time.Duration {
+// eventually retries fn (every 100 ms, up to d) until it reports true; on
+// failure it shows the end of each of logs' output.
+func eventually(t *testing.T, d time.Duration, what string, fn func() bool, logs ...*gatewayProcess) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !fn() {
 		if time.Since(start) > d {
-			t.Fatalf("%s: not within %s; a node's log:\n%s", what, d, lastLines(debugNode.stderr.String(), 30))
+			var tails strings.Builder
+			for _, n := range logs {
+				lines := strings.Split(n.stderr.String(), "\n")
+				fmt.Fprintf(&tails, "\n--- %s:\n%s", n.admin, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			}
+			t.Fatalf("%s: not within %s%s", what, d, tails.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -456,7 +462,6 @@ func eventually(t *testing.T, d time.Duration, what string, fn func() bool) time
 func TestClusterSurvivesFailures(t *testing.T) {
 	c := newTestCluster(t, 2)
 	a, b := c.nodes[0], c.nodes[1]
-	debugNode = a
 	key := a.setupAccount("acct", "1000")
 	var stop atomic.Bool
 	done := make(chan int64)
@@ -466,7 +471,7 @@ func TestClusterSurvivesFailures(t *testing.T) {
 	_ = b.cmd.Process.Signal(syscall.SIGSTOP)
 	time.Sleep(1500 * time.Millisecond) // past the 1 s lease
 	_ = b.cmd.Process.Signal(syscall.SIGCONT)
-	eventually(t, 5*time.Second, "the node woken up serves again", func() bool { return callStatus(b, key) == 200 })
+	eventually(t, 5*time.Second, "the node woken up serves again", func() bool { return callStatus(b, key) == 200 }, b)
 
 	if st, out := a.adminDo("POST", "/admin/v1/accounts/acct/topups", `{"amount":"7","order_id":"ord_before_failover","kind":"paid"}`); st != 201 {
 		t.Fatalf("top-up: %d %v", st, out)
@@ -476,7 +481,7 @@ func TestClusterSurvivesFailures(t *testing.T) {
 	took := eventually(t, 20*time.Second, "a top-up after the promotion", func() bool {
 		st, _ := a.tryAdminDo("POST", "/admin/v1/accounts/acct/topups", `{"amount":"1","order_id":"ord_after_failover","kind":"paid"}`)
 		return st == 201
-	})
+	}, a)
 	t.Logf("the first top-up after the promotion was acknowledged %s after it", took.Round(time.Millisecond))
 	var found int
 	if err := c.pool.QueryRow(context.Background(), `SELECT count(*) FROM tg_journal WHERE order_id = 'ord_before_failover'`).Scan(&found); err != nil || found != 1 {
@@ -485,23 +490,16 @@ func TestClusterSurvivesFailures(t *testing.T) {
 
 	time.Sleep(2 * time.Second) // the leases renewed on the new primary
 	c.standby.Kill()            // no PostgreSQL at all now
-	lapsed := eventually(t, 10*time.Second, "calls refused with 503 once the leases lapse", func() bool { return callStatus(a, key) == 503 })
+	lapsed := eventually(t, 10*time.Second, "calls refused with 503 once the leases lapse", func() bool { return callStatus(a, key) == 503 }, a)
 	t.Logf("with PostgreSQL unreachable, node 0 served from its lease for %s, then answered 503", lapsed.Round(time.Millisecond))
 	c.standby.Start()
-	eventually(t, 20*time.Second, "calls served again once PostgreSQL is back", func() bool { return callStatus(a, key) == 200 })
+	eventually(t, 20*time.Second, "calls served again once PostgreSQL is back", func() bool { return callStatus(a, key) == 200 }, a)
 	stop.Store(true)
 	calls := <-done
 	charged := c.settled("acct")
 	c.sameBalance(key)
 	t.Logf("%d calls through the failures, %s charged", calls, money.Format(charged))
 	c.check()
-}
-
-var debugNode *gatewayProcess
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // nodeIDOf is the node identity a gateway logged at start.
