@@ -33,6 +33,10 @@ type clusterConfig struct {
 	ConnectTimeout duration `yaml:"connect_timeout"`
 }
 
+// defaultPoolConns is how many connections a node keeps to PostgreSQL at
+// most, unless its DSN says (pool_max_conns): renewals run 16 at a time.
+const defaultPoolConns = 20
+
 // clusterParts is what cluster mode adds to a process.
 type clusterParts struct {
 	pool    *pgxpool.Pool
@@ -55,6 +59,12 @@ func (p *process) openCluster() error {
 	}
 	if dsnHasPassword(c.DSN) {
 		return errors.New("cluster.dsn carries a password: put it in PGPASSWORD (or ~/.pgpass) instead, out of the file")
+	}
+	if !strings.Contains(c.DSN, "pool_max_conns") {
+		// pgxpool's default (the CPUs, at least 4) would queue the first
+		// grants of many accounts at once (a restart under load) behind a
+		// handful of connections; pool_max_conns in the DSN overrides it.
+		pc.MaxConns = max(pc.MaxConns, defaultPoolConns)
 	}
 	leases, err := c.leaseConfig()
 	if err != nil {
