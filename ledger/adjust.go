@@ -214,14 +214,3 @@ func (r *replayed) adjust() error {
 	r.availableAfter(e.AvailableAfter)
 	return adjustLocked(r.a, e.Amount, r.v.TimeNanos)
 }
-
-// Durable waits until every record appended so far is synced, whatever the
-// log's mode, and returns the last one's sequence number: what a reader of
-// the ledger's state or log saw before the call is then safe from a crash.
-func (l *Ledger) Durable() (uint64, error) {
-	if l.log == nil {
-		return 0, nil
-	}
-	seq := l.log.LastSeq()
-	return seq, l.log.WaitSynced(seq)
-}

@@ -218,11 +218,8 @@ func (d *decoder) callRecord(c *CallRecord) {
 	}
 }
 
-// Encode appends c's encoding (the WAL's) to dst; DecodeCallRecord reads
-// it back. Cluster mode stores call records in PostgreSQL this way.
-func (c *CallRecord) Encode(dst []byte) []byte { return appendCallRecord(dst, c) }
-
-// DecodeCallRecord reads a call record Encode wrote.
+// DecodeCallRecord reads a call record as the WAL encodes it (cluster mode
+// stores call records in PostgreSQL so, as Ledger.Shippable hands them).
 func DecodeCallRecord(b []byte) (*CallRecord, error) {
 	c := new(CallRecord)
 	d := decoder{b: b}

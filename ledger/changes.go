@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -93,11 +94,12 @@ func (l *Ledger) changeOf(v wal.RecordView) (Change, error) {
 }
 
 // Shippable calls settle with the settle entries and call with the call
-// records after seq up to and including upto, in order, and returns the
+// records (decoded, and as encoded in the WAL: a copy DecodeCallRecord
+// reads) after seq up to and including upto, in order, and returns the
 // last record's sequence number read (shippable or not). It decodes only
 // those two kinds: cluster mode's shipper reads every call's records with
 // it.
-func (l *Ledger) Shippable(after, upto uint64, settle func(Entry) error, call func(*CallRecord) error) (last uint64, err error) {
+func (l *Ledger) Shippable(after, upto uint64, settle func(Entry) error, call func(c *CallRecord, encoded []byte) error) (last uint64, err error) {
 	last = after
 	if l.log == nil {
 		return last, nil
@@ -115,8 +117,8 @@ func (l *Ledger) Shippable(after, upto uint64, settle func(Entry) error, call fu
 			}
 		case kindCall:
 			var c *CallRecord
-			if c, err = decodeCall(v); err == nil {
-				err = call(c)
+			if c, err = DecodeCallRecord(v.Body); err == nil {
+				err = call(c, bytes.Clone(v.Body))
 			}
 		}
 		if err == nil {

@@ -249,6 +249,17 @@ func (l *Ledger) waitSynced(seq uint64) error {
 	return l.log.WaitSynced(seq)
 }
 
+// Durable waits until every record appended so far is synced, whatever the
+// log's mode, and returns the last one's sequence number: what a reader of
+// the ledger's state or log saw before the call is then safe from a crash.
+func (l *Ledger) Durable() (uint64, error) {
+	if l.log == nil {
+		return 0, nil
+	}
+	seq := l.log.LastSeq()
+	return seq, l.log.WaitSynced(seq)
+}
+
 // ValidID checks an identifier (account, key, order, idempotency key) as
 // the ledger does: 1 to MaxIDBytes letters, digits, '_', '-', '.' or ':'.
 // what names it in the error.

@@ -37,6 +37,13 @@ type clusterConfig struct {
 // most, unless its DSN says (pool_max_conns): renewals run 16 at a time.
 const defaultPoolConns = 20
 
+// clusterCredit is the gateway's credit source in cluster mode: the node's
+// leases (Ensure) and the books every node shares (PostgreSQL's).
+type clusterCredit struct {
+	*cluster.Node
+	*cluster.Authority
+}
+
 // clusterParts is what cluster mode adds to a process.
 type clusterParts struct {
 	pool    *pgxpool.Pool

@@ -214,7 +214,7 @@ func (p *process) open(adminToken string) error {
 			MaxKeys: fc.Console.MaxKeysPerAccount, Notifier: p.notifier, Logger: p.logger}))
 	}
 	if p.cluster != nil {
-		clientCfg.Credit = p.cluster.node
+		clientCfg.Credit = clusterCredit{p.cluster.node, p.cluster.auth}
 	}
 	if p.gateway, err = proxy.New(clientCfg, p.ledger, p.catalogue, p.logger); err != nil {
 		return err

@@ -510,37 +510,3 @@ func (n *Node) drop(account string, l *lease) {
 	}
 	n.mu.Unlock()
 }
-
-// Account is the account as PostgreSQL has it: the same on every node.
-func (n *Node) Account(id string) (ledger.AccountInfo, error) { return n.auth.Account(id) }
-
-// Calls is the account's call records from PostgreSQL: the same on every
-// node.
-func (n *Node) Calls(account string, f ledger.CallFilter, before uint64, limit int) ([]*ledger.CallRecord, uint64, error) {
-	return n.auth.Calls(account, f, before, limit)
-}
-
-// CallByRequestID finds a call's record in PostgreSQL: the same on every
-// node.
-func (n *Node) CallByRequestID(requestID string) (*ledger.CallRecord, error) {
-	return n.auth.CallByRequestID(requestID)
-}
-
-// FileDispute files a dispute in PostgreSQL.
-func (n *Node) FileDispute(d ledger.Dispute) (ledger.Dispute, bool, error) {
-	return n.auth.FileDispute(d)
-}
-
-// Dispute returns a dispute from PostgreSQL.
-func (n *Node) Dispute(id string) (ledger.Dispute, bool) { return n.auth.Dispute(id) }
-
-// Disputes lists disputes from PostgreSQL.
-func (n *Node) Disputes(account string, state *ledger.DisputeState) []ledger.Dispute {
-	return n.auth.Disputes(account, state)
-}
-
-// Statement is the account's statement from PostgreSQL: the same on every
-// node.
-func (n *Node) Statement(account string, fromNanos, toNanos int64) (ledger.Statement, error) {
-	return n.auth.Statement(account, fromNanos, toNanos)
-}

@@ -104,13 +104,13 @@ func (s *Shipper) Ship(ctx context.Context) (int, error) {
 			e.RequestID, e.Account, e.TimeNanos, e.ModelID, e.Charged, t.InputTokens, t.OutputTokens, t.CacheCreationInputTokens,
 			t.CacheCreation5mInputTokens, t.CacheCreation1hInputTokens, t.CacheReadInputTokens, t.WebSearchRequests, s.node)
 		return nil
-	}, func(c *ledger.CallRecord) error {
+	}, func(c *ledger.CallRecord, encoded []byte) error {
 		if b.Len() >= shipBatch {
 			return errBatchFull
 		}
 		b.Queue(`INSERT INTO tg_calls (request_id, account, key_id, time, model, model_id, outcome, record, node)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-			c.RequestID, c.AccountID, c.KeyID, c.TimeNanos, c.Model, c.ModelID, c.Outcome.String(), c.Encode(nil), s.node)
+			c.RequestID, c.AccountID, c.KeyID, c.TimeNanos, c.Model, c.ModelID, c.Outcome.String(), encoded, s.node)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errBatchFull) {
