@@ -15,6 +15,8 @@ import (
 	"github.com/tollgate/tollgate/internal/money"
 	"github.com/tollgate/tollgate/ledger/cluster"
 	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/access/pgusers"
+	"github.com/tollgate/tollgate/proxy/console"
 	"github.com/tollgate/tollgate/wal"
 )
 
@@ -31,6 +33,11 @@ type clusterConfig struct {
 	GrantWait         duration `yaml:"grant_wait"`
 	// ConnectTimeout bounds the wait for PostgreSQL at start.
 	ConnectTimeout duration `yaml:"connect_timeout"`
+}
+
+// connectTimeout bounds the wait for PostgreSQL at start (default 30 s).
+func (c clusterConfig) connectTimeout() time.Duration {
+	return time.Duration(cmpDuration(c.ConnectTimeout, 30*time.Second))
 }
 
 // defaultPoolConns is how many connections a node keeps to PostgreSQL at
@@ -51,13 +58,14 @@ type clusterParts struct {
 	mirror  *cluster.Mirror
 	node    *cluster.Node
 	shipper *cluster.Shipper
+	users   *pgusers.Users // nil when the consoles are off
 	id      string
 }
 
 // openCluster connects to PostgreSQL, creates the schema when missing and
 // copies accounts and keys into the ledger, before the first call is
-// served. The consoles and notifications stay off in cluster mode: their
-// state is still per node (docs/cluster.md).
+// served. Notifications stay off in cluster mode: their outbox is still per
+// node (docs/cluster.md).
 func (p *process) openCluster() error {
 	c := p.fc.Cluster
 	pc, err := pgxpool.ParseConfig(c.DSN)
@@ -81,7 +89,7 @@ func (p *process) openCluster() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cmpDuration(c.ConnectTimeout, 30*time.Second)))
+	ctx, cancel := context.WithTimeout(context.Background(), c.connectTimeout())
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
@@ -131,7 +139,20 @@ func (p *process) startClusterJobs() {
 			p.logger.Printf("cluster: call pruning: %d call records older than %s removed", n, time.Duration(fc.CallRetention))
 		}
 	})
+	if c.users != nil {
+		p.jobs.every(time.Duration(fc.Ledger.SweepInterval), func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := c.users.DropExpired(ctx, time.Now().Add(-keptInvitations)); err != nil {
+				p.logger.Printf("cluster: dropping expired sessions and invitations: %s", err)
+			}
+		})
+	}
 }
+
+// keptInvitations is how long an expired invitation stays listed in the
+// consoles (cluster mode) before it is deleted.
+const keptInvitations = 30 * 24 * time.Hour
 
 // openOperators opens the operators and their API tokens: from the WAL's
 // state area, or in cluster mode from PostgreSQL, where every node's admin
@@ -151,6 +172,32 @@ func (p *process) openOperators() (*access.Store, error) {
 		}
 	}
 	return ops, nil
+}
+
+// openUsers opens the consoles' users, invitations and sessions: from the
+// WAL's state area, or in cluster mode from PostgreSQL, so a person signs
+// in on any node.
+func (p *process) openUsers() (access.UserStore, error) {
+	if p.cluster == nil {
+		return access.OpenUsers(p.wlog)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.fc.Cluster.connectTimeout())
+	defer cancel()
+	users, err := pgusers.Open(ctx, p.cluster.pool)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the consoles' users: %w", err)
+	}
+	p.cluster.users = users
+	return users, nil
+}
+
+// books are where accounts, keys and money are decided: the ledger, or in
+// cluster mode PostgreSQL's authority.
+func (p *process) books() console.Books {
+	if p.cluster != nil {
+		return p.cluster.auth
+	}
+	return p.ledger
 }
 
 // verifyCluster is `tollgate verify --cluster-dsn`: PostgreSQL's books
@@ -179,7 +226,7 @@ func verifyCluster(dsn string, out io.Writer) error {
 // previous run's leases and reports it (after the crash's open holds were
 // recovered, before any call is served).
 func (p *process) resumeCluster() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cmpDuration(p.fc.Cluster.ConnectTimeout, 30*time.Second)))
+	ctx, cancel := context.WithTimeout(context.Background(), p.fc.Cluster.connectTimeout())
 	defer cancel()
 	return p.cluster.node.Resume(ctx)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -398,6 +400,18 @@ func sdkClient(base, key string) anthropic.Client {
 // request ID.
 func sdkCall(t *testing.T, base, key string) string {
 	t.Helper()
+	id, err := sdkCallID(base, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The call record is written at settlement, just after the stream.
+	time.Sleep(200 * time.Millisecond)
+	return id
+}
+
+// sdkCallID makes one streamed call with the official SDK and returns its
+// request ID.
+func sdkCallID(base, key string) (string, error) {
 	var resp *http.Response
 	client := sdkClient(base, key)
 	stream := client.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{
@@ -407,15 +421,13 @@ func sdkCall(t *testing.T, base, key string) string {
 	for stream.Next() {
 	}
 	if err := stream.Err(); err != nil {
-		t.Fatalf("SDK call: %s", err)
+		return "", fmt.Errorf("SDK call: %w", err)
 	}
 	id := resp.Header.Get("request-id")
 	if id == "" {
-		t.Fatal("no request-id")
+		return "", errors.New("no request-id")
 	}
-	// The call record is written at settlement, just after the stream.
-	time.Sleep(200 * time.Millisecond)
-	return id
+	return id, nil
 }
 
 func sdkCallErr(base, key string) error {

@@ -29,7 +29,7 @@ type demoInfo struct {
 	tokenGenerated bool
 	// users and operators are the consoles' (nil when the consoles are
 	// off): the demo invites a customer and an operator.
-	users     *access.Users
+	users     access.UserStore
 	operators *access.Store
 }
 

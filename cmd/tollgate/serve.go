@@ -137,7 +137,7 @@ type process struct {
 	notifier              *notify.Notifier
 	cluster               *clusterParts // nil unless cluster.dsn is set
 	operators             *access.Store
-	consoleUsers          *access.Users // nil when the consoles are off
+	consoleUsers          access.UserStore // nil when the consoles are off
 	admin                 *admin.Server
 	clientLn, adminLn     net.Listener
 	jobs                  *jobRunner
@@ -182,21 +182,20 @@ func (p *process) open(adminToken string) error {
 		if err := p.openCluster(); err != nil {
 			return err
 		}
-		if fc.Console.Enabled || fc.Notifications.Enabled {
-			p.logger.Printf("cluster: the consoles and notifications are off in cluster mode (docs/cluster.md)")
-			fc.Console.Enabled, fc.Notifications.Enabled = false, false
+		if fc.Notifications.Enabled {
+			p.logger.Printf("cluster: notifications are off in cluster mode (docs/cluster.md)")
+			fc.Notifications.Enabled = false
 		}
 	}
 	if p.operators, err = p.openOperators(); err != nil {
 		return err
 	}
-	users, err := access.OpenUsers(p.wlog)
-	if err != nil {
-		return err
-	}
 	if fc.Console.Enabled {
-		p.consoleUsers = users
+		if p.consoleUsers, err = p.openUsers(); err != nil {
+			return err
+		}
 	}
+	users := p.consoleUsers
 	if err := p.openNotifier(); err != nil {
 		return err
 	}
@@ -207,7 +206,7 @@ func (p *process) open(adminToken string) error {
 	clientCfg := clientAPIConfig(fc, upstreams, p.clientCert, ipKey)
 	if fc.Console.Enabled {
 		clientCfg.Console = fasthttpadaptor.NewFastHTTPHandler(console.NewCustomer(console.CustomerConfig{
-			Users: users, Ledger: p.ledger,
+			Users: users, Books: p.books(),
 			Served:        func(now time.Time) []*meter.Model { return p.gateway.ServedModels(now) },
 			Retirement:    func(m *meter.Model, now time.Time) time.Time { return p.gateway.Retirement(m, now) },
 			DisputeWindow: time.Duration(fc.DisputeWindow), AccountDefaults: ledger.Limits(clientCfg.DefaultAccountLimits),
@@ -232,13 +231,11 @@ func (p *process) open(adminToken string) error {
 		adminCfg.Users = users
 		adminCfg.CustomerConsoleURL = cmp.Or(fc.Console.CustomerURL, p.clientCert.scheme()+p.clientLn.Addr().String())
 		adminCfg.OperatorConsoleURL = cmp.Or(fc.Console.OperatorURL, p.adminCert.scheme()+p.adminLn.Addr().String())
-		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: p.operators, Ledger: p.ledger,
+		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: p.operators, Books: p.books(),
 			Catalogue: p.gateway.Catalogue, KeepCreditOnClose: adminCfg.KeepCreditOnClose, CustomerConsoleURL: adminCfg.CustomerConsoleURL,
 			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
 	}
-	if p.cluster != nil {
-		adminCfg.Books = p.cluster.auth
-	}
+	adminCfg.Books = p.books()
 	if p.admin, err = admin.New(adminCfg); err != nil {
 		return err
 	}

@@ -23,26 +23,28 @@ const module = "github.com/tollgate/tollgate"
 // product code never imports bench; only cmd wires everything. A package to
 // come (cluster) adds one line here; the consoles (proxy/console) sit
 // beside proxy/admin and reuse its operations; notifications
-// (proxy/notify) read the ledger's changes from the WAL.
+// (proxy/notify) read the ledger's changes from the WAL; the consoles'
+// users in PostgreSQL (proxy/access/pgusers) sit under proxy/access.
 var importRules = map[string][]string{
-	"internal/":       {},
-	"wal":             {"internal/"},
-	"meter":           {"internal/"},
-	"ledger":          {"wal", "internal/"},
-	"ledger/cluster":  {"ledger", "internal/"},
-	"proxy":           {"proxy/", "meter", "ledger", "internal/"},
-	"proxy/admin":     {"proxy/views", "proxy/ids", "proxy/access", "proxy/notify", "meter", "ledger", "internal/"},
-	"proxy/notify":    {"meter", "ledger", "wal", "internal/"},
-	"proxy/access":    {"proxy/ids", "wal"},
-	"proxy/console":   {"proxy/access", "proxy/admin", "proxy/notify", "proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
-	"proxy/views":     {"meter", "ledger", "internal/"},
-	"proxy/upstream":  {"proxy/views", "meter", "internal/"},
-	"proxy/openai":    {"meter", "internal/"},
-	"proxy/ids":       {},
-	"proxy/simulator": {"meter", "internal/"},
-	"bench":           {"proxy", "meter", "internal/"},
-	"configs":         {},
-	"cmd/":            {""},
+	"internal/":            {},
+	"wal":                  {"internal/"},
+	"meter":                {"internal/"},
+	"ledger":               {"wal", "internal/"},
+	"ledger/cluster":       {"ledger", "internal/"},
+	"proxy":                {"proxy/", "meter", "ledger", "internal/"},
+	"proxy/admin":          {"proxy/views", "proxy/ids", "proxy/access", "proxy/notify", "meter", "ledger", "internal/"},
+	"proxy/notify":         {"meter", "ledger", "wal", "internal/"},
+	"proxy/access":         {"proxy/ids", "wal"},
+	"proxy/access/pgusers": {"proxy/access", "proxy/ids"},
+	"proxy/console":        {"proxy/access", "proxy/admin", "proxy/notify", "proxy/views", "proxy/ids", "meter", "ledger", "internal/"},
+	"proxy/views":          {"meter", "ledger", "internal/"},
+	"proxy/upstream":       {"proxy/views", "meter", "internal/"},
+	"proxy/openai":         {"meter", "internal/"},
+	"proxy/ids":            {},
+	"proxy/simulator":      {"meter", "internal/"},
+	"bench":                {"proxy", "meter", "internal/"},
+	"configs":              {},
+	"cmd/":                 {""},
 }
 
 // unsafeFiles are the only files that may import unsafe.

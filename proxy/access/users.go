@@ -54,8 +54,8 @@ type Invitation struct {
 	AcceptedAt int64    `json:"accepted_at,omitempty"`
 }
 
-// session is a signed-in user's session, kept by its token's digest.
-type session struct {
+// Session is a signed-in user's session, kept by its token's digest.
+type Session struct {
 	Hash      [32]byte `json:"hash"`
 	UserID    string   `json:"user_id"`
 	CreatedAt int64    `json:"created_at"`
@@ -70,14 +70,78 @@ const (
 
 // Bounds on what operators and users can make.
 const (
-	maxUsers       = 1_000_000
-	maxInvitations = 1_000_000
+	MaxUsers       = 1_000_000
+	MaxInvitations = 1_000_000
 	maxSessions    = 1_000_000
-	// sessionsPerUser bounds one user's sessions (browsers, devices).
-	sessionsPerUser = 20
+	// SessionsPerUser bounds one user's sessions (browsers, devices).
+	SessionsPerUser = 20
 )
 
-var errTooMany = errors.New("access: too many users, invitations or sessions")
+// ErrTooMany: a store is full.
+var ErrTooMany = errors.New("access: too many users, invitations or sessions")
+
+// UserStore keeps the consoles' users, invitations and sessions: Users in
+// a node's WAL, pgusers.Users in PostgreSQL for cluster mode. The rules are
+// the same: an invitation is used once and only before it expires, an email
+// belongs to one subject per realm, a user keeps at most SessionsPerUser
+// sessions, and a new password ends the user's sessions. Lookups answer
+// false when the store cannot be read.
+type UserStore interface {
+	// Invite makes an invitation for email to the realm's subject and
+	// returns its token, shown this once.
+	Invite(realm Realm, subject, email, actor string) (string, Invitation, error)
+	// Invitation returns the open invitation of token.
+	Invitation(token string) (Invitation, bool)
+	// Accept uses invitation token to set its user's password (hashed by
+	// the caller with HashPassword), creating the user on first use.
+	Accept(token, passwordHash string) (User, error)
+	UserByEmail(realm Realm, email string) (User, bool)
+	// Users lists the realm's users of subject, by email.
+	Users(realm Realm, subject string) []User
+	// Invitations lists the realm's invitations for subject, newest first.
+	Invitations(realm Realm, subject string) []Invitation
+	// StartSession signs user in and returns the session's token, unless
+	// the user's password is no longer password (ErrPasswordChanged).
+	StartSession(userID, password string) (string, error)
+	// SessionUser returns the user of a session token in force.
+	SessionUser(token string) (User, bool)
+	EndSession(token string) error
+	// EndSessions signs user out everywhere.
+	EndSessions(userID string) error
+}
+
+// NewInvitation checks email and makes an invitation of realm's subject,
+// made now, and its token (only the token's digest is kept).
+func NewInvitation(realm Realm, subject, email, actor string, now time.Time) (string, Invitation, error) {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 || subject == "" {
+		return "", Invitation{}, fmt.Errorf("%w: email must be a plain address such as ada@example.com", ErrInvalid)
+	}
+	token := "tgi-" + ids.RandomBase62(43)
+	return token, Invitation{ID: "inv_" + ids.RandomBase62(20), Realm: realm, Subject: subject, Email: email, Hash: ids.HashKey([]byte(token)),
+		CreatedBy: actor, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(InvitationLifetime).UnixNano()}, nil
+}
+
+// NewUser is the user an invitation makes when first accepted at now.
+func NewUser(inv Invitation, now int64) User {
+	return User{ID: "usr_" + ids.RandomBase62(20), Realm: inv.Realm, Subject: inv.Subject, Email: inv.Email, CreatedAt: now}
+}
+
+// NewSession makes a session of userID starting now, and its token (only
+// the token's digest is kept).
+func NewSession(userID string, now time.Time) (string, Session) {
+	token := "tgs-" + ids.RandomBase62(43)
+	return token, Session{Hash: ids.HashKey([]byte(token)), UserID: userID, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(SessionLifetime).UnixNano()}
+}
+
+// ErrOtherSubject is the error for email already being a user of another
+// subject of realm.
+func ErrOtherSubject(realm Realm, email string) error {
+	return fmt.Errorf("%w: %s is a user of another %s", ErrExists, email, subjectNoun(realm))
+}
+
+// ErrUsedInvitation is the error for an invitation that cannot be accepted.
+var ErrUsedInvitation = fmt.Errorf("%w: the invitation is unknown, used or expired", ErrUnknown)
 
 // Users keeps the consoles' users, invitations and sessions. Safe for
 // concurrent use.
@@ -90,10 +154,10 @@ type Users struct {
 	byEmail  map[Realm]map[string]*User // lower-cased email
 	invites  map[string]*Invitation
 	inviteBy map[[32]byte]*Invitation
-	sessions map[[32]byte]*session
+	sessions map[[32]byte]*Session
 	// byUser indexes sessions by user, so one user's are found without
 	// reading everyone's.
-	byUser map[string]map[[32]byte]*session
+	byUser map[string]map[[32]byte]*Session
 }
 
 // State-area names.
@@ -113,8 +177,8 @@ type StateStore interface {
 // dropped as they load.
 func OpenUsers(st StateStore) (*Users, error) {
 	s := &Users{store: st, now: time.Now, users: map[string]*User{}, byEmail: map[Realm]map[string]*User{RealmCustomer: {}, RealmOperator: {}},
-		invites: map[string]*Invitation{}, inviteBy: map[[32]byte]*Invitation{}, sessions: map[[32]byte]*session{},
-		byUser: map[string]map[[32]byte]*session{}}
+		invites: map[string]*Invitation{}, inviteBy: map[[32]byte]*Invitation{}, sessions: map[[32]byte]*Session{},
+		byUser: map[string]map[[32]byte]*Session{}}
 	err := errors.Join(
 		loadEach(st.States, userPrefix, func(u *User) { s.users[u.ID], s.byEmail[u.Realm][strings.ToLower(u.Email)] = u, u }),
 		loadEach(st.States, invitePrefix, func(i *Invitation) { s.invites[i.ID], s.inviteBy[i.Hash] = i, i }),
@@ -142,22 +206,18 @@ func loadEach[T any](load func(string, func(string, []byte) error) error, prefix
 // its token, shown this once. An email belongs to one user per realm: an
 // invitation for a user that exists under another subject is refused.
 func (s *Users) Invite(realm Realm, subject, email, actor string) (string, Invitation, error) {
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || len(email) > 254 || subject == "" {
-		return "", Invitation{}, fmt.Errorf("%w: email must be a plain address such as ada@example.com", ErrInvalid)
+	token, inv, err := NewInvitation(realm, subject, email, actor, s.now())
+	if err != nil {
+		return "", inv, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u := s.byEmail[realm][strings.ToLower(email)]; u != nil && u.Subject != subject {
-		return "", Invitation{}, fmt.Errorf("%w: %s is a user of another %s", ErrExists, email, subjectNoun(realm))
+		return "", Invitation{}, ErrOtherSubject(realm, email)
 	}
-	if len(s.invites) >= maxInvitations {
-		return "", Invitation{}, errTooMany
+	if len(s.invites) >= MaxInvitations {
+		return "", Invitation{}, ErrTooMany
 	}
-	token := "tgi-" + ids.RandomBase62(43)
-	now := s.now()
-	inv := Invitation{ID: "inv_" + ids.RandomBase62(20), Realm: realm, Subject: subject, Email: email, Hash: ids.HashKey([]byte(token)),
-		CreatedBy: actor, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(InvitationLifetime).UnixNano()}
 	if err := s.store.SetStates(stateOf(invitePrefix+inv.ID, &inv)); err != nil {
 		return "", inv, err
 	}
@@ -184,16 +244,17 @@ func (s *Users) Accept(token, passwordHash string) (User, error) {
 	inv := s.inviteBy[ids.HashKey([]byte(token))]
 	now := s.now().UnixNano()
 	if inv == nil || inv.AcceptedAt != 0 || now >= inv.ExpiresAt {
-		return User{}, fmt.Errorf("%w: the invitation is unknown, used or expired", ErrUnknown)
+		return User{}, ErrUsedInvitation
 	}
 	u := s.byEmail[inv.Realm][strings.ToLower(inv.Email)]
 	switch {
-	case u == nil && len(s.users) >= maxUsers:
-		return User{}, errTooMany
+	case u == nil && len(s.users) >= MaxUsers:
+		return User{}, ErrTooMany
 	case u == nil:
-		u = &User{ID: "usr_" + ids.RandomBase62(20), Realm: inv.Realm, Subject: inv.Subject, Email: inv.Email, CreatedAt: now}
+		nu := NewUser(*inv, now)
+		u = &nu
 	case u.Subject != inv.Subject:
-		return User{}, fmt.Errorf("%w: %s is a user of another %s", ErrExists, inv.Email, subjectNoun(inv.Realm))
+		return User{}, ErrOtherSubject(inv.Realm, inv.Email)
 	}
 	nu, ni := *u, *inv
 	nu.Password, ni.AcceptedAt = passwordHash, now
@@ -218,11 +279,11 @@ func (s *Users) Accept(token, passwordHash string) (User, error) {
 // sessionsOf lists the sessions of user userID, oldest first.
 func (s *Users) sessionsOf(userID string) [][32]byte {
 	mine := s.byUser[userID]
-	out := make([]*session, 0, len(mine))
+	out := make([]*Session, 0, len(mine))
 	for _, x := range mine {
 		out = append(out, x)
 	}
-	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	slices.SortFunc(out, func(a, b *Session) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	hashes := make([][32]byte, len(out))
 	for i, x := range out {
 		hashes[i] = x.Hash
@@ -230,10 +291,10 @@ func (s *Users) sessionsOf(userID string) [][32]byte {
 	return hashes
 }
 
-func (s *Users) addSession(x *session) {
+func (s *Users) addSession(x *Session) {
 	s.sessions[x.Hash] = x
 	if s.byUser[x.UserID] == nil {
-		s.byUser[x.UserID] = map[[32]byte]*session{}
+		s.byUser[x.UserID] = map[[32]byte]*Session{}
 	}
 	s.byUser[x.UserID][x.Hash] = x
 }
@@ -299,22 +360,20 @@ var ErrPasswordChanged = errors.New("access: the password changed during the sig
 // is the hash the sign-in verified: if the user's password changed since
 // (a reset that ended every session), no session is made.
 func (s *Users) StartSession(userID, password string) (string, error) {
-	token := "tgs-" + ids.RandomBase62(43)
-	now := s.now()
-	x := session{Hash: ids.HashKey([]byte(token)), UserID: userID, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(SessionLifetime).UnixNano()}
+	token, x := NewSession(userID, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u := s.users[userID]; u == nil || u.Password != password {
 		return "", ErrPasswordChanged
 	}
-	// A user keeps at most sessionsPerUser: the oldest go, so no one user
+	// A user keeps at most SessionsPerUser: the oldest go, so no one user
 	// can fill the table by signing in again and again.
 	mine := s.sessionsOf(userID)
-	evicted := mine[:max(0, len(mine)-sessionsPerUser+1)]
+	evicted := mine[:max(0, len(mine)-SessionsPerUser+1)]
 	if len(s.sessions)-len(evicted) >= maxSessions {
 		s.dropExpiredSessionsLocked()
 		if len(s.sessions)-len(evicted) >= maxSessions {
-			return "", errTooMany
+			return "", ErrTooMany
 		}
 	}
 	puts := []wal.State{stateOf(sessionName(x.Hash), &x)}

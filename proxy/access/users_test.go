@@ -134,7 +134,7 @@ func verifies(t *testing.T, hash, pw string) bool {
 	return ok
 }
 
-// TestSessionsBounded: a user keeps at most sessionsPerUser sessions (the
+// TestSessionsBounded: a user keeps at most SessionsPerUser sessions (the
 // oldest go), and a new password ends every session of the user.
 func TestSessionsBounded(t *testing.T) {
 	l, err := wal.Open(t.TempDir(), wal.Config{})
@@ -152,7 +152,7 @@ func TestSessionsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tokens []string
-	for range sessionsPerUser + 5 {
+	for range SessionsPerUser + 5 {
 		s, err := u.StartSession(user.ID, "hash-1")
 		if err != nil {
 			t.Fatal(err)
@@ -165,7 +165,7 @@ func TestSessionsBounded(t *testing.T) {
 	if _, ok := u.SessionUser(tokens[len(tokens)-1]); !ok {
 		t.Fatal("the newest session is gone")
 	}
-	if n := len(u.sessionsOf(user.ID)); n != sessionsPerUser {
+	if n := len(u.sessionsOf(user.ID)); n != SessionsPerUser {
 		t.Fatalf("%d sessions kept", n)
 	}
 	reset, _, _ := u.Invite(RealmCustomer, "acme", "ada@acme.test", "admin")

@@ -53,7 +53,7 @@ type userView struct {
 // is configured (n has SMTP) the link is also mailed, and mailed says so.
 // The console's own invitation form uses it too. Closed accounts and
 // unknown subjects are refused by the caller.
-func Invite(ctx context.Context, users *access.Users, n *notify.Notifier, realm access.Realm, subject, email, actor, base string) (inv access.Invitation, link string, mailed bool, err error) {
+func Invite(ctx context.Context, users access.UserStore, n *notify.Notifier, realm access.Realm, subject, email, actor, base string) (inv access.Invitation, link string, mailed bool, err error) {
 	token, inv, err := users.Invite(realm, subject, email, actor)
 	if err != nil {
 		return inv, "", false, err
@@ -71,7 +71,7 @@ func Invite(ctx context.Context, users *access.Users, n *notify.Notifier, realm 
 // InviteCustomer invites email to account's console users, as Invite
 // does; an unknown account is the ledger's error and a closed one
 // ledger.ErrAccountClosed (its users may not sign in).
-func InviteCustomer(ctx context.Context, l *ledger.Ledger, users *access.Users, n *notify.Notifier, account, email, actor, base string) (access.Invitation, string, bool, error) {
+func InviteCustomer(ctx context.Context, l Books, users access.UserStore, n *notify.Notifier, account, email, actor, base string) (access.Invitation, string, bool, error) {
 	a, err := l.Account(account)
 	if err == nil && a.ClosedAtNanos != 0 {
 		err = fmt.Errorf("%w: %s", ledger.ErrAccountClosed, account)
@@ -82,7 +82,7 @@ func InviteCustomer(ctx context.Context, l *ledger.Ledger, users *access.Users, 
 	return Invite(ctx, users, n, access.RealmCustomer, account, email, actor, base)
 }
 
-func (s *Server) usersStore(w http.ResponseWriter) (*access.Users, bool) {
+func (s *Server) usersStore(w http.ResponseWriter) (access.UserStore, bool) {
 	if s.cfg.Users == nil {
 		writeError(w, http.StatusNotImplemented, views.APIError, "consoles are not configured")
 		return nil, false
@@ -95,7 +95,7 @@ func (s *Server) inviteCustomer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	inv, link, mailed, err := InviteCustomer(r.Context(), s.cfg.Ledger, users, s.cfg.Notifier, r.PathValue("id"), email, actorOf(r), s.cfg.CustomerConsoleURL)
+	inv, link, mailed, err := InviteCustomer(r.Context(), s.cfg.Books, users, s.cfg.Notifier, r.PathValue("id"), email, actorOf(r), s.cfg.CustomerConsoleURL)
 	if err != nil && !errors.Is(err, access.ErrInvalid) && !errors.Is(err, access.ErrExists) {
 		ledgerError(w, err)
 		return
@@ -105,7 +105,7 @@ func (s *Server) inviteCustomer(w http.ResponseWriter, r *http.Request) {
 
 // invitationBody reads an invitation route's store and body; ok is false
 // after it answered.
-func (s *Server) invitationBody(w http.ResponseWriter, r *http.Request) (users *access.Users, email string, ok bool) {
+func (s *Server) invitationBody(w http.ResponseWriter, r *http.Request) (users access.UserStore, email string, ok bool) {
 	if users, ok = s.usersStore(w); !ok {
 		return nil, "", false
 	}

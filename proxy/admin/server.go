@@ -47,7 +47,7 @@ type Config struct {
 	// Users are the consoles' users (nil: no consoles); invitation links
 	// start with CustomerConsoleURL or OperatorConsoleURL (such as
 	// "http://127.0.0.1:8080").
-	Users                                  *access.Users
+	Users                                  access.UserStore
 	CustomerConsoleURL, OperatorConsoleURL string
 	// Notifier keeps the notification settings and the outbox (nil:
 	// notifications are off, and their routes answer 501).

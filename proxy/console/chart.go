@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/money"
-	"github.com/tollgate/tollgate/ledger"
+	"github.com/tollgate/tollgate/proxy/views"
 )
 
 // daySpend is one day's charges by catalogue model.
@@ -28,7 +28,7 @@ func (d daySpend) total() int64 {
 // dailySpend is account's spend on each of the n days up to and including
 // today (UTC), oldest first, from the ledger's statements (so it matches
 // them to the nano-credit).
-func dailySpend(l *ledger.Ledger, account string, now time.Time, n int) ([]daySpend, error) {
+func dailySpend(l views.StatementSource, account string, now time.Time, n int) ([]daySpend, error) {
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	days := make([]daySpend, n)
 	for i := range days {

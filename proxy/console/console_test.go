@@ -68,9 +68,9 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		return out
 	}
 	retirement := func(m *meter.Model, _ time.Time) time.Time { return m.Retires }
-	cust := NewCustomer(CustomerConfig{Users: users, Ledger: led, Served: served, Retirement: retirement, MaxKeys: 2,
+	cust := NewCustomer(CustomerConfig{Users: users, Books: led, Served: served, Retirement: retirement, MaxKeys: 2,
 		AccountDefaults: ledger.Limits{RPM: 100, TPM: 0, Concurrency: 8}, Logger: logger})
-	op := NewOperator(OperatorConfig{Users: users, Operators: ops, Ledger: led, Catalogue: catalogue,
+	op := NewOperator(OperatorConfig{Users: users, Operators: ops, Books: led, Catalogue: catalogue,
 		Ready: func() error { return nil }, Logger: logger})
 	if tls {
 		f.customer, f.operator = httptest.NewTLSServer(cust), httptest.NewTLSServer(op)

@@ -13,8 +13,8 @@ import (
 
 // CustomerConfig is what the customers' console needs of the gateway.
 type CustomerConfig struct {
-	Users  *access.Users
-	Ledger *ledger.Ledger
+	Users access.UserStore
+	Books Books
 	// Served lists the models the gateway serves at a time, Retirement
 	// when it stops serving one (zero for never): the Prices page.
 	Served     func(now time.Time) []*meter.Model
@@ -74,7 +74,7 @@ func NewCustomer(cfg CustomerConfig) http.Handler {
 
 // admit refuses the users of a closed or unknown account.
 func (c *customer) admit(u access.User) bool {
-	a, err := c.cfg.Ledger.Account(u.Subject)
+	a, err := c.cfg.Books.Account(u.Subject)
 	return err == nil && a.ClosedAtNanos == 0
 }
 

@@ -56,13 +56,13 @@ func (c *customer) calls(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, "Dates are YYYY-MM-DD; the page cursor comes from the Next link.")
 		return
 	}
-	list, next, err := c.cfg.Ledger.Calls(accountOf(r), filter, before, callsPage)
+	list, next, err := c.cfg.Books.Calls(accountOf(r), filter, before, callsPage)
 	if err != nil {
 		c.logger.Printf("console: cannot list calls: %s", err)
 		c.fail(w, r, http.StatusInternalServerError, "Cannot list your calls now.")
 		return
 	}
-	d := callsData{Filter: f, Calls: list, Keys: c.cfg.Ledger.Keys(accountOf(r))}
+	d := callsData{Filter: f, Calls: list, Keys: c.cfg.Books.Keys(accountOf(r))}
 	if next != 0 {
 		q.Set("cursor", views.SeqCursor(next))
 		d.Next = template.URL(q.Encode())
@@ -85,18 +85,18 @@ type callData struct {
 }
 
 func (c *customer) call(w http.ResponseWriter, r *http.Request) {
-	rec, err := c.cfg.Ledger.CallByRequestID(r.PathValue("request_id"))
+	rec, err := c.cfg.Books.CallByRequestID(r.PathValue("request_id"))
 	if err != nil || rec == nil || rec.AccountID != accountOf(r) {
 		c.fail(w, r, http.StatusNotFound, "No call of your account has this request ID (or its record was pruned).")
 		return
 	}
 	d := callData{Call: rec}
-	for _, x := range c.cfg.Ledger.Disputes(rec.AccountID, nil) {
+	for _, x := range c.cfg.Books.Disputes(rec.AccountID, nil) {
 		if x.RequestID == rec.RequestID {
 			d.Dispute = &x
 		}
 	}
-	problem, _ := views.DisputeProblem(c.cfg.Ledger, rec.AccountID, rec.RequestID, c.cfg.DisputeWindow, time.Now())
+	problem, _ := views.DisputeProblem(c.cfg.Books, rec.AccountID, rec.RequestID, c.cfg.DisputeWindow, time.Now())
 	d.Disputable = problem == "" && d.Dispute == nil
 	c.render(w, r, http.StatusOK, "c_call.html", page{Title: "Call " + rec.RequestID, Nav: "calls", Data: d})
 }
@@ -114,7 +114,7 @@ func (c *customer) disputes(w http.ResponseWriter, r *http.Request) {
 
 func (c *customer) renderDisputes(w http.ResponseWriter, r *http.Request, status int, p page, requestID, reason string) {
 	p.Title, p.Nav = "Disputes", "disputes"
-	p.Data = disputesData{Disputes: c.cfg.Ledger.Disputes(accountOf(r), nil), RequestID: requestID, Reason: reason,
+	p.Data = disputesData{Disputes: c.cfg.Books.Disputes(accountOf(r), nil), RequestID: requestID, Reason: reason,
 		Window: windowText(c.cfg.DisputeWindow)}
 	c.render(w, r, status, "c_disputes.html", p)
 }
@@ -131,10 +131,10 @@ func (c *customer) fileDispute(w http.ResponseWriter, r *http.Request) {
 	case len(reason) > 2000:
 		problem = "A reason has at most 2,000 characters."
 	default:
-		problem, _ = views.DisputeProblem(c.cfg.Ledger, account, requestID, c.cfg.DisputeWindow, time.Now())
+		problem, _ = views.DisputeProblem(c.cfg.Books, account, requestID, c.cfg.DisputeWindow, time.Now())
 	}
 	if problem == "" {
-		_, created, err := c.cfg.Ledger.FileDispute(ledger.Dispute{ID: "dsp_" + ids.RandomBase62(20), AccountID: account, RequestID: requestID, Reason: reason})
+		_, created, err := c.cfg.Books.FileDispute(ledger.Dispute{ID: "dsp_" + ids.RandomBase62(20), AccountID: account, RequestID: requestID, Reason: reason})
 		switch {
 		case errors.Is(err, ledger.ErrDisputeExists) || err == nil && !created:
 			problem = "This call is disputed already."

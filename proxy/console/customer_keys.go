@@ -39,13 +39,13 @@ func (c *customer) keys(w http.ResponseWriter, r *http.Request) {
 
 func (c *customer) renderKeys(w http.ResponseWriter, r *http.Request, status int, p page, secret string, f keyForm) {
 	account := accountOf(r)
-	st, err := c.cfg.Ledger.Settings(account)
+	st, err := c.cfg.Books.Account(account)
 	if err != nil {
 		c.fail(w, r, http.StatusNotFound, "Your account was not found.")
 		return
 	}
 	p.Title, p.Nav = "API keys", "keys"
-	keys := c.cfg.Ledger.Keys(account)
+	keys := c.cfg.Books.Keys(account)
 	p.Data = keysData{Keys: keys, LastUsed: c.lastUsed(account, len(keys)), Secret: secret, Account: c.inForce(st.Limits), Max: c.cfg.MaxKeys, Form: f}
 	c.render(w, r, status, "c_keys.html", p)
 }
@@ -60,7 +60,7 @@ func (c *customer) lastUsed(account string, keys int) map[string]int64 {
 	seen := map[string]int64{}
 	before := uint64(0)
 	for read := 0; read < lastUseScan && len(seen) < keys; {
-		calls, next, err := c.cfg.Ledger.Calls(account, ledger.CallFilter{}, before, 500)
+		calls, next, err := c.cfg.Books.Calls(account, ledger.CallFilter{}, before, 500)
 		if err != nil {
 			c.logger.Printf("console: cannot read calls: %s", err)
 			break
@@ -95,7 +95,7 @@ func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
 	account := accountOf(r)
 	f := keyForm{Name: r.PostForm.Get("name"), RPM: r.PostForm.Get("rpm"), TPM: r.PostForm.Get("tpm"), Concurrency: r.PostForm.Get("concurrency"),
 		SpendLimit: r.PostForm.Get("spend_limit"), Expires: r.PostForm.Get("expires")}
-	st, err := c.cfg.Ledger.Settings(account)
+	st, err := c.cfg.Books.Account(account)
 	if err != nil {
 		c.fail(w, r, http.StatusNotFound, "Your account was not found.")
 		return
@@ -105,7 +105,7 @@ func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
 		c.renderKeys(w, r, http.StatusBadRequest, page{Problem: err.Error()}, "", f)
 		return
 	}
-	if len(c.cfg.Ledger.Keys(account)) >= keysMadeFactor*c.cfg.MaxKeys {
+	if len(c.cfg.Books.Keys(account)) >= keysMadeFactor*c.cfg.MaxKeys {
 		problem := fmt.Sprintf("The account has made %d keys, revoked ones included, the most the console makes; an operator can make more.", keysMadeFactor*c.cfg.MaxKeys)
 		c.renderKeys(w, r, http.StatusConflict, page{Problem: problem}, "", f)
 		return
@@ -115,7 +115,7 @@ func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
 		c.renderKeys(w, r, http.StatusConflict, page{Problem: problem}, "", f)
 		return
 	}
-	secret, _, err := admin.MintKey(c.cfg.Ledger, k)
+	secret, _, err := admin.MintKey(c.cfg.Books, k)
 	if err != nil {
 		c.renderKeys(w, r, http.StatusConflict, page{Problem: "The key was not created: " + err.Error()}, "", f)
 		return
@@ -170,7 +170,7 @@ func (c *customer) keyOf(account string, f keyForm, acct ledger.Limits) (ledger.
 
 func (c *customer) activeKeys(account string) int {
 	n, now := 0, time.Now().UnixNano()
-	for _, k := range c.cfg.Ledger.Keys(account) {
+	for _, k := range c.cfg.Books.Keys(account) {
 		if !k.Revoked && (k.ExpiresAtNanos == 0 || k.ExpiresAtNanos > now) {
 			n++
 		}
@@ -180,7 +180,7 @@ func (c *customer) activeKeys(account string) int {
 
 // ownKey is the signed-in account's key of the path, if it is theirs.
 func (c *customer) ownKey(r *http.Request) *ledger.Key {
-	k := c.cfg.Ledger.Key(r.PathValue("key_id"))
+	k := c.cfg.Books.Key(r.PathValue("key_id"))
 	if k == nil || k.AccountID != accountOf(r) {
 		return nil
 	}
@@ -202,7 +202,7 @@ func (c *customer) revokeKey(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "No such key.")
 		return
 	}
-	if err := c.cfg.Ledger.RevokeKey(k.ID); err != nil {
+	if err := c.cfg.Books.RevokeKey(k.ID); err != nil {
 		c.fail(w, r, http.StatusServiceUnavailable, "The key was not revoked: "+err.Error())
 		return
 	}

@@ -24,7 +24,7 @@ type overviewData struct {
 }
 
 func (c *customer) overview(w http.ResponseWriter, r *http.Request) {
-	a, err := c.cfg.Ledger.Account(accountOf(r))
+	a, err := c.cfg.Books.Account(accountOf(r))
 	if err != nil {
 		c.fail(w, r, http.StatusNotFound, "Your account was not found.")
 		return
@@ -36,14 +36,14 @@ func (c *customer) overview(w http.ResponseWriter, r *http.Request) {
 			d.Expiring = append(d.Expiring, b)
 		}
 	}
-	days, err := dailySpend(c.cfg.Ledger, a.ID, now, 30)
+	days, err := dailySpend(c.cfg.Books, a.ID, now, 30)
 	if err != nil {
 		c.logger.Printf("console: cannot compute daily spend: %s", err)
 		c.fail(w, r, http.StatusInternalServerError, "Cannot compute your spend now.")
 		return
 	}
 	d.SpendToday = days[len(days)-1].total()
-	month, err := c.cfg.Ledger.Statement(a.ID, time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).UnixNano(), now.UnixNano()+1)
+	month, err := c.cfg.Books.Statement(a.ID, time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).UnixNano(), now.UnixNano()+1)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "Cannot compute your spend now.")
 		return
@@ -71,7 +71,7 @@ func (c *customer) statement(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	entries, more, err := entriesBetween(c.cfg.Ledger, accountOf(r), from, to, maxStatementEntries)
+	entries, more, err := entriesBetween(c.cfg.Books, accountOf(r), from, to, maxStatementEntries)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "Cannot list the entries now.")
 		return
@@ -87,7 +87,7 @@ func (c *customer) statementCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+views.CSVFileName(accountOf(r))+`"`)
-	if err := views.WriteCallsCSV(w, c.cfg.Ledger, accountOf(r), from, to, false); err != nil {
+	if err := views.WriteCallsCSV(w, c.cfg.Books, accountOf(r), from, to, false); err != nil {
 		c.logger.Printf("console: cannot write a statement's calls: %s", err)
 	}
 }
@@ -107,7 +107,7 @@ func (c *customer) periodStatement(w http.ResponseWriter, r *http.Request) (st v
 	if from, to, ok = c.period(w, r); !ok {
 		return st, 0, 0, false
 	}
-	st, err := views.NewStatement(c.cfg.Ledger, accountOf(r), from, to)
+	st, err := views.NewStatement(c.cfg.Books, accountOf(r), from, to)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "Cannot compute the statement now.")
 		return st, 0, 0, false
@@ -143,7 +143,7 @@ const entriesScan = 20_000
 
 // entriesBetween lists account's entries of [from, to), newest first, at
 // most limit of them; more says some were left out (or not looked for).
-func entriesBetween(l *ledger.Ledger, account string, from, to int64, limit int) (out []ledger.Entry, more bool, err error) {
+func entriesBetween(l Books, account string, from, to int64, limit int) (out []ledger.Entry, more bool, err error) {
 	before := uint64(0)
 	for read := 0; ; read += 1000 {
 		if read >= entriesScan {

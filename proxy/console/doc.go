@@ -11,8 +11,8 @@
 //
 // People sign in with an email and a password they set from an
 // invitation. Users, invitations and sessions are kept in the WAL's state
-// area (wal.SetState), like the operators of proxy/access: durable once a
-// call returns, outside the money records, never in clear (passwords as
+// area (wal.SetState), like the operators of proxy/access, or in cluster
+// mode in PostgreSQL (proxy/access/pgusers): durable once a call returns, outside the money records, never in clear (passwords as
 // argon2id, invitation and session tokens as SHA-256). A session is a
 // random token in an HttpOnly, SameSite=Strict cookie (Secure over TLS);
 // each form carries a CSRF token derived from it by HMAC, so nothing more

@@ -4,7 +4,6 @@ import (
 	"log"
 	"net/http"
 
-	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/meter"
 	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/notify"
@@ -12,9 +11,9 @@ import (
 
 // OperatorConfig is what the operators' console needs of the gateway.
 type OperatorConfig struct {
-	Users     *access.Users
+	Users     access.UserStore
 	Operators *access.Store
-	Ledger    *ledger.Ledger
+	Books     Books
 	Catalogue func() *meter.Catalogue
 	// KeepCreditOnClose keeps a closed account's credit instead of
 	// forfeiting it (policies.closed_account_credit).

@@ -47,7 +47,7 @@ func (o *operator) accounts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d := accountsData{Query: strings.TrimSpace(q.Get("q")), Sort: q.Get("sort")}
 	needle := strings.ToLower(d.Query)
-	o.cfg.Ledger.Accounts(func(a ledger.AccountInfo) {
+	o.cfg.Books.Accounts(func(a ledger.AccountInfo) {
 		if needle == "" || strings.Contains(strings.ToLower(a.ID), needle) || strings.Contains(strings.ToLower(a.Email), needle) {
 			d.Rows = append(d.Rows, accountRow{Info: a})
 		}
@@ -79,14 +79,14 @@ func (o *operator) sortAccounts(by string, rows []accountRow) {
 		key = func(a accountRow) int64 { return a.Info.Available }
 	case "spend":
 		for i := range rows {
-			if s, err := o.cfg.Ledger.Statement(rows[i].Info.ID, monthStart, now.UnixNano()+1); err == nil {
+			if s, err := o.cfg.Books.Statement(rows[i].Info.ID, monthStart, now.UnixNano()+1); err == nil {
 				rows[i].SpendMonth = s.Charges
 			}
 		}
 		key = func(a accountRow) int64 { return a.SpendMonth }
 	case "last_call":
 		for i := range rows {
-			if calls, _, err := o.cfg.Ledger.Calls(rows[i].Info.ID, ledger.CallFilter{}, 0, 1); err == nil && len(calls) == 1 {
+			if calls, _, err := o.cfg.Books.Calls(rows[i].Info.ID, ledger.CallFilter{}, 0, 1); err == nil && len(calls) == 1 {
 				rows[i].LastCall = calls[0].TimeNanos
 			}
 		}
@@ -103,7 +103,7 @@ func (o *operator) createAccount(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = "acct_" + ids.RandomBase62(20)
 	}
-	a, err := o.cfg.Ledger.CreateAccount(ledger.AccountSpec{ID: id, Email: email, Limits: ledger.DefaultLimits})
+	a, err := o.cfg.Books.CreateAccount(ledger.AccountSpec{ID: id, Email: email, Limits: ledger.DefaultLimits})
 	if err != nil {
 		o.fail(w, r, http.StatusBadRequest, "The account was not created: "+err.Error())
 		return
@@ -129,16 +129,16 @@ func (o *operator) account(w http.ResponseWriter, r *http.Request) {
 
 func (o *operator) renderAccount(w http.ResponseWriter, r *http.Request, status int, p page, link string) {
 	id := r.PathValue("id")
-	a, err := o.cfg.Ledger.Account(id)
+	a, err := o.cfg.Books.Account(id)
 	if err != nil {
 		o.fail(w, r, http.StatusNotFound, "No such account.")
 		return
 	}
-	d := accountData{Account: a, Keys: o.cfg.Ledger.Keys(id), Users: o.users.Users(access.RealmCustomer, id),
-		Invitations: o.users.Invitations(access.RealmCustomer, id), Disputes: o.cfg.Ledger.Disputes(id, nil), Link: link}
+	d := accountData{Account: a, Keys: o.cfg.Books.Keys(id), Users: o.users.Users(access.RealmCustomer, id),
+		Invitations: o.users.Invitations(access.RealmCustomer, id), Disputes: o.cfg.Books.Disputes(id, nil), Link: link}
 	var errs [2]error
-	d.Entries, _, errs[0] = o.cfg.Ledger.Entries(id, 0, 50)
-	d.Calls, _, errs[1] = o.cfg.Ledger.Calls(id, ledger.CallFilter{}, 0, 20)
+	d.Entries, _, errs[0] = o.cfg.Books.Entries(id, 0, 50)
+	d.Calls, _, errs[1] = o.cfg.Books.Calls(id, ledger.CallFilter{}, 0, 20)
 	if err := errors.Join(errs[:]...); err != nil {
 		o.logger.Printf("console: cannot read account %s: %s", id, err)
 	}
@@ -180,7 +180,7 @@ func (o *operator) topUp(w http.ResponseWriter, r *http.Request) {
 	if req.OrderID == "" {
 		req.OrderID = "console_" + ids.RandomBase62(20)
 	}
-	e, created, err := o.cfg.Ledger.TopUp(req)
+	e, created, err := o.cfg.Books.TopUp(req)
 	notice := "Topped up " + money.Format(e.Amount) + " credits (order " + req.OrderID + ")."
 	if err == nil && !created {
 		notice = "Order " + req.OrderID + " was credited before; nothing more was credited."
@@ -198,22 +198,22 @@ func (o *operator) adjust(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("reason: required")
 	}
 	if err == nil {
-		_, _, err = o.cfg.Ledger.Adjust(ledger.AdjustRequest{Account: r.PathValue("id"), Amount: amount, Reason: reason,
+		_, _, err = o.cfg.Books.Adjust(ledger.AdjustRequest{Account: r.PathValue("id"), Amount: amount, Reason: reason,
 			IdempotencyKey: r.PostForm.Get("idempotency_key"), Actor: actorOf(r)})
 	}
 	o.done(w, r, "Adjusted by "+money.Format(amount)+" credits.", err)
 }
 
 func (o *operator) freeze(w http.ResponseWriter, r *http.Request) {
-	o.done(w, r, "Account frozen: its calls are refused.", o.cfg.Ledger.SetFrozen(r.PathValue("id"), true, actorOf(r)))
+	o.done(w, r, "Account frozen: its calls are refused.", o.cfg.Books.SetFrozen(r.PathValue("id"), true, actorOf(r)))
 }
 
 func (o *operator) unfreeze(w http.ResponseWriter, r *http.Request) {
-	o.done(w, r, "Account unfrozen.", o.cfg.Ledger.SetFrozen(r.PathValue("id"), false, actorOf(r)))
+	o.done(w, r, "Account unfrozen.", o.cfg.Books.SetFrozen(r.PathValue("id"), false, actorOf(r)))
 }
 
 func (o *operator) confirmClose(w http.ResponseWriter, r *http.Request) {
-	a, err := o.cfg.Ledger.Account(r.PathValue("id"))
+	a, err := o.cfg.Books.Account(r.PathValue("id"))
 	if err != nil {
 		o.fail(w, r, http.StatusNotFound, "No such account.")
 		return
@@ -226,12 +226,12 @@ func (o *operator) confirmClose(w http.ResponseWriter, r *http.Request) {
 }
 
 func (o *operator) closeAccount(w http.ResponseWriter, r *http.Request) {
-	_, err := admin.CloseAccount(o.cfg.Ledger, r.PathValue("id"), actorOf(r), o.cfg.KeepCreditOnClose)
+	_, err := admin.CloseAccount(o.cfg.Books, r.PathValue("id"), actorOf(r), o.cfg.KeepCreditOnClose)
 	o.done(w, r, "Account closed: its keys are revoked and its users cannot sign in.", err)
 }
 
 func (o *operator) invite(w http.ResponseWriter, r *http.Request) {
-	inv, link, mailed, err := admin.InviteCustomer(r.Context(), o.cfg.Ledger, o.users, o.cfg.Notifier, r.PathValue("id"),
+	inv, link, mailed, err := admin.InviteCustomer(r.Context(), o.cfg.Books, o.users, o.cfg.Notifier, r.PathValue("id"),
 		strings.TrimSpace(r.PostForm.Get("email")), actorOf(r), o.cfg.CustomerConsoleURL)
 	if err != nil {
 		o.renderAccount(w, r, http.StatusBadRequest, page{Problem: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "access: "), "ledger: ")}, "")

@@ -33,9 +33,9 @@ func (o *operator) disputes(w http.ResponseWriter, r *http.Request) {
 
 func (o *operator) renderQueue(w http.ResponseWriter, r *http.Request, status int, p page) {
 	var d queueData
-	for _, x := range o.cfg.Ledger.Disputes("", nil) {
+	for _, x := range o.cfg.Books.Disputes("", nil) {
 		row := disputeRow{Dispute: x}
-		row.Call, _ = o.cfg.Ledger.CallByRequestID(x.RequestID)
+		row.Call, _ = o.cfg.Books.CallByRequestID(x.RequestID)
 		if x.State == ledger.DisputeOpen {
 			d.Open = append(d.Open, row)
 		} else {
@@ -52,7 +52,7 @@ func (o *operator) renderQueue(w http.ResponseWriter, r *http.Request, status in
 // acceptDispute accepts a dispute, refunding the amount typed or, when
 // none, the call's charge, by the adjustment keyed by the dispute ID.
 func (o *operator) acceptDispute(w http.ResponseWriter, r *http.Request) {
-	d, ok := o.cfg.Ledger.Dispute(r.PathValue("dispute_id"))
+	d, ok := o.cfg.Books.Dispute(r.PathValue("dispute_id"))
 	if !ok {
 		o.fail(w, r, http.StatusNotFound, "No such dispute.")
 		return
@@ -66,9 +66,9 @@ func (o *operator) acceptDispute(w http.ResponseWriter, r *http.Request) {
 		}
 		asked = &v
 	}
-	refund, err := admin.DisputeRefund(o.cfg.Ledger, d, asked, o.roleOf(userOf(r)))
+	refund, err := admin.DisputeRefund(o.cfg.Books, d, asked, o.roleOf(userOf(r)))
 	if err == nil {
-		d, err = o.cfg.Ledger.AcceptDispute(d.ID, refund, strings.TrimSpace(r.PostForm.Get("note")), actorOf(r))
+		d, err = o.cfg.Books.AcceptDispute(d.ID, refund, strings.TrimSpace(r.PostForm.Get("note")), actorOf(r))
 	}
 	if err != nil {
 		o.renderQueue(w, r, http.StatusConflict, page{Problem: strings.TrimPrefix(err.Error(), "ledger: ")})
@@ -83,7 +83,7 @@ func (o *operator) rejectDispute(w http.ResponseWriter, r *http.Request) {
 	if reason == "" {
 		err = errors.New("reason: a rejection needs a reason the customer will read")
 	} else {
-		_, err = o.cfg.Ledger.RejectDispute(r.PathValue("dispute_id"), reason, actorOf(r))
+		_, err = o.cfg.Books.RejectDispute(r.PathValue("dispute_id"), reason, actorOf(r))
 	}
 	if err != nil {
 		o.renderQueue(w, r, http.StatusBadRequest, page{Problem: strings.TrimPrefix(err.Error(), "ledger: ")})

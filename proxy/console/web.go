@@ -16,7 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/ledger"
 	"github.com/tollgate/tollgate/proxy/access"
+	"github.com/tollgate/tollgate/proxy/admin"
 	"github.com/tollgate/tollgate/proxy/ids"
 	"github.com/tollgate/tollgate/proxy/views"
 )
@@ -48,7 +50,7 @@ const maxFormBytes = 64 << 10
 // which users sign in to it.
 type site struct {
 	realm  access.Realm
-	users  *access.Users
+	users  access.UserStore
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
 	logger *log.Logger
@@ -82,7 +84,7 @@ type page struct {
 
 type userKey struct{}
 
-func newSite(realm access.Realm, users *access.Users, cookie string, admit func(access.User) bool, funcs template.FuncMap, logger *log.Logger) *site {
+func newSite(realm access.Realm, users access.UserStore, cookie string, admit func(access.User) bool, funcs template.FuncMap, logger *log.Logger) *site {
 	s := &site{realm: realm, users: users, mux: http.NewServeMux(), cookie: cookie, admit: admit, logger: logger,
 		byUser:    newThrottle(failuresPerUser, throttleWindow, time.Now),
 		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now), addressOf: peerAddress,
@@ -270,4 +272,12 @@ func parsePages(funcs template.FuncMap) map[string]*template.Template {
 		pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n))
 	}
 	return pages
+}
+
+// Books is where the consoles read and change accounts, keys, money and
+// disputes: the gateway's *ledger.Ledger, or in cluster mode PostgreSQL's
+// *cluster.Authority, which has the same methods and errors.
+type Books interface {
+	admin.Books
+	FileDispute(d ledger.Dispute) (ledger.Dispute, bool, error)
 }
