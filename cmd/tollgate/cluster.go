@@ -59,6 +59,7 @@ type clusterParts struct {
 	node    *cluster.Node
 	shipper *cluster.Shipper
 	users   *pgusers.Users // nil when the consoles are off
+	claim   *cluster.Claim
 	id      string
 }
 
@@ -100,6 +101,9 @@ func (p *process) openCluster() error {
 	if err := retryUntil(ctx, func() error { return cluster.Migrate(ctx, pool) }); err != nil {
 		return fmt.Errorf("cluster: PostgreSQL at %s: %w", pc.ConnConfig.Host, err)
 	}
+	if parts.claim, err = cluster.ClaimNode(ctx, pool, id, p.logger); err != nil {
+		return err
+	}
 	p.warnUnlessSynchronous(ctx)
 	parts.mirror = cluster.NewMirror(pool, p.ledger, p.logger)
 	parts.auth = cluster.NewAuthority(pool, time.Duration(p.fc.Ledger.PaidCreditLifetime), func() {
@@ -126,6 +130,7 @@ func (p *process) openCluster() error {
 // idempotent).
 func (p *process) startClusterJobs() {
 	c, fc := p.cluster, p.fc
+	p.jobs.run(c.claim.Run)
 	p.jobs.run(c.mirror.Run)
 	p.jobs.run(c.node.Run)
 	p.jobs.run(c.shipper.Run)

@@ -695,10 +695,23 @@ func TestDSNHasPassword(t *testing.T) {
 	}
 }
 
+// serveOnce runs a node on dataDir that is expected to refuse to start,
+// and returns its output.
+func (c *testCluster) serveOnce(dataDir string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tollgateBin, "serve", "--data-dir", dataDir, "--listen", freeAddr(c.t), "--admin-listen", freeAddr(c.t),
+		"--config", c.config, "--cluster-dsn", c.dsn)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TOLLGATE_ADMIN_TOKEN=test-admin-token", "PGPASSWORD=" + pgtest.Password}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // TestClusterRestoredNodeRefused: a node's data directory restored from a
 // backup taken before it served (and reported) more is behind PostgreSQL;
 // started on it, the node refuses to serve, rather than leave the charges
-// up to what it had reported unreported.
+// up to what it had reported unreported; started while the node still
+// runs, it is refused as a second process of one node.
 func TestClusterRestoredNodeRefused(t *testing.T) {
 	c := newTestCluster(t, 1)
 	a := c.nodes[0]
@@ -706,6 +719,10 @@ func TestClusterRestoredNodeRefused(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "backup")
 	if st, out := a.adminDo("POST", "/admin/v1/backup", `{"dir":"`+backup+`"}`); st/100 != 2 {
 		t.Fatalf("backup: %d %v", st, out)
+	}
+	// The copy started while the node runs: two processes would be one node.
+	if out, err := c.serveOnce(backup); err == nil || !strings.Contains(out, "another process is serving as this node") {
+		t.Fatalf("a copy of a running node's data directory: %v\n%s", err, out)
 	}
 	for range 20 {
 		if _, ok := streamOnce(a, key, callBody); !ok {
@@ -716,13 +733,7 @@ func TestClusterRestoredNodeRefused(t *testing.T) {
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	_ = a.waitExit(5 * time.Second)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tollgateBin, "serve", "--data-dir", backup, "--listen", freeAddr(t), "--admin-listen", freeAddr(t),
-		"--config", c.config, "--cluster-dsn", c.dsn)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TOLLGATE_ADMIN_TOKEN=test-admin-token", "PGPASSWORD=" + pgtest.Password}
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "behind what it reported") {
+	if out, err := c.serveOnce(backup); err == nil || !strings.Contains(out, "behind what it reported") {
 		t.Fatalf("a node restored from a backup: %v\n%s", err, out)
 	}
 	c.check()

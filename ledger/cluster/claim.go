@@ -1,0 +1,104 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNodeTaken: another process serves as this node. A node is its data
+// directory, so two processes started from copies of one would report over
+// each other's usage; the second is refused.
+var ErrNodeTaken = errors.New("cluster: another process is serving as this node (a copy of its data directory?): give each node its own data directory")
+
+// nodeLockClass is the first key of the node identities' advisory locks
+// (the two-key form, a key space apart from schemaLock and versionLock).
+const nodeLockClass = 0x7467
+
+// Claim is a node's hold on its identity: a session advisory lock in
+// PostgreSQL, on a connection of its own, kept while the process runs.
+type Claim struct {
+	pool   *pgxpool.Pool
+	node   string
+	logger *log.Logger
+	conn   *pgx.Conn
+}
+
+// ClaimNode takes node's identity, or answers ErrNodeTaken when another
+// process holds it for longer than claimWait (a node killed and restarted
+// at once may find its previous session not yet ended by PostgreSQL).
+func ClaimNode(ctx context.Context, pool *pgxpool.Pool, node string, logger *log.Logger) (*Claim, error) {
+	c := &Claim{pool: pool, node: node, logger: logger}
+	deadline := time.Now().Add(claimWait)
+	for {
+		err := c.take(ctx)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, ErrNodeTaken) || time.Now().After(deadline) {
+			return nil, err
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// claimWait is how long ClaimNode waits for an identity held elsewhere.
+const claimWait = 5 * time.Second
+
+// take locks the identity on a connection that leaves the pool for good (a
+// session lock lives as long as its connection).
+func (c *Claim) take(ctx context.Context) error {
+	pooled, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pooled.Hijack()
+	var taken bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, nodeLockClass, c.node).Scan(&taken); err != nil || !taken {
+		conn.Close(context.Background()) //nolint:errcheck // the claim failed anyway
+		return cmpErr(err, ErrNodeTaken)
+	}
+	c.conn = conn
+	return nil
+}
+
+// Run keeps the claim until ctx ends: a lost connection (a failover) loses
+// the lock, so it is taken again on a new one; a process found holding it
+// meanwhile is logged, since both would then report as this node.
+func (c *Claim) Run(ctx context.Context) {
+	defer func() { c.conn.Close(context.Background()) }() //nolint:errcheck // shutting down
+	for {
+		sleep(ctx, claimCheck)
+		if ctx.Err() != nil {
+			return
+		}
+		if c.conn.Ping(ctx) == nil {
+			continue
+		}
+		c.conn.Close(context.Background()) //nolint:errcheck // it is broken
+		for ctx.Err() == nil {
+			err := c.take(ctx)
+			if err == nil {
+				break
+			}
+			c.logger.Printf("cluster: cannot take node %q's identity again after a lost connection: %v", c.node, err)
+			sleep(ctx, claimCheck)
+		}
+	}
+}
+
+// claimCheck is how often a claim's connection is checked.
+const claimCheck = 2 * time.Second
+
+// cmpErr is err, or otherwise when err is nil.
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return fmt.Errorf("cluster: claiming the node's identity: %w", err)
+	}
+	return otherwise
+}
