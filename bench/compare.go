@@ -20,13 +20,16 @@ const (
 // CompareConfig is one comparison: the same load through the gateway and
 // straight to the upstream, in interleaved segments.
 type CompareConfig struct {
-	// Load is the load of each side. Its URL and Keys are ignored (each
+	// Load is the load of each side. Its URLs and Keys are ignored (each
 	// side has its own); its Duration and Requests are each side's total,
 	// split evenly over the rounds; its Warmup is run once per side before
 	// the first round.
 	Load LoadConfig
-	// GatewayURL is the gateway's client API.
-	GatewayURL string
+	// GatewayURL is the gateway's client API; GatewayMoreURLs those of
+	// the other nodes of a cluster, the gateway side's calls spread over
+	// all of them in turn (LoadConfig.MoreURLs).
+	GatewayURL      string
+	GatewayMoreURLs []string
 	// Keys are the gateway's API keys, used in turn on both sides.
 	Keys []string
 	// DirectURL is the upstream the gateway forwards to, called by the
@@ -97,6 +100,10 @@ type Settings struct {
 	Gateway    []GatewaySetting `json:"gateway,omitempty"`
 	GatewayEnv []string         `json:"gateway_env,omitempty"`
 	Accounts   int              `json:"accounts,omitempty"`
+	// Cluster says the gateway ran in cluster mode, on Nodes nodes (1
+	// otherwise).
+	Cluster bool `json:"cluster,omitempty"`
+	Nodes   int  `json:"nodes,omitempty"`
 	// The upstream's reply shape: text deltas per reply, bytes per delta,
 	// pause before each event, and the jitter added to each pause
 	// (uniform in [0, EventJitterMs]).
@@ -246,7 +253,10 @@ func (cfg *CompareConfig) sides() ([]*side, error) {
 	var sides []*side
 	for _, t := range targets {
 		load := cfg.Load
-		load.URL, load.Keys, load.Label = t.url, cfg.Keys, t.name
+		load.URL, load.MoreURLs, load.Keys, load.Label = t.url, nil, cfg.Keys, t.name
+		if t.name == "gateway" {
+			load.MoreURLs = cfg.GatewayMoreURLs
+		}
 		l, err := newLoader(load)
 		if err != nil {
 			for _, s := range sides {

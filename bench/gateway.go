@@ -84,6 +84,12 @@ type GatewayConfig struct {
 	// which otherwise holds only PATH and TOLLGATE_ADMIN_TOKEN; of two
 	// entries with one name, the later wins.
 	Env []string
+	// ClusterDSN, when set, starts the gateway in cluster mode on this
+	// PostgreSQL (serve --cluster-dsn; a postgres:// URL whose hosts are
+	// loopback addresses, its password in PGPASSWORD), and Nodes (default
+	// 1) gateways on it: StartCluster.
+	ClusterDSN string
+	Nodes      int
 	// ReadyTimeout bounds the wait for /readyz. Zero means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -103,6 +109,8 @@ type Gateway struct {
 	waitErr    error         // valid once exited is closed
 	stopOnce   sync.Once
 	stopErr    error
+	// others are a cluster's other nodes (GatewayConfig.Nodes).
+	others []*Gateway
 }
 
 // StartGateway writes the configuration into a fresh directory, starts the
@@ -124,6 +132,11 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if _, err := CheckLoopbackURL(cfg.UpstreamURL); err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
+	if cfg.ClusterDSN != "" {
+		if err := CheckClusterDSN(cfg.ClusterDSN); err != nil {
+			return nil, err
+		}
+	}
 	// The process runs in its own directory: a relative binary path
 	// would be resolved from there.
 	bin, err := filepath.Abs(cfg.Binary)
@@ -140,14 +153,20 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 		return nil, fmt.Errorf("cannot make the gateway's directory: %w", err)
 	}
 	g := &Gateway{dir: dir, token: randomToken(), log: &tailBuffer{max: gatewayLogTail}, exited: make(chan struct{})}
-	if err := g.start(ctx, cfg, conf); err != nil {
+	if err := g.start(ctx, cfg, conf, true); err != nil {
+		g.Stop()
+		return nil, err
+	}
+	if err := g.startOthers(ctx, cfg, conf); err != nil {
 		g.Stop()
 		return nil, err
 	}
 	return g, nil
 }
 
-func (g *Gateway) start(ctx context.Context, cfg GatewayConfig, conf []byte) error {
+// start runs the gateway in g.dir; the first node of a cluster, or a
+// single gateway, also makes the accounts (withAccounts).
+func (g *Gateway) start(ctx context.Context, cfg GatewayConfig, conf []byte, withAccounts bool) error {
 	confPath := filepath.Join(g.dir, "tollgate.yaml")
 	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
 		return fmt.Errorf("cannot write the gateway's configuration: %w", err)
@@ -169,6 +188,10 @@ func (g *Gateway) start(ctx context.Context, cfg GatewayConfig, conf []byte) err
 		"--admin-listen", g.adminAddr,
 		"--upstream-url", cfg.UpstreamURL)
 	g.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TOLLGATE_ADMIN_TOKEN=" + g.token}, cfg.Env...)
+	if cfg.ClusterDSN != "" {
+		g.cmd.Args = append(g.cmd.Args, "--cluster-dsn", cfg.ClusterDSN)
+		g.cmd.Env = append(g.cmd.Env, postgresEnv()...)
+	}
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	g.cmd.Dir = g.dir
 	setDeathSignal(g.cmd)
@@ -180,10 +203,14 @@ func (g *Gateway) start(ctx context.Context, cfg GatewayConfig, conf []byte) err
 		g.waitErr = g.cmd.Wait()
 		close(g.exited)
 	}()
-	if err := g.waitReady(ctx, cfg.ReadyTimeout); err != nil {
+	if err := g.waitReady(ctx, cfg.ReadyTimeout); err != nil || !withAccounts {
 		return err
 	}
-	return g.setupAccounts(ctx, cfg.Accounts, cfg.Credit)
+	prefix := "bench-"
+	if cfg.ClusterDSN != "" {
+		prefix += g.token[len(g.token)-8:] + "-" // a run's own accounts in a database runs share
+	}
+	return g.setupAccounts(ctx, prefix, cfg.Accounts, cfg.Credit)
 }
 
 // waitReady polls /readyz until it answers 200, the process exits, or the
@@ -214,12 +241,12 @@ func (g *Gateway) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// setupAccounts creates accounts bench-000… with a paid top-up and a key
-// each, through the admin API as an operator would.
-func (g *Gateway) setupAccounts(ctx context.Context, n int, credit string) error {
+// setupAccounts creates accounts bench-000… (prefix then a number) with a
+// paid top-up and a key each, through the admin API as an operator would.
+func (g *Gateway) setupAccounts(ctx context.Context, prefix string, n int, credit string) error {
 	g.keys = make([]string, 0, n)
 	for i := range n {
-		id := fmt.Sprintf("bench-%03d", i)
+		id := fmt.Sprintf("%s%03d", prefix, i)
 		if err := g.admin(ctx, "/admin/v1/accounts", map[string]any{"id": id}, nil); err != nil {
 			return err
 		}
@@ -291,7 +318,16 @@ func (g *Gateway) Pid() int { return g.cmd.Process.Pid }
 func (g *Gateway) Keys() []string { return g.keys }
 
 // Probe returns a GatewayProbe for this gateway.
+// A cluster's probe adds up every node's counters.
 func (g *Gateway) Probe() *GatewayProbe {
+	p := g.probeOne()
+	for _, o := range g.others {
+		p.Others = append(p.Others, o.probeOne())
+	}
+	return p
+}
+
+func (g *Gateway) probeOne() *GatewayProbe {
 	return &GatewayProbe{AdminURL: g.AdminURL(), Token: g.token, Pid: g.Pid()}
 }
 
@@ -303,7 +339,11 @@ func (g *Gateway) Log() string { return g.log.String() }
 // a clean one after SIGTERM. It is safe to call more than once.
 func (g *Gateway) Stop() error {
 	g.stopOnce.Do(func() {
-		g.stopErr = g.stop()
+		var errs []error
+		for _, o := range g.others {
+			errs = append(errs, o.Stop())
+		}
+		g.stopErr = errors.Join(append(errs, g.stop())...)
 		if err := os.RemoveAll(g.dir); err != nil && g.stopErr == nil {
 			g.stopErr = err
 		}

@@ -50,6 +50,11 @@ type LoadConfig struct {
 	// URL is the target's base URL, http://HOST:PORT with HOST a loopback
 	// address or localhost; anything else is refused (ErrNotLoopback).
 	URL string
+	// MoreURLs are further targets serving the same accounts (the other
+	// nodes of a cluster), each checked as URL is: call seq goes to the
+	// (seq mod n)-th of URL and MoreURLs, as a round-robin balancer sends
+	// it.
+	MoreURLs []string
 	// Path is the request path. Empty means /v1/messages.
 	Path string
 	// Keys are sent as x-api-key, one per call in turn. Empty sends none
@@ -271,7 +276,12 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 // across segments so that interleaved segments do not each pay for
 // connecting. Its methods are not safe for concurrent use.
 type loader struct {
-	cfg LoadConfig
+	cfg     LoadConfig
+	targets []target
+}
+
+// target is one address the loader sends calls to.
+type target struct {
 	uri string
 	hc  *fasthttp.HostClient
 }
@@ -281,30 +291,36 @@ func newLoader(cfg LoadConfig) (*loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := CheckLoopbackURL(c.URL)
-	if err != nil {
-		return nil, err
-	}
-	l := &loader{cfg: c, uri: "http://" + addr + c.Path}
-	l.hc = &fasthttp.HostClient{
-		Addr:               addr,
-		Name:               "tollbench",
-		MaxConns:           c.Concurrency,
-		MaxConnWaitTimeout: c.Timeout,
-		// Streaming lets the client see the first byte of the body when it
-		// arrives, instead of when the whole reply has been buffered.
-		StreamResponseBody:     true,
-		ReadBufferSize:         clientBufferBytes,
-		WriteBufferSize:        clientBufferBytes,
-		MaxIdleConnDuration:    time.Minute,
-		DisablePathNormalizing: true,
+	l := &loader{cfg: c}
+	for _, u := range append([]string{c.URL}, c.MoreURLs...) {
+		addr, err := CheckLoopbackURL(u)
+		if err != nil {
+			return nil, err
+		}
+		l.targets = append(l.targets, target{uri: "http://" + addr + c.Path, hc: &fasthttp.HostClient{
+			Addr:               addr,
+			Name:               "tollbench",
+			MaxConns:           c.Concurrency,
+			MaxConnWaitTimeout: c.Timeout,
+			// Streaming lets the client see the first byte of the body when
+			// it arrives, instead of when the whole reply has been buffered.
+			StreamResponseBody:     true,
+			ReadBufferSize:         clientBufferBytes,
+			WriteBufferSize:        clientBufferBytes,
+			MaxIdleConnDuration:    time.Minute,
+			DisablePathNormalizing: true,
+		}})
 	}
 	return l, nil
 }
 
 // close drops the idle connections; the client has no goroutines left
 // once every call has ended.
-func (l *loader) close() { l.hc.CloseIdleConnections() }
+func (l *loader) close() {
+	for _, t := range l.targets {
+		t.hc.CloseIdleConnections()
+	}
+}
 
 // segment is one stretch of a load.
 type segment struct {
@@ -470,7 +486,6 @@ type worker struct {
 
 func newWorker(id int, l *loader) *worker {
 	w := &worker{id: id, req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), buf: make([]byte, clientBufferBytes)}
-	w.req.SetRequestURI(l.uri)
 	w.req.Header.SetMethod(fasthttp.MethodPost)
 	w.req.Header.SetContentType("application/json")
 	w.req.Header.Set("anthropic-version", "2023-06-01")
@@ -507,7 +522,9 @@ func (w *worker) call(l *loader, seq int64, start time.Time, rec *recorder) call
 	if keys := l.cfg.Keys; len(keys) > 0 {
 		w.req.Header.Set("x-api-key", keys[seq%int64(len(keys))])
 	}
-	if err := l.hc.DoDeadline(w.req, w.resp, time.Now().Add(l.cfg.Timeout)); err != nil {
+	t := l.targets[seq%int64(len(l.targets))]
+	w.req.SetRequestURI(t.uri)
+	if err := t.hc.DoDeadline(w.req, w.resp, time.Now().Add(l.cfg.Timeout)); err != nil {
 		rec.fail(w.id, transportKind(err))
 		return callFailed
 	}

@@ -50,6 +50,10 @@ type GatewayProbe struct {
 	// gateway's process_cpu_seconds_total instead (same source, coarser
 	// by the exposition's rounding).
 	Pid int
+	// Others are the other nodes of a cluster (tollbench run -nodes):
+	// their counters are added to this one's, so a cost per call is the
+	// cluster's (resident memory stays this node's).
+	Others []*GatewayProbe
 }
 
 // GatewaySample is one reading of the gateway's counters. Counters are
@@ -69,8 +73,37 @@ type GatewaySample struct {
 	DrainsStarted, DrainsRefused float64
 }
 
-// Sample takes one reading.
+// Sample takes one reading, of every node of a cluster added up.
 func (p *GatewayProbe) Sample(ctx context.Context) (GatewaySample, error) {
+	s, err := p.sampleOne(ctx)
+	for _, o := range p.Others {
+		if err != nil {
+			break
+		}
+		var os GatewaySample
+		os, err = o.sampleOne(ctx)
+		s.add(os)
+	}
+	return s, err
+}
+
+// add adds o's counters to s's (its time stays s's).
+func (s *GatewaySample) add(o GatewaySample) {
+	s.CPU += o.CPU
+	s.Mallocs += o.Mallocs
+	s.LedgerOps += o.LedgerOps
+	s.WALRecords += o.WALRecords
+	s.WALSyncs += o.WALSyncs
+	s.Holds += o.Holds
+	s.Settlements += o.Settlements
+	s.Voids += o.Voids
+	s.OpenHolds += o.OpenHolds
+	s.DrainsStarted += o.DrainsStarted
+	s.DrainsRefused += o.DrainsRefused
+}
+
+// sampleOne reads one process.
+func (p *GatewayProbe) sampleOne(ctx context.Context) (GatewaySample, error) {
 	if p.AdminURL == "" {
 		cpu, err := ProcCPU(p.Pid)
 		return GatewaySample{At: time.Now(), CPU: cpu}, err

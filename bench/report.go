@@ -294,6 +294,9 @@ func describeGateway(s Settings, sweep bool) string {
 		fmt.Fprintf(&b, ", env %s", strings.Join(s.GatewayEnv, " "))
 	}
 	fmt.Fprintf(&b, ", %d accounts", s.Accounts)
+	if s.Cluster {
+		fmt.Fprintf(&b, ", cluster mode on %d node(s) (calls spread over them in turn; costs are all nodes' added up)", s.Nodes)
+	}
 	return b.String()
 }
 

@@ -179,13 +179,14 @@ func GatewayRunner(gw GatewayConfig, cmp CompareConfig, shape UpstreamConfig) Sw
 			return nil, err
 		}
 		c := cmp
-		c.GatewayURL, c.Keys, c.Probe = g.ClientURL(), g.Keys(), g.Probe()
+		c.GatewayURL, c.GatewayMoreURLs, c.Keys, c.Probe = g.ClientURL(), g.OtherClientURLs(), g.Keys(), g.Probe()
 		rep, runErr := RunCompare(ctx, c)
 		stopErr := g.Stop()
 		if rep != nil {
 			s := &rep.Settings
 			s.Axis, s.Value, s.AxisDefault = p.Axis, p.Value, axisDefault(gw, p.Axis)
 			s.Gateway, s.GatewayEnv, s.Accounts = gcfg.Settings, gcfg.Env, len(g.Keys())
+			s.Cluster, s.Nodes = gcfg.ClusterDSN != "", 1+len(g.OtherClientURLs())
 			s.Deltas, s.DeltaBytes, s.EventDelayMs = shape.Deltas, shape.DeltaBytes, float64(shape.EventDelay)/1e6
 			s.EventJitterMs = float64(shape.EventJitter) / 1e6
 		}

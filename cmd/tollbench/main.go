@@ -30,6 +30,11 @@
 //	bin/tollbench sweep -tollgate bin/tollgate -chart tollbench-sweep
 //	bin/tollbench run -tollgate bin/tollgate -concurrency 500 -deltas 100 -event-delay 20ms -event-jitter 30ms -disconnect 0.2 -duration 20s
 //
+// With -cluster-dsn URL (PostgreSQL on loopback, the password in
+// PGPASSWORD) the gateway runs in cluster mode, and -nodes N starts N nodes
+// on it: the gateway side's calls go to each in turn and its costs are the
+// nodes' added up (docs/cluster.md, BENCHMARKS.md).
+//
 // Add -json for machine-readable output. The Markdown goes to stdout, the
 // progress line to stderr when it is a terminal.
 //

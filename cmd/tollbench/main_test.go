@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/bench"
+	"github.com/tollgate/tollgate/internal/pgtest"
 )
 
 // tollgateBin is the gateway binary built once for the end-to-end tests.
@@ -127,6 +128,30 @@ func TestRunEndToEnd(t *testing.T) {
 	wantGateway := []bench.GatewaySetting{{Key: "ledger.shards", Value: "4"}, {Key: "policies.drain_workers", Value: "8"}}
 	if !slices.Equal(s.Gateway, wantGateway) || s.Accounts != 4 || s.Concurrency != 8 || s.Deltas != bench.DefaultDeltas || s.Rounds != bench.DefaultRounds {
 		t.Fatalf("unexpected settings: %+v", s)
+	}
+}
+
+// TestRunCluster runs `tollbench run -nodes 2` against two gateway nodes
+// in cluster mode on a real PostgreSQL: every call succeeds, the costs are
+// both nodes' added up (one hold and one settlement per call), and both
+// nodes served calls (each reported usage to PostgreSQL).
+func TestRunCluster(t *testing.T) {
+	pg := pgtest.StartPrimary(t)
+	t.Setenv("PGPASSWORD", pgtest.Password)
+	code, stdout, stderr := runTollbench(t, append([]string{"run"}, loadArgs("-json", "-hop=false", "-cluster-dsn", pg.DSN(), "-nodes", "2")...)...)
+	if code != 0 {
+		t.Fatalf("tollbench run failed with %d:\n%s\n%s", code, stderr, stdout)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("cannot decode the JSON report: %s\n%s", err, stdout)
+	}
+	if r := rep.Gateway; r.Calls == 0 || r.OK != r.Calls || rep.Settings.Nodes != 2 {
+		t.Fatalf("calls %d, ok %d, errors %v, nodes %d", r.Calls, r.OK, r.Errors, rep.Settings.Nodes)
+	}
+	checkHoldsEnded(t, rep.GatewayCost)
+	if nodes := pg.Psql("tollgate", "SELECT count(DISTINCT node) FROM tg_journal WHERE kind = 'usage'"); strings.TrimSpace(nodes) != "2" {
+		t.Fatalf("%s nodes reported usage, want 2", nodes)
 	}
 }
 
@@ -249,6 +274,9 @@ func TestUsageErrors(t *testing.T) {
 	f(2, "sweep", "-axis", "shards=3")
 	f(2, "sweep", "-axis", "shards=1", "-axis", "shards=2")
 	f(2, "sweep", "-axis", "drain_workers="+strings.Repeat("1,", 63)+"1")
+	f(2, "run", "-nodes", "2")
+	f(2, "run", "-nodes", "0")
+	f(2, "run", "-cluster-dsn", "postgres://db.example.com/tollgate")
 	f(1, "run", "-tollgate", "/nonexistent/tollgate")
 	f(1, "upstream", "-listen", "0.0.0.0:0")
 }

@@ -36,6 +36,8 @@ type commonFlags struct {
 	eventJitter time.Duration
 	accounts    int
 	walMode     string
+	clusterDSN  string
+	nodes       int
 	jsonOut     bool
 	noProgress  bool
 	hop         bool
@@ -67,6 +69,8 @@ func (f *commonFlags) register(fs *flag.FlagSet, d commonDefaults) {
 	fs.DurationVar(&f.eventJitter, "event-jitter", 0, "added to each pause, uniform in [0, this]: -event-delay 20ms -event-jitter 30ms -deltas 100 streams for seconds, as a model does")
 	fs.IntVar(&f.accounts, "accounts", bench.DefaultAccounts, "benchmark accounts (one key each), spread over the ledger's shards")
 	fs.StringVar(&f.walMode, "wal-mode", "", "wal.mode for the gateway: sync, interval or none (default: the configuration's)")
+	fs.StringVar(&f.clusterDSN, "cluster-dsn", "", "run the gateway in cluster mode on this PostgreSQL (a postgres:// URL on loopback, the password in PGPASSWORD)")
+	fs.IntVar(&f.nodes, "nodes", 1, "cluster nodes (with -cluster-dsn): the gateway side's calls go to each in turn")
 	fs.BoolVar(&f.jsonOut, "json", false, "write JSON instead of a Markdown table")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "no progress line, even on a terminal")
 }
@@ -88,6 +92,14 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 	}
 	if !(f.disconnect >= 0 && f.disconnect <= 1) {
 		return nil, fmt.Errorf("%w: -disconnect %g is not a share from 0 to 1", errUsage, f.disconnect)
+	}
+	if f.nodes < 1 || f.nodes > bench.MaxNodes || f.nodes > 1 && f.clusterDSN == "" {
+		return nil, fmt.Errorf("%w: -nodes %d: from 1 to %d, and more than one needs -cluster-dsn", errUsage, f.nodes, bench.MaxNodes)
+	}
+	if f.clusterDSN != "" {
+		if err := bench.CheckClusterDSN(f.clusterDSN); err != nil {
+			return nil, fmt.Errorf("%w: -cluster-dsn: %w", errUsage, err)
+		}
 	}
 	baseConfig, err := readDefaulted(f.config, "configs/tollgate.yaml", configs.Gateway)
 	if err != nil {
@@ -132,6 +144,8 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer, stderrIsTermi
 		UpstreamURL: up.URL(),
 		Accounts:    f.accounts,
 		Env:         bench.RuntimeEnv(),
+		ClusterDSN:  f.clusterDSN,
+		Nodes:       f.nodes,
 	}
 	if f.walMode != "" {
 		s.gateway.Settings = append(s.gateway.Settings, bench.GatewaySetting{Key: "wal.mode", Value: f.walMode})
