@@ -84,6 +84,11 @@ func CheckClusterDSN(dsn string) error {
 	if _, has := u.User.Password(); has {
 		return fmt.Errorf("bench: cluster DSN: put the password in PGPASSWORD, not in the DSN")
 	}
+	for k := range u.Query() { // libpq's parameters would override the URL's hosts or credentials
+		if k == "host" || k == "hostaddr" || k == "password" || k == "passfile" || k == "service" {
+			return fmt.Errorf("bench: cluster DSN: the parameter %q is not allowed (hosts go in the URL, the password in PGPASSWORD)", k)
+		}
+	}
 	for _, h := range strings.Split(u.Host, ",") {
 		if _, _, err := net.SplitHostPort(h); err != nil {
 			h = net.JoinHostPort(strings.Trim(h, "[]"), "5432")

@@ -23,6 +23,9 @@ func TestCheckClusterDSN(t *testing.T) {
 		"postgres://u:secret@127.0.0.1/db",
 		"postgres://db.example.com/tollgate",
 		"postgres://127.0.0.1:5432,10.0.0.5:5432/db",
+		"postgres://127.0.0.1/db?host=db.example.com",
+		"postgres://127.0.0.1/db?hostaddr=10.0.0.5",
+		"postgres://127.0.0.1/db?password=x",
 	} {
 		if err := CheckClusterDSN(bad); err == nil {
 			t.Errorf("%q accepted", bad)
@@ -30,5 +33,18 @@ func TestCheckClusterDSN(t *testing.T) {
 	}
 	if err := CheckClusterDSN("postgres://10.1.2.3/db"); !errors.Is(err, ErrNotLoopback) {
 		t.Errorf("a remote host: %v, want ErrNotLoopback", err)
+	}
+}
+
+// TestTargetsSpreadEveryKey: with several targets, every key's calls reach
+// every target, also when keys and targets are in step (16 and 2).
+func TestTargetsSpreadEveryKey(t *testing.T) {
+	l := &loader{cfg: LoadConfig{Keys: make([]string, 16)}, targets: make([]target, 2)}
+	seen := map[[2]int64]bool{}
+	for seq := range int64(64) {
+		seen[[2]int64{seq % 16, l.targetOf(seq)}] = true
+	}
+	if len(seen) != 32 {
+		t.Fatalf("%d of the 32 key and target pairs were used", len(seen))
 	}
 }

@@ -51,9 +51,9 @@ type LoadConfig struct {
 	// address or localhost; anything else is refused (ErrNotLoopback).
 	URL string
 	// MoreURLs are further targets serving the same accounts (the other
-	// nodes of a cluster), each checked as URL is: call seq goes to the
-	// (seq mod n)-th of URL and MoreURLs, as a round-robin balancer sends
-	// it.
+	// nodes of a cluster), each checked as URL is: calls go to URL and
+	// MoreURLs in turn, as a round-robin balancer sends them, every key's
+	// to each of them (loader.targetOf).
 	MoreURLs []string
 	// Path is the request path. Empty means /v1/messages.
 	Path string
@@ -314,6 +314,14 @@ func newLoader(cfg LoadConfig) (*loader, error) {
 	return l, nil
 }
 
+// targetOf is the target of call seq: in turn, but shifted by one after
+// every round of the keys, so that each key's calls reach every target
+// (keys and targets in step would pin each account to one node).
+func (l *loader) targetOf(seq int64) int64 {
+	keys := max(1, int64(len(l.cfg.Keys)))
+	return (seq + seq/keys) % int64(len(l.targets))
+}
+
 // close drops the idle connections; the client has no goroutines left
 // once every call has ended.
 func (l *loader) close() {
@@ -522,7 +530,7 @@ func (w *worker) call(l *loader, seq int64, start time.Time, rec *recorder) call
 	if keys := l.cfg.Keys; len(keys) > 0 {
 		w.req.Header.Set("x-api-key", keys[seq%int64(len(keys))])
 	}
-	t := l.targets[seq%int64(len(l.targets))]
+	t := l.targets[l.targetOf(seq)]
 	w.req.SetRequestURI(t.uri)
 	if err := t.hc.DoDeadline(w.req, w.resp, time.Now().Add(l.cfg.Timeout)); err != nil {
 		rec.fail(w.id, transportKind(err))

@@ -421,6 +421,9 @@ func (p *process) close() {
 		}
 	}
 	if p.cluster != nil {
+		if p.cluster.claim != nil {
+			p.cluster.claim.Close()
+		}
 		p.cluster.pool.Close()
 	}
 	if p.wlog != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,12 +27,15 @@ type Claim struct {
 	pool   *pgxpool.Pool
 	node   string
 	logger *log.Logger
-	conn   *pgx.Conn
+
+	mu   sync.Mutex
+	conn *pgx.Conn // nil once closed
 }
 
 // ClaimNode takes node's identity, or answers ErrNodeTaken when another
-// process holds it for longer than claimWait (a node killed and restarted
-// at once may find its previous session not yet ended by PostgreSQL).
+// process holds it for longer than claimWait: a node restarted at once may
+// find its previous session not yet ended by PostgreSQL (at once when the
+// process died, within claimKeepalive when its machine did).
 func ClaimNode(ctx context.Context, pool *pgxpool.Pool, node string, logger *log.Logger) (*Claim, error) {
 	c := &Claim{pool: pool, node: node, logger: logger}
 	deadline := time.Now().Add(claimWait)
@@ -47,11 +51,18 @@ func ClaimNode(ctx context.Context, pool *pgxpool.Pool, node string, logger *log
 	}
 }
 
-// claimWait is how long ClaimNode waits for an identity held elsewhere.
-const claimWait = 5 * time.Second
+// claimWait is how long ClaimNode waits for an identity held elsewhere;
+// claimKeepalive how soon PostgreSQL ends a claim whose machine went away
+// (TCP keepalives on the claim's connection: first probe after 3 s of
+// silence, three probes 1 s apart).
+const (
+	claimWait      = 10 * time.Second
+	claimKeepalive = 6 * time.Second
+)
 
 // take locks the identity on a connection that leaves the pool for good (a
-// session lock lives as long as its connection).
+// session lock lives as long as its connection), with keepalives short
+// enough that a dead machine's claim ends within claimKeepalive.
 func (c *Claim) take(ctx context.Context) error {
 	pooled, err := c.pool.Acquire(ctx)
 	if err != nil {
@@ -59,10 +70,16 @@ func (c *Claim) take(ctx context.Context) error {
 	}
 	conn := pooled.Hijack()
 	var taken bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, nodeLockClass, c.node).Scan(&taken); err != nil || !taken {
+	_, err = conn.Exec(ctx, `SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3`)
+	if err == nil {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, nodeLockClass, c.node).Scan(&taken)
+	}
+	if err != nil || !taken {
 		conn.Close(context.Background()) //nolint:errcheck // the claim failed anyway
 		return cmpErr(err, ErrNodeTaken)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.conn = conn
 	return nil
 }
@@ -71,16 +88,14 @@ func (c *Claim) take(ctx context.Context) error {
 // the lock, so it is taken again on a new one; a process found holding it
 // meanwhile is logged, since both would then report as this node.
 func (c *Claim) Run(ctx context.Context) {
-	defer func() { c.conn.Close(context.Background()) }() //nolint:errcheck // shutting down
 	for {
 		sleep(ctx, claimCheck)
 		if ctx.Err() != nil {
 			return
 		}
-		if c.conn.Ping(ctx) == nil {
+		if c.alive(ctx) {
 			continue
 		}
-		c.conn.Close(context.Background()) //nolint:errcheck // it is broken
 		for ctx.Err() == nil {
 			err := c.take(ctx)
 			if err == nil {
@@ -89,6 +104,33 @@ func (c *Claim) Run(ctx context.Context) {
 			c.logger.Printf("cluster: cannot take node %q's identity again after a lost connection: %v", c.node, err)
 			sleep(ctx, claimCheck)
 		}
+	}
+}
+
+// alive pings the claim's connection, and closes it when it is broken.
+func (c *Claim) alive(ctx context.Context) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return true // closed: nothing to keep
+	}
+	ctx, cancel := context.WithTimeout(ctx, claimCheck)
+	defer cancel()
+	if c.conn.Ping(ctx) == nil {
+		return true
+	}
+	c.conn.Close(context.Background()) //nolint:errcheck // it is broken
+	c.conn = nil
+	return false
+}
+
+// Close gives the identity up (at shutdown, or when the start failed).
+func (c *Claim) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		c.conn.Close(context.Background()) //nolint:errcheck // ending the session is what gives the lock up
+		c.conn = nil
 	}
 }
 

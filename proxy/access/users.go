@@ -84,8 +84,9 @@ var ErrTooMany = errors.New("access: too many users, invitations or sessions")
 // a node's WAL, pgusers.Users in PostgreSQL for cluster mode. The rules are
 // the same: an invitation is used once and only before it expires, an email
 // belongs to one subject per realm, a user keeps at most SessionsPerUser
-// sessions, and a new password ends the user's sessions. Lookups answer
-// false when the store cannot be read.
+// sessions, and a new password ends the user's sessions. The sign-in's
+// lookups (UserByEmail, SessionUser) tell a store that cannot be read (an
+// error) from one without that user; the listings answer nothing then.
 type UserStore interface {
 	// Invite makes an invitation for email to the realm's subject and
 	// returns its token, shown this once.
@@ -95,7 +96,7 @@ type UserStore interface {
 	// Accept uses invitation token to set its user's password (hashed by
 	// the caller with HashPassword), creating the user on first use.
 	Accept(token, passwordHash string) (User, error)
-	UserByEmail(realm Realm, email string) (User, bool)
+	UserByEmail(realm Realm, email string) (User, bool, error)
 	// Users lists the realm's users of subject, by email.
 	Users(realm Realm, subject string) []User
 	// Invitations lists the realm's invitations for subject, newest first.
@@ -104,7 +105,7 @@ type UserStore interface {
 	// the user's password is no longer password (ErrPasswordChanged).
 	StartSession(userID, password string) (string, error)
 	// SessionUser returns the user of a session token in force.
-	SessionUser(token string) (User, bool)
+	SessionUser(token string) (User, bool, error)
 	EndSession(token string) error
 	// EndSessions signs user out everywhere.
 	EndSessions(userID string) error
@@ -314,14 +315,14 @@ func (s *Users) dropSession(h [32]byte) {
 }
 
 // UserByEmail returns the realm's user with email (any case).
-func (s *Users) UserByEmail(realm Realm, email string) (User, bool) {
+func (s *Users) UserByEmail(realm Realm, email string) (User, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	u := s.byEmail[realm][strings.ToLower(email)]
 	if u == nil {
-		return User{}, false
+		return User{}, false, nil
 	}
-	return *u, true
+	return *u, true, nil
 }
 
 // Users lists the realm's users of subject, by email.
@@ -391,18 +392,18 @@ func (s *Users) StartSession(userID, password string) (string, error) {
 }
 
 // SessionUser returns the user of a session token in force.
-func (s *Users) SessionUser(token string) (User, bool) {
+func (s *Users) SessionUser(token string) (User, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	x := s.sessions[ids.HashKey([]byte(token))]
 	if x == nil || s.now().UnixNano() >= x.ExpiresAt {
-		return User{}, false
+		return User{}, false, nil
 	}
 	u := s.users[x.UserID]
 	if u == nil {
-		return User{}, false
+		return User{}, false, nil
 	}
-	return *u, true
+	return *u, true, nil
 }
 
 // EndSession signs a session out.

@@ -44,7 +44,7 @@ func TestUsers(t *testing.T) {
 	if _, _, err := u.Invite(RealmCustomer, "other", "ada@ACME.test", "admin"); !errors.Is(err, ErrExists) {
 		t.Fatalf("another account's user invited: %v", err)
 	}
-	if _, ok := u.UserByEmail(RealmOperator, "ada@acme.test"); ok {
+	if _, ok, _ := u.UserByEmail(RealmOperator, "ada@acme.test"); ok {
 		t.Fatal("a customer user found in the operators' realm")
 	}
 	s1, _ := u.StartSession(user.ID, hash)
@@ -56,7 +56,7 @@ func TestUsers(t *testing.T) {
 	if _, err := u.Accept(late, hash); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("an expired invitation: %v", err)
 	}
-	if _, ok := u.SessionUser(s1); ok {
+	if _, ok, _ := u.SessionUser(s1); ok {
 		t.Fatal("an expired session is in force")
 	}
 	u.now = time.Now
@@ -70,7 +70,7 @@ func TestUsers(t *testing.T) {
 	if u, err = OpenUsers(l); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := u.SessionUser(s2); !ok || got.ID != user.ID || !verifies(t, got.Password, "correct horse battery") {
+	if got, ok, _ := u.SessionUser(s2); !ok || got.ID != user.ID || !verifies(t, got.Password, "correct horse battery") {
 		t.Fatalf("after a restart the session gives %+v %v", got, ok)
 	}
 	l.States("console/", func(name string, v []byte) error {
@@ -84,7 +84,7 @@ func TestUsers(t *testing.T) {
 	if err := u.EndSessions(user.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := u.SessionUser(s2); ok {
+	if _, ok, _ := u.SessionUser(s2); ok {
 		t.Fatal("a session survived signing out everywhere")
 	}
 	if len(u.Invitations(RealmCustomer, "acme")) != 2 || inv.ExpiresAt == 0 {
@@ -159,10 +159,10 @@ func TestSessionsBounded(t *testing.T) {
 		}
 		tokens = append(tokens, s)
 	}
-	if _, ok := u.SessionUser(tokens[0]); ok {
+	if _, ok, _ := u.SessionUser(tokens[0]); ok {
 		t.Fatal("the oldest session survived the cap")
 	}
-	if _, ok := u.SessionUser(tokens[len(tokens)-1]); !ok {
+	if _, ok, _ := u.SessionUser(tokens[len(tokens)-1]); !ok {
 		t.Fatal("the newest session is gone")
 	}
 	if n := len(u.sessionsOf(user.ID)); n != SessionsPerUser {
@@ -172,7 +172,7 @@ func TestSessionsBounded(t *testing.T) {
 	if _, err := u.Accept(reset, "hash-2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := u.SessionUser(tokens[len(tokens)-1]); ok {
+	if _, ok, _ := u.SessionUser(tokens[len(tokens)-1]); ok {
 		t.Fatal("a session survived a password reset")
 	}
 	if _, err := u.StartSession(user.ID, "hash-1"); !errors.Is(err, ErrPasswordChanged) {

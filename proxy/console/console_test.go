@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ type fixture struct {
 	t                  testing.TB
 	led                *ledger.Ledger
 	users              *access.Users
+	store              *flakyUsers // users, as the consoles reach them
 	ops                *access.Store
 	customer, operator *httptest.Server
 }
@@ -56,7 +59,7 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		t.Fatal(err)
 	}
 	logger := log.New(io.Discard, "", 0)
-	f := &fixture{t: t, led: led, users: users, ops: ops}
+	f := &fixture{t: t, led: led, users: users, store: &flakyUsers{UserStore: users}, ops: ops}
 	catalogue := func() *meter.Catalogue { return cat }
 	served := func(now time.Time) []*meter.Model {
 		var out []*meter.Model
@@ -68,9 +71,9 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		return out
 	}
 	retirement := func(m *meter.Model, _ time.Time) time.Time { return m.Retires }
-	cust := NewCustomer(CustomerConfig{Users: users, Books: led, Served: served, Retirement: retirement, MaxKeys: 2,
+	cust := NewCustomer(CustomerConfig{Users: f.store, Books: led, Served: served, Retirement: retirement, MaxKeys: 2,
 		AccountDefaults: ledger.Limits{RPM: 100, TPM: 0, Concurrency: 8}, Logger: logger})
-	op := NewOperator(OperatorConfig{Users: users, Operators: ops, Books: led, Catalogue: catalogue,
+	op := NewOperator(OperatorConfig{Users: f.store, Operators: ops, Books: led, Catalogue: catalogue,
 		Ready: func() error { return nil }, Logger: logger})
 	if tls {
 		f.customer, f.operator = httptest.NewTLSServer(cust), httptest.NewTLSServer(op)
@@ -82,6 +85,62 @@ func newFixture(t testing.TB, tls bool) *fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// flakyUsers is a store whose sign-in lookups fail while failing is set,
+// as PostgreSQL's do while it fails over (cluster mode).
+type flakyUsers struct {
+	access.UserStore
+	failing atomic.Bool
+}
+
+var errUnreachable = errors.New("the store is unreachable")
+
+func (u *flakyUsers) SessionUser(token string) (access.User, bool, error) {
+	if u.failing.Load() {
+		return access.User{}, false, errUnreachable
+	}
+	return u.UserStore.SessionUser(token)
+}
+
+func (u *flakyUsers) UserByEmail(realm access.Realm, email string) (access.User, bool, error) {
+	if u.failing.Load() {
+		return access.User{}, false, errUnreachable
+	}
+	return u.UserStore.UserByEmail(realm, email)
+}
+
+// TestUnreadableStore: while the users cannot be read, pages answer 503
+// and keep the session's cookie, and sign-ins answer 503 without counting
+// against the person; once the store is back, the same session works.
+func TestUnreadableStore(t *testing.T) {
+	f := newFixture(t, false)
+	ada := f.newPerson(f.customer, access.RealmCustomer, "acme", "ada@acme.test", "right password")
+	if st := ada.signIn("ada@acme.test", "right password"); st != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", st)
+	}
+	f.store.failing.Store(true)
+	resp, err := ada.c.Get(ada.base + "/console/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("a page while the store is unreachable: %d, Set-Cookie %q", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	bob := f.newPerson(f.customer, access.RealmCustomer, "", "", "")
+	for range 2 * failuresPerUser {
+		if st := bob.signIn("ada@acme.test", "right password"); st != http.StatusServiceUnavailable {
+			t.Fatalf("a sign-in while the store is unreachable: %d", st)
+		}
+	}
+	f.store.failing.Store(false)
+	if st, _ := ada.get("/console/overview"); st != http.StatusOK {
+		t.Fatalf("the session after the store came back: %d", st)
+	}
+	if st := bob.signIn("ada@acme.test", "right password"); st != http.StatusSeeOther {
+		t.Fatalf("a sign-in after the store came back: %d (the failures counted against the person)", st)
+	}
 }
 
 // person is someone with a browser's cookie jar on one console.

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"log"
 	"net/http"
 	"time"
@@ -73,9 +74,12 @@ func NewCustomer(cfg CustomerConfig) http.Handler {
 }
 
 // admit refuses the users of a closed or unknown account.
-func (c *customer) admit(u access.User) bool {
+func (c *customer) admit(u access.User) (bool, error) {
 	a, err := c.cfg.Books.Account(u.Subject)
-	return err == nil && a.ClosedAtNanos == 0
+	if errors.Is(err, ledger.ErrUnknownAccount) {
+		return false, nil
+	}
+	return err == nil && a.ClosedAtNanos == 0, err
 }
 
 // accountOf is the signed-in user's account.

@@ -73,9 +73,9 @@ func NewOperator(cfg OperatorConfig) http.Handler {
 }
 
 // admit lets in the users of operators in force.
-func (o *operator) admit(u access.User) bool {
+func (o *operator) admit(u access.User) (bool, error) {
 	op, ok := o.cfg.Operators.Operator(u.Subject)
-	return ok && !op.Disabled
+	return ok && !op.Disabled, nil
 }
 
 func (o *operator) roleOf(u access.User) access.Role {

@@ -47,13 +47,21 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, ok, err := s.check(email, pw)
+	admitted := ok
+	if ok && err == nil {
+		admitted, err = s.admit(u)
+	}
 	switch {
-	case err != nil: // no hashing slot: not the person's failure
+	case err != nil: // no hashing slot, or the data unreadable: not the person's failure
 		s.byUser.refund(byUser)
 		s.byAddress.refund(byAddr)
 		again.Problem = "Too many sign-ins at once. Try again in a moment."
+		if !errors.Is(err, access.ErrBusy) {
+			s.logger.Printf("console: sign-in: %s", err)
+			again.Problem = "Cannot sign in now. Try again in a moment."
+		}
 		s.render(w, r, http.StatusServiceUnavailable, "signin.html", again)
-	case ok && !s.admit(u):
+	case ok && !admitted:
 		again.Problem = "This sign-in is no longer in force (the account is closed or the operator disabled)."
 		s.render(w, r, http.StatusForbidden, "signin.html", again)
 	case !ok:
@@ -90,7 +98,10 @@ func emailKey(email string) string {
 // check verifies email's password in the site's realm; an unknown email
 // costs a hash as well.
 func (s *site) check(email, pw string) (access.User, bool, error) {
-	u, found := s.users.UserByEmail(s.realm, email)
+	u, found, err := s.users.UserByEmail(s.realm, email)
+	if err != nil {
+		return u, false, err
+	}
 	if !found || u.Password == "" {
 		return u, false, access.WasteHash(pw)
 	}
@@ -152,11 +163,18 @@ func (s *site) acceptInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.users.Accept(token, hash)
-	if err != nil {
+	if errors.Is(err, access.ErrUnknown) || errors.Is(err, access.ErrExists) || errors.Is(err, access.ErrTooMany) {
 		s.fail(w, r, http.StatusConflict, "This invitation cannot be used: "+err.Error())
 		return
 	}
-	if !s.admit(u) {
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	if admitted, err := s.admit(u); err != nil {
+		s.unavailable(w, r, err)
+		return
+	} else if !admitted {
 		s.fail(w, r, http.StatusForbidden, "This sign-in is no longer in force (the account is closed or the operator disabled).")
 		return
 	}

@@ -57,8 +57,9 @@ type site struct {
 	// cookie is the session cookie's name; its path is /console/.
 	cookie string
 	// admit says whether a signed-in user may use the console now (a
-	// closed account's users and disabled operators may not).
-	admit func(access.User) bool
+	// closed account's users and disabled operators may not); an error
+	// is the books' (unreadable now), not the user's.
+	admit func(access.User) (bool, error)
 	// roleOf is an operator user's role (nil on the customers' console).
 	roleOf func(access.User) access.Role
 	// addressOf is the client's address sign-in attempts count against.
@@ -84,7 +85,7 @@ type page struct {
 
 type userKey struct{}
 
-func newSite(realm access.Realm, users access.UserStore, cookie string, admit func(access.User) bool, funcs template.FuncMap, logger *log.Logger) *site {
+func newSite(realm access.Realm, users access.UserStore, cookie string, admit func(access.User) (bool, error), funcs template.FuncMap, logger *log.Logger) *site {
 	s := &site{realm: realm, users: users, mux: http.NewServeMux(), cookie: cookie, admit: admit, logger: logger,
 		byUser:    newThrottle(failuresPerUser, throttleWindow, time.Now),
 		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now), addressOf: peerAddress,
@@ -141,8 +142,16 @@ func (s *site) signedIn(h http.HandlerFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 			return
 		}
-		u, ok := s.users.SessionUser(c.Value)
-		if !ok || u.Realm != s.realm || !s.admit(u) {
+		u, ok, err := s.users.SessionUser(c.Value)
+		admitted := ok && u.Realm == s.realm
+		if admitted && err == nil {
+			admitted, err = s.admit(u)
+		}
+		if err != nil { // the session may be good: keep its cookie
+			s.unavailable(w, r, err)
+			return
+		}
+		if !admitted {
 			s.clearCookie(w, r)
 			http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 			return
@@ -155,6 +164,14 @@ func (s *site) signedIn(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// unavailable answers 503 for a store or the books that cannot be read
+// now (a database failing over, in cluster mode), logging why.
+func (s *site) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger.Printf("console: %s", err)
+	w.Header().Set("Retry-After", "5")
+	s.fail(w, r, http.StatusServiceUnavailable, "The console cannot reach its data now. Try again in a moment.")
 }
 
 // userOf is the signed-in user of a request served through signedIn.

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tollgate/tollgate/proxy/access"
 	"github.com/tollgate/tollgate/proxy/ids"
@@ -191,7 +190,8 @@ func (s *Users) Accept(token, passwordHash string) (access.User, error) {
 
 // acceptedUser sets the password of inv's user, made when it does not
 // exist; a user of the email under another subject is refused, also one
-// made at the same moment by another node (the email index).
+// made at the same moment by another node (the insert meets the email's
+// index and updates that user only when it is of the same subject).
 func (s *Users) acceptedUser(ctx context.Context, tx pgx.Tx, inv access.Invitation, passwordHash string, now int64) (access.User, error) {
 	u, err := scanUser(tx.QueryRow(ctx, `UPDATE tg_users SET password = $3 WHERE realm = $1 AND lower(email) = lower($2)
 		RETURNING `+userColumns, inv.Realm, inv.Email, passwordHash))
@@ -209,24 +209,29 @@ func (s *Users) acceptedUser(ctx context.Context, tx pgx.Tx, inv access.Invitati
 		return u, access.ErrTooMany
 	}
 	u = access.NewUser(inv, now)
-	u.Password = passwordHash
-	_, err = tx.Exec(ctx, `INSERT INTO tg_users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Realm, u.Subject, u.Email, u.Password, u.CreatedAt)
-	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == uniqueViolation {
+	u, err = scanUser(tx.QueryRow(ctx, `INSERT INTO tg_users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (realm, lower(email)) DO UPDATE SET password = EXCLUDED.password WHERE tg_users.subject = EXCLUDED.subject
+		RETURNING `+userColumns, u.ID, u.Realm, u.Subject, u.Email, passwordHash, u.CreatedAt))
+	if errors.Is(err, pgx.ErrNoRows) {
 		return u, access.ErrOtherSubject(inv.Realm, inv.Email)
 	}
 	return u, err
 }
 
-// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
-const uniqueViolation = "23505"
-
 // UserByEmail returns the realm's user with email (any case).
-func (s *Users) UserByEmail(realm access.Realm, email string) (access.User, bool) {
+func (s *Users) UserByEmail(realm access.Realm, email string) (access.User, bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM tg_users WHERE realm = $1 AND lower(email) = lower($2)`, realm, email))
-	return u, err == nil
+	return found(scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM tg_users WHERE realm = $1 AND lower(email) = lower($2)`, realm, email)))
+}
+
+// found is a lookup's answer: no row is not found, any other error the
+// store's.
+func found(u access.User, err error) (access.User, bool, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, false, nil
+	}
+	return u, err == nil, err
 }
 
 // Users lists the realm's users of subject, by email.
@@ -281,13 +286,12 @@ func (s *Users) StartSession(userID, password string) (string, error) {
 }
 
 // SessionUser returns the user of a session token in force.
-func (s *Users) SessionUser(token string) (access.User, bool) {
+func (s *Users) SessionUser(token string) (access.User, bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	h := ids.HashKey([]byte(token))
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+prefixed("u.", userColumns)+` FROM tg_sessions s JOIN tg_users u ON u.id = s.user_id
-		WHERE s.hash = $1 AND s.expires_at > $2`, h[:], s.now().UnixNano()))
-	return u, err == nil
+	return found(scanUser(s.pool.QueryRow(ctx, `SELECT `+prefixed("u.", userColumns)+` FROM tg_sessions s JOIN tg_users u ON u.id = s.user_id
+		WHERE s.hash = $1 AND s.expires_at > $2`, h[:], s.now().UnixNano())))
 }
 
 // EndSession signs a session out.

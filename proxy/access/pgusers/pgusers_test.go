@@ -64,10 +64,10 @@ func TestUsersAcrossNodes(t *testing.T) {
 	if _, _, err := a.Invite(access.RealmCustomer, "other", "ada@ACME.test", "admin"); !errors.Is(err, access.ErrExists) {
 		t.Fatalf("another account's user invited: %v", err)
 	}
-	if _, ok := a.UserByEmail(access.RealmOperator, "ada@acme.test"); ok {
+	if _, ok, _ := a.UserByEmail(access.RealmOperator, "ada@acme.test"); ok {
 		t.Fatal("a customer user found in the operators' realm")
 	}
-	if got, ok := a.UserByEmail(access.RealmCustomer, "ADA@acme.test"); !ok || got != user {
+	if got, ok, _ := a.UserByEmail(access.RealmCustomer, "ADA@acme.test"); !ok || got != user {
 		t.Fatalf("by email: %+v %v", got, ok)
 	}
 
@@ -75,13 +75,13 @@ func TestUsersAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := b.SessionUser(s1); !ok || got.ID != user.ID {
+	if got, ok, _ := b.SessionUser(s1); !ok || got.ID != user.ID {
 		t.Fatalf("a session started on one node is not in force on the other: %+v %v", got, ok)
 	}
 	if err := b.EndSession(s1); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.SessionUser(s1); ok {
+	if _, ok, _ := a.SessionUser(s1); ok {
 		t.Fatal("a session signed out on one node is in force on the other")
 	}
 	s2, _ := a.StartSession(user.ID, "hash-1")
@@ -89,7 +89,7 @@ func TestUsersAcrossNodes(t *testing.T) {
 	if _, err := a.Accept(reset, "hash-2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.SessionUser(s2); ok {
+	if _, ok, _ := b.SessionUser(s2); ok {
 		t.Fatal("a session survived a password reset")
 	}
 	if _, err := b.StartSession(user.ID, "hash-1"); !errors.Is(err, access.ErrPasswordChanged) {
@@ -108,7 +108,7 @@ func TestUsersAcrossNodes(t *testing.T) {
 		t.Fatalf("an expired invitation: %v", err)
 	}
 	s3, _ := a.StartSession(user.ID, "hash-2")
-	if _, ok := b.SessionUser(s3); ok {
+	if _, ok, _ := b.SessionUser(s3); ok {
 		t.Fatal("an expired session is in force")
 	}
 	if n, err := b.DropExpired(context.Background(), b.now()); err != nil || n != 4 {
@@ -134,7 +134,8 @@ func TestUsersAcrossNodes(t *testing.T) {
 // instant: one invitation accepted by many clients on both nodes sets one
 // password; two invitations of one email for two accounts, accepted at
 // once, make one user; a user signing in on both nodes at once keeps at
-// most access.SessionsPerUser sessions.
+// most access.SessionsPerUser sessions; two invitations of one email to
+// one account accepted at once both succeed, on one user.
 func TestUsersRulesHoldAtOnce(t *testing.T) {
 	a, b, pool := twoNodes(t)
 	nodes := []*Users{a, b}
@@ -155,7 +156,7 @@ func TestUsersRulesHoldAtOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	user, _ := b.UserByEmail(access.RealmCustomer, "ada@acme.test")
+	user, _, _ := b.UserByEmail(access.RealmCustomer, "ada@acme.test")
 	if len(accepted) != 1 || user.Password != accepted[0] {
 		t.Fatalf("one invitation accepted %d times (%v); the user's password is %q", len(accepted), accepted, user.Password)
 	}
@@ -170,6 +171,22 @@ func TestUsersRulesHoldAtOnce(t *testing.T) {
 		wg.Wait()
 		if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs[:]...), access.ErrExists) {
 			t.Fatalf("one email accepted for two accounts at once: %v", errs)
+		}
+	}
+
+	// Two invitations of one email to one account, accepted at once: both
+	// set the password of one user (as in single-node mode).
+	for round := range 5 {
+		email := fmt.Sprintf("bob%d@acme.test", round)
+		t1, _, _ := a.Invite(access.RealmCustomer, "acme", email, "admin")
+		t2, _, _ := b.Invite(access.RealmCustomer, "acme", email, "admin")
+		var bobs [2]access.User
+		var errs [2]error
+		wg.Go(func() { bobs[0], errs[0] = a.Accept(t1, "h1") })
+		wg.Go(func() { bobs[1], errs[1] = b.Accept(t2, "h2") })
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || bobs[0].ID != bobs[1].ID {
+			t.Fatalf("two invitations of one account's user accepted at once: %v, users %s and %s", errs, bobs[0].ID, bobs[1].ID)
 		}
 	}
 
