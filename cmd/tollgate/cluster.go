@@ -144,6 +144,13 @@ func (p *process) startClusterJobs() {
 			p.logger.Printf("cluster: call pruning: %d call records older than %s removed", n, time.Duration(fc.CallRetention))
 		}
 	})
+	p.jobs.every(time.Duration(fc.Ledger.SweepInterval), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := cluster.PruneOutbox(ctx, c.pool, time.Now().Add(-keptOutbox)); err != nil {
+			p.logger.Printf("cluster: pruning the notifications' outbox: %s", err)
+		}
+	})
 	if c.users != nil {
 		p.jobs.every(time.Duration(fc.Ledger.SweepInterval), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -154,6 +161,10 @@ func (p *process) startClusterJobs() {
 		})
 	}
 }
+
+// keptOutbox is how long a change waits in the notifications' outbox for
+// a notifier (none runs when every node has notifications off).
+const keptOutbox = 7 * 24 * time.Hour
 
 // keptInvitations is how long an expired invitation stays listed in the
 // consoles (cluster mode) before it is deleted.

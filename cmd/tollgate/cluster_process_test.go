@@ -45,7 +45,9 @@ cluster:
   connect_timeout: 30s
 `
 
-func newTestCluster(t *testing.T, nodes int) *testCluster {
+// newTestCluster starts PostgreSQL and nodes on it, the configuration
+// being the default's with the short leases and then each edit.
+func newTestCluster(t *testing.T, nodes int, edits ...func(config string) string) *testCluster {
 	t.Helper()
 	skipProcessTestIfShort(t)
 	c := &testCluster{t: t, primary: pgtest.StartPrimary(t)}
@@ -58,6 +60,9 @@ func newTestCluster(t *testing.T, nodes int) *testCluster {
 	}
 	cfg := strings.Replace(string(base), "catalogue: models.yaml", "catalogue: "+mustAbs(t, "../../configs/models.yaml"), 1)
 	cfg = cfg[:strings.Index(cfg, "\ncluster:")] + clusterLeases + cfg[strings.Index(cfg, "\n# A customer may dispute"):]
+	for _, edit := range edits {
+		cfg = edit(cfg)
+	}
 	c.config = filepath.Join(t.TempDir(), "tollgate.yaml")
 	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -2,12 +2,15 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/testclock"
+	"github.com/tollgate/tollgate/ledger/cluster"
 	"github.com/tollgate/tollgate/proxy/notify"
+	"github.com/tollgate/tollgate/wal"
 )
 
 // openNotifier builds the notifier from notifications (when enabled).
@@ -24,7 +27,42 @@ func (p *process) openNotifier() error {
 		cfg.SMTP = &notify.SMTP{Host: nc.SMTP.Host, Port: nc.SMTP.Port, TLS: nc.SMTP.TLS, Username: nc.SMTP.Username,
 			Password: os.Getenv("TOLLGATE_SMTP_PASSWORD"), From: nc.SMTP.From}
 	}
+	if p.cluster != nil {
+		states := cluster.NewStates(p.cluster.pool)
+		cfg.Source, cfg.Store, cfg.Lock = cluster.NewOutbox(p.cluster.pool, p.cluster.auth), clusterStates{states}, cluster.NewNotifyLock(p.cluster.pool)
+		cfg.RemindEvery = time.Minute // a scan of every account in PostgreSQL
+	}
 	var err error
 	p.notifier, err = notify.New(cfg)
 	return err
+}
+
+// runNotifier delivers: on every node in single-node mode; in cluster mode
+// on the one node that holds the notifier's role (the others serve the
+// admin routes, under the same lock), passing to another within seconds
+// when that node goes away.
+func (p *process) runNotifier(ctx context.Context) {
+	if p.cluster == nil {
+		p.notifier.Run(ctx)
+		return
+	}
+	cluster.Lead(ctx, p.cluster.pool, "notifier", func(ctx context.Context) {
+		p.logger.Printf("cluster: this node delivers the notifications")
+		p.notifier.Run(ctx)
+	})
+}
+
+// clusterStates is PostgreSQL's shared states as the notifier's store.
+type clusterStates struct{ shared *cluster.States }
+
+func (s clusterStates) States(prefix string, fn func(name string, value []byte) error) error {
+	return s.shared.Load(prefix, fn)
+}
+
+func (s clusterStates) SetStates(states ...wal.State) error {
+	names, values := make([]string, len(states)), make([][]byte, len(states))
+	for i, st := range states {
+		names[i], values[i] = st.Name, st.Value
+	}
+	return s.shared.Write(names, values)
 }

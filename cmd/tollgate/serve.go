@@ -182,10 +182,6 @@ func (p *process) open(adminToken string) error {
 		if err := p.openCluster(); err != nil {
 			return err
 		}
-		if fc.Notifications.Enabled {
-			p.logger.Printf("cluster: notifications are off in cluster mode (docs/cluster.md)")
-			fc.Notifications.Enabled = false
-		}
 	}
 	if p.operators, err = p.openOperators(); err != nil {
 		return err
@@ -337,7 +333,7 @@ func (p *process) start() error {
 	go func() { p.served <- p.admin.Serve(p.adminLn) }()
 	p.jobs = startJobs(fc, p.ledger, p.gateway, p.logger)
 	if p.notifier != nil {
-		p.jobs.run(p.notifier.Run)
+		p.jobs.run(p.runNotifier)
 	}
 	if p.cluster != nil {
 		p.startClusterJobs()

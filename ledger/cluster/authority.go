@@ -126,7 +126,8 @@ func (a *Authority) UpdateAccount(id string, p ledger.AccountPatch) (ledger.Acco
 func (a *Authority) SetFrozen(id string, frozen bool, actor string) error {
 	return a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
 		var closedAt int64
-		err := tx.QueryRow(ctx, `SELECT closed_at FROM tg_accounts WHERE id = $1 FOR UPDATE`, id).Scan(&closedAt)
+		var was bool
+		err := tx.QueryRow(ctx, `SELECT closed_at, frozen FROM tg_accounts WHERE id = $1 FOR UPDATE`, id).Scan(&closedAt, &was)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("%w: %q", ledger.ErrUnknownAccount, id)
@@ -134,9 +135,17 @@ func (a *Authority) SetFrozen(id string, frozen bool, actor string) error {
 			return err
 		case closedAt != 0 && !frozen:
 			return fmt.Errorf("%w: %q stays frozen", ledger.ErrAccountClosed, id)
+		case was == frozen:
+			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE tg_accounts SET frozen = $2, version = $3 WHERE id = $1`, id, frozen, version)
-		return err
+		if _, err = tx.Exec(ctx, `UPDATE tg_accounts SET frozen = $2, version = $3 WHERE id = $1`, id, frozen, version); err != nil {
+			return err
+		}
+		kind := ledger.ChangeUnfreeze
+		if frozen {
+			kind = ledger.ChangeFreeze
+		}
+		return insertChange(ctx, tx, ledger.Change{Kind: kind, Account: id, TimeNanos: time.Now().UnixNano()})
 	})
 }
 
@@ -151,6 +160,9 @@ func (a *Authority) CloseAccount(id, actor string) (info ledger.AccountInfo, clo
 		}
 		if closed = tag.RowsAffected() == 1; closed {
 			_, err = tx.Exec(ctx, `UPDATE tg_keys SET revoked = true, version = $2 WHERE account = $1 AND NOT revoked`, id, version)
+		}
+		if closed && err == nil {
+			err = insertChange(ctx, tx, ledger.Change{Kind: ledger.ChangeClose, Account: id, TimeNanos: time.Now().UnixNano()})
 		}
 		return err
 	})

@@ -219,8 +219,9 @@ func (b *book) record(e ledger.Entry, node string) {
 	b.journal = append(b.journal, journalRow{entry: e, node: node})
 }
 
-// save writes the book's totals, changed credits and new entries in one
-// round trip, and returns the entries with their IDs. An order ID or
+// save writes the book's totals, changed credits and new entries (each
+// with its outbox row) in one round trip, and returns the entries with
+// their IDs. An order ID or
 // idempotency key another transaction has just used is errDuplicate.
 func (b *book) save(ctx context.Context, tx pgx.Tx) ([]ledger.Entry, error) {
 	batch := &pgx.Batch{}
@@ -254,6 +255,9 @@ func (b *book) save(ctx context.Context, tx pgx.Tx) ([]ledger.Entry, error) {
 			entries[i].ID = uint64(id)
 			return nil
 		})
+		if err := queueChange(batch, ledger.Change{Kind: ledger.ChangeEntry, Account: e.Account, TimeNanos: e.TimeNanos, Entry: &e}); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, err

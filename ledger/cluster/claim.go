@@ -60,28 +60,47 @@ const (
 	claimKeepalive = 6 * time.Second
 )
 
-// take locks the identity on a connection that leaves the pool for good (a
-// session lock lives as long as its connection), with keepalives short
-// enough that a dead machine's claim ends within claimKeepalive.
+// take locks the identity (lockSession).
 func (c *Claim) take(ctx context.Context) error {
-	pooled, err := c.pool.Acquire(ctx)
+	conn, err := lockSession(ctx, c.pool, nodeLockClass, c.node)
+	if errors.Is(err, errLockTaken) {
+		return ErrNodeTaken
+	}
 	if err != nil {
-		return err
-	}
-	conn := pooled.Hijack()
-	var taken bool
-	_, err = conn.Exec(ctx, `SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3`)
-	if err == nil {
-		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, nodeLockClass, c.node).Scan(&taken)
-	}
-	if err != nil || !taken {
-		conn.Close(context.Background()) //nolint:errcheck // the claim failed anyway
-		return cmpErr(err, ErrNodeTaken)
+		return fmt.Errorf("cluster: claiming the node's identity: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.conn = conn
 	return nil
+}
+
+var errLockTaken = errors.New("cluster: the lock is held by another session")
+
+// lockSession takes the advisory lock (class, name) on a connection that
+// leaves the pool for good (a session lock lives as long as its
+// connection), with keepalives short enough that PostgreSQL ends the
+// session of a machine gone away within claimKeepalive; errLockTaken when
+// another session holds it.
+func lockSession(ctx context.Context, pool *pgxpool.Pool, class int32, name string) (*pgx.Conn, error) {
+	pooled, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn := pooled.Hijack()
+	var taken bool
+	_, err = conn.Exec(ctx, `SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3`)
+	if err == nil {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, class, name).Scan(&taken)
+	}
+	if err == nil && !taken {
+		err = errLockTaken
+	}
+	if err != nil {
+		conn.Close(context.Background()) //nolint:errcheck // the lock was not taken anyway
+		return nil, err
+	}
+	return conn, nil
 }
 
 // Run keeps the claim until ctx ends: a lost connection (a failover) loses
@@ -136,11 +155,3 @@ func (c *Claim) Close() {
 
 // claimCheck is how often a claim's connection is checked.
 const claimCheck = 2 * time.Second
-
-// cmpErr is err, or otherwise when err is nil.
-func cmpErr(err, otherwise error) error {
-	if err != nil {
-		return fmt.Errorf("cluster: claiming the node's identity: %w", err)
-	}
-	return otherwise
-}

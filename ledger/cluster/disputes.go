@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/bytedance/sonic"
 	"github.com/jackc/pgx/v5"
 	"github.com/tollgate/tollgate/ledger"
 )
@@ -35,11 +37,19 @@ func (a *Authority) FileDispute(d ledger.Dispute) (ledger.Dispute, bool, error) 
 	if d.Reason == "" {
 		return d, false, fmt.Errorf("%w: reason is required", ledger.ErrInvalid)
 	}
+	change, err := sonic.Marshal(ledger.Change{Kind: ledger.ChangeDisputeFile, Account: d.AccountID, TimeNanos: time.Now().UnixNano(),
+		Dispute: &ledger.Dispute{ID: d.ID, AccountID: d.AccountID, RequestID: d.RequestID, Reason: d.Reason}})
+	if err != nil {
+		return d, false, err
+	}
 	ctx, cancel := a.ctx()
 	defer cancel()
-	row := a.pool.QueryRow(ctx, `INSERT INTO tg_disputes (id, account, request_id, reason, filed_at)
+	// One statement: the dispute and its outbox row, or neither.
+	row := a.pool.QueryRow(ctx, `WITH filed AS (INSERT INTO tg_disputes (id, account, request_id, reason, filed_at)
 		SELECT $1, id, $3, $4, tg_now() FROM tg_accounts WHERE id = $2
-		ON CONFLICT DO NOTHING RETURNING `+disputeColumns, d.ID, d.AccountID, d.RequestID, d.Reason)
+		ON CONFLICT DO NOTHING RETURNING `+disputeColumns+`),
+		told AS (INSERT INTO tg_outbox (change) SELECT $5 FROM filed)
+		SELECT `+disputeColumns+` FROM filed`, d.ID, d.AccountID, d.RequestID, d.Reason, change)
 	filed, err := scanDispute(row)
 	if err == nil {
 		return filed, true, nil
@@ -127,8 +137,10 @@ func (a *Authority) resolve(id string, state ledger.DisputeState, actor string, 
 		row := tx.QueryRow(ctx, `UPDATE tg_disputes SET state = $2, resolution = $3, resolved_by = $4, resolved_at = tg_now(),
 			refund = $5, adjustment_id = $6 WHERE id = $1 RETURNING `+disputeColumns,
 			id, int16(state), d.Resolution, actor, d.Refund, int64(d.AdjustmentID))
-		d, err = scanDispute(row)
-		return err
+		if d, err = scanDispute(row); err != nil {
+			return err
+		}
+		return insertChange(ctx, tx, ledger.Change{Kind: ledger.ChangeDisputeResolve, Account: d.AccountID, TimeNanos: time.Now().UnixNano(), Dispute: &d})
 	})
 	return d, err
 }

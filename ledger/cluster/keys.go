@@ -35,7 +35,10 @@ func (a *Authority) CreateKey(k ledger.Key) (*ledger.Key, error) {
 		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" {
 			return fmt.Errorf("%w: %q", ledger.ErrKeyExists, k.ID)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return insertChange(ctx, tx, ledger.Change{Kind: ledger.ChangeKeyCreate, Account: k.AccountID, TimeNanos: time.Now().UnixNano(), KeyID: k.ID, KeyName: k.Name})
 	})
 	if err != nil {
 		return nil, err
@@ -70,11 +73,19 @@ func (a *Authority) UpdateKey(id string, p ledger.KeyPatch) (*ledger.Key, error)
 // change (at once through LISTEN/NOTIFY, at worst after one poll).
 func (a *Authority) RevokeKey(id string) error {
 	return a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
-		tag, err := tx.Exec(ctx, `UPDATE tg_keys SET revoked = true, version = $2 WHERE id = $1`, id, version)
-		if err == nil && tag.RowsAffected() == 0 {
+		var account string
+		var was bool
+		err := tx.QueryRow(ctx, `SELECT account, revoked FROM tg_keys WHERE id = $1 FOR UPDATE`, id).Scan(&account, &was)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("%w: %q", ledger.ErrUnknownKey, id)
+		case err != nil || was:
+			return err
 		}
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE tg_keys SET revoked = true, version = $2 WHERE id = $1`, id, version); err != nil {
+			return err
+		}
+		return insertChange(ctx, tx, ledger.Change{Kind: ledger.ChangeKeyRevoke, Account: account, TimeNanos: time.Now().UnixNano(), KeyID: id})
 	})
 }
 

@@ -142,6 +142,18 @@ CREATE TABLE IF NOT EXISTS tg_nodes (
   id      text PRIMARY KEY,
   seen_at bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tg_outbox (
+  id       bigserial PRIMARY KEY,
+  seq      bigint UNIQUE,
+  added_at bigint NOT NULL DEFAULT tg_now(),
+  change   bytea NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tg_outbox_unstamped ON tg_outbox (id) WHERE seq IS NULL;
+CREATE INDEX IF NOT EXISTS tg_outbox_added ON tg_outbox (added_at);
+CREATE TABLE IF NOT EXISTS tg_outbox_seq (value bigint NOT NULL);
+INSERT INTO tg_outbox_seq SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM tg_outbox_seq);
+CREATE TABLE IF NOT EXISTS tg_notify_version (value bigint NOT NULL);
+INSERT INTO tg_notify_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM tg_notify_version);
 CREATE TABLE IF NOT EXISTS tg_shipped (
   node text PRIMARY KEY,
   seq  bigint NOT NULL

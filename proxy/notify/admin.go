@@ -18,6 +18,7 @@ var ErrUnknown = errors.New("notify: unknown event or destination")
 // Settings returns the account's settings ("" for the platform's), without
 // the secrets' values.
 func (n *Notifier) Settings(account string) Settings {
+	n.refresh()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if s := n.settings[account]; s != nil {
@@ -43,16 +44,19 @@ func (n *Notifier) SetSettings(account string, s Settings) (Settings, string, er
 	if err := s.check(); err != nil {
 		return Settings{}, "", err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if cur := n.settings[account]; cur != nil {
-		s.Secrets = cur.Secrets
-	}
 	secret := ""
-	if s.WebhookURL != "" && len(s.Secrets) == 0 {
-		secret = s.rotate(n.cfg.Now())
-	}
-	if err := n.saveSettings(account, &s); err != nil {
+	err := n.coordinated(func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if cur := n.settings[account]; cur != nil {
+			s.Secrets = cur.Secrets
+		}
+		if s.WebhookURL != "" && len(s.Secrets) == 0 {
+			secret = s.rotate(n.cfg.Now())
+		}
+		return n.saveSettings(account, &s)
+	})
+	if err != nil {
 		return Settings{}, "", err
 	}
 	return s.public(), secret, nil
@@ -61,16 +65,20 @@ func (n *Notifier) SetSettings(account string, s Settings) (Settings, string, er
 // RotateSecret gives the account's webhook (the platform's for "") a new
 // secret, returned this once; the old one signs too for RotationOverlap.
 func (n *Notifier) RotateSecret(account string) (string, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	cur := n.settings[account]
-	if cur == nil || cur.WebhookURL == "" {
-		return "", fmt.Errorf("%w: no webhook to sign for", ErrInvalid)
-	}
-	s := *cur
-	s.Secrets = slices.Clone(cur.Secrets)
-	secret := s.rotate(n.cfg.Now())
-	return secret, n.saveSettings(account, &s)
+	var secret string
+	err := n.coordinated(func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		cur := n.settings[account]
+		if cur == nil || cur.WebhookURL == "" {
+			return fmt.Errorf("%w: no webhook to sign for", ErrInvalid)
+		}
+		s := *cur
+		s.Secrets = slices.Clone(cur.Secrets)
+		secret = s.rotate(n.cfg.Now())
+		return n.saveSettings(account, &s)
+	})
+	return secret, err
 }
 
 // saveSettings keeps s and the destinations it implies, in one write.
@@ -103,7 +111,7 @@ func (n *Notifier) saveSettings(account string, s *Settings) error {
 			puts, dropped = append(puts, wal.State{Name: destPrefix + id}), append(dropped, id)
 		}
 	}
-	if err := n.cfg.Log.SetStates(puts...); err != nil {
+	if err := n.save(puts...); err != nil {
 		return err
 	}
 	n.settings[account] = s
@@ -132,6 +140,7 @@ func destID(account, channel string) string {
 // Events lists the outbox's events of account ("" for all), newest first,
 // at most limit.
 func (n *Notifier) Events(account string, limit int) []Event {
+	n.refresh()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []Event
@@ -159,6 +168,7 @@ type DestinationView struct {
 // Destinations lists the destinations (of account, or all for ""), with
 // how many events each has still to deliver and its recent attempts.
 func (n *Notifier) Destinations(account string) []DestinationView {
+	n.refresh()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []DestinationView
@@ -182,36 +192,41 @@ func (n *Notifier) Destinations(account string) []DestinationView {
 // Replay delivers event id again to each of its destinations, ahead of
 // their queues (a receiver sees the same webhook-id: it dedupes).
 func (n *Notifier) Replay(id string) (int, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	defer n.Wake()
-	e := n.byID[id]
-	if e == nil {
-		return 0, fmt.Errorf("%w: event %q", ErrUnknown, id)
-	}
 	count := 0
-	for _, d := range n.sortedDests() {
-		if !n.isFor(d, e) || slices.Contains(d.Replays, id) {
-			continue
+	err := n.coordinated(func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		e := n.byID[id]
+		if e == nil {
+			return fmt.Errorf("%w: event %q", ErrUnknown, id)
 		}
-		d.Replays = append(d.Replays, id)
-		if err := n.saveDest(d); err != nil {
-			return count, err
+		for _, d := range n.sortedDests() {
+			if !n.isFor(d, e) || slices.Contains(d.Replays, id) {
+				continue
+			}
+			d.Replays = append(d.Replays, id)
+			if err := n.saveDest(d); err != nil {
+				return err
+			}
+			count++
 		}
-		count++
-	}
-	return count, nil
+		return nil
+	})
+	return count, err
 }
 
 // Enable puts a disabled destination back in service, retrying at once.
 func (n *Notifier) Enable(id string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	defer n.Wake()
-	d := n.dests[id]
-	if d == nil {
-		return fmt.Errorf("%w: destination %q", ErrUnknown, id)
-	}
-	d.Disabled, d.NextAt, d.FailingSince, d.Attempts = false, 0, 0, 0
-	return n.saveDest(d)
+	return n.coordinated(func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		d := n.dests[id]
+		if d == nil {
+			return fmt.Errorf("%w: destination %q", ErrUnknown, id)
+		}
+		d.Disabled, d.NextAt, d.FailingSince, d.Attempts = false, 0, 0, 0
+		return n.saveDest(d)
+	})
 }

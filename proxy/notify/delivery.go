@@ -154,19 +154,37 @@ func payloadOf(e *Event, d *destination) payload {
 	return p
 }
 
-// finish records an attempt: a delivery moves d past e; a failure backs
-// off (5 s doubling, at most 10 min apart, with jitter) and, failing for
-// DisableAfter, disables d and alerts the operators.
+// finish records attempt a of e on d, in d as now stored, and saves it.
 func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	defer n.Wake()
-	d.busy = false
-	delete(n.inFlight, d.ID)
 	deliveries(d.Channel, a.OK).Inc()
-	if n.dests[d.ID] != d {
-		return // its settings dropped it while it delivered
+	err := n.coordinated(func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		d.busy = false
+		delete(n.inFlight, d.ID)
+		// The destination as now stored: another process's change (a
+		// replay asked for, in cluster mode) may have been read meanwhile.
+		cur := n.dests[d.ID]
+		if cur == nil || cur.Channel != d.Channel {
+			return nil // its settings dropped it while it delivered
+		}
+		n.recordAttempt(cur, e, a)
+		return n.saveDest(cur)
+	})
+	if err != nil {
+		n.cfg.Logger.Printf("notify: cannot record a delivery of %s to %s: %s", e.ID, d.ID, err)
+		n.mu.Lock()
+		d.busy = false
+		delete(n.inFlight, d.ID)
+		n.mu.Unlock()
 	}
+}
+
+// recordAttempt notes attempt a of e on d: a delivery moves d past e; a
+// failure backs off (5 s doubling, at most 10 min apart, with jitter)
+// and, failing for DisableAfter, disables d and alerts the operators.
+func (n *Notifier) recordAttempt(d *destination, e *Event, a Attempt) {
 	d.Log = append(d.Log, a)
 	if len(d.Log) > maxAttemptsShown {
 		d.Log = d.Log[len(d.Log)-maxAttemptsShown:]
@@ -176,7 +194,7 @@ func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
 		if len(d.Replays) > 0 && d.Replays[0] == e.ID {
 			d.Replays = d.Replays[1:]
 		} else {
-			d.Cursor = e.Order
+			d.Cursor = max(d.Cursor, e.Order) // a destination made again meanwhile starts later
 		}
 		d.Attempts, d.NextAt, d.FailingSince = 0, 0, 0
 	} else {
@@ -191,9 +209,6 @@ func (n *Notifier) finish(d *destination, e *Event, a Attempt) {
 			n.cfg.Logger.Printf("ALERT notify: destination %s disabled after failing since %s: %s (enable it with POST /admin/v1/notifications/destinations/%s/enable)",
 				d.ID, time.Unix(0, d.FailingSince).UTC().Format(time.RFC3339), a.Error, d.ID)
 		}
-	}
-	if err := n.saveDest(d); err != nil {
-		n.cfg.Logger.Printf("notify: cannot record a delivery of %s to %s: %s", e.ID, d.ID, err)
 	}
 }
 
@@ -211,7 +226,7 @@ func (n *Notifier) saveDest(d *destination) error {
 	if err != nil {
 		return err
 	}
-	return n.cfg.Log.SetStates(wal.State{Name: destPrefix + d.ID, Value: b})
+	return n.save(wal.State{Name: destPrefix + d.ID, Value: b})
 }
 
 // prune drops events every destination has passed and older than retain.
@@ -245,7 +260,7 @@ func (n *Notifier) prune() error {
 	if len(dels) == 0 {
 		return nil
 	}
-	if err := n.cfg.Log.SetStates(dels...); err != nil {
+	if err := n.save(dels...); err != nil {
 		return fmt.Errorf("cannot prune the outbox: %w", err)
 	}
 	for _, e := range n.events[:keep] {

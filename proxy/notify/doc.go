@@ -14,6 +14,12 @@
 // expiring credit (a clock, not a change) and catalogue notices are
 // recorded when found, with markers that make each one once.
 //
+// In cluster mode the changes come from PostgreSQL's outbox (a row written
+// in each change's transaction, ledger/cluster), the state is kept in
+// PostgreSQL's shared states, and a Lock makes the nodes' notifiers one:
+// every change to the state happens under it, after what another node
+// wrote is read again (coordinated).
+//
 // Rejected alternatives: writing each event in the ledger's record (a
 // second encoding of every change, and bytes on the hot path for events
 // most platforms never read); an in-memory queue (a crash loses notices);

@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -22,10 +21,20 @@ import (
 
 // Config is what the notifier needs.
 type Config struct {
+	// Ledger and Log are a single node's source and store: events come
+	// from the ledger's records, the outbox is kept in the WAL's state
+	// area, and the WAL holds the records until the notifier read them.
 	Ledger *ledger.Ledger
-	// Log keeps the outbox (its state area) and holds the ledger's records
-	// until the notifier has read them.
-	Log *wal.Log
+	Log    *wal.Log
+	// Source, Store and Lock replace them in cluster mode: the changes
+	// and the outbox's state in PostgreSQL, and the lock that makes the
+	// nodes' notifiers one.
+	Source Source
+	Store  Store
+	Lock   Lock
+	// RemindEvery is how often accounts are scanned for credit about to
+	// expire (default: every Tick).
+	RemindEvery time.Duration
 	// SMTP sends email (nil: no email channel).
 	SMTP *SMTP
 	// TemplatesDir holds email template overrides ("" for none).
@@ -79,6 +88,10 @@ type Notifier struct {
 	sem                chan struct{}
 	// seq is the last ledger record read (what the WAL must keep after).
 	seq atomic.Uint64
+	// writes counts the writes to the store (coordinated).
+	writes atomic.Int64
+	// scanned is when credit reminders were last looked for.
+	scanned time.Time
 
 	mu       sync.Mutex
 	order    uint64 // the last event's order
@@ -157,64 +170,32 @@ func New(cfg Config) (*Notifier, error) {
 			return nil, err
 		}
 	}
-	if err := n.load(); err != nil {
+	if n.cfg.Source == nil {
+		n.cfg.Source, n.cfg.Store = ledgerSource{l: cfg.Ledger, log: cfg.Log}, cfg.Log
+		cfg.Log.SetRetention(n.seq.Load)
+	}
+	if err := n.coordinated(n.load); err != nil {
 		return nil, err
 	}
-	cfg.Log.SetRetention(n.seq.Load)
 	return n, nil
 }
 
+// load reads the outbox; a new one starts with the changes to come, not
+// the history of books that notifications were turned on for.
 func (n *Notifier) load() error {
-	st := n.cfg.Log
-	var cur cursorState
-	fresh := true
-	err := errors.Join(
-		st.States(cursorName, func(_ string, v []byte) error { fresh = false; return sonic.Unmarshal(v, &cur) }),
-		st.States(eventPrefix, func(_ string, v []byte) error {
-			e := new(Event)
-			if err := sonic.Unmarshal(v, e); err != nil {
-				return err
-			}
-			n.events, n.byID[e.ID] = append(n.events, e), e
-			return nil
-		}),
-		st.States(oncePrefix, func(name string, v []byte) error {
-			until, err := strconv.ParseInt(string(v), 10, 64)
-			n.once[name[len(oncePrefix):]] = until
-			return err
-		}),
-		st.States(lowPrefix, func(name string, _ []byte) error { n.low[name[len(lowPrefix):]] = true; return nil }),
-		st.States(destPrefix, func(_ string, v []byte) error {
-			d := new(destination)
-			if err := sonic.Unmarshal(v, d); err != nil {
-				return err
-			}
-			n.dests[d.ID] = d
-			return nil
-		}),
-		st.States(settingsName, func(name string, v []byte) error { return n.loadSettings(name[len(settingsName):], v) }),
-		st.States(platformName, func(_ string, v []byte) error { return n.loadSettings("", v) }),
-	)
+	s, err := readState(n.cfg.Store)
 	if err != nil {
-		return fmt.Errorf("notify: cannot load the outbox: %w", err)
-	}
-	n.seq.Store(cur.Seq)
-	n.order = cur.Order
-	if fresh {
-		// Notifications start with the changes to come, not the history of
-		// a data directory they were turned on for.
-		return n.record(nil, st.LastSeq(), nil, nil)
-	}
-	return nil
-}
-
-func (n *Notifier) loadSettings(account string, v []byte) error {
-	s := new(Settings)
-	if err := sonic.Unmarshal(v, s); err != nil {
 		return err
 	}
-	n.settings[account] = s
-	return nil
+	n.use(s)
+	if !s.fresh {
+		return nil
+	}
+	last, err := n.cfg.Source.Last()
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return n.record(nil, last, nil, nil)
 }
 
 // Run reads the outbox's sources and delivers every Tick, and at once
@@ -237,16 +218,25 @@ func (n *Notifier) Run(ctx context.Context) {
 // Step reads new ledger changes and due reminders into the outbox, then
 // starts the deliveries that are due.
 func (n *Notifier) Step(ctx context.Context) {
-	if err := n.tail(); err != nil {
-		n.cfg.Logger.Printf("notify: cannot read the ledger's changes: %s", err)
-	}
-	if err := n.scanExpiring(); err != nil {
-		n.cfg.Logger.Printf("notify: cannot record credit reminders: %s", err)
-	}
-	if err := n.prune(); err != nil {
+	err := n.coordinated(func() error {
+		if err := n.tail(); err != nil {
+			n.cfg.Logger.Printf("notify: cannot read the books' changes: %s", err)
+		}
+		if now := n.cfg.Now(); now.Sub(n.scanned) >= n.cfg.RemindEvery {
+			n.scanned = now
+			if err := n.scanExpiring(); err != nil {
+				n.cfg.Logger.Printf("notify: cannot record credit reminders: %s", err)
+			}
+		}
+		if err := n.prune(); err != nil {
+			n.cfg.Logger.Printf("notify: %s", err)
+		}
+		n.dispatch(ctx)
+		return nil
+	})
+	if err != nil {
 		n.cfg.Logger.Printf("notify: %s", err)
 	}
-	n.dispatch(ctx)
 }
 
 // Wake asks Run for a step now (after a change that has events).
@@ -263,7 +253,7 @@ func (n *Notifier) tail() error {
 	var found []Event
 	told := map[string]bool{} // accounts whose low-balance state the batch changes
 	last := n.seq.Load()
-	err := n.cfg.Ledger.Changes(last, func(c ledger.Change) error {
+	err := n.cfg.Source.Changes(last, func(c ledger.Change) error {
 		last = c.Seq
 		found = append(found, eventsOf(c)...)
 		if c.Kind != ledger.ChangeEntry {
@@ -349,7 +339,7 @@ func (n *Notifier) record(events []Event, seq uint64, extra func([]wal.State) []
 	if extra != nil {
 		puts = extra(puts)
 	}
-	if err := n.cfg.Log.SetStates(puts...); err != nil {
+	if err := n.save(puts...); err != nil {
 		return err
 	}
 	for i := range fresh {
@@ -380,7 +370,7 @@ func (n *Notifier) scanExpiring() error {
 	now := n.cfg.Now()
 	var events []Event
 	var marks []wal.State
-	n.cfg.Ledger.Accounts(func(a ledger.AccountInfo) {
+	err := n.cfg.Source.Accounts(func(a ledger.AccountInfo) {
 		for _, b := range a.Credits {
 			left := time.Duration(b.ExpiresAtNanos - now.UnixNano())
 			if b.ExpiresAtNanos == 0 || b.Remaining <= 0 || left <= 0 {
@@ -402,8 +392,8 @@ func (n *Notifier) scanExpiring() error {
 			}
 		}
 	})
-	if len(events) == 0 {
-		return nil
+	if err != nil || len(events) == 0 {
+		return err
 	}
 	return n.record(events, n.seq.Load(), func(p []wal.State) []wal.State { return append(p, marks...) }, func() {
 		for _, m := range marks {
@@ -435,7 +425,7 @@ func (n *Notifier) Catalogue(notices []meter.CatalogueNotice) error {
 		return nil
 	}
 	defer n.Wake()
-	return n.record(events, n.seq.Load(), nil, nil)
+	return n.coordinated(func() error { return n.record(events, n.seq.Load(), nil, nil) })
 }
 
 // sortedDests are the destinations in ID order (deliveries start in a
