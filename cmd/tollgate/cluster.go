@@ -33,6 +33,9 @@ type clusterConfig struct {
 	GrantWait         duration `yaml:"grant_wait"`
 	// ConnectTimeout bounds the wait for PostgreSQL at start.
 	ConnectTimeout duration `yaml:"connect_timeout"`
+	// FailOpenBudget is the credit a cut-off node may give an account
+	// whose lease lapsed, once per outage ("0": fail closed).
+	FailOpenBudget string `yaml:"fail_open_budget"`
 }
 
 // connectTimeout bounds the wait for PostgreSQL at start (default 30 s).
@@ -258,6 +261,13 @@ func (c *clusterConfig) leaseConfig() (cluster.LeaseConfig, error) {
 			return lc, fmt.Errorf("cluster.min_lease: want a positive amount of credits, got %q", c.MinLease)
 		}
 		lc.Min = v
+	}
+	if c.FailOpenBudget != "" {
+		v, err := money.Parse(c.FailOpenBudget)
+		if err != nil || v < 0 {
+			return lc, fmt.Errorf("cluster.fail_open_budget: want an amount of credits (0 to fail closed), got %q", c.FailOpenBudget)
+		}
+		lc.FailOpen = v
 	}
 	return lc, lc.Check()
 }

@@ -700,6 +700,21 @@ func TestDSNHasPassword(t *testing.T) {
 	}
 }
 
+// TestLeaseSettings: the file's lease settings become the nodes', and
+// amounts that are not credits are refused.
+func TestLeaseSettings(t *testing.T) {
+	good := clusterConfig{MinLease: "0.5", FailOpenBudget: "0.25"}
+	lc, err := good.leaseConfig()
+	if err != nil || lc.Min != 500_000_000 || lc.FailOpen != 250_000_000 {
+		t.Fatalf("%+v %v", lc, err)
+	}
+	for _, bad := range []clusterConfig{{MinLease: "0"}, {MinLease: "lots"}, {FailOpenBudget: "-1"}, {FailOpenBudget: "x"}} {
+		if _, err := bad.leaseConfig(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
 // serveOnce runs a node on dataDir that is expected to refuse to start,
 // and returns its output.
 func (c *testCluster) serveOnce(dataDir string) (string, error) {
@@ -750,4 +765,49 @@ func TestClusterRestoredNodeRefused(t *testing.T) {
 	if out, err := verify.CombinedOutput(); err == nil || !strings.Contains(string(out), "FAILED") {
 		t.Fatalf("verify of tampered books: %v\n%s", err, out)
 	}
+}
+
+// TestClusterFailOpen: with a fail-open budget, a node cut off from
+// PostgreSQL serves an account past its lease's lapse on that budget, once,
+// logs an ALERT and meters it, then answers 503; once PostgreSQL is back
+// it reports that usage and the books balance.
+func TestClusterFailOpen(t *testing.T) {
+	c := newTestCluster(t, 0, func(cfg string) string {
+		return strings.Replace(cfg, "  connect_timeout: 30s\n", "  connect_timeout: 30s\n  fail_open_budget: \"0.01\"\n", 1)
+	})
+	link := newCuttableProxy(t, fmt.Sprintf("127.0.0.1:%d", c.primary.Port))
+	viaLink := fmt.Sprintf("postgres://tollgate@%s/tollgate?sslmode=disable&connect_timeout=2", link.ln.Addr())
+	c.nodes = []*gatewayProcess{c.startWith(t.TempDir(), viaLink)}
+	a := c.nodes[0]
+	key := a.setupAccount("acct", "10")
+	for range 5 {
+		if _, ok := streamOnce(a, key, callBody); !ok {
+			t.Fatal("a call before the cut failed")
+		}
+	}
+	link.setCut(true)
+	time.Sleep(1500 * time.Millisecond) // past the lease's local deadline (1 s - 0.3 s)
+	served, refused := 0, 0
+	for range 2000 {
+		if _, ok := streamOnce(a, key, callBody); ok {
+			served++
+			continue
+		}
+		if refused++; refused == 3 {
+			break
+		}
+	}
+	if served == 0 || refused < 3 {
+		t.Fatalf("cut off past the lease: %d calls served on fail-open credit, %d refused; want some, then 503", served, refused)
+	}
+	if !strings.Contains(a.stderr.String(), "ALERT cluster: PostgreSQL cannot be reached") {
+		t.Fatal("no ALERT logged for fail-open credit")
+	}
+	if st, body := a.metrics(); st != 200 || !strings.Contains(body, "tollgate_cluster_fail_open_nanos_total 10000000") {
+		t.Fatalf("fail-open credit not metered: %d", st)
+	}
+	t.Logf("%d calls served on 0.01 fail-open credits after the lease lapsed, then 503", served)
+	link.setCut(false)
+	c.settled("acct")
+	c.check()
 }

@@ -175,6 +175,19 @@ func (p *gatewayProcess) adminDo(method, path, body string) (int, map[string]any
 	return resp.StatusCode, out
 }
 
+// metrics is GET /metrics on the admin listener: its status and body.
+func (p *gatewayProcess) metrics() (int, string) {
+	req, _ := http.NewRequest("GET", "http://"+p.admin+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func (p *gatewayProcess) setupAccount(id, credit string) string {
 	p.t.Helper()
 	if st, out := p.adminDo("POST", "/admin/v1/accounts", `{"id":"`+id+`"}`); st != 201 {

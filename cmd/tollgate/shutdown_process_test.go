@@ -115,15 +115,8 @@ func TestShutdownCutsOffEveryCallKind(t *testing.T) {
 	waitFor(t, 5*time.Second, "the header-waiting call's hold", func() bool { return p.heldNanos("acme") > before })
 	counting := start("/v1/messages/count_tokens", `{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"Count slowly [[sim:ttfb=40s]]"}]}`)
 	waitFor(t, 10*time.Second, "the drain to start", func() bool {
-		req, _ := http.NewRequest("GET", "http://"+p.admin+"/metrics", nil)
-		req.Header.Set("Authorization", "Bearer "+p.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return bytes.Contains(b, []byte("\ntollgate_drains_started_total 1\n"))
+		_, body := p.metrics()
+		return strings.Contains(body, "\ntollgate_drains_started_total 1\n")
 	})
 	time.Sleep(300 * time.Millisecond) // count_tokens reaches the upstream
 

@@ -33,6 +33,13 @@ type LeaseConfig struct {
 	Min int64
 	// Wait bounds how long a call waits for a grant. Default 2s.
 	Wait time.Duration
+	// FailOpen is the credit a node may give an account itself, once per
+	// outage, when its lease has lapsed and PostgreSQL cannot be reached
+	// (nano-credits; 0, the default: fail closed with 503). It is metered
+	// (tollgate_cluster_fail_open_nanos_total, an ALERT log line) and its
+	// usage charged at the next report, into debt if need be: it widens
+	// the overspend bound by FailOpen per cut-off node and account.
+	FailOpen int64
 }
 
 func (c *LeaseConfig) fill() {
@@ -122,6 +129,10 @@ type lease struct {
 	// answer.
 	quietUntil int64
 	quietErr   error
+	// failOpen is the fail-open credit given during the current outage
+	// (zeroed by the next renewal that reaches PostgreSQL); while it is
+	// positive, lapses leave the account's credit alone.
+	failOpen atomic.Int64
 }
 
 // Lease metrics.
@@ -130,6 +141,7 @@ var (
 	renewalsFailed = metrics.NewCounter(`tollgate_cluster_renewals_total{result="failed"}`)
 	grantsOnDemand = metrics.NewCounter(`tollgate_cluster_grants_on_demand_total`)
 	leaseLapses    = metrics.NewCounter(`tollgate_cluster_lease_lapses_total`)
+	failOpenNanos  = metrics.NewCounter(`tollgate_cluster_fail_open_nanos_total`)
 	renewSeconds   = metrics.NewHistogram(`tollgate_cluster_renewal_seconds`)
 )
 
@@ -195,6 +207,9 @@ func (n *Node) Ensure(account string, need int64) error {
 	defer cancel()
 	grantsOnDemand.Inc()
 	g, err := n.renewLocked(ctx, account, l, need, true)
+	if err != nil && !errors.Is(err, ErrStaleNode) && n.failOpen(account, l, need, info) {
+		return nil
+	}
 	if err != nil {
 		return l.quiet(fmt.Errorf("%w: %v", ErrUnavailable, err), n.cfg.Renew)
 	}
@@ -202,6 +217,24 @@ func (n *Node) Ensure(account string, need int64) error {
 		return l.quiet(&ledger.InsufficientError{Hold: need, Available: g.available}, n.cfg.Renew/4)
 	}
 	return err
+}
+
+// failOpen gives account the rest of its fail-open budget for this outage
+// (l.mu held), and reports whether need then fits.
+func (n *Node) failOpen(account string, l *lease, need int64, info ledger.AccountInfo) bool {
+	rest := n.cfg.FailOpen - l.failOpen.Load()
+	if rest <= 0 || info.Available+rest < need {
+		return false
+	}
+	if _, _, err := n.ledger.Adjust(ledger.AdjustRequest{Account: account, Amount: rest, Reason: "cluster fail-open credit", Actor: "node:" + n.id}); err != nil {
+		n.logger.Printf("cluster: fail-open credit for account %q: %v", account, err)
+		return false
+	}
+	l.failOpen.Add(rest)
+	failOpenNanos.AddInt64(rest)
+	n.logger.Printf("ALERT cluster: PostgreSQL cannot be reached and account %q's lease has lapsed: serving it on %s fail-open credits, charged when PostgreSQL is back",
+		account, money.Format(rest))
+	return true
 }
 
 // quiet makes err the answer to calls for d, and returns it.
@@ -243,6 +276,7 @@ func (n *Node) renewLocked(ctx context.Context, account string, l *lease, need i
 		return g, err
 	}
 	renewalsOK.Inc()
+	l.failOpen.Store(0) // the outage is over: its fail-open credit is reported as the lease's
 	l.scarce = g.available < n.cfg.Min
 	l.deadline.Store(sent.Add(n.cfg.TTL - n.cfg.Margin).UnixNano())
 	l.lapsed.Store(false)
@@ -456,8 +490,8 @@ func (n *Node) lapseDue() {
 	now := time.Now().UnixNano()
 	for account, l := range n.snapshot() {
 		d := l.deadline.Load()
-		if d == 0 || now < d {
-			continue
+		if d == 0 || now < d || l.failOpen.Load() > 0 {
+			continue // unexpired, or serving on fail-open credit
 		}
 		if _, err := n.ledger.Withdraw(account, "cluster lease lapsed"); err != nil {
 			n.logger.Printf("cluster: lapsing account %q's lease: %v", account, err)
