@@ -79,6 +79,7 @@ func (p *process) openCluster() error {
 	if dsnHasPassword(c.DSN) {
 		return errors.New("cluster.dsn carries a password: put it in PGPASSWORD (or ~/.pgpass) instead, out of the file")
 	}
+	cluster.ShortKeepalives(pc.ConnConfig.RuntimeParams)
 	if !strings.Contains(c.DSN, "pool_max_conns") {
 		// pgxpool's default (the CPUs, at least 4) would queue the first
 		// grants of many accounts at once (a restart under load) behind a

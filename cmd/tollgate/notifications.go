@@ -28,8 +28,8 @@ func (p *process) openNotifier() error {
 			Password: os.Getenv("TOLLGATE_SMTP_PASSWORD"), From: nc.SMTP.From}
 	}
 	if p.cluster != nil {
-		states := cluster.NewStates(p.cluster.pool)
-		cfg.Source, cfg.Store, cfg.Lock = cluster.NewOutbox(p.cluster.pool, p.cluster.auth), clusterStates{states}, cluster.NewNotifyLock(p.cluster.pool)
+		lock := cluster.NewNotifyLock(p.cluster.pool)
+		cfg.Source, cfg.Store, cfg.Lock = cluster.NewOutbox(p.cluster.pool, p.cluster.auth), clusterStates{cluster.NewStates(p.cluster.pool), lock}, lock
 		cfg.RemindEvery = time.Minute // a scan of every account in PostgreSQL
 	}
 	var err error
@@ -52,8 +52,12 @@ func (p *process) runNotifier(ctx context.Context) {
 	})
 }
 
-// clusterStates is PostgreSQL's shared states as the notifier's store.
-type clusterStates struct{ shared *cluster.States }
+// clusterStates is PostgreSQL's shared states as the notifier's store,
+// written through the notifier's lock (which versions each write).
+type clusterStates struct {
+	shared *cluster.States
+	lock   *cluster.NotifyLock
+}
 
 func (s clusterStates) States(prefix string, fn func(name string, value []byte) error) error {
 	return s.shared.Load(prefix, fn)
@@ -64,5 +68,5 @@ func (s clusterStates) SetStates(states ...wal.State) error {
 	for i, st := range states {
 		names[i], values[i] = st.Name, st.Value
 	}
-	return s.shared.Write(names, values)
+	return s.lock.Write(names, values)
 }

@@ -77,30 +77,39 @@ func (c *Claim) take(ctx context.Context) error {
 
 var errLockTaken = errors.New("cluster: the lock is held by another session")
 
-// lockSession takes the advisory lock (class, name) on a connection that
-// leaves the pool for good (a session lock lives as long as its
-// connection), with keepalives short enough that PostgreSQL ends the
-// session of a machine gone away within claimKeepalive; errLockTaken when
-// another session holds it.
+// lockSession takes the advisory lock (class, name) and returns its
+// connection, taken out of the pool for good (a session lock lives as long
+// as its connection; ShortKeepalives makes PostgreSQL end the session of a
+// machine gone away within claimKeepalive); errLockTaken when another
+// session holds it.
 func lockSession(ctx context.Context, pool *pgxpool.Pool, class int32, name string) (*pgx.Conn, error) {
 	pooled, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conn := pooled.Hijack()
 	var taken bool
-	_, err = conn.Exec(ctx, `SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3`)
-	if err == nil {
-		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, class, name).Scan(&taken)
-	}
-	if err == nil && !taken {
-		err = errLockTaken
-	}
-	if err != nil {
-		conn.Close(context.Background()) //nolint:errcheck // the lock was not taken anyway
+	if err := pooled.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, class, name).Scan(&taken); err != nil {
+		pooled.Hijack().Close(context.Background()) //nolint:errcheck // it may hold the lock: end its session
 		return nil, err
 	}
-	return conn, nil
+	if !taken {
+		pooled.Release()
+		return nil, errLockTaken
+	}
+	return pooled.Hijack(), nil
+}
+
+// ShortKeepalives asks PostgreSQL for TCP keepalives on a pool's sessions
+// that end a session within claimKeepalive of its machine going away (the
+// default waits two hours), unless the DSN says otherwise: a dead node's
+// locks (its identity, the notifier's role and lock, rows it locked) pass
+// on within seconds.
+func ShortKeepalives(params map[string]string) {
+	for k, v := range map[string]string{"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"} {
+		if _, set := params[k]; !set {
+			params[k] = v
+		}
+	}
 }
 
 // Run keeps the claim until ctx ends: a lost connection (a failover) loses

@@ -207,8 +207,8 @@ func (n *Node) Ensure(account string, need int64) error {
 	defer cancel()
 	grantsOnDemand.Inc()
 	g, err := n.renewLocked(ctx, account, l, need, true)
-	if err != nil && !errors.Is(err, ErrStaleNode) && n.failOpen(account, l, need, info) {
-		return nil
+	if err != nil && l.lapsed.Load() && !errors.Is(err, ErrStaleNode) && n.failOpen(account, l, need, info) {
+		return nil // an outage: the lease lapsed, and PostgreSQL still cannot be reached
 	}
 	if err != nil {
 		return l.quiet(fmt.Errorf("%w: %v", ErrUnavailable, err), n.cfg.Renew)
@@ -226,11 +226,12 @@ func (n *Node) failOpen(account string, l *lease, need int64, info ledger.Accoun
 	if rest <= 0 || info.Available+rest < need {
 		return false
 	}
+	l.failOpen.Add(rest) // first: lapses leave the account alone from now on
 	if _, _, err := n.ledger.Adjust(ledger.AdjustRequest{Account: account, Amount: rest, Reason: "cluster fail-open credit", Actor: "node:" + n.id}); err != nil {
+		l.failOpen.Add(-rest)
 		n.logger.Printf("cluster: fail-open credit for account %q: %v", account, err)
 		return false
 	}
-	l.failOpen.Add(rest)
 	failOpenNanos.AddInt64(rest)
 	n.logger.Printf("ALERT cluster: PostgreSQL cannot be reached and account %q's lease has lapsed: serving it on %s fail-open credits, charged when PostgreSQL is back",
 		account, money.Format(rest))
@@ -468,7 +469,11 @@ func (n *Node) renewOne(ctx context.Context, account string, l *lease) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, n.cfg.Renew)
 	defer cancel()
-	if l.idle >= 2 || info.Frozen || l.scarce {
+	if l.failOpen.Load() > 0 {
+		// Serving on fail-open credit: only report (once PostgreSQL answers,
+		// the outage is over and the credit is the lease's like any other).
+		_, err = n.renewLocked(rctx, account, l, 0, false)
+	} else if l.idle >= 2 || info.Frozen || l.scarce {
 		err = n.returnLocked(rctx, account, l)
 		if err == nil && info.OpenHolds == 0 && !l.scarce {
 			n.drop(account, l)

@@ -94,7 +94,7 @@ func (o *Outbox) Changes(after uint64, fn func(ledger.Change) error) error {
 // order, and returns the last place.
 func (o *Outbox) stamp(ctx context.Context) (last int64, err error) {
 	err = pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT value FROM tg_outbox_seq`).Scan(&last); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT value FROM tg_outbox_seq FOR UPDATE`).Scan(&last); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE tg_outbox o SET seq = $1 + t.n FROM
@@ -130,12 +130,13 @@ func PruneOutbox(ctx context.Context, pool *pgxpool.Pool, before time.Time) (int
 
 // NotifyLock makes the nodes' notifiers one (notify.Lock): a session
 // advisory lock held while one changes the outbox's state, and a version
-// bumped by each holder that wrote, so the next holder knows to read the
-// state again.
+// bumped in the transaction of each write of that state (Write), so the
+// next holder knows to read it again, even when the writer died before it
+// unlocked.
 type NotifyLock struct {
 	pool *pgxpool.Pool
-	// seen is the version this process last read or wrote (-1: none);
-	// only the lock's holder touches it.
+	// seen is the version of the state this process holds (-1: none,
+	// or not read); only the lock's holder changes it.
 	seen atomic.Int64
 }
 
@@ -144,6 +145,30 @@ func NewNotifyLock(pool *pgxpool.Pool) *NotifyLock {
 	l := &NotifyLock{pool: pool}
 	l.seen.Store(-1)
 	return l
+}
+
+// Write stores the notifier's states (nil deletes) and bumps the version,
+// in one transaction; the lock's holder calls it.
+func (l *NotifyLock) Write(names []string, values [][]byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	batch := &pgx.Batch{}
+	for i, name := range names {
+		if values[i] == nil {
+			batch.Queue(`DELETE FROM tg_states WHERE name = $1`, name)
+		} else {
+			batch.Queue(`INSERT INTO tg_states (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`, name, values[i])
+		}
+	}
+	var version int64
+	batch.Queue(`UPDATE tg_notify_version SET value = value + 1 RETURNING value`).QueryRow(func(r pgx.Row) error { return r.Scan(&version) })
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, batch).Close() })
+	if err == nil {
+		l.seen.Store(version) // this process's own write: nothing to read again
+	} else {
+		l.seen.Store(-1) // whether it committed is unknown: read again
+	}
+	return err
 }
 
 // notifyLockKey is the notifiers' advisory lock.
@@ -167,22 +192,18 @@ func (l *NotifyLock) Lock(ctx context.Context) (bool, func(wrote bool), error) {
 		return false, nil, err
 	}
 	changed := version != l.seen.Load()
-	return changed, func(wrote bool) {
+	return changed, func(current bool) {
+		if !current {
+			l.seen.Store(-1) // read again next time
+		} else if l.seen.Load() < version {
+			l.seen.Store(version) // read now (writes meanwhile moved it further)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		var err error
-		if wrote {
-			err = conn.QueryRow(ctx, `UPDATE tg_notify_version SET value = value + 1 RETURNING value`).Scan(&version)
-		}
-		if err == nil {
-			_, err = conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, notifyLockKey)
-		}
-		if err != nil {
-			l.seen.Store(-1)                          // read again next time
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, notifyLockKey); err != nil {
 			conn.Hijack().Close(context.Background()) //nolint:errcheck // ending the session releases the lock
 			return
 		}
-		l.seen.Store(version)
 		conn.Release()
 	}, nil
 }

@@ -108,3 +108,58 @@ func readOutbox(t *testing.T, o *Outbox, after uint64) []ledger.Change {
 	}
 	return out
 }
+
+// TestNotifyLock: a holder learns that another process wrote the
+// notifier's state (also one that died before it unlocked), not its own
+// writes, and reads again after a failed read.
+func TestNotifyLock(t *testing.T) {
+	pg, pool := testDB(t)
+	a, b := NewNotifyLock(pool), NewNotifyLock(connectTB(t, pg))
+	ctx := context.Background()
+	hold := func(l *NotifyLock, current bool, write func()) bool {
+		t.Helper()
+		changed, unlock, err := l.Lock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if write != nil {
+			write()
+		}
+		unlock(current)
+		return changed
+	}
+	write := func(l *NotifyLock) func() {
+		return func() {
+			if err := l.Write([]string{"notify/x"}, [][]byte{[]byte("1")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !hold(a, true, nil) || !hold(b, true, nil) {
+		t.Fatal("a first lock does not read the state")
+	}
+	if hold(a, true, write(a)) {
+		t.Fatal("nobody wrote, yet a reads again")
+	}
+	if hold(a, true, nil) {
+		t.Fatal("a reads its own write again")
+	}
+	if !hold(b, false, nil) || !hold(b, true, nil) {
+		t.Fatal("b missed a's write, or did not read again after a failed read")
+	}
+	if hold(b, true, nil) {
+		t.Fatal("b reads again with nothing new")
+	}
+	// A writer that dies before it unlocks: its write still counts.
+	c := NewNotifyLock(connectTB(t, pg))
+	_, unlockC, err := c.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(c)()
+	pg.Psql("tollgate", fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %d`, notifyLockKey))
+	if !hold(a, true, nil) {
+		t.Fatal("a missed the write of a process that died holding the lock")
+	}
+	unlockC(true) // its session is gone: this only gives its connection up
+}

@@ -51,20 +51,3 @@ func (s *States) Save(name string, value []byte) error {
 		return err
 	})
 }
-
-// Write stores each value under its name (nil deletes it) in one
-// transaction, unannounced: for states whose readers keep their own
-// version, as the notifiers do (NotifyLock).
-func (s *States) Write(names []string, values [][]byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	batch := &pgx.Batch{}
-	for i, name := range names {
-		if values[i] == nil {
-			batch.Queue(`DELETE FROM tg_states WHERE name = $1`, name)
-		} else {
-			batch.Queue(`INSERT INTO tg_states (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`, name, values[i])
-		}
-	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, batch).Close() })
-}

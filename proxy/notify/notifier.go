@@ -88,8 +88,8 @@ type Notifier struct {
 	sem                chan struct{}
 	// seq is the last ledger record read (what the WAL must keep after).
 	seq atomic.Uint64
-	// writes counts the writes to the store (coordinated).
-	writes atomic.Int64
+	// coord serialises coordinated within the process.
+	coord sync.Mutex
 	// scanned is when credit reminders were last looked for.
 	scanned time.Time
 

@@ -33,12 +33,15 @@ type Source interface {
 
 // Lock makes several processes' notifiers one (cluster mode): each change
 // to the outbox's state happens under it, after the state the others
-// wrote is read.
+// wrote is read. The Store's writes tell the Lock (a version bumped in the
+// writes' own transaction), so a process that dies between a write and
+// the unlock still has the others read it.
 type Lock interface {
 	// Lock waits for the lock and says whether another process wrote
-	// since this one last held it; unlock releases it, saying whether this
-	// one wrote.
-	Lock(ctx context.Context) (changed bool, unlock func(wrote bool), err error)
+	// since this one last read; unlock releases it, saying whether this
+	// process holds the state as stored (false: it failed to read it, and
+	// reads it again next time).
+	Lock(ctx context.Context) (changed bool, unlock func(current bool), err error)
 }
 
 // ledgerSource is a single node's source: its ledger's records, read from
@@ -62,14 +65,19 @@ func (n *Notifier) coordinated(fn func() error) error {
 	if n.cfg.Lock == nil {
 		return fn()
 	}
+	// One waiter per process: each holds a database connection while it
+	// waits, and the holder needs others for its work.
+	n.coord.Lock()
+	defer n.coord.Unlock()
 	changed, unlock, err := n.cfg.Lock.Lock(context.Background())
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	before := n.writes.Load()
-	defer func() { unlock(n.writes.Load() != before) }()
+	current := true
+	defer func() { unlock(current) }()
 	if changed {
 		if err := n.reload(); err != nil {
+			current = false
 			return err
 		}
 	}
@@ -84,9 +92,8 @@ func (n *Notifier) refresh() {
 	}
 }
 
-// save writes states to the store, counting the write (coordinated).
+// save writes states to the store.
 func (n *Notifier) save(states ...wal.State) error {
-	n.writes.Add(1)
 	return n.cfg.Store.SetStates(states...)
 }
 
