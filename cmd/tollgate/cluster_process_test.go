@@ -683,7 +683,34 @@ func TestClusterSoak(t *testing.T) {
 	if credited != topUps.Load()+1 {
 		t.Fatalf("%d top-ups in the journal, %d acknowledged (+1 at setup)", credited, topUps.Load())
 	}
+	// Notifications went on through the faults: one topup.received event
+	// per credited top-up, none twice, as any node shows the outbox.
+	eventually(t, 15*time.Second, "one notification per top-up", func() bool {
+		return topUpEvents(t, c.nodes[0]) == credited
+	}, c.nodes...)
 	c.check()
+}
+
+// topUpEvents counts the topup.received events of the outbox as node n
+// shows them (distinct IDs; -1 if one repeats).
+func topUpEvents(t *testing.T, n *gatewayProcess) int64 {
+	t.Helper()
+	st, out := n.adminDo("GET", "/admin/v1/notifications/events?limit=1000", "")
+	if st != 200 {
+		return -1
+	}
+	seen := map[string]bool{}
+	for _, e := range out["data"].([]any) {
+		ev := e.(map[string]any)
+		if ev["type"] != "topup.received" {
+			continue
+		}
+		if seen[ev["id"].(string)] {
+			return -1
+		}
+		seen[ev["id"].(string)] = true
+	}
+	return int64(len(seen))
 }
 
 func TestDSNHasPassword(t *testing.T) {
