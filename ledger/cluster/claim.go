@@ -164,3 +164,43 @@ func (c *Claim) Close() {
 
 // claimCheck is how often a claim's connection is checked.
 const claimCheck = 2 * time.Second
+
+// Lead runs fn while this process holds the cluster-wide role name (a
+// session advisory lock, on a connection of its own with short keepalives:
+// a dead holder's role passes on within seconds). It tries every
+// claimCheck until ctx ends; fn's context ends when the role is lost.
+func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(ctx context.Context)) {
+	for ctx.Err() == nil {
+		conn, err := lockSession(ctx, pool, leadLockClass, name)
+		if err != nil {
+			sleep(ctx, claimCheck)
+			continue
+		}
+		lead(ctx, conn, fn)
+		conn.Close(context.Background()) //nolint:errcheck // ending the session gives the role up
+	}
+}
+
+// leadLockClass is the first key of the roles' advisory locks.
+const leadLockClass = 0x7468
+
+// lead runs fn until ctx ends or conn stops answering.
+func lead(ctx context.Context, conn *pgx.Conn, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	for ctx.Err() == nil {
+		sleep(ctx, claimCheck)
+		pctx, pcancel := context.WithTimeout(ctx, claimCheck)
+		err := conn.Ping(pctx)
+		pcancel()
+		if err != nil && ctx.Err() == nil {
+			break
+		}
+	}
+	cancel()
+	<-done
+}

@@ -17,6 +17,12 @@
 //     PostgreSQL side in lease.go).
 //   - [Shipper] copies the node's settlements to PostgreSQL for statements
 //     every node reads alike.
+//   - [Outbox] is the notifications' source: a row per change, written in
+//     the change's transaction and stamped in order when first read; with
+//     [NotifyLock] and [States] the nodes' notifiers act as one, and [Lead]
+//     has one node at a time deliver.
+//   - [Claim] holds a node's identity while it runs (claim.go, with the
+//     session locks Lead uses too).
 //
 // # Why leases
 //
