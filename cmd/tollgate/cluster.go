@@ -211,6 +211,15 @@ func (p *process) openUsers() (access.UserStore, error) {
 	return users, nil
 }
 
+// signInAttempts counts realm's failed sign-ins for the whole cluster
+// (nil in single-node mode: each console counts them itself).
+func (p *process) signInAttempts(realm access.Realm) access.Attempts {
+	if p.cluster == nil || p.cluster.users == nil {
+		return nil
+	}
+	return p.cluster.users.Attempts(realm, console.FailuresPerUser, console.ThrottleWindow)
+}
+
 // books are where accounts, keys and money are decided: the ledger, or in
 // cluster mode PostgreSQL's authority.
 func (p *process) books() console.Books {

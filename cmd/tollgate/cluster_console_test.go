@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/proxy/console"
 )
 
 // TestClusterConsoles drives the consoles of a two-node cluster in
@@ -15,7 +18,7 @@ import (
 // a key on node 1, calls through node 0 with the official SDK and sees the
 // call on node 1; signing out everywhere on one node ends the customer's
 // session on the other; the invitation used on one node is refused on the
-// other.
+// other; wrong passwords spread over the nodes meet one limit.
 func TestClusterConsoles(t *testing.T) {
 	c := newTestCluster(t, 2)
 	n0, n1 := c.nodes[0], c.nodes[1]
@@ -101,5 +104,18 @@ func TestClusterConsoles(t *testing.T) {
 	other.open(client1 + "/console/overview")
 	if h := other.text("main h1"); h != "Sign in" {
 		t.Fatalf("after signing out everywhere on node 0, node 1 still shows %q", h)
+	}
+
+	// Wrong passwords spread over both nodes meet one limit: the right one
+	// is then refused too, until the window ends.
+	guess := newBrowser(t, "")
+	for i := range console.FailuresPerUser {
+		guess.open([]string{admin0, admin1}[i%2] + "/console/signin")
+		guess.submit("form", map[string]string{"email": "olga@platform.test", "password": fmt.Sprintf("wrong guess %d", i)})
+	}
+	guess.open(admin1 + "/console/signin")
+	guess.submit("form", map[string]string{"email": "olga@platform.test", "password": "olga-secret-1"})
+	if !strings.Contains(guess.text(".problem"), "Too many failed attempts") {
+		t.Fatalf("guesses spread over two nodes were not counted together: %s", guess.text("main"))
 	}
 }

@@ -206,7 +206,7 @@ func (p *process) open(adminToken string) error {
 			Served:        func(now time.Time) []*meter.Model { return p.gateway.ServedModels(now) },
 			Retirement:    func(m *meter.Model, now time.Time) time.Time { return p.gateway.Retirement(m, now) },
 			DisputeWindow: time.Duration(fc.DisputeWindow), AccountDefaults: ledger.Limits(clientCfg.DefaultAccountLimits),
-			MaxKeys: fc.Console.MaxKeysPerAccount, Notifier: p.notifier, Logger: p.logger}))
+			MaxKeys: fc.Console.MaxKeysPerAccount, Notifier: p.notifier, SignInAttempts: p.signInAttempts(access.RealmCustomer), Logger: p.logger}))
 	}
 	if p.cluster != nil {
 		clientCfg.Credit = clusterCredit{p.cluster.node, p.cluster.auth}
@@ -229,7 +229,7 @@ func (p *process) open(adminToken string) error {
 		adminCfg.OperatorConsoleURL = cmp.Or(fc.Console.OperatorURL, p.adminCert.scheme()+p.adminLn.Addr().String())
 		adminCfg.Console = console.NewOperator(console.OperatorConfig{Users: users, Operators: p.operators, Books: p.books(),
 			Catalogue: p.gateway.Catalogue, KeepCreditOnClose: adminCfg.KeepCreditOnClose, CustomerConsoleURL: adminCfg.CustomerConsoleURL,
-			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, Logger: p.logger})
+			Ready: ready, Health: p.headlineFigures, Notifier: p.notifier, SignInAttempts: p.signInAttempts(access.RealmOperator), Logger: p.logger})
 	}
 	adminCfg.Books = p.books()
 	if p.admin, err = admin.New(adminCfg); err != nil {

@@ -129,7 +129,7 @@ func TestUnreadableStore(t *testing.T) {
 		t.Fatalf("a page while the store is unreachable: %d, Set-Cookie %q", resp.StatusCode, resp.Header.Get("Set-Cookie"))
 	}
 	bob := f.newPerson(f.customer, access.RealmCustomer, "", "", "")
-	for range 2 * failuresPerUser {
+	for range 2 * FailuresPerUser {
 		if st := bob.signIn("ada@acme.test", "right password"); st != http.StatusServiceUnavailable {
 			t.Fatalf("a sign-in while the store is unreachable: %d", st)
 		}
@@ -224,7 +224,7 @@ func (p *person) signIn(email, password string) int {
 func TestSignInThrottledAndCookies(t *testing.T) {
 	f := newFixture(t, true)
 	ada := f.newPerson(f.customer, access.RealmCustomer, "acme", "ada@acme.test", "right password")
-	for range failuresPerUser {
+	for range FailuresPerUser {
 		if st := ada.signIn("ada@acme.test", "wrong password"); st != http.StatusUnauthorized {
 			t.Fatalf("a wrong password: %d", st)
 		}
@@ -413,7 +413,7 @@ func TestParallelGuessesThrottled(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if counts[http.StatusUnauthorized] != failuresPerUser || counts[http.StatusTooManyRequests] != 30-failuresPerUser {
+	if counts[http.StatusUnauthorized] != FailuresPerUser || counts[http.StatusTooManyRequests] != 30-FailuresPerUser {
 		t.Fatalf("answers to 30 parallel guesses: %v", counts)
 	}
 }

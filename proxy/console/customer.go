@@ -25,6 +25,9 @@ type CustomerConfig struct {
 	// AccountDefaults are the limits an account's "default" (-1) stands
 	// for, so a key's limits can be checked against the account's.
 	AccountDefaults ledger.Limits
+	// SignInAttempts counts failed sign-ins per user (nil: this process
+	// counts them itself).
+	SignInAttempts access.Attempts
 	// MaxKeys bounds an account's active keys (0: 50).
 	MaxKeys int
 	// Notifier keeps where the account's notices go (nil: notifications
@@ -51,6 +54,9 @@ func NewCustomer(cfg CustomerConfig) http.Handler {
 	c := &customer{cfg: cfg}
 	c.site = newSite(access.RealmCustomer, cfg.Users, "tg_session", c.admit, funcs(), cfg.Logger)
 	c.site.addressOf = forwardedAddress
+	if cfg.SignInAttempts != nil {
+		c.site.byUser = cfg.SignInAttempts
+	}
 	c.handle("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
 	})

@@ -23,6 +23,9 @@ type OperatorConfig struct {
 	// Notifier mails invitations where email is configured and shows the
 	// notifications' outbox (nil: notifications are off).
 	Notifier *notify.Notifier
+	// SignInAttempts counts failed sign-ins per user (nil: this process
+	// counts them itself).
+	SignInAttempts access.Attempts
 	// Ready says why the gateway cannot take holds (nil: it can); Health
 	// gives the headline figures of the health page.
 	Ready  func() error
@@ -47,6 +50,9 @@ func NewOperator(cfg OperatorConfig) http.Handler {
 	o := &operator{cfg: cfg}
 	o.site = newSite(access.RealmOperator, cfg.Users, "tg_op_session", o.admit, funcs(), cfg.Logger)
 	o.site.roleOf = o.roleOf
+	if cfg.SignInAttempts != nil {
+		o.site.byUser = cfg.SignInAttempts
+	}
 	o.handle("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/accounts", http.StatusSeeOther)
 	})

@@ -33,17 +33,22 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 	userKey := emailKey(email)
 	// The address first: a flood from one address cannot grow the users'
 	// table past its own limit.
-	byAddr := s.byAddress.take(addressKey(s.addressOf(r)))
-	if byAddr == nil {
+	byAddr, ok, _ := s.byAddress.Take(addressKey(s.addressOf(r)))
+	if !ok {
 		again.Problem = "Too many failed attempts. Try again in 15 minutes."
 		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
 		return
 	}
-	byUser := s.byUser.take(userKey)
-	if byUser == nil {
-		s.byAddress.refund(byAddr)
+	byUser, ok, err := s.byUser.Take(userKey)
+	if !ok || err != nil {
+		s.byAddress.Refund(byAddr)
+		status := http.StatusTooManyRequests
 		again.Problem = "Too many failed attempts. Try again in 15 minutes."
-		s.render(w, r, http.StatusTooManyRequests, "signin.html", again)
+		if err != nil {
+			s.logger.Printf("console: sign-in: %s", err)
+			again.Problem, status = "Cannot sign in now. Try again in a moment.", http.StatusServiceUnavailable
+		}
+		s.render(w, r, status, "signin.html", again)
 		return
 	}
 	u, ok, err := s.check(email, pw)
@@ -53,8 +58,8 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err != nil: // no hashing slot, or the data unreadable: not the person's failure
-		s.byUser.refund(byUser)
-		s.byAddress.refund(byAddr)
+		s.byUser.Refund(byUser)
+		s.byAddress.Refund(byAddr)
 		again.Problem = "Too many sign-ins at once. Try again in a moment."
 		if !errors.Is(err, access.ErrBusy) {
 			s.logger.Printf("console: sign-in: %s", err)
@@ -68,8 +73,8 @@ func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 		again.Problem = "Wrong email or password."
 		s.render(w, r, http.StatusUnauthorized, "signin.html", again)
 	default:
-		s.byUser.forget(userKey)
-		s.byAddress.refund(byAddr)
+		s.byUser.Forget(userKey)
+		s.byAddress.Refund(byAddr)
 		s.startSession(w, r, u)
 	}
 }

@@ -3,6 +3,8 @@ package console
 import (
 	"sync"
 	"time"
+
+	"github.com/tollgate/tollgate/proxy/access"
 )
 
 // throttle counts sign-in attempts that did not succeed per key (an
@@ -36,12 +38,11 @@ func newThrottle(max int, window time.Duration, now func() time.Time) *throttle 
 	return &throttle{max: max, window: window, now: now, seen: map[string]*attempts{}}
 }
 
-// take counts an attempt of key, if key may make one now, and returns the
-// window it was counted in (nil: refused). Attempts are counted before the
-// password is checked, so parallel guesses cannot pass the limit while the
-// first ones are being hashed; one that did not fail is given back with
-// refund.
-func (t *throttle) take(key string) *attempts {
+// Take counts an attempt of key, if key may make one now. Attempts are
+// counted before the password is checked, so parallel guesses cannot pass
+// the limit while the first ones are being hashed; one that did not fail
+// is given back with Refund.
+func (t *throttle) Take(key string) (access.Ticket, bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -54,24 +55,24 @@ func (t *throttle) take(key string) *attempts {
 		t.seen[key] = a
 	}
 	if a.count >= t.max {
-		return nil
+		return access.Ticket{}, false, nil
 	}
 	a.count++
-	return a
+	return access.Ticket{Key: key, Until: a.until}, true, nil
 }
 
-// refund gives back an attempt counted in a (a window that ended or was
-// dropped since is left alone).
-func (t *throttle) refund(a *attempts) {
+// Refund gives back an attempt (a window that ended or was dropped since
+// is left alone).
+func (t *throttle) Refund(x access.Ticket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if a != nil && a.count > 0 {
+	if a := t.seen[x.Key]; a != nil && a.until.Equal(x.Until) && a.count > 0 {
 		a.count--
 	}
 }
 
-// forget clears key's attempts after a successful sign-in.
-func (t *throttle) forget(key string) {
+// Forget clears key's attempts after a successful sign-in.
+func (t *throttle) Forget(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.seen, key)

@@ -32,9 +32,9 @@ var staticFiles embed.FS
 // Sign-in throttling: failures allowed per user and per address in a
 // window before both are refused until the window ends.
 const (
-	failuresPerUser    = 5
+	FailuresPerUser    = 5
 	failuresPerAddress = 20
-	throttleWindow     = 15 * time.Minute
+	ThrottleWindow     = 15 * time.Minute
 )
 
 // pagesPerMinute bounds a signed-in user's requests: pages read the ledger
@@ -63,8 +63,9 @@ type site struct {
 	// roleOf is an operator user's role (nil on the customers' console).
 	roleOf func(access.User) access.Role
 	// addressOf is the client's address sign-in attempts count against.
-	addressOf         func(*http.Request) string
-	byUser, byAddress *throttle
+	addressOf func(*http.Request) string
+	byUser    access.Attempts
+	byAddress *throttle
 	// pace counts each signed-in user's requests per minute.
 	pace *throttle
 }
@@ -87,8 +88,8 @@ type userKey struct{}
 
 func newSite(realm access.Realm, users access.UserStore, cookie string, admit func(access.User) (bool, error), funcs template.FuncMap, logger *log.Logger) *site {
 	s := &site{realm: realm, users: users, mux: http.NewServeMux(), cookie: cookie, admit: admit, logger: logger,
-		byUser:    newThrottle(failuresPerUser, throttleWindow, time.Now),
-		byAddress: newThrottle(failuresPerAddress, throttleWindow, time.Now), addressOf: peerAddress,
+		byUser:    newThrottle(FailuresPerUser, ThrottleWindow, time.Now),
+		byAddress: newThrottle(failuresPerAddress, ThrottleWindow, time.Now), addressOf: peerAddress,
 		pace: newThrottle(pagesPerMinute, time.Minute, time.Now)}
 	s.pages = parsePages(funcs)
 	static, _ := fs.Sub(staticFiles, "static")
@@ -157,7 +158,7 @@ func (s *site) signedIn(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
-		if s.pace.take(u.ID) == nil {
+		if _, ok, _ := s.pace.Take(u.ID); !ok {
 			w.Header().Set("Retry-After", "60")
 			s.fail(w, r, http.StatusTooManyRequests, "Too many requests in a minute. Wait a moment and reload.")
 			return

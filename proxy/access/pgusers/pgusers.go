@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS tg_sessions (
 );
 CREATE INDEX IF NOT EXISTS tg_sessions_user ON tg_sessions (user_id, created_at);
 CREATE INDEX IF NOT EXISTS tg_sessions_expiry ON tg_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS tg_signin_attempts (
+  key   text PRIMARY KEY,
+  until bigint NOT NULL,
+  count integer NOT NULL
+);
 `
 
 // opTimeout bounds one operation, so a console page never hangs on an
@@ -311,16 +316,21 @@ func (s *Users) EndSessions(userID string) error {
 	return err
 }
 
-// DropExpired deletes the expired sessions and the invitations that
-// expired before cutoff (kept a while so operators see them lapse);
+// DropExpired deletes the expired sessions and sign-in counts, and the
+// invitations that expired before cutoff (kept a while so operators see them lapse);
 // any node may run it at any time.
 func (s *Users) DropExpired(ctx context.Context, invitationsBefore time.Time) (int64, error) {
-	a, err := s.pool.Exec(ctx, `DELETE FROM tg_sessions WHERE expires_at <= $1`, s.now().UnixNano())
+	now := s.now().UnixNano()
+	a, err := s.pool.Exec(ctx, `DELETE FROM tg_sessions WHERE expires_at <= $1`, now)
 	if err != nil {
 		return 0, err
 	}
 	b, err := s.pool.Exec(ctx, `DELETE FROM tg_invitations WHERE expires_at <= $1`, invitationsBefore.UnixNano())
-	return a.RowsAffected() + b.RowsAffected(), err
+	if err != nil {
+		return 0, err
+	}
+	c, err := s.pool.Exec(ctx, `DELETE FROM tg_signin_attempts WHERE until <= $1`, now)
+	return a.RowsAffected() + b.RowsAffected() + c.RowsAffected(), err
 }
 
 // prefixed qualifies each of a column list's names with p.

@@ -203,3 +203,44 @@ func TestUsersRulesHoldAtOnce(t *testing.T) {
 		t.Fatalf("%d sessions kept (%v), want %d", n, err, access.SessionsPerUser)
 	}
 }
+
+// TestAttemptsAcrossNodes: failed sign-ins count for the cluster: a user's
+// tries spread over two nodes meet one limit; a refund and a success give
+// tries back; a window that ended starts again.
+func TestAttemptsAcrossNodes(t *testing.T) {
+	a, b, _ := twoNodes(t)
+	onA, onB := a.Attempts(access.RealmCustomer, 5, time.Minute), b.Attempts(access.RealmCustomer, 5, time.Minute)
+	other := b.Attempts(access.RealmOperator, 5, time.Minute)
+	var tickets []access.Ticket
+	for i := range 5 {
+		n := []*Attempts{onA, onB}[i%2]
+		tk, ok, err := n.Take("ada")
+		if !ok || err != nil {
+			t.Fatalf("try %d refused: %v", i+1, err)
+		}
+		tickets = append(tickets, tk)
+	}
+	for _, n := range []*Attempts{onA, onB} {
+		if _, ok, err := n.Take("ada"); ok || err != nil {
+			t.Fatalf("a sixth try across the nodes was counted (%v)", err)
+		}
+	}
+	if _, ok, _ := other.Take("ada"); !ok {
+		t.Fatal("the operators' console shares the customers' counts")
+	}
+	onA.Refund(tickets[0])
+	if _, ok, _ := onB.Take("ada"); !ok {
+		t.Fatal("a refunded try was not given back")
+	}
+	onB.Forget("ada")
+	if _, ok, _ := onA.Take("ada"); !ok {
+		t.Fatal("a success did not clear the count")
+	}
+	for range 4 {
+		onA.Take("ada")
+	}
+	a.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if _, ok, _ := onA.Take("ada"); !ok {
+		t.Fatal("a window that ended did not start again")
+	}
+}
