@@ -33,6 +33,22 @@ func (s *States) Load(prefix string, fn func(name string, value []byte) error) e
 	return err
 }
 
+// Create stores value under name only when name is absent (false: it
+// was not), and announces it.
+func (s *States) Create(name string, value []byte) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO tg_states (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, value)
+		if created = err == nil && tag.RowsAffected() == 1; created {
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, statesChannel)
+		}
+		return err
+	})
+	return created, err
+}
+
 // Save stores value under name (nil deletes it) and announces the change.
 func (s *States) Save(name string, value []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)

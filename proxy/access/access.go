@@ -101,10 +101,13 @@ var operatorID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 type Store struct {
 	load func(prefix string, fn func(name string, value []byte) error) error
 	save func(name string, value []byte) error
-	mu   sync.RWMutex
-	ops  map[string]*Operator
-	toks map[string]*Token
-	hash map[[32]byte]*Token
+	// create writes a state only when it is absent (false: it was not);
+	// nil: save (one process owns the store).
+	create func(name string, value []byte) (bool, error)
+	mu     sync.RWMutex
+	ops    map[string]*Operator
+	toks   map[string]*Token
+	hash   map[[32]byte]*Token
 }
 
 // Open loads a Store through load (wal.Log.States) and keeps it with save
@@ -112,6 +115,16 @@ type Store struct {
 func Open(load func(prefix string, fn func(name string, value []byte) error) error, save func(name string, value []byte) error) (*Store, error) {
 	s := &Store{load: load, save: save}
 	return s, s.Reload()
+}
+
+// Share tells the store that other processes write it too (cluster
+// mode): operators are then created with create, which writes a state
+// only when it is absent, so two processes creating one operator ID at
+// the same instant do not both succeed.
+func (s *Store) Share(create func(name string, value []byte) (bool, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.create = create
 }
 
 // Reload reads the operators and tokens again: in cluster mode, another
@@ -159,11 +172,28 @@ func (s *Store) CreateOperator(o Operator) (Operator, error) {
 		return o, errTooLarge
 	}
 	o.CreatedAt, o.Disabled = time.Now().UnixNano(), false
-	if err := s.putOperator(&o); err != nil {
+	if err := s.createOperator(&o); err != nil {
 		return o, err
 	}
 	s.ops[o.ID] = &o
 	return o, nil
+}
+
+// createOperator writes a new operator; in a shared store, only if no
+// other process made one with its ID meanwhile.
+func (s *Store) createOperator(o *Operator) error {
+	if s.create == nil {
+		return s.putOperator(o)
+	}
+	b, err := sonic.Marshal(o)
+	if err != nil {
+		return err
+	}
+	created, err := s.create("op/"+o.ID, b)
+	if err == nil && !created {
+		err = fmt.Errorf("%w: %q", ErrExists, o.ID)
+	}
+	return err
 }
 
 // UpdateOperator changes an operator's role or disables it (a disabled
