@@ -186,7 +186,7 @@ func (p *process) openOperators() (*access.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: the operators: %w", err)
 	}
-	ops.Share(states.Create)
+	ops.Share(states.Create, states.Change)
 	p.cluster.mirror.StatesChanged = func() {
 		if err := ops.Reload(); err != nil {
 			p.logger.Printf("cluster: reloading the operators: %v", err)

@@ -12,7 +12,8 @@ import (
 
 // TestOperatorsUniqueAcrossNodes: operators kept in PostgreSQL by several
 // nodes (cluster mode): one operator ID created through many nodes at the
-// same instant is created once; every other attempt is told it exists.
+// same instant is created once, every other attempt told it exists; a
+// change through a node with an older copy keeps the others' changes.
 func TestOperatorsUniqueAcrossNodes(t *testing.T) {
 	pg := pgtest.StartPrimary(t)
 	var stores []*access.Store
@@ -26,7 +27,7 @@ func TestOperatorsUniqueAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Share(states.Create)
+		s.Share(states.Create, states.Change)
 		stores = append(stores, s)
 	}
 	for round := range 5 {
@@ -53,5 +54,26 @@ func TestOperatorsUniqueAcrossNodes(t *testing.T) {
 		if made != 1 || exists != 15 {
 			t.Fatalf("operator %s created %d times across the nodes (%d told it exists)", id, made, exists)
 		}
+	}
+
+	// Node 0 disables an operator; node 1, not reloaded yet, changes its
+	// role: the operator stays disabled.
+	for _, s := range stores[:2] {
+		if err := s.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disabled, finance := true, access.RoleFinance
+	if _, err := stores[0].UpdateOperator("olga-a", nil, &disabled); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := stores[1].UpdateOperator("olga-a", &finance, nil); err != nil || !o.Disabled {
+		t.Fatalf("a role changed through a node with an older copy: %+v %v", o, err)
+	}
+	if err := stores[2].Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := stores[2].Operator("olga-a"); !o.Disabled || o.Role != access.RoleFinance {
+		t.Fatalf("stored: %+v, want disabled with role finance", o)
 	}
 }

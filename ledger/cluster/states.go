@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,6 +50,34 @@ func (s *States) Create(name string, value []byte) (bool, error) {
 	})
 	return created, err
 }
+
+// Change rewrites name's value with fn (given the stored value, the row
+// locked meanwhile), and announces it; ErrNoState when name has none.
+func (s *States) Change(name string, fn func(old []byte) ([]byte, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var old []byte
+		err := tx.QueryRow(ctx, `SELECT value FROM tg_states WHERE name = $1 FOR UPDATE`, name).Scan(&old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: %q", ErrNoState, name)
+		}
+		if err != nil {
+			return err
+		}
+		value, err := fn(old)
+		if err == nil {
+			_, err = tx.Exec(ctx, `UPDATE tg_states SET value = $2 WHERE name = $1`, name, value)
+		}
+		if err == nil {
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, statesChannel)
+		}
+		return err
+	})
+}
+
+// ErrNoState: a shared state that does not exist.
+var ErrNoState = errors.New("cluster: no such state")
 
 // Save stores value under name (nil deletes it) and announces the change.
 func (s *States) Save(name string, value []byte) error {

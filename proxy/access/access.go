@@ -102,8 +102,10 @@ type Store struct {
 	load func(prefix string, fn func(name string, value []byte) error) error
 	save func(name string, value []byte) error
 	// create writes a state only when it is absent (false: it was not);
-	// nil: save (one process owns the store).
+	// change rewrites a state from its stored value, locked meanwhile.
+	// Both nil: save (one process owns the store).
 	create func(name string, value []byte) (bool, error)
+	change func(name string, fn func(old []byte) ([]byte, error)) error
 	mu     sync.RWMutex
 	ops    map[string]*Operator
 	toks   map[string]*Token
@@ -120,11 +122,13 @@ func Open(load func(prefix string, fn func(name string, value []byte) error) err
 // Share tells the store that other processes write it too (cluster
 // mode): operators are then created with create, which writes a state
 // only when it is absent, so two processes creating one operator ID at
-// the same instant do not both succeed.
-func (s *Store) Share(create func(name string, value []byte) (bool, error)) {
+// the same instant do not both succeed; and changed with change, which
+// rewrites the stored value under a lock, so a change made through one
+// process is not undone by another's older copy.
+func (s *Store) Share(create func(name string, value []byte) (bool, error), change func(name string, fn func(old []byte) ([]byte, error)) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.create = create
+	s.create, s.change = create, change
 }
 
 // Reload reads the operators and tokens again: in cluster mode, another
@@ -205,17 +209,32 @@ func (s *Store) UpdateOperator(id string, role *Role, disabled *bool) (Operator,
 	if cur == nil {
 		return Operator{}, fmt.Errorf("%w: operator %q", ErrUnknown, id)
 	}
-	o := *cur
-	if role != nil {
-		if !validRole(*role) {
-			return o, fmt.Errorf("%w: role must be admin, finance or support", ErrInvalid)
+	if role != nil && !validRole(*role) {
+		return *cur, fmt.Errorf("%w: role must be admin, finance or support", ErrInvalid)
+	}
+	patch := func(o *Operator) {
+		if role != nil {
+			o.Role = *role
 		}
-		o.Role = *role
+		if disabled != nil {
+			o.Disabled = *disabled
+		}
 	}
-	if disabled != nil {
-		o.Disabled = *disabled
+	o := *cur
+	var err error
+	if s.change == nil {
+		patch(&o)
+		err = s.putOperator(&o)
+	} else {
+		err = s.change("op/"+id, func(old []byte) ([]byte, error) {
+			if err := sonic.Unmarshal(old, &o); err != nil {
+				return nil, err
+			}
+			patch(&o)
+			return sonic.Marshal(&o)
+		})
 	}
-	if err := s.putOperator(&o); err != nil {
+	if err != nil {
 		return *cur, err
 	}
 	s.ops[id] = &o
