@@ -285,3 +285,42 @@ func TestIdempotencyIsGlobal(t *testing.T) {
 	d.reopen() // replay accepts what was acknowledged
 	mustCheck(t, d.Ledger)
 }
+
+// TestKeyQuotaAtOnce: keys created for one account at the same instant
+// meet its quota together: of 16 creations with room for 3 active keys,
+// exactly 3 succeed; a revoked key frees room but still counts as made.
+func TestKeyQuotaAtOnce(t *testing.T) {
+	d := openDurable(t, Config{Shards: 8})
+	mustCreate(t, d.Ledger, "acme")
+	q := KeyQuota{Active: 3, Made: 4}
+	var made atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			_, err := d.CreateKeyWithin(Key{ID: fmt.Sprintf("key_%d", i), AccountID: "acme", Hash: [32]byte{byte(i + 1)}, Limits: DefaultLimits}, q)
+			switch {
+			case err == nil:
+				made.Add(1)
+			case !errors.Is(err, ErrKeyQuota):
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	keys := d.Keys("acme")
+	if made.Load() != 3 || len(keys) != 3 {
+		t.Fatalf("%d keys made at once, %d kept; want the quota's 3", made.Load(), len(keys))
+	}
+	if err := d.RevokeKey(keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateKeyWithin(Key{ID: "key_a", AccountID: "acme", Hash: [32]byte{100}, Limits: DefaultLimits}, q); err != nil {
+		t.Fatalf("a revoked key did not free room: %v", err)
+	}
+	if err := d.RevokeKey("key_a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateKeyWithin(Key{ID: "key_b", AccountID: "acme", Hash: [32]byte{101}, Limits: DefaultLimits}, q); !errors.Is(err, ErrKeyQuota) {
+		t.Fatalf("a fifth key made past the quota of 4 made: %v", err)
+	}
+}

@@ -28,6 +28,8 @@ var (
 	ErrUnknownKey = errors.New("ledger: unknown key")
 	// ErrKeyExists: an API key with that ID or hash exists (409).
 	ErrKeyExists = errors.New("ledger: key exists")
+	// ErrKeyQuota: the account has the most keys a creation allows (409).
+	ErrKeyQuota = errors.New("ledger: the account has the most keys allowed")
 	// ErrAccountClosed: the account is closed: no top-ups, keys or
 	// unfreezing any more (409).
 	ErrAccountClosed = errors.New("ledger: account closed")

@@ -118,7 +118,37 @@ func (d *decoder) keyFields(k *Key) {
 
 // CreateKey stores a new API key for an existing account and returns once it
 // is synced. k.CreatedAtNanos and k.Revoked are set by the ledger.
-func (l *Ledger) CreateKey(k Key) (*Key, error) {
+func (l *Ledger) CreateKey(k Key) (*Key, error) { return l.CreateKeyWithin(k, KeyQuota{}) }
+
+// KeyQuota bounds the keys an account may have when one is created: Active
+// counts keys not revoked and not expired, Made every key it ever had
+// (0: no bound).
+type KeyQuota struct {
+	Active, Made int
+}
+
+// Check refuses a new key for an account that has keys of its own
+// already, at its quota's bounds (checked where keys are created, under
+// the account's lock, so concurrent creations cannot pass it together).
+func (q KeyQuota) Check(keys []*Key, now int64) error {
+	active := 0
+	for _, k := range keys {
+		if !k.Revoked && (k.ExpiresAtNanos == 0 || k.ExpiresAtNanos > now) {
+			active++
+		}
+	}
+	switch {
+	case q.Made > 0 && len(keys) >= q.Made:
+		return fmt.Errorf("%w: the account has made %d keys, revoked ones included", ErrKeyQuota, len(keys))
+	case q.Active > 0 && active >= q.Active:
+		return fmt.Errorf("%w: the account has %d active keys; revoke one first", ErrKeyQuota, active)
+	}
+	return nil
+}
+
+// CreateKeyWithin creates a key as CreateKey does, unless the account is
+// at q's bounds (ErrKeyQuota).
+func (l *Ledger) CreateKeyWithin(k Key, q KeyQuota) (*Key, error) {
 	if err := k.Check(); err != nil {
 		return nil, err
 	}
@@ -137,6 +167,12 @@ func (l *Ledger) CreateKey(k Key) (*Key, error) {
 	if l.keys.byID[k.ID] != nil || l.keys.byHash[k.Hash] != nil {
 		l.keys.Unlock()
 		return nil, fmt.Errorf("%w: %q", ErrKeyExists, k.ID)
+	}
+	if q != (KeyQuota{}) {
+		if err := q.Check(l.keysOfLocked(k.AccountID), l.now()); err != nil {
+			l.keys.Unlock()
+			return nil, err
+		}
 	}
 	k.CreatedAtNanos = l.now()
 	kp := &k
@@ -237,12 +273,7 @@ func (l *Ledger) Key(id string) *Key {
 // Keys returns the account's keys, oldest first.
 func (l *Ledger) Keys(accountID string) []*Key {
 	l.keys.RLock()
-	var out []*Key
-	for _, k := range l.keys.byID {
-		if k.AccountID == accountID {
-			out = append(out, k)
-		}
-	}
+	out := l.keysOfLocked(accountID)
 	l.keys.RUnlock()
 	slices.SortFunc(out, func(a, b *Key) int {
 		if a.CreatedAtNanos != b.CreatedAtNanos {
@@ -250,6 +281,17 @@ func (l *Ledger) Keys(accountID string) []*Key {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
+	return out
+}
+
+// keysOfLocked lists accountID's keys (l.keys held).
+func (l *Ledger) keysOfLocked(accountID string) []*Key {
+	var out []*Key
+	for _, k := range l.keys.byID {
+		if k.AccountID == accountID {
+			out = append(out, k)
+		}
+	}
 	return out
 }
 

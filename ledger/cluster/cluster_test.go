@@ -454,3 +454,34 @@ func TestStaleNodeRefused(t *testing.T) {
 	}
 	mustCheck(t, a)
 }
+
+// TestKeyQuotaAcrossNodes: keys created for one account through two nodes
+// at the same instant meet its quota together.
+func TestKeyQuotaAcrossNodes(t *testing.T) {
+	pg, pool := testDB(t)
+	nodes := []*Authority{NewAuthority(pool, 365*24*time.Hour, nil), NewAuthority(connectTB(t, pg), 365*24*time.Hour, nil)}
+	if _, err := nodes[0].CreateAccount(ledger.AccountSpec{ID: "acme", Limits: ledger.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	made := 0
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			_, err := nodes[i%2].CreateKeyWithin(ledger.Key{ID: fmt.Sprintf("key_%d", i), AccountID: "acme", Hash: [32]byte{byte(i + 1)},
+				Limits: ledger.DefaultLimits}, ledger.KeyQuota{Active: 3})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				made++
+			case !errors.Is(err, ledger.ErrKeyQuota):
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if made != 3 || len(nodes[1].Keys("acme")) != 3 {
+		t.Fatalf("%d keys made through two nodes at once; want the quota's 3", made)
+	}
+}

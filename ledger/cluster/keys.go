@@ -13,12 +13,20 @@ import (
 
 // CreateKey stores a key (its hash, never its secret) for an open account.
 func (a *Authority) CreateKey(k ledger.Key) (*ledger.Key, error) {
+	return a.CreateKeyWithin(k, ledger.KeyQuota{})
+}
+
+// CreateKeyWithin creates a key as CreateKey does, unless the account is
+// at q's bounds (ledger.ErrKeyQuota): counted with the account's row
+// locked, so nodes creating keys for one account at once cannot pass it
+// together.
+func (a *Authority) CreateKeyWithin(k ledger.Key, q ledger.KeyQuota) (*ledger.Key, error) {
 	if err := k.Check(); err != nil {
 		return nil, err
 	}
 	err := a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
-		var closedAt int64
-		err := tx.QueryRow(ctx, `SELECT closed_at FROM tg_accounts WHERE id = $1 FOR SHARE`, k.AccountID).Scan(&closedAt)
+		var closedAt, now int64
+		err := tx.QueryRow(ctx, `SELECT closed_at, tg_now() FROM tg_accounts WHERE id = $1 FOR UPDATE`, k.AccountID).Scan(&closedAt, &now)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("%w: %q", ledger.ErrUnknownAccount, k.AccountID)
@@ -26,6 +34,15 @@ func (a *Authority) CreateKey(k ledger.Key) (*ledger.Key, error) {
 			return err
 		case closedAt != 0:
 			return fmt.Errorf("%w: %q takes no new keys", ledger.ErrAccountClosed, k.AccountID)
+		}
+		if q != (ledger.KeyQuota{}) {
+			keys, err := keysWhere(ctx, tx, "account = $1", k.AccountID)
+			if err != nil {
+				return err
+			}
+			if err := q.Check(keys, now); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO tg_keys (id, account, hash, name, hint, rpm, tpm, concurrency, spend_limit,
 			spend_period, expires_at, models, created_at, version)

@@ -14,11 +14,17 @@ import (
 // returns its secret, which is shown only this once (the ledger keeps its
 // hash and a hint).
 func MintKey(l Books, k ledger.Key) (string, *ledger.Key, error) {
+	return MintKeyWithin(l, k, ledger.KeyQuota{})
+}
+
+// MintKeyWithin mints a key as MintKey does, unless the account is at q's
+// bounds (ledger.ErrKeyQuota), checked where the key is created.
+func MintKeyWithin(l Books, k ledger.Key, q ledger.KeyQuota) (string, *ledger.Key, error) {
 	secret := ids.NewKeySecret()
 	k.ID = "key_" + ids.RandomBase62(20)
 	k.Hash = ids.HashKey([]byte(secret))
 	k.Hint = ids.KeyHint(secret)
-	created, err := l.CreateKey(k)
+	created, err := l.CreateKeyWithin(k, q)
 	if err != nil {
 		return "", nil, err
 	}

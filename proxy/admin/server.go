@@ -82,7 +82,7 @@ type Books interface {
 	Disputes(account string, state *ledger.DisputeState) []ledger.Dispute
 	AcceptDispute(id string, refund int64, note, actor string) (ledger.Dispute, error)
 	RejectDispute(id, reason, actor string) (ledger.Dispute, error)
-	CreateKey(k ledger.Key) (*ledger.Key, error)
+	CreateKeyWithin(k ledger.Key, q ledger.KeyQuota) (*ledger.Key, error)
 	Key(id string) *ledger.Key
 	Keys(account string) []*ledger.Key
 	UpdateKey(id string, p ledger.KeyPatch) (*ledger.Key, error)

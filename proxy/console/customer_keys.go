@@ -115,7 +115,9 @@ func (c *customer) createKey(w http.ResponseWriter, r *http.Request) {
 		c.renderKeys(w, r, http.StatusConflict, page{Problem: problem}, "", f)
 		return
 	}
-	secret, _, err := admin.MintKey(c.cfg.Books, k)
+	// The checks above word the common case; this one holds when two
+	// requests (or two nodes) create keys for the account at once.
+	secret, _, err := admin.MintKeyWithin(c.cfg.Books, k, ledger.KeyQuota{Active: c.cfg.MaxKeys, Made: keysMadeFactor * c.cfg.MaxKeys})
 	if err != nil {
 		c.renderKeys(w, r, http.StatusConflict, page{Problem: "The key was not created: " + err.Error()}, "", f)
 		return

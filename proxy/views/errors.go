@@ -53,7 +53,7 @@ func LedgerError(err error) (status int, typ, message string) {
 	switch {
 	case errors.Is(err, ledger.ErrUnknownAccount), errors.Is(err, ledger.ErrUnknownKey), errors.Is(err, ledger.ErrUnknownDispute):
 		return http.StatusNotFound, NotFoundError, err.Error()
-	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ledger.ErrKeyExists), errors.Is(err, ledger.ErrOrderConflict),
+	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ledger.ErrKeyExists), errors.Is(err, ledger.ErrKeyQuota), errors.Is(err, ledger.ErrOrderConflict),
 		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrTooManyBuckets),
 		errors.Is(err, ledger.ErrAccountClosed), errors.Is(err, ledger.ErrDisputeExists), errors.Is(err, ledger.ErrDisputeResolved):
 		return http.StatusConflict, ConflictError, err.Error()
