@@ -163,16 +163,21 @@ func (l *Ledger) CreateKeyWithin(k Key, q KeyQuota) (*Key, error) {
 	case a.closedAt != 0:
 		return nil, fmt.Errorf("%w: %q takes no new keys", ErrAccountClosed, k.AccountID)
 	}
+	if q != (KeyQuota{}) {
+		// Counted under the read lock, so calls' key lookups go on: the
+		// account's keys cannot change meanwhile, every change of them
+		// holding its shard's lock, as this does.
+		l.keys.RLock()
+		mine := l.keysOfLocked(k.AccountID)
+		l.keys.RUnlock()
+		if err := q.Check(mine, l.now()); err != nil {
+			return nil, err
+		}
+	}
 	l.keys.Lock()
 	if l.keys.byID[k.ID] != nil || l.keys.byHash[k.Hash] != nil {
 		l.keys.Unlock()
 		return nil, fmt.Errorf("%w: %q", ErrKeyExists, k.ID)
-	}
-	if q != (KeyQuota{}) {
-		if err := q.Check(l.keysOfLocked(k.AccountID), l.now()); err != nil {
-			l.keys.Unlock()
-			return nil, err
-		}
 	}
 	k.CreatedAtNanos = l.now()
 	kp := &k
@@ -284,7 +289,7 @@ func (l *Ledger) Keys(accountID string) []*Key {
 	return out
 }
 
-// keysOfLocked lists accountID's keys (l.keys held).
+// keysOfLocked lists accountID's keys (l.keys held, read or write).
 func (l *Ledger) keysOfLocked(accountID string) []*Key {
 	var out []*Key
 	for _, k := range l.keys.byID {

@@ -17,16 +17,16 @@ func (a *Authority) CreateKey(k ledger.Key) (*ledger.Key, error) {
 }
 
 // CreateKeyWithin creates a key as CreateKey does, unless the account is
-// at q's bounds (ledger.ErrKeyQuota): counted with the account's row
-// locked, so nodes creating keys for one account at once cannot pass it
-// together.
+// at q's bounds (ledger.ErrKeyQuota): counted inside versioned's lock,
+// which every write of keys takes, so nodes creating keys for one account
+// at once cannot pass it together.
 func (a *Authority) CreateKeyWithin(k ledger.Key, q ledger.KeyQuota) (*ledger.Key, error) {
 	if err := k.Check(); err != nil {
 		return nil, err
 	}
 	err := a.versioned(func(ctx context.Context, tx pgx.Tx, version int64) error {
 		var closedAt, now int64
-		err := tx.QueryRow(ctx, `SELECT closed_at, tg_now() FROM tg_accounts WHERE id = $1 FOR UPDATE`, k.AccountID).Scan(&closedAt, &now)
+		err := tx.QueryRow(ctx, `SELECT closed_at, tg_now() FROM tg_accounts WHERE id = $1 FOR SHARE`, k.AccountID).Scan(&closedAt, &now)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("%w: %q", ledger.ErrUnknownAccount, k.AccountID)
