@@ -24,13 +24,7 @@ import (
 // measurement, not a test: it runs only with TOLLGATE_CLUSTER_BENCH=1 and
 // asserts nothing about speed.
 func TestClusterMeasure(t *testing.T) {
-	if os.Getenv("TOLLGATE_CLUSTER_BENCH") != "1" {
-		t.Skip("a measurement: TOLLGATE_CLUSTER_BENCH=1 runs it (make bench-cluster)")
-	}
-	duration := 8 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("TOLLGATE_CLUSTER_BENCH_DURATION")); err == nil {
-		duration = d
-	}
+	duration := optInDuration(t, "TOLLGATE_CLUSTER_BENCH", 8*time.Second)
 	upstream := startSimulator(t)
 	single := measureNodes(t, upstream, 0, duration)
 	t.Logf("%-12s %8s %10s %14s %18s", "mode", "calls/s", "CPU/call", "vs single", "renewals/1k calls")

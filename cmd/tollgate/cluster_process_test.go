@@ -625,13 +625,7 @@ func TestClusterNodeCutOff(t *testing.T) {
 // records, every node reads the same balance and statement, and the books
 // balance.
 func TestClusterSoak(t *testing.T) {
-	if os.Getenv("TOLLGATE_CLUSTER_SOAK") != "1" {
-		t.Skip("the long form: TOLLGATE_CLUSTER_SOAK=1")
-	}
-	duration := 2 * time.Minute
-	if d, err := time.ParseDuration(os.Getenv("TOLLGATE_CLUSTER_SOAK_DURATION")); err == nil {
-		duration = d
-	}
+	duration := optInDuration(t, "TOLLGATE_CLUSTER_SOAK", 2*time.Minute)
 	c := newTestCluster(t, 3)
 	key := c.nodes[0].setupAccount("acct", "10")
 	var stop atomic.Bool
@@ -740,6 +734,18 @@ func TestLeaseSettings(t *testing.T) {
 			t.Errorf("%+v accepted", bad)
 		}
 	}
+}
+
+// optInDuration skips a long run unless the environment variable gate is
+// 1, and returns how long it runs: gate_DURATION, else def.
+func optInDuration(t *testing.T, gate string, def time.Duration) time.Duration {
+	if os.Getenv(gate) != "1" {
+		t.Skipf("a long run: %s=1 runs it", gate)
+	}
+	if d, err := time.ParseDuration(os.Getenv(gate + "_DURATION")); err == nil {
+		return d
+	}
+	return def
 }
 
 // serveOnce runs a node on dataDir that is expected to refuse to start,

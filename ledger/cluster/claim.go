@@ -35,7 +35,7 @@ type Claim struct {
 // ClaimNode takes node's identity, or answers ErrNodeTaken when another
 // process holds it for longer than claimWait: a node restarted at once may
 // find its previous session not yet ended by PostgreSQL (at once when the
-// process died, within claimKeepalive when its machine did).
+// process died, within about 6 s when its machine did: ShortKeepalives).
 func ClaimNode(ctx context.Context, pool *pgxpool.Pool, node string, logger *log.Logger) (*Claim, error) {
 	c := &Claim{pool: pool, node: node, logger: logger}
 	deadline := time.Now().Add(claimWait)
@@ -51,14 +51,9 @@ func ClaimNode(ctx context.Context, pool *pgxpool.Pool, node string, logger *log
 	}
 }
 
-// claimWait is how long ClaimNode waits for an identity held elsewhere;
-// claimKeepalive how soon PostgreSQL ends a claim whose machine went away
-// (TCP keepalives on the claim's connection: first probe after 3 s of
-// silence, three probes 1 s apart).
-const (
-	claimWait      = 10 * time.Second
-	claimKeepalive = 6 * time.Second
-)
+// claimWait is how long ClaimNode waits for an identity held elsewhere:
+// longer than PostgreSQL takes to end the session of a machine gone away.
+const claimWait = 10 * time.Second
 
 // take locks the identity (lockSession).
 func (c *Claim) take(ctx context.Context) error {
@@ -80,7 +75,7 @@ var errLockTaken = errors.New("cluster: the lock is held by another session")
 // lockSession takes the advisory lock (class, name) and returns its
 // connection, taken out of the pool for good (a session lock lives as long
 // as its connection; ShortKeepalives makes PostgreSQL end the session of a
-// machine gone away within claimKeepalive); errLockTaken when another
+// machine gone away within seconds); errLockTaken when another
 // session holds it.
 func lockSession(ctx context.Context, pool *pgxpool.Pool, class int32, name string) (*pgx.Conn, error) {
 	pooled, err := pool.Acquire(ctx)
@@ -100,10 +95,11 @@ func lockSession(ctx context.Context, pool *pgxpool.Pool, class int32, name stri
 }
 
 // ShortKeepalives asks PostgreSQL for TCP keepalives on a pool's sessions
-// that end a session within claimKeepalive of its machine going away (the
-// default waits two hours), unless the DSN says otherwise: a dead node's
-// locks (its identity, the notifier's role and lock, rows it locked) pass
-// on within seconds.
+// (the first probe after 3 s of silence, three probes 1 s apart) that end
+// a session about 6 s after its machine went away (the system default
+// waits two hours), unless the DSN says otherwise: a dead node's locks
+// (its identity, the notifier's role and lock, rows it locked) pass on
+// within seconds.
 func ShortKeepalives(params map[string]string) {
 	for k, v := range map[string]string{"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"} {
 		if _, set := params[k]; !set {
